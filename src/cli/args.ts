@@ -1,0 +1,57 @@
+/**
+ * Command-line parsing on `node:util` `parseArgs`, with every mistake turned into a
+ * {@linkcode UsageError}, and the shape every command shares.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "../errors.ts";
+
+/** A subcommand of `wgllama`. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  /** Full `--help` text. */
+  readonly usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses `args` strictly; `--help` is always accepted. */
+export function parse<O extends Options>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" }, debug: { type: "boolean" } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    throw new UsageError(`${command}: ${msg} (see wgllama ${command} --help)`);
+  }
+}
+
+/** Parses an integer flag value within [min, max]. */
+export function intFlag(
+  flag: string,
+  value: string,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} is "${value}": expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Exactly one positional MODEL argument. */
+export function modelArg(command: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `${command}: expected one MODEL argument, got ${positionals.length} (see wgllama ${command} --help)`,
+    );
+  }
+  return positionals[0]!;
+}

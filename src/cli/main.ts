@@ -1,0 +1,39 @@
+/** `wgllama <command> [options]`: dispatch, help, and the single place errors become exit codes. */
+import { describeError, EXIT, UsageError } from "../errors.ts";
+import type { Command } from "./args.ts";
+import { inspect } from "./inspect.ts";
+import { err, out } from "./output.ts";
+
+const COMMANDS: readonly Command[] = [inspect];
+
+function mainUsage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `Usage: wgllama <command> [options]
+
+Runs Llama-architecture models from a Hugging Face folder with WebGPU compute kernels.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")}
+
+Every command takes --help. --debug shows stack traces of internal errors.
+`;
+}
+
+/** Runs the CLI on `args` and returns the process exit code. */
+export async function runCli(args: string[]): Promise<number> {
+  const debug = args.includes("--debug");
+  try {
+    const [name, ...rest] = args;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      out(mainUsage());
+      return name === undefined ? EXIT.usage : EXIT.ok;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command "${name}" (see wgllama --help)`);
+    return await command.run(rest);
+  } catch (e) {
+    const { line, code } = describeError(e, debug);
+    err(line);
+    return code;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Hugging Face model folders: find one from a path or an offline hub-cache id, read its JSON files
+ * with errors that name the file, and open its weights (single file or shard index).
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import { TensorStore } from "./safetensors.ts";
+
+/** The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
+export function hubCacheDir(env: (name: string) => string | undefined = Deno.env.get): string {
+  const hubCache = env("HF_HUB_CACHE");
+  if (hubCache) return hubCache;
+  const hfHome = env("HF_HOME");
+  if (hfHome) return `${hfHome}/hub`;
+  return `${env("HOME") ?? "."}/.cache/huggingface/hub`;
+}
+
+function isDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves `spec` (a folder path, or an `org/name` id found in the local hub cache) to a folder.
+ * Never touches the network.
+ */
+export function resolveModelDir(spec: string, cacheDir: string = hubCacheDir()): string {
+  if (isDir(spec)) return spec.replace(/\/+$/, "") || "/";
+  const id = /^([\w.-]+)\/([\w.-]+)$/.exec(spec);
+  if (!id) throw new InputError(`Cannot find model folder ${spec}: no such directory`);
+  const repo = `${cacheDir}/models--${id[1]}--${id[2]}`;
+  if (!isDir(repo)) {
+    throw new InputError(
+      `Cannot find model ${spec}: not a directory, and not in the Hugging Face cache (${repo} is missing; wgllama never downloads)`,
+    );
+  }
+  let revision: string | undefined;
+  try {
+    revision = Deno.readTextFileSync(`${repo}/refs/main`).trim();
+  } catch {
+    const snapshots = [...safeReadDir(`${repo}/snapshots`)];
+    if (snapshots.length === 1) revision = snapshots[0];
+  }
+  const snapshot = `${repo}/snapshots/${revision}`;
+  if (revision === undefined || !isDir(snapshot)) {
+    throw new InputError(`Cannot find model ${spec} in ${repo}: no snapshot for refs/main`);
+  }
+  return snapshot;
+}
+
+function* safeReadDir(path: string): Generator<string> {
+  try {
+    for (const e of Deno.readDirSync(path)) if (e.isDirectory) yield e.name;
+  } catch { /* no such folder: nothing to list */ }
+}
+
+/** Reads and parses a JSON file; `undefined` when absent and `optional`. */
+export function readJson(path: string, options: { optional: true }): unknown;
+export function readJson(path: string, options?: { optional?: false }): unknown;
+export function readJson(path: string, options: { optional?: boolean } = {}): unknown {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (options.optional) return undefined;
+      throw new InputError(`Cannot read ${path}: file not found`);
+    }
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InputError(`Cannot parse ${path}: not valid JSON`);
+  }
+}
+
+/**
+ * Opens the folder's weights: `model.safetensors.index.json` shards, else `model.safetensors`.
+ * Returns `undefined` when the folder has neither.
+ */
+export function openWeights(dir: string): TensorStore | undefined {
+  const indexPath = `${dir}/model.safetensors.index.json`;
+  const index = readJson(indexPath, { optional: true });
+  if (index !== undefined) {
+    const map = (index as { weight_map?: unknown })?.weight_map;
+    if (typeof map !== "object" || map === null || Array.isArray(map)) {
+      throw new InputError(
+        `${indexPath}: field "weight_map" must be an object of tensor name → shard file`,
+      );
+    }
+    for (const [name, shard] of Object.entries(map)) {
+      if (typeof shard !== "string" || !/^[^/\\]+\.safetensors$/.test(shard)) {
+        throw new InputError(
+          `${indexPath}: weight_map["${name}"] is ${
+            JSON.stringify(shard)
+          }: expected a .safetensors file name in the folder`,
+        );
+      }
+    }
+    return TensorStore.openIndex(indexPath, map as Record<string, string>);
+  }
+  const single = `${dir}/model.safetensors`;
+  try {
+    Deno.statSync(single);
+  } catch {
+    return undefined;
+  }
+  return TensorStore.openFile(single);
+}

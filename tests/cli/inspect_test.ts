@@ -1,0 +1,135 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { wgllama } from "../_cli.ts";
+import { LLAMA32_1B, LLAMA3_8B } from "../_configs.ts";
+import { encodeSafetensors, f32Bytes, tempFolder } from "../_safetensors.ts";
+
+const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
+
+/** Asserts a one-line `wgllama: error:` message containing `parts`, exit 1, nothing on stdout. */
+function assertInputError(r: { code: number; stdout: string; stderr: string }, ...parts: string[]) {
+  assertEquals(r.code, 1, `exit code (stderr: ${r.stderr})`);
+  assertEquals(r.stdout, "");
+  const lines = r.stderr.trimEnd().split("\n");
+  assertEquals(lines.length, 1, `one line: ${r.stderr}`);
+  assert(lines[0]!.startsWith("wgllama: error: "), r.stderr);
+  for (const p of parts) assert(lines[0]!.includes(p), `"${lines[0]}" lacks "${p}"`);
+}
+
+Deno.test("wgllama inspect --json counts an 8B config exactly from config.json alone", async () => {
+  const dir = tempFolder({ "config.json": LLAMA3_8B });
+  const r = await wgllama(["inspect", dir, "--json"]);
+  assertEquals(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assertEquals(j.parameters.total, 8_030_261_248);
+  assertEquals(j.parameters.by_component.lm_head, 525_336_576);
+  assertEquals(j.memory.context_length, 8192);
+  assertEquals(j.memory.kv_cache_bytes, 2 * 32 * 8192 * 1024 * 4);
+  assertEquals(j.memory.weights_bytes, 8_030_261_248 * 2);
+  assertEquals(j.config.numKeyValueHeads, 8);
+});
+
+Deno.test("wgllama inspect prints tables for a sharded fixture and honours --ctx", async () => {
+  const r = await wgllama(["inspect", `${FIXTURES}tiny-sharded`, "--ctx", "100"]);
+  assertEquals(r.code, 0, r.stderr);
+  for (
+    const s of ["Hyperparameters", "158,016", "(batch, seq, 512)", "KV cache (100 tokens, f32)"]
+  ) {
+    assert(r.stdout.includes(s), `missing ${s}`);
+  }
+  const tied = await wgllama(["inspect", tempFolder({ "config.json": LLAMA32_1B }), "--json"]);
+  assertEquals(JSON.parse(tied.stdout).parameters.by_component.lm_head, "tied");
+});
+
+Deno.test("wgllama inspect validates weights: missing and mis-shaped tensors, extras warned", async () => {
+  const config = JSON.parse(Deno.readTextFileSync(`${FIXTURES}tiny-f32/config.json`));
+  const tiny = {
+    ...config,
+    num_hidden_layers: 1,
+    vocab_size: 4,
+    hidden_size: 2,
+    intermediate_size: 3,
+    num_attention_heads: 1,
+    num_key_value_heads: 1,
+    head_dim: 2,
+  };
+  const t = (shape: number[]) => ({
+    dtype: "F32",
+    shape,
+    data: f32Bytes(new Array(shape.reduce((a, b) => a * b, 1)).fill(0)),
+  });
+  const tensors: Record<string, ReturnType<typeof t>> = {
+    "model.embed_tokens.weight": t([4, 2]),
+    "model.layers.0.input_layernorm.weight": t([2]),
+    "model.layers.0.self_attn.q_proj.weight": t([2, 2]),
+    "model.layers.0.self_attn.k_proj.weight": t([2, 2]),
+    "model.layers.0.self_attn.v_proj.weight": t([2, 2]),
+    "model.layers.0.self_attn.o_proj.weight": t([2, 2]),
+    "model.layers.0.post_attention_layernorm.weight": t([2]),
+    "model.layers.0.mlp.gate_proj.weight": t([3, 2]),
+    "model.layers.0.mlp.up_proj.weight": t([3, 2]),
+    "model.layers.0.mlp.down_proj.weight": t([2, 3]),
+    "model.norm.weight": t([2]),
+    "lm_head.weight": t([4, 2]),
+  };
+  const good = await wgllama([
+    "inspect",
+    tempFolder({
+      "config.json": tiny,
+      "model.safetensors": encodeSafetensors({ ...tensors, "rotary.inv_freq": t([1]) }),
+    }),
+  ]);
+  assertEquals(good.code, 0, good.stderr);
+  assert(good.stderr.includes("warning") && good.stderr.includes("rotary.inv_freq"), good.stderr);
+
+  const { "model.layers.0.mlp.up_proj.weight": _, ...missing } = tensors;
+  assertInputError(
+    await wgllama([
+      "inspect",
+      tempFolder({ "config.json": tiny, "model.safetensors": encodeSafetensors(missing) }),
+    ]),
+    `Missing tensor "model.layers.0.mlp.up_proj.weight"`,
+    "[3,2]",
+  );
+  const wrong = { ...tensors, "model.layers.0.self_attn.k_proj.weight": t([1, 2]) };
+  assertInputError(
+    await wgllama([
+      "inspect",
+      tempFolder({ "config.json": tiny, "model.safetensors": encodeSafetensors(wrong) }),
+    ]),
+    `"model.layers.0.self_attn.k_proj.weight"`,
+    "shape [1,2]",
+    "expected [2,2]",
+  );
+});
+
+Deno.test("wgllama refuses bad folders and flags with one line and the right exit code", async () => {
+  assertInputError(await wgllama(["inspect", tempFolder({})]), "config.json", "file not found");
+  assertInputError(
+    await wgllama(["inspect", tempFolder({ "config.json": "{" })]),
+    "config.json",
+    "not valid JSON",
+  );
+  assertInputError(
+    await wgllama([
+      "inspect",
+      tempFolder({ "config.json": { ...LLAMA3_8B, num_attention_heads: "32" } }),
+    ]),
+    `"num_attention_heads"`,
+  );
+  assertInputError(
+    await wgllama([
+      "inspect",
+      tempFolder({ "config.json": LLAMA3_8B, "model.safetensors": new Uint8Array(3) }),
+    ]),
+    "model.safetensors",
+    "3 bytes",
+  );
+  assertInputError(await wgllama(["inspect", "no/such-model"]), "no/such-model");
+  const usage = await wgllama(["inspect", `${FIXTURES}tiny-f32`, "--ctx", "abc"]);
+  assertEquals([usage.code, usage.stdout], [2, ""]);
+  assert(usage.stderr.includes("--ctx") && !usage.stderr.includes("    at "), usage.stderr);
+  assertEquals((await wgllama(["inspect", "--bogus"])).code, 2);
+  assertEquals((await wgllama(["frobnicate"])).code, 2);
+  const help = await wgllama(["inspect", "--help"]);
+  assert(help.code === 0 && help.stdout.startsWith("Usage: wgllama inspect"), help.stdout);
+});

@@ -1,0 +1,55 @@
+import { InputError } from "../../src/errors.ts";
+import { hubCacheDir, openWeights, resolveModelDir } from "../../src/io/hf_folder.ts";
+import { assertEquals, assertThrows } from "../_assert.ts";
+import { tempFolder } from "../_safetensors.ts";
+
+Deno.test("hubCacheDir() follows HF_HUB_CACHE, then HF_HOME, then ~/.cache", () => {
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+  assertEquals(hubCacheDir(env({ HF_HUB_CACHE: "/a", HF_HOME: "/b", HOME: "/h" })), "/a");
+  assertEquals(hubCacheDir(env({ HF_HOME: "/b", HOME: "/h" })), "/b/hub");
+  assertEquals(hubCacheDir(env({ HOME: "/h" })), "/h/.cache/huggingface/hub");
+});
+
+Deno.test("resolveModelDir() finds org/name in a hub cache through refs/main", () => {
+  const cache = Deno.makeTempDirSync();
+  const repo = `${cache}/models--meta-llama--Llama-3.2-1B`;
+  Deno.mkdirSync(`${repo}/snapshots/abc123`, { recursive: true });
+  Deno.mkdirSync(`${repo}/snapshots/old456`, { recursive: true });
+  Deno.mkdirSync(`${repo}/refs`);
+  Deno.writeTextFileSync(`${repo}/refs/main`, "abc123\n");
+  assertEquals(resolveModelDir("meta-llama/Llama-3.2-1B", cache), `${repo}/snapshots/abc123`);
+  assertThrows(
+    () => resolveModelDir("meta-llama/Other", cache),
+    InputError,
+    "meta-llama/Other",
+    "never downloads",
+  );
+  assertThrows(
+    () => resolveModelDir("/no/such/dir/at/all", cache),
+    InputError,
+    "/no/such/dir/at/all",
+  );
+  Deno.writeTextFileSync(`${repo}/refs/main`, "gone");
+  assertThrows(() => resolveModelDir("meta-llama/Llama-3.2-1B", cache), InputError, "no snapshot");
+});
+
+Deno.test("openWeights() refuses a bad index", () => {
+  const notJson = tempFolder({ "model.safetensors.index.json": "{oops" });
+  assertThrows(
+    () => openWeights(notJson),
+    InputError,
+    "model.safetensors.index.json",
+    "not valid JSON",
+  );
+  const noMap = tempFolder({ "model.safetensors.index.json": { metadata: {} } });
+  assertThrows(() => openWeights(noMap), InputError, "weight_map");
+  const escape = tempFolder({
+    "model.safetensors.index.json": { weight_map: { a: "../x.safetensors" } },
+  });
+  assertThrows(() => openWeights(escape), InputError, "../x.safetensors");
+  const missing = tempFolder({
+    "model.safetensors.index.json": { weight_map: { a: "m-1.safetensors" } },
+  });
+  assertThrows(() => openWeights(missing), InputError, "m-1.safetensors", "missing");
+  assertEquals(openWeights(tempFolder({})), undefined);
+});
