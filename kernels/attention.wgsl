@@ -1,0 +1,94 @@
+// attention: causal grouped-query attention of each new token over the cache, one workgroup per
+// (token, query head). Keys are visited in tiles of WG with an online softmax (running max m,
+// running sum l, rescaled accumulator), so no score row longer than one tile is ever stored:
+//   out[t, h] = Σ_{j ≤ start+t} softmax_j(q[t,h]·K[j,g] · scale) · V[j,g],  g = h / (q_heads / kv_heads)
+// Bindings (group 0):
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32 }
+//   2 q:       storage, read        array<f32>  [tokens, q_heads, head_dim]
+//   3 k_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
+//   4 v_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
+//   5 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
+// Dispatch: tokens * q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each
+// (override WG, a power of two ≤ 256). head_dim ≤ 256.
+// Precision: f32 scores, softmax and accumulation (HF upcasts softmax to float32).
+
+struct Frame { start: u32, tokens: u32 }
+struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 64u;
+const LOWEST: f32 = -3.402823e38;
+var<workgroup> q_scaled: array<f32, 256>;
+var<workgroup> acc: array<f32, 256>;
+var<workgroup> tile: array<f32, 256>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let g = wid.x + wid.y * groups.x;
+  if (g >= frame.tokens * params.q_heads) {
+    return;
+  }
+  let hd = params.head_dim;
+  let t = g / params.q_heads;
+  let h = g % params.q_heads;
+  let kv_off = (h / (params.q_heads / params.kv_heads)) * hd;
+  let kv_stride = params.kv_heads * hd;
+  let q_off = g * hd;
+  for (var d = lid; d < hd; d += WG) {
+    q_scaled[d] = q[q_off + d] * params.scale;
+    acc[d] = 0.0;
+  }
+  workgroupBarrier();
+  let last = frame.start + t; // the newest key this token may see
+  var m = LOWEST;
+  var l = 0.0;
+  for (var j0 = 0u; j0 <= last; j0 += WG) {
+    let j = j0 + lid;
+    var s = LOWEST;
+    if (j <= last) {
+      s = 0.0;
+      for (var d = 0u; d < hd; d++) {
+        s += q_scaled[d] * k_cache[j * kv_stride + kv_off + d];
+      }
+    }
+    tile[lid] = s;
+    workgroupBarrier();
+    var m_new = m;
+    for (var i = 0u; i < WG; i++) {
+      m_new = max(m_new, tile[i]);
+    }
+    workgroupBarrier();
+    tile[lid] = select(0.0, exp(s - m_new), j <= last);
+    workgroupBarrier();
+    let n = min(WG, last + 1u - j0);
+    var p_sum = 0.0;
+    for (var i = 0u; i < n; i++) {
+      p_sum += tile[i];
+    }
+    let correction = exp(m - m_new);
+    l = l * correction + p_sum;
+    m = m_new;
+    for (var d = lid; d < hd; d += WG) {
+      var a = acc[d] * correction;
+      for (var i = 0u; i < n; i++) {
+        a += tile[i] * v_cache[(j0 + i) * kv_stride + kv_off + d];
+      }
+      acc[d] = a;
+    }
+    workgroupBarrier();
+  }
+  for (var d = lid; d < hd; d += WG) {
+    out[q_off + d] = acc[d] / l;
+  }
+}

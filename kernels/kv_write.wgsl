@@ -1,0 +1,37 @@
+// kv_write: appends this step's keys and values to the cache at positions start..start+tokens-1.
+// Bindings (group 0):
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   1 params:  uniform Params { kv_dim: u32 }
+//   2 k:       storage, read        array<f32>  [tokens, kv_dim]
+//   3 v:       storage, read        array<f32>  [tokens, kv_dim]
+//   4 k_cache: storage, read_write  array<f32>  [context, kv_dim]
+//   5 v_cache: storage, read_write  array<f32>  [context, kv_dim]
+// Dispatch: ceil(tokens * kv_dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
+// Precision: exact copy.
+
+struct Frame { start: u32, tokens: u32 }
+struct Params { kv_dim: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  if (i >= frame.tokens * params.kv_dim) {
+    return;
+  }
+  let at = frame.start * params.kv_dim + i;
+  k_cache[at] = k[i];
+  v_cache[at] = v[i];
+}

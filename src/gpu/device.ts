@@ -1,0 +1,79 @@
+/**
+ * Acquiring the WebGPU device: the adapter's maxima for the limits we rely on (the defaults are
+ * far lower), the optional features we can use, and workgroup sizes chosen for the adapter.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+
+/** Limits requested at the adapter's maximum. */
+const LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+/** Optional features requested when the adapter offers them. */
+const FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as const;
+
+/** Workgroup sizes per kind of kernel (WGSL `override WG`), chosen for the adapter. */
+export interface WorkgroupSizes {
+  /** Matrix–vector products: one row per workgroup. */
+  readonly matvec: number;
+  /** Row reductions (norms) and attention. */
+  readonly reduce: number;
+  /** Element-wise kernels. */
+  readonly elementwise: number;
+}
+
+/** An opened device with what we learned about it. */
+export interface Gpu {
+  readonly device: GPUDevice;
+  readonly info: GPUAdapterInfo;
+  readonly features: ReadonlySet<string>;
+  readonly limits: GPUSupportedLimits;
+  /** True for CPU implementations (Mesa lavapipe/llvmpipe, SwiftShader). */
+  readonly software: boolean;
+  readonly workgroups: WorkgroupSizes;
+}
+
+/** Opens the default adapter's device, or explains how to get one. */
+export async function openGpu(): Promise<Gpu> {
+  if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+    // Mesa complains on stderr when XDG_RUNTIME_DIR is unset; give it a private folder.
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "wgllama-xdg-" }));
+  }
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    throw new InputError(
+      "No WebGPU adapter found: install a GPU driver with Vulkan support, or on Linux without a GPU " +
+        "Mesa's software renderer: apt-get install -y mesa-vulkan-drivers libvulkan1",
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMITS) requiredLimits[name] = adapter.limits[name];
+  const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const device = await adapter.requestDevice({
+    requiredLimits,
+    requiredFeatures,
+    label: "wgllama",
+  });
+  const info = adapter.info;
+  const software = info.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader/i.test(info.description);
+  return {
+    device,
+    info,
+    features: new Set([...device.features]),
+    limits: device.limits,
+    software,
+    // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8×.
+    workgroups: software
+      ? { matvec: 8, reduce: 16, elementwise: 64 }
+      : { matvec: 128, reduce: 128, elementwise: 256 },
+  };
+}

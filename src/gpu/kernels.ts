@@ -1,0 +1,48 @@
+/**
+ * The only importer of `kernels/*.wgsl`: every kernel's source, embedded in the module graph (and
+ * so in `deno compile` binaries), with the kinds of its bindings in order.
+ * @module
+ */
+import attention from "../../kernels/attention.wgsl" with { type: "text" };
+import embeddingBf16 from "../../kernels/embedding_bf16.wgsl" with { type: "text" };
+import embeddingF16 from "../../kernels/embedding_f16.wgsl" with { type: "text" };
+import embeddingF32 from "../../kernels/embedding_f32.wgsl" with { type: "text" };
+import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
+import matmulBf16 from "../../kernels/matmul_bf16.wgsl" with { type: "text" };
+import matmulF16 from "../../kernels/matmul_f16.wgsl" with { type: "text" };
+import matmulF32 from "../../kernels/matmul_f32.wgsl" with { type: "text" };
+import matvecBf16 from "../../kernels/matvec_bf16.wgsl" with { type: "text" };
+import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
+import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
+import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
+import rope from "../../kernels/rope.wgsl" with { type: "text" };
+import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
+
+/** Kind of one binding: uniform, read-only storage, or read-write storage. */
+export type BindingKind = "uniform" | "read" | "write";
+
+const U = "uniform";
+const R = "read";
+const W = "write";
+const LINEAR: BindingKind[] = [U, U, R, R, W];
+
+/** Every kernel: WGSL source and binding kinds (binding i = index i). */
+export const KERNELS = {
+  embeddingF32: { source: embeddingF32, bindings: [U, U, R, R, W] },
+  embeddingF16: { source: embeddingF16, bindings: [U, U, R, R, W] },
+  embeddingBf16: { source: embeddingBf16, bindings: [U, U, R, R, W] },
+  matvecF32: { source: matvecF32, bindings: LINEAR },
+  matvecF16: { source: matvecF16, bindings: LINEAR },
+  matvecBf16: { source: matvecBf16, bindings: LINEAR },
+  matmulF32: { source: matmulF32, bindings: LINEAR },
+  matmulF16: { source: matmulF16, bindings: LINEAR },
+  matmulBf16: { source: matmulBf16, bindings: LINEAR },
+  rmsnorm: { source: rmsnorm, bindings: [U, U, R, R, W] },
+  rope: { source: rope, bindings: [U, U, R, R, W, W] },
+  kvWrite: { source: kvWrite, bindings: [U, U, R, R, W, W] },
+  attention: { source: attention, bindings: [U, U, R, R, R, W] },
+  siluMul: { source: siluMul, bindings: [U, U, R, W] },
+} as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
+
+/** A kernel's name. */
+export type KernelName = keyof typeof KERNELS;

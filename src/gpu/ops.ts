@@ -1,0 +1,235 @@
+/**
+ * One launcher per kernel. Each validates sizes once, builds its bind groups and parameters at
+ * load, and returns a {@linkcode Launch} that records dispatches into a compute pass — so a
+ * forward pass creates no GPU objects. Per-forward values (start position, token count) live in
+ * one shared `frame` uniform.
+ * @module
+ */
+import type { Gpu } from "./device.ts";
+import { type GpuMatrix, uniformBuffer } from "./buffers.ts";
+import { type KernelName, KERNELS } from "./kernels.ts";
+
+/** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
+export interface Launch {
+  record(pass: GPUComputePassEncoder, tokens: number): void;
+}
+
+const MATVEC = { f32: "matvecF32", f16: "matvecF16", bf16: "matvecBf16" } as const;
+const MATMUL = { f32: "matmulF32", f16: "matmulF16", bf16: "matmulBf16" } as const;
+const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf16" } as const;
+/** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
+const MAX_WIDTH = 256;
+const MATMUL_TILE = 16;
+
+type Params = (number | { f32: number })[];
+interface Compiled {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** Compiled pipelines and the launch builders, for one device. */
+export class Ops {
+  /** Uniform { start, tokens } shared by every kernel; written once per forward. */
+  readonly frame: GPUBuffer;
+  readonly #gpu: Gpu;
+  readonly #pipelines = new Map<string, Compiled>();
+  readonly #params = new Map<string, GPUBuffer>();
+
+  constructor(gpu: Gpu) {
+    this.#gpu = gpu;
+    this.frame = uniformBuffer(gpu.device, [0, 0], "frame");
+  }
+
+  /** Sets the frame for the next submit: tokens at positions start..start+tokens-1. */
+  setFrame(start: number, tokens: number): void {
+    this.#gpu.device.queue.writeBuffer(this.frame, 0, Uint32Array.of(start, tokens));
+  }
+
+  /** x[t] = table[ids[t]]: ids u32 [tokens], table [V, dim], x f32 [tokens, dim]. */
+  embedding(ids: GPUBuffer, table: GpuMatrix, x: GPUBuffer): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    const parts = table.parts.map((p) =>
+      this.#launch(EMBEDDING[table.type], wg, [
+        this.#uniform([table.cols, p.firstRow, p.rows]),
+        ids,
+        p.buffer,
+        x,
+      ])
+    );
+    return { record: (pass, t) => parts.forEach((l) => l(pass, Math.ceil((t * table.cols) / wg))) };
+  }
+
+  /** y = rmsnorm(x) · w over rows of width dim; `lastOnly` normalises just the last row into row 0. */
+  rmsnorm(
+    x: GPUBuffer,
+    w: GPUBuffer,
+    y: GPUBuffer,
+    o: { dim: number; eps: number; lastOnly?: boolean },
+  ): Launch {
+    const l = this.#launch("rmsnorm", this.#gpu.workgroups.reduce, [
+      this.#uniform([o.dim, { f32: o.eps }, o.lastOnly ? 1 : 0]),
+      x,
+      w,
+      y,
+    ]);
+    return { record: (pass, t) => l(pass, o.lastOnly ? 1 : t) };
+  }
+
+  /**
+   * y (+)= x·Wᵀ: x f32 [tokens, cols], W [rows, cols] in its stored type, y f32 [tokens, rows].
+   * One token uses the matvec kernel, more use the tiled matmul.
+   */
+  linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, o: { accumulate?: boolean } = {}): Launch {
+    const wg = this.#gpu.workgroups.matvec;
+    const parts = w.parts.map((p) => {
+      const resources = [
+        this.#uniform([p.rows, w.cols, p.firstRow, w.rows, o.accumulate ? 1 : 0]),
+        x,
+        p.buffer,
+        y,
+      ];
+      return {
+        rows: p.rows,
+        matvec: this.#launch(MATVEC[w.type], wg, resources),
+        matmul: this.#launch(MATMUL[w.type], undefined, resources),
+      };
+    });
+    return {
+      record: (pass, t) => {
+        for (const p of parts) {
+          if (t === 1) p.matvec(pass, p.rows);
+          else p.matmul(pass, Math.ceil(p.rows / MATMUL_TILE) * Math.ceil(t / MATMUL_TILE));
+        }
+      },
+    };
+  }
+
+  /** Rotates q [tokens, qHeads, headDim] and k [tokens, kvHeads, headDim] by position (tables [ctx, headDim/2]). */
+  rope(
+    q: GPUBuffer,
+    k: GPUBuffer,
+    cos: GPUBuffer,
+    sin: GPUBuffer,
+    o: { qHeads: number; kvHeads: number; headDim: number },
+  ): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    const l = this.#launch("rope", wg, [
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim]),
+      cos,
+      sin,
+      q,
+      k,
+    ]);
+    const perToken = ((o.qHeads + o.kvHeads) * o.headDim) / 2;
+    return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
+  }
+
+  /** Appends k, v [tokens, kvDim] to the caches [ctx, kvDim] at the frame's start. */
+  kvWrite(
+    k: GPUBuffer,
+    v: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    o: { kvDim: number },
+  ): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    const l = this.#launch("kvWrite", wg, [this.#uniform([o.kvDim]), k, v, kCache, vCache]);
+    return { record: (pass, t) => l(pass, Math.ceil((t * o.kvDim) / wg)) };
+  }
+
+  /** Causal grouped-query attention of q [tokens, qHeads, headDim] over the caches into out. */
+  attention(
+    q: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    out: GPUBuffer,
+    o: { qHeads: number; kvHeads: number; headDim: number; scale: number },
+  ): Launch {
+    if (o.headDim > MAX_WIDTH || o.qHeads % o.kvHeads !== 0) {
+      throw new Error(
+        `attention: head_dim ${o.headDim} must be ≤ ${MAX_WIDTH} and kv heads must divide q heads`,
+      );
+    }
+    const l = this.#launch("attention", this.#gpu.workgroups.reduce, [
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }]),
+      q,
+      kCache,
+      vCache,
+      out,
+    ]);
+    return { record: (pass, t) => l(pass, t * o.qHeads) };
+  }
+
+  /** gate ← silu(gate) · up over [tokens, width]. */
+  siluMul(gate: GPUBuffer, up: GPUBuffer, o: { width: number }): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    const l = this.#launch("siluMul", wg, [this.#uniform([o.width]), up, gate]);
+    return { record: (pass, t) => l(pass, Math.ceil((t * o.width) / wg)) };
+  }
+
+  /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */
+  #launch(kernel: KernelName, wg: number | undefined, resources: GPUBuffer[]) {
+    const { pipeline, layout } = this.#pipeline(kernel, wg);
+    const bindGroup = this.#gpu.device.createBindGroup({
+      label: kernel,
+      layout,
+      entries: [this.frame, ...resources].map((buffer, binding) => ({
+        binding,
+        resource: { buffer },
+      })),
+    });
+    const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;
+    return (pass: GPUComputePassEncoder, workgroups: number) => {
+      if (workgroups === 0) return;
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      if (workgroups <= maxX) pass.dispatchWorkgroups(workgroups);
+      else pass.dispatchWorkgroups(maxX, Math.ceil(workgroups / maxX));
+    };
+  }
+
+  #pipeline(kernel: KernelName, wg: number | undefined): Compiled {
+    const key = `${kernel}/${wg}`;
+    let compiled = this.#pipelines.get(key);
+    if (!compiled) {
+      const { device } = this.#gpu;
+      if (wg !== undefined && (wg > MAX_WIDTH || (wg & (wg - 1)) !== 0)) {
+        throw new Error(`workgroup size ${wg} must be a power of two ≤ ${MAX_WIDTH}`);
+      }
+      const spec = KERNELS[kernel];
+      const layout = device.createBindGroupLayout({
+        label: kernel,
+        entries: spec.bindings.map((kind, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: {
+            type: kind === "uniform"
+              ? "uniform"
+              : kind === "read"
+              ? "read-only-storage"
+              : "storage",
+          },
+        })),
+      });
+      const module = device.createShaderModule({ label: kernel, code: spec.source });
+      const pipeline = device.createComputePipeline({
+        label: kernel,
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: "main", constants: wg === undefined ? {} : { WG: wg } },
+      });
+      compiled = { pipeline, layout };
+      this.#pipelines.set(key, compiled);
+    }
+    return compiled;
+  }
+
+  #uniform(words: Params): GPUBuffer {
+    const key = JSON.stringify(words);
+    let buffer = this.#params.get(key);
+    if (!buffer) {
+      buffer = uniformBuffer(this.#gpu.device, words, "params");
+      this.#params.set(key, buffer);
+    }
+    return buffer;
+  }
+}

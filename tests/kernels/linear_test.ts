@@ -1,0 +1,89 @@
+import { ELEMENT_BYTES, uploadArray, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { assertRelClose } from "../_assert.ts";
+import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
+import { encode, randomArray, seeded } from "../_random.ts";
+import * as ref from "../_reference.ts";
+
+/** f32 math on exactly representable inputs: only accumulation rounding remains. */
+const RTOL = 1e-5;
+const TYPES = ["f32", "f16", "bf16"] as const;
+/** [tokens, rows, cols]: 1 token = matvec, more = tiled matmul; odd, prime, tile±1 sizes. */
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 67, 129],
+  [1, 5, 1001],
+  [2, 3, 5],
+  [3, 33, 17],
+  [17, 31, 100],
+  [
+    40,
+    70,
+    257,
+  ],
+];
+
+for (const type of TYPES) {
+  Deno.test(`linear (${type}) matches the CPU reference for matvec and matmul shapes`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(7);
+    for (const [tokens, rows, cols] of SHAPES) {
+      const w = encode(type, randomArray(rng, rows * cols));
+      const x = randomArray(rng, tokens * cols, 2);
+      const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+        type,
+        rows,
+        cols,
+        maxBindingBytes: ctx.gpu.limits.maxStorageBufferBindingSize,
+        label: "w",
+      });
+      const y = nanBuffer(ctx.gpu, tokens * rows);
+      const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y);
+      const got = await runLaunches(
+        ctx,
+        { start: 0, tokens },
+        [[launch, tokens]],
+        y,
+        tokens * rows,
+      );
+      assertRelClose(
+        got,
+        ref.linear(x, w.values, tokens, rows, cols),
+        RTOL,
+        `${type} [${tokens},${rows},${cols}]`,
+      );
+    }
+  });
+
+  Deno.test(`linear (${type}) over a matrix split across bindings accumulates into y`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(11);
+    for (const tokens of [1, 5]) {
+      const [rows, cols] = [37, 31];
+      const w = encode(type, randomArray(rng, rows * cols));
+      const x = randomArray(rng, tokens * cols);
+      const y0 = randomArray(rng, tokens * rows);
+      // Room for 5 rows, rounded down to 4 (odd cols keep packed halves word-aligned): 10 parts.
+      const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+        type,
+        rows,
+        cols,
+        maxBindingBytes: 16 + 5 * cols * ELEMENT_BYTES[type],
+        label: "w",
+      });
+      if (matrix.parts.length !== 10) {
+        throw new Error(`expected a split, got ${matrix.parts.length} parts`);
+      }
+      const y = uploadArray(ctx.gpu.device, Float32Array.from(y0), "y");
+      const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y, { accumulate: true });
+      const got = await runLaunches(
+        ctx,
+        { start: 0, tokens },
+        [[launch, tokens]],
+        y,
+        tokens * rows,
+      );
+      const expected = ref.linear(x, w.values, tokens, rows, cols).map((v, i) => v + y0[i]!);
+      assertRelClose(got, expected, RTOL, `${type} split, ${tokens} tokens`);
+    }
+  });
+}

@@ -1,0 +1,185 @@
+import { uploadArray, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { assertRelClose } from "../_assert.ts";
+import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
+import { encode, randomArray, seeded } from "../_random.ts";
+import * as ref from "../_reference.ts";
+
+/** f32 math: only rounding of f32 arithmetic remains. */
+const RTOL = 1e-5;
+
+for (const type of ["f32", "f16", "bf16"] as const) {
+  Deno.test(`embedding (${type}) gathers rows, also from a table split across bindings`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(3);
+    for (const [vocab, dim, split] of [[11, 7, false], [301, 33, true], [1000, 1, true]] as const) {
+      const table = encode(type, randomArray(rng, vocab * dim));
+      const ids = [0, vocab - 1, 5, 5, Math.floor(vocab / 2), 1, vocab - 2];
+      const rowBytes = dim * (type === "f32" ? 4 : 2);
+      const matrix = uploadMatrix(ctx.gpu.device, table.bytes, {
+        type,
+        rows: vocab,
+        cols: dim,
+        maxBindingBytes: split ? 16 + 4 * rowBytes : 1 << 27,
+        label: "table",
+      });
+      const x = nanBuffer(ctx.gpu, ids.length * dim);
+      const launch = ctx.ops.embedding(
+        uploadArray(ctx.gpu.device, Uint32Array.from(ids), "ids"),
+        matrix,
+        x,
+      );
+      const got = await runLaunches(
+        ctx,
+        { start: 0, tokens: ids.length },
+        [[launch, ids.length]],
+        x,
+        ids.length * dim,
+      );
+      assertRelClose(got, ref.embedding(table.values, ids, dim), 0, `${type} V=${vocab} D=${dim}`);
+    }
+  });
+}
+
+Deno.test("rmsnorm matches HF's formula on every row, and on the last row only", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(1);
+  for (const [rows, dim] of [[1, 1], [3, 1001], [5, 64], [2, 4097]] as [number, number][]) {
+    const x = randomArray(rng, rows * dim, 4);
+    const w = randomArray(rng, dim);
+    const y = nanBuffer(ctx.gpu, rows * dim);
+    const [xb, wb] = [f32Buffer(ctx.gpu, x), f32Buffer(ctx.gpu, w)];
+    const all = ctx.ops.rmsnorm(xb, wb, y, { dim, eps: 1e-5 });
+    const expected = ref.rmsnorm(x, w, rows, dim, 1e-5);
+    assertRelClose(
+      await runLaunches(ctx, { start: 0, tokens: rows }, [[all, rows]], y, rows * dim),
+      expected,
+      RTOL,
+      `${rows}x${dim}`,
+    );
+    const last = nanBuffer(ctx.gpu, dim);
+    const lastOnly = ctx.ops.rmsnorm(xb, wb, last, { dim, eps: 1e-5, lastOnly: true });
+    assertRelClose(
+      await runLaunches(ctx, { start: 0, tokens: rows }, [[lastOnly, rows]], last, dim),
+      expected.subarray((rows - 1) * dim),
+      RTOL,
+      `last row of ${rows}x${dim}`,
+    );
+  }
+});
+
+Deno.test("rope rotates q and k halves by absolute position (HF rotate_half)", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(5);
+  const cases: [number, number, number, number, number][] = [
+    [1, 1, 1, 2, 0],
+    [3, 4, 2, 16, 5],
+    [7, 3, 1, 256, 90],
+    [2, 5, 5, 8, 0],
+  ];
+  for (const [tokens, qHeads, kvHeads, hd, start] of cases) {
+    const half = hd / 2;
+    const ctxLen = start + tokens;
+    const invFreq = Array.from({ length: half }, (_, j) => 1 / 10000 ** ((2 * j) / hd));
+    const cos = new Float32Array(ctxLen * half);
+    const sin = new Float32Array(ctxLen * half);
+    for (let p = 0; p < ctxLen; p++) {
+      for (let j = 0; j < half; j++) {
+        [cos[p * half + j], sin[p * half + j]] = [
+          Math.cos(p * invFreq[j]!),
+          Math.sin(p * invFreq[j]!),
+        ];
+      }
+    }
+    const q = randomArray(rng, tokens * qHeads * hd);
+    const k = randomArray(rng, tokens * kvHeads * hd);
+    const [qb, kb] = [f32Buffer(ctx.gpu, q), f32Buffer(ctx.gpu, k)];
+    const launch = ctx.ops.rope(qb, kb, f32Buffer(ctx.gpu, cos), f32Buffer(ctx.gpu, sin), {
+      qHeads,
+      kvHeads,
+      headDim: hd,
+    });
+    const gotQ = await runLaunches(ctx, { start, tokens }, [[launch, tokens]], qb, q.length);
+    const gotK = await runLaunches(ctx, { start: 0, tokens: 0 }, [], kb, k.length);
+    assertRelClose(
+      gotQ,
+      ref.rope(q, tokens, qHeads, hd, start, invFreq),
+      RTOL,
+      `q ${tokens}x${qHeads}x${hd}`,
+    );
+    assertRelClose(
+      gotK,
+      ref.rope(k, tokens, kvHeads, hd, start, invFreq),
+      RTOL,
+      `k ${tokens}x${kvHeads}x${hd}`,
+    );
+  }
+});
+
+Deno.test("kv_write + attention: causal grouped-query attention over the cache", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(9);
+  // [tokens, start, heads, kvHeads, hd]: decode at long context, prefill with GQA, odd sizes, hd 256.
+  const cases = [[1, 0, 1, 1, 8], [5, 0, 4, 2, 16], [1, 300, 8, 2, 64], [13, 20, 6, 3, 10], [
+    3,
+    40,
+    2,
+    1,
+    256,
+  ], [
+    37,
+    0,
+    3,
+    3,
+    8,
+  ]];
+  for (
+    const [tokens, start, heads, kvHeads, hd] of cases as [number, number, number, number, number][]
+  ) {
+    const kvDim = kvHeads * hd;
+    const total = start + tokens;
+    const kAll = randomArray(rng, total * kvDim, 2);
+    const vAll = randomArray(rng, total * kvDim);
+    const q = randomArray(rng, tokens * heads * hd, 2);
+    // The cache already holds positions < start; this step writes start..start+tokens-1.
+    const kCache = f32Buffer(ctx.gpu, Float32Array.from(kAll).fill(NaN, start * kvDim));
+    const vCache = f32Buffer(ctx.gpu, Float32Array.from(vAll).fill(NaN, start * kvDim));
+    const kNew = f32Buffer(ctx.gpu, kAll.subarray(start * kvDim));
+    const vNew = f32Buffer(ctx.gpu, vAll.subarray(start * kvDim));
+    const out = nanBuffer(ctx.gpu, tokens * heads * hd);
+    const scale = 1 / Math.sqrt(hd);
+    const write = ctx.ops.kvWrite(kNew, vNew, kCache, vCache, { kvDim });
+    const attend = ctx.ops.attention(f32Buffer(ctx.gpu, q), kCache, vCache, out, {
+      qHeads: heads,
+      kvHeads,
+      headDim: hd,
+      scale,
+    });
+    const got = await runLaunches(
+      ctx,
+      { start, tokens },
+      [[write, tokens], [attend, tokens]],
+      out,
+      tokens * heads * hd,
+    );
+    const expected = ref.attention(q, kAll, vAll, { tokens, start, heads, kvHeads, hd, scale });
+    assertRelClose(
+      got,
+      expected,
+      RTOL,
+      `attention T=${tokens} start=${start} H=${heads}/${kvHeads} hd=${hd}`,
+    );
+  }
+});
+
+Deno.test("silu_mul computes silu(gate)·up in place, extreme gates included", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(2);
+  const [tokens, width] = [3, 1001];
+  const gate = randomArray(rng, tokens * width, 8);
+  gate.set([-100, 100, 0, -88.8, 89]);
+  const up = randomArray(rng, tokens * width);
+  const gb = f32Buffer(ctx.gpu, gate);
+  const launch = ctx.ops.siluMul(gb, f32Buffer(ctx.gpu, up), { width });
+  const got = await runLaunches(ctx, { start: 0, tokens }, [[launch, tokens]], gb, gate.length);
+  assertRelClose(got, ref.siluMul(gate, up), RTOL, "silu_mul");
+});
