@@ -62,7 +62,12 @@ export function uploadArray(
   label: string,
 ): GPUBuffer {
   const buffer = storageBuffer(device, data.byteLength, label);
-  writeBytes(device, buffer, 0, new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
+  writeBytes(
+    device,
+    buffer,
+    0,
+    new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength),
+  );
   return buffer;
 }
 

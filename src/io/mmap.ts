@@ -60,7 +60,7 @@ export class MappedFile {
   }
 
   /** Zero-copy view of `length` bytes at `offset` (any offset, also past 4 GiB). */
-  view(offset: number, length: number): Uint8Array {
+  view(offset: number, length: number): Uint8Array<ArrayBuffer> {
     if (!(offset >= 0 && length >= 0 && offset + length <= this.size)) {
       throw new RangeError(
         `view [${offset}, ${offset + length}) outside ${this.path} (${this.size} bytes)`,

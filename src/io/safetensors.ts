@@ -222,7 +222,7 @@ export class TensorStore {
   }
 
   /** Zero-copy bytes of a tensor (valid until {@linkcode TensorStore.close}). */
-  bytes(t: TensorInfo): Uint8Array {
+  bytes(t: TensorInfo): Uint8Array<ArrayBuffer> {
     return t.file.view(t.offset, t.byteLength);
   }
 

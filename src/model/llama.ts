@@ -1,0 +1,251 @@
+/**
+ * `LlamaForCausalLM` on the GPU. Every step of {@linkcode Llama.forward} is one kernel launch
+ * prepared at load (pipelines, bind groups, parameters), so a forward pass only records
+ * dispatches into one compute pass and submits it once.
+ *
+ * Notation: T tokens this step, D hidden size, H query heads, Hkv kv heads, Hd head dim,
+ * F intermediate size, V vocabulary, C prefill chunk (scratch rows), start = absolute position
+ * of the first token.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
+import { type Launch, Ops } from "../gpu/ops.ts";
+import type { Checkpoint } from "./checkpoint.ts";
+import type { LlamaConfig } from "./config.ts";
+import { ropeTables } from "./rope.ts";
+import { type UploadProgress, uploadWeights } from "./weights.ts";
+
+/** Options of {@linkcode Llama.load}. */
+export interface LoadOptions {
+  /** KV-cache length in tokens. @default min(max_position_embeddings, 4096) */
+  contextLength?: number;
+  /** Most tokens per forward pass (scratch rows). @default 128 on software adapters, else 512 */
+  prefillChunk?: number;
+  onProgress?: UploadProgress;
+}
+
+/** The launches of one decoder layer, in forward order. */
+interface LayerLaunches {
+  inputNorm: Launch;
+  q: Launch;
+  k: Launch;
+  v: Launch;
+  rope: Launch;
+  kvWrite: Launch;
+  attention: Launch;
+  oAdd: Launch;
+  postNorm: Launch;
+  gate: Launch;
+  up: Launch;
+  siluMul: Launch;
+  downAdd: Launch;
+}
+
+/** A Llama model loaded on a GPU with its KV cache. */
+export class Llama {
+  /** Tokens currently held in the KV cache (positions 0..length-1). */
+  length = 0;
+
+  private constructor(
+    readonly config: LlamaConfig,
+    readonly gpu: Gpu,
+    readonly contextLength: number,
+    /** Most tokens one forward pass takes. */
+    readonly prefillChunk: number,
+    /** Most positions whose logits one forward pass can return (bounded by a binding). */
+    readonly logitRows: number,
+    private readonly ops: Ops,
+    private readonly ids: GPUBuffer, // u32 [C]
+    private readonly logitsBuffer: GPUBuffer, // f32 [logitRows, V]
+    private readonly launches: {
+      embed: Launch;
+      layers: LayerLaunches[];
+      finalNorm: Launch;
+      finalNormLast: Launch;
+      lmHead: Launch;
+    },
+    private readonly buffers: GPUBuffer[],
+  ) {}
+
+  /** Uploads the checkpoint's weights and prepares every launch. */
+  static load(ckpt: Checkpoint, gpu: Gpu, options: LoadOptions = {}): Llama {
+    const c = ckpt.config;
+    if (!ckpt.weights) throw new InputError(`Cannot load ${ckpt.dir}: it has no weights`);
+    const ctx = options.contextLength ?? Math.min(c.maxPositionEmbeddings, 4096);
+    const chunk = Math.min(options.prefillChunk ?? (gpu.software ? 128 : 512), ctx);
+    const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+    if (ctx * c.kvDim * 4 > maxBinding) {
+      throw new InputError(
+        `--ctx ${ctx} needs a ${
+          ctx * c.kvDim * 4
+        }-byte KV cache per layer: this GPU binds at most ${maxBinding} bytes`,
+      );
+    }
+    if (c.headDim > 256) {
+      throw new InputError(`config.json: head_dim ${c.headDim} is not supported: expected ≤ 256`);
+    }
+    const { device } = gpu;
+    const w = uploadWeights(gpu, c, ckpt.weights, options.onProgress);
+    const ops = new Ops(gpu);
+    const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
+    const buffers: GPUBuffer[] = [];
+    const scratch = (floats: number, label: string) => {
+      const b = storageBuffer(device, floats * 4, label);
+      buffers.push(b);
+      return b;
+    };
+    const logitRows = Math.max(1, Math.min(chunk, Math.floor(maxBinding / (V * 4))));
+    // Scratch activations, sized for the largest forward pass.
+    const ids = storageBuffer(device, chunk * 4, "ids"); // u32 [C]
+    const x = scratch(chunk * D, "x"); // residual stream [C, D]
+    const xn = scratch(chunk * D, "xn"); // normed [C, D]
+    const q = scratch(chunk * qDim, "q"); // [C, H·Hd]
+    const k = scratch(chunk * kvDim, "k"); // [C, Hkv·Hd]
+    const v = scratch(chunk * kvDim, "v"); // [C, Hkv·Hd]
+    const att = scratch(chunk * qDim, "att"); // [C, H·Hd]
+    const gate = scratch(chunk * F, "gate"); // [C, F]
+    const up = scratch(chunk * F, "up"); // [C, F]
+    const logits = scratch(logitRows * V, "logits"); // [logitRows, V]
+    const { cos, sin } = ropeTables(c, ctx);
+    const cosBuffer = uploadArray(device, cos, "rope.cos"); // [ctx, Hd/2]
+    const sinBuffer = uploadArray(device, sin, "rope.sin"); // [ctx, Hd/2]
+    buffers.push(ids, cosBuffer, sinBuffer);
+    const heads = { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
+    const layers = w.layers.map((lw, l): LayerLaunches => {
+      const kCache = scratch(ctx * kvDim, `layer${l}.k_cache`); // [ctx, Hkv·Hd]
+      const vCache = scratch(ctx * kvDim, `layer${l}.v_cache`); // [ctx, Hkv·Hd]
+      return {
+        inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
+        q: ops.linear(xn, lw.qProj, q),
+        k: ops.linear(xn, lw.kProj, k),
+        v: ops.linear(xn, lw.vProj, v),
+        rope: ops.rope(q, k, cosBuffer, sinBuffer, heads),
+        kvWrite: ops.kvWrite(k, v, kCache, vCache, { kvDim }),
+        attention: ops.attention(q, kCache, vCache, att, {
+          ...heads,
+          scale: 1 / Math.sqrt(c.headDim),
+        }),
+        oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
+        postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
+        gate: ops.linear(xn, lw.gateProj, gate),
+        up: ops.linear(xn, lw.upProj, up),
+        siluMul: ops.siluMul(gate, up, { width: F }),
+        downAdd: ops.linear(gate, lw.downProj, x, { accumulate: true }),
+      };
+    });
+    const launches = {
+      embed: ops.embedding(ids, w.embedTokens, x),
+      layers,
+      finalNorm: ops.rmsnorm(x, w.norm, xn, { dim: D, eps }),
+      finalNormLast: ops.rmsnorm(x, w.norm, xn, { dim: D, eps, lastOnly: true }),
+      lmHead: ops.linear(xn, w.lmHead, logits),
+    };
+    return new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, buffers);
+  }
+
+  /**
+   * Records and submits the network on `ids` at positions start..start+T-1 (T ≤ prefillChunk),
+   * appending to the KV cache. Logits of the last position (or of all, when `allLogits`, with
+   * T ≤ logitRows) stay on the GPU until read with {@linkcode Llama.readLogits}.
+   */
+  forward(ids: ArrayLike<number>, start: number, { allLogits = false } = {}): void {
+    const T = ids.length;
+    this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk);
+    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
+    this.ops.setFrame(start, T);
+    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
+    const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
+    const pass = encoder.beginComputePass();
+    const run = (launch: Launch, rows = T) => launch.record(pass, rows);
+    run(embed); //                 x = E[ids]                                  [T, D]
+    for (const l of layers) {
+      run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
+      run(l.q); //                  q = xn·Wqᵀ                                  [T, H·Hd]
+      run(l.k); //                  k = xn·Wkᵀ                                  [T, Hkv·Hd]
+      run(l.v); //                  v = xn·Wvᵀ                                  [T, Hkv·Hd]
+      run(l.rope); //               rotate q, k halves by position start+t
+      run(l.kvWrite); //            cache[start..start+T) = k, v                [ctx, Hkv·Hd]
+      run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
+      run(l.oAdd); //               x += att·Woᵀ                                [T, D]
+      run(l.postNorm); //           xn = rmsnorm(x) · w                         [T, D]
+      run(l.gate); //               gate = xn·Wgᵀ                               [T, F]
+      run(l.up); //                 up = xn·Wuᵀ                                 [T, F]
+      run(l.siluMul); //            gate = silu(gate) · up                      [T, F]
+      run(l.downAdd); //            x += gate·Wdᵀ                               [T, D]
+    }
+    if (allLogits) {
+      run(finalNorm); //            xn = rmsnorm(x) · w                         [T, D]
+      run(lmHead); //               logits = xn·Wlmᵀ                            [T, V]
+    } else {
+      run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
+      run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
+    }
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+    this.length = start + T;
+  }
+
+  /** Reads back `rows` rows of logits from the last forward. [rows, V] */
+  async readLogits(rows = 1): Promise<Float32Array> {
+    const bytes = rows * this.config.vocabSize * 4;
+    return new Float32Array(await readBuffer(this.gpu.device, this.logitsBuffer, bytes));
+  }
+
+  /** Prefills `ids` from `start` in chunks and returns the logits of every position. [T, V] */
+  async logits(ids: ArrayLike<number>, start = this.length): Promise<Float32Array> {
+    const V = this.config.vocabSize;
+    const out = new Float32Array(ids.length * V);
+    for (let i = 0; i < ids.length; i += this.logitRows) {
+      const chunk = Array.from(ids).slice(i, i + this.logitRows);
+      this.forward(chunk, start + i, { allLogits: true });
+      out.set(await this.readLogits(chunk.length), i * V);
+    }
+    return out;
+  }
+
+  /** Prefills `ids` from `start` in chunks and returns the logits of the last position. [V] */
+  async lastLogits(ids: ArrayLike<number>, start = this.length): Promise<Float32Array> {
+    if (ids.length === 0) throw new InputError("Cannot run the model on zero tokens");
+    for (let i = 0; i < ids.length; i += this.prefillChunk) {
+      this.forward(Array.from(ids).slice(i, i + this.prefillChunk), start + i);
+    }
+    return await this.readLogits(1);
+  }
+
+  /** Forgets cached positions ≥ n (the next forward starts at n). */
+  truncate(n: number): void {
+    this.length = Math.max(0, Math.min(n, this.length));
+  }
+
+  /** Empties the KV cache. */
+  reset(): void {
+    this.length = 0;
+  }
+
+  #validate(ids: ArrayLike<number>, start: number, maxTokens: number): void {
+    const T = ids.length;
+    if (T === 0 || T > maxTokens) {
+      throw new RangeError(`forward takes 1..${maxTokens} tokens, got ${T}`);
+    }
+    if (start > this.length) {
+      throw new RangeError(`start ${start} is past the ${this.length} cached tokens`);
+    }
+    if (start + T > this.contextLength) {
+      throw new InputError(
+        `The sequence needs ${
+          start + T
+        } positions: the context holds ${this.contextLength} (raise --ctx)`,
+      );
+    }
+    for (let i = 0; i < T; i++) {
+      const id = ids[i]!;
+      if (!(Number.isInteger(id) && id >= 0 && id < this.config.vocabSize)) {
+        throw new InputError(
+          `Token id ${id} is outside the vocabulary: expected 0..${this.config.vocabSize - 1}`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { openCheckpoint } from "../../src/model/checkpoint.ts";
+import { Llama } from "../../src/model/llama.ts";
+import { assertEquals, assertRelClose } from "../_assert.ts";
+import { testGpu } from "../_gpu.ts";
+import { argmax, fixture, goldens, MODELS } from "../_fixtures.ts";
+
+/** The fixtures' bound for a float32 engine against the float64 goldens, per position. */
+const GOLDEN_RTOL = 1e-4;
+/** Incremental decoding vs one prefill: same f32 math in a different order. */
+const INCREMENTAL_RTOL = 1e-5;
+
+async function load(name: string, options: { prefillChunk?: number } = {}) {
+  const { gpu } = await testGpu();
+  const ckpt = openCheckpoint(fixture(name));
+  try {
+    return Llama.load(ckpt, gpu, options);
+  } finally {
+    ckpt.close(); // the GPU holds its own copy; the map is no longer needed
+  }
+}
+
+for (const name of MODELS) {
+  Deno.test(`Llama ${name}: logits of every golden sequence match per position`, async () => {
+    const model = await load(name);
+    const g = goldens(name);
+    for (const s of g.sequences) {
+      model.reset();
+      const got = await model.logits(s.ids, 0);
+      const want = g.logits(s);
+      const V = model.config.vocabSize;
+      const [P] = s.logits_shape;
+      const first = s.positions === "all" ? 0 : s.ids.length - P;
+      for (let p = 0; p < P; p++) {
+        const row = got.subarray((first + p) * V, (first + p + 1) * V);
+        assertRelClose(
+          row,
+          want.subarray(p * V, (p + 1) * V),
+          GOLDEN_RTOL,
+          `${name} ${s.name} position ${first + p}`,
+        );
+      }
+    }
+  });
+
+  Deno.test(`Llama ${name}: greedy continuations equal the goldens`, async () => {
+    const model = await load(name);
+    for (const s of goldens(name).sequences) {
+      model.reset();
+      const out: number[] = [];
+      let logits = await model.lastLogits(s.ids, 0);
+      while (out.length < s.greedy.length) {
+        out.push(argmax(logits));
+        logits = await model.lastLogits([out.at(-1)!]);
+      }
+      assertEquals(out, s.greedy, `${name} ${s.name}`);
+    }
+  });
+}
+
+Deno.test("Llama: prefill(N) equals prefill(N−k) + k single-token steps, across chunk boundaries", async () => {
+  const model = await load("tiny-bf16-tied", { prefillChunk: 16 });
+  const ids = goldens("tiny-bf16-tied").sequences.find((s) => s.ids.length === 64)!.ids;
+  const whole = await model.lastLogits(ids, 0);
+  for (const k of [1, 5]) {
+    model.reset();
+    let logits = await model.lastLogits(ids.slice(0, ids.length - k), 0);
+    for (const id of ids.slice(ids.length - k)) logits = await model.lastLogits([id]);
+    assertRelClose(logits, whole, INCREMENTAL_RTOL, `k=${k}`);
+  }
+  model.truncate(10); // rewinding reuses the cache prefix
+  const again = await model.lastLogits(ids.slice(10));
+  assertRelClose(again, whole, INCREMENTAL_RTOL, "truncate(10) + rest");
+});
