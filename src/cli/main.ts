@@ -1,10 +1,12 @@
 /** `wgllama <command> [options]`: dispatch, help, and the single place errors become exit codes. */
 import { describeError, EXIT, UsageError } from "../errors.ts";
 import type { Command } from "./args.ts";
+import { gpu } from "./gpu.ts";
 import { inspect } from "./inspect.ts";
+import { logits } from "./logits.ts";
 import { err, out } from "./output.ts";
 
-const COMMANDS: readonly Command[] = [inspect];
+const COMMANDS: readonly Command[] = [inspect, gpu, logits];
 
 function mainUsage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,60 @@
+/** `wgllama gpu [--json]`: the adapter, its features and limits, and our workgroup choices. */
+import { UsageError } from "../errors.ts";
+import { openGpu } from "../gpu/device.ts";
+import { type Command, parse } from "./args.ts";
+import { out } from "./output.ts";
+
+const USAGE = `Usage: wgllama gpu [--json]
+
+Prints the WebGPU adapter wgllama would use: its description, features, limits and the
+workgroup sizes chosen for it.
+
+  --json     print one JSON object
+`;
+
+/** The gpu command. */
+export const gpu: Command = {
+  name: "gpu",
+  summary: "show the WebGPU adapter, its features and limits",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("gpu", args, { json: { type: "boolean" } });
+    if (values.help) return (out(USAGE), 0);
+    if (positionals.length) {
+      throw new UsageError(`gpu: takes no arguments, got "${positionals[0]}"`);
+    }
+    const g = await openGpu();
+    const limits: Record<string, number> = {};
+    for (const key in g.limits) {
+      const v = g.limits[key as keyof GPUSupportedLimits];
+      if (typeof v === "number") limits[key] = v;
+    }
+    const info = {
+      description: g.info.description,
+      vendor: g.info.vendor,
+      architecture: g.info.architecture,
+      device: g.info.device,
+      software: g.software,
+      features: [...g.features].sort(),
+      workgroups: g.workgroups,
+      limits,
+    };
+    if (values.json) out(JSON.stringify(info, null, 2) + "\n");
+    else {
+      const w = Math.max(...Object.keys(limits).map((k) => k.length));
+      out(
+        `Adapter      ${info.description || "(no description)"}${
+          info.software ? " (software)" : ""
+        }\n` +
+          `Vendor       ${info.vendor} ${info.architecture} ${info.device}\n` +
+          `Features     ${info.features.join(", ")}\n` +
+          `Workgroups   matvec ${g.workgroups.matvec}, reduce ${g.workgroups.reduce}, elementwise ${g.workgroups.elementwise}\n` +
+          `Limits\n${
+            Object.entries(limits).map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n")
+          }\n`,
+      );
+    }
+    g.device.destroy();
+    return 0;
+  },
+};

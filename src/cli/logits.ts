@@ -1,0 +1,101 @@
+/** `wgllama logits MODEL (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]`. */
+import { InputError, UsageError } from "../errors.ts";
+import { loadModel } from "../model/load.ts";
+import { TextTokenizer } from "../text/tokenizer.ts";
+import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { err, out } from "./output.ts";
+import { progressBar } from "./progress.ts";
+
+const USAGE =
+  `Usage: wgllama logits MODEL (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]
+
+Runs one prefill over the tokens and reports the logits of every position: our tool for
+comparing with other implementations.
+
+  --ids LIST   comma-separated token ids
+  --text STR   text, tokenized as Hugging Face's tokenizer(text) does for Llama 3
+               (BOS prepended, special-token text parsed)
+  --out FILE   write float32 little-endian logits, row-major [n_tokens, vocab_size]
+  --top K      print the K best tokens of every position (default 5 without --out)
+  --ctx N      context length (default: the number of tokens)
+`;
+
+/** The logits command. */
+export const logits: Command = {
+  name: "logits",
+  summary: "write or show the logits of every position of a prompt",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("logits", args, {
+      ids: { type: "string" },
+      text: { type: "string" },
+      out: { type: "string" },
+      top: { type: "string" },
+      ctx: { type: "string" },
+    });
+    if (values.help) return (out(USAGE), 0);
+    const spec = modelArg("logits", positionals);
+    if ((values.ids === undefined) === (values.text === undefined)) {
+      throw new UsageError(
+        "logits: give exactly one of --ids or --text (see wgllama logits --help)",
+      );
+    }
+    const top = values.top !== undefined
+      ? intFlag("top", values.top)
+      : values.out === undefined
+      ? 5
+      : 0;
+    let tokenizer: TextTokenizer | undefined;
+    const ids = values.ids !== undefined ? parseIds(values.ids) : encodeText(spec, values.text!);
+    function encodeText(dir: string, text: string): number[] {
+      tokenizer = TextTokenizer.load(dir);
+      if (!tokenizer) {
+        throw new InputError(`Cannot use --text: ${dir} has no tokenizer.json (use --ids)`);
+      }
+      return tokenizer.encode(text, { bos: true, special: true });
+    }
+    if (ids.length === 0) throw new InputError("--text encodes to zero tokens: nothing to run");
+    const ctx = values.ctx !== undefined ? intFlag("ctx", values.ctx) : ids.length;
+    const { model } = await loadModel(spec, {
+      contextLength: ctx,
+      onProgress: progressBar("Loading"),
+    });
+    const V = model.config.vocabSize;
+    const logits = await model.logits(ids, 0);
+    if (values.out !== undefined) {
+      try {
+        Deno.writeFileSync(
+          values.out,
+          new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength),
+        );
+      } catch (e) {
+        throw new InputError(`Cannot write ${values.out}: ${e instanceof Error ? e.message : e}`);
+      }
+      err(`wgllama: wrote logits [${ids.length}, ${V}] float32 to ${values.out}`);
+    }
+    if (top > 0) {
+      tokenizer ??= TextTokenizer.load(spec);
+      for (let p = 0; p < ids.length; p++) {
+        const row = logits.subarray(p * V, (p + 1) * V);
+        const best = [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, top);
+        const shown = best.map((id) => {
+          const text = tokenizer?.decode([id]);
+          return `${id}${text === undefined ? "" : ` ${JSON.stringify(text)}`} ${
+            row[id]!.toFixed(4)
+          }`;
+        });
+        out(`${p}\t${ids[p]}\t${shown.join("\t")}\n`);
+      }
+    }
+    model.gpu.device.destroy();
+    return 0;
+  },
+};
+
+function parseIds(text: string): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) {
+    throw new UsageError(`--ids is "${text}": expected comma-separated non-negative integers`);
+  }
+  return parts.map(Number);
+}

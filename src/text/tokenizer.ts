@@ -1,0 +1,137 @@
+/**
+ * `tokenizer.json` through `@huggingface/tokenizers`: encoding where special-token text is plain
+ * text unless asked otherwise, decoding, and the ids that matter to generation.
+ * @module
+ */
+import { Tokenizer } from "@huggingface/tokenizers";
+import { InputError } from "../errors.ts";
+
+interface AddedTokenJson {
+  id: number;
+  content: string;
+  special: boolean;
+}
+
+/** Options of {@linkcode TextTokenizer.encode}. */
+export interface EncodeOptions {
+  /** Prepend the BOS token (unless the text already starts with it). @default false */
+  bos?: boolean;
+  /** Match special-token text (e.g. `<|eot_id|>`) as the control token. @default false */
+  special?: boolean;
+}
+
+/** A model's tokenizer. */
+export class TextTokenizer {
+  readonly #json: Record<string, unknown>;
+  readonly #config: Record<string, unknown>;
+  readonly #tokenizer: Tokenizer;
+  #plain: Tokenizer | undefined;
+  /** Special added tokens: text → id. */
+  readonly specialTokens: ReadonlyMap<string, number>;
+  /** The BOS id (from tokenizer_config.json's bos_token), if any. */
+  readonly bosTokenId: number | undefined;
+  /** The EOS id (from tokenizer_config.json's eos_token), if any. */
+  readonly eosTokenId: number | undefined;
+
+  private constructor(
+    json: Record<string, unknown>,
+    config: Record<string, unknown>,
+    path: string,
+  ) {
+    this.#json = json;
+    this.#config = config;
+    try {
+      this.#tokenizer = new Tokenizer(json, config);
+    } catch (e) {
+      throw new InputError(`Cannot load ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+    const added = (json.added_tokens ?? []) as AddedTokenJson[];
+    this.specialTokens = new Map(added.filter((t) => t.special).map((t) => [t.content, t.id]));
+    this.bosTokenId = this.#idOf(config.bos_token);
+    this.eosTokenId = this.#idOf(config.eos_token);
+  }
+
+  /** Loads `dir/tokenizer.json` (+ `tokenizer_config.json`); undefined when the folder has none. */
+  static load(dir: string): TextTokenizer | undefined {
+    const path = `${dir}/tokenizer.json`;
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+    const json = parseObject(text, path);
+    const configPath = `${dir}/tokenizer_config.json`;
+    let config: Record<string, unknown> = {};
+    try {
+      config = parseObject(Deno.readTextFileSync(configPath), configPath);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return new TextTokenizer(json, config, path);
+  }
+
+  /** tokenizer_config.json as parsed (chat_template, bos_token, …). */
+  get config(): Readonly<Record<string, unknown>> {
+    return this.#config;
+  }
+
+  /** Token ids of `text`. */
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const parseSpecial = options.special ||
+      ![...this.specialTokens.keys()].some((s) => text.includes(s));
+    const ids = (parseSpecial ? this.#tokenizer : this.#plainTokenizer()).encode(text, {
+      add_special_tokens: false,
+    }).ids;
+    if (options.bos && this.bosTokenId !== undefined && ids[0] !== this.bosTokenId) {
+      ids.unshift(this.bosTokenId);
+    }
+    return ids;
+  }
+
+  /** Text of `ids` (special tokens included unless `skipSpecial`). */
+  decode(ids: readonly number[], options: { skipSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return "";
+    return this.#tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecial ?? false });
+  }
+
+  /** The id of one token's text, if it is in the vocabulary. */
+  tokenId(token: string): number | undefined {
+    return this.#tokenizer.token_to_id(token);
+  }
+
+  /** The text of one token id. */
+  tokenText(id: number): string | undefined {
+    return this.#tokenizer.id_to_token(id);
+  }
+
+  /** A tokenizer that treats special-token text as text; built only when such text occurs. */
+  #plainTokenizer(): Tokenizer {
+    const added = (this.#json.added_tokens ?? []) as AddedTokenJson[];
+    return this.#plain ??= new Tokenizer({
+      ...this.#json,
+      added_tokens: added.filter((t) => !t.special),
+    }, this.#config);
+  }
+
+  #idOf(token: unknown): number | undefined {
+    const text = typeof token === "string"
+      ? token
+      : (token as { content?: string } | null)?.content;
+    return text === undefined ? undefined : this.#tokenizer.token_to_id(text);
+  }
+}
+
+function parseObject(text: string, path: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InputError(`Cannot parse ${path}: not valid JSON`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InputError(`Cannot load ${path}: expected a JSON object`);
+  }
+  return json as Record<string, unknown>;
+}

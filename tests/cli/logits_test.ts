@@ -1,0 +1,49 @@
+import { assert, assertEquals, assertRelClose } from "../_assert.ts";
+import { wgllama } from "../_cli.ts";
+import { fixture, goldens } from "../_fixtures.ts";
+
+Deno.test("wgllama logits --ids --out writes float32 [T, V] matching the goldens", async () => {
+  for (const name of ["tiny-f32", "tiny-bf16-tied"]) {
+    const g = goldens(name);
+    const s = g.sequences.find((s) => s.ids.length === 16)!;
+    const file = Deno.makeTempFileSync({ suffix: ".bin" });
+    const r = await wgllama(["logits", fixture(name), "--ids", s.ids.join(","), "--out", file]);
+    assertEquals([r.code, r.stdout], [0, ""], r.stderr);
+    const got = new Float32Array(Deno.readFileSync(file).buffer);
+    const want = g.logits(s);
+    assertEquals(got.length, want.length);
+    const V = s.logits_shape[1];
+    for (let p = 0; p < s.ids.length; p++) {
+      assertRelClose(
+        got.subarray(p * V, (p + 1) * V),
+        want.subarray(p * V, (p + 1) * V),
+        1e-4,
+        `${name} position ${p}`,
+      );
+    }
+  }
+});
+
+Deno.test("wgllama logits --top prints the best tokens of every position; bad ids are one-line errors", async () => {
+  const r = await wgllama([
+    "logits",
+    fixture("tiny-llama3-vocab"),
+    "--text",
+    "Hello world",
+    "--top",
+    "2",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split("\n");
+  assertEquals(lines.map((l) => l.split("\t").slice(0, 2).join(",")), [
+    "0,128000",
+    "1,9906",
+    "2,1917",
+  ]);
+  assert(lines.every((l) => l.split("\t").length === 4), r.stdout);
+  const bad = await wgllama(["logits", fixture("tiny-f32"), "--ids", "1,512"]);
+  assertEquals(bad.code, 1);
+  assert(bad.stderr.startsWith("wgllama: error: Token id 512"), bad.stderr);
+  assertEquals((await wgllama(["logits", fixture("tiny-f32"), "--ids", "1,x"])).code, 2);
+  assertEquals((await wgllama(["logits", fixture("tiny-f32")])).code, 2);
+});
