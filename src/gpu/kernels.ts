@@ -16,6 +16,7 @@ import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
 import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
+import sample from "../../kernels/sample.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
 
 /** Kind of one binding: uniform, read-only storage, or read-write storage. */
@@ -42,6 +43,7 @@ export const KERNELS = {
   kvWrite: { source: kvWrite, bindings: [U, U, R, R, W, W] },
   attention: { source: attention, bindings: [U, U, R, R, R, W] },
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
+  sample: { source: sample, bindings: [U, U, R, W, W] },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

@@ -22,6 +22,21 @@ const MAX_WIDTH = 256;
 const MATMUL_TILE = 16;
 
 type Params = (number | { f32: number })[];
+
+/** Settings of the sample kernel (Hugging Face processor semantics). */
+export interface SampleSettings {
+  greedy: boolean;
+  seed: number;
+  /** 0 = off */
+  topK: number;
+  temperature: number;
+  /** 1 = off */
+  topP: number;
+  /** 0 = off */
+  minP: number;
+  /** 1 = off */
+  repetitionPenalty: number;
+}
 interface Compiled {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
@@ -165,6 +180,23 @@ export class Ops {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch("siluMul", wg, [this.#uniform([o.width]), up, gate]);
     return { record: (pass, t) => l(pass, Math.ceil((t * o.width) / wg)) };
+  }
+
+  /**
+   * Samples one id from logits [V] into out[0] (see kernels/sample.wgsl); `seen` is a bit per
+   * token for the repetition penalty. Returns the launch and a setter for the sampling settings.
+   */
+  sample(logits: GPUBuffer, seen: GPUBuffer, out: GPUBuffer, vocab: number) {
+    const params = uniformBuffer(this.#gpu.device, new Array(8).fill(0), "sample.params");
+    const l = this.#launch("sample", undefined, [params, logits, seen, out]);
+    const launch: Launch = { record: (pass) => l(pass, 1) };
+    const set = (s: SampleSettings) => {
+      const data = new ArrayBuffer(32);
+      new Uint32Array(data, 0, 4).set([vocab, s.greedy ? 1 : 0, s.seed >>> 0, s.topK]);
+      new Float32Array(data, 16, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
+      this.#gpu.device.queue.writeBuffer(params, 0, data);
+    };
+    return { launch, set };
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */

@@ -11,10 +11,11 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
-import { type Launch, Ops } from "../gpu/ops.ts";
+import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
 import { ropeTables } from "./rope.ts";
+import type { SamplingParams } from "./sampling_params.ts";
 import { type UploadProgress, uploadWeights } from "./weights.ts";
 
 /** Options of {@linkcode Llama.load}. */
@@ -45,8 +46,11 @@ interface LayerLaunches {
 
 /** A Llama model loaded on a GPU with its KV cache. */
 export class Llama {
-  /** Tokens currently held in the KV cache (positions 0..length-1). */
-  length = 0;
+  /** Token ids held in the KV cache, position by position. */
+  readonly #history: number[] = [];
+  /** Host copy of the seen-token bits that the repetition penalty reads. [ceil(V/32)] */
+  readonly #seen: Uint32Array<ArrayBuffer>;
+  #seenDirty = false;
 
   private constructor(
     readonly config: LlamaConfig,
@@ -65,9 +69,27 @@ export class Llama {
       finalNorm: Launch;
       finalNormLast: Launch;
       lmHead: Launch;
+      sample: Launch;
+    },
+    private readonly sampler: {
+      set(s: SampleSettings): void;
+      seen: GPUBuffer; // u32 [ceil(V/32)]
+      out: GPUBuffer; // u32 [1]
     },
     private readonly buffers: GPUBuffer[],
-  ) {}
+  ) {
+    this.#seen = new Uint32Array(Math.ceil(config.vocabSize / 32));
+  }
+
+  /** Tokens currently held in the KV cache (positions 0..length-1). */
+  get length(): number {
+    return this.#history.length;
+  }
+
+  /** The token ids in the KV cache. */
+  get tokens(): readonly number[] {
+    return this.#history;
+  }
 
   /** Uploads the checkpoint's weights and prepares every launch. */
   static load(ckpt: Checkpoint, gpu: Gpu, options: LoadOptions = {}): Llama {
@@ -135,25 +157,36 @@ export class Llama {
         downAdd: ops.linear(gate, lw.downProj, x, { accumulate: true }),
       };
     });
+    const seen = storageBuffer(device, Math.ceil(V / 32) * 4, "seen"); // u32 [ceil(V/32)]
+    const sampled = storageBuffer(device, 4, "sampled"); // u32 [1]
+    const sampler = ops.sample(logits, seen, sampled, V);
+    buffers.push(seen, sampled);
     const launches = {
       embed: ops.embedding(ids, w.embedTokens, x),
       layers,
       finalNorm: ops.rmsnorm(x, w.norm, xn, { dim: D, eps }),
       finalNormLast: ops.rmsnorm(x, w.norm, xn, { dim: D, eps, lastOnly: true }),
       lmHead: ops.linear(xn, w.lmHead, logits),
+      sample: sampler.launch,
     };
-    return new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, buffers);
+    return new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
+      set: sampler.set,
+      seen,
+      out: sampled,
+    }, buffers);
   }
 
   /**
    * Records and submits the network on `ids` at positions start..start+T-1 (T ≤ prefillChunk),
    * appending to the KV cache. Logits of the last position (or of all, when `allLogits`, with
-   * T ≤ logitRows) stay on the GPU until read with {@linkcode Llama.readLogits}.
+   * T ≤ logitRows) stay on the GPU until read with {@linkcode Llama.readLogits}. With `sample`,
+   * the next token is also drawn on the GPU (see {@linkcode Llama.setSampling}).
    */
-  forward(ids: ArrayLike<number>, start: number, { allLogits = false } = {}): void {
+  forward(ids: ArrayLike<number>, start: number, { allLogits = false, sample = false } = {}): void {
     const T = ids.length;
     this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk);
     const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
+    this.#remember(ids, start);
     this.ops.setFrame(start, T);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
@@ -182,9 +215,28 @@ export class Llama {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
       run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
     }
+    if (sample) run(this.launches.sample); // next id ~ processed softmax(logits)  [1]
     pass.end();
     this.gpu.device.queue.submit([encoder.finish()]);
-    this.length = start + T;
+  }
+
+  /** Sets how {@linkcode Llama.step} draws tokens (temperature 0 = greedy). */
+  setSampling(p: SamplingParams): void {
+    this.sampler.set({ ...p, greedy: p.temperature <= 0 });
+  }
+
+  /**
+   * Runs `ids` from `start` (in chunks when long) and draws the next token on the GPU; only its
+   * id is read back.
+   */
+  async step(ids: ArrayLike<number>, start = this.length): Promise<number> {
+    if (ids.length === 0) throw new InputError("Cannot run the model on zero tokens");
+    const all = Array.from(ids);
+    for (let i = 0; i < all.length; i += this.prefillChunk) {
+      const chunk = all.slice(i, i + this.prefillChunk);
+      this.forward(chunk, start + i, { sample: i + chunk.length === all.length });
+    }
+    return new Uint32Array(await readBuffer(this.gpu.device, this.sampler.out, 4))[0]!;
   }
 
   /** Reads back `rows` rows of logits from the last forward. [rows, V] */
@@ -216,12 +268,31 @@ export class Llama {
 
   /** Forgets cached positions ≥ n (the next forward starts at n). */
   truncate(n: number): void {
-    this.length = Math.max(0, Math.min(n, this.length));
+    if (n >= this.length) return;
+    this.#history.length = Math.max(0, n);
+    this.#seen.fill(0);
+    for (const id of this.#history) this.#seen[id >>> 5]! |= 1 << (id & 31);
+    this.#seenDirty = true;
   }
 
   /** Empties the KV cache. */
   reset(): void {
-    this.length = 0;
+    this.truncate(0);
+  }
+
+  /** Records ids at start.. in the history and the seen bits, uploading the bits when changed. */
+  #remember(ids: ArrayLike<number>, start: number): void {
+    this.truncate(start);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      this.#history.push(id);
+      const bit = 1 << (id & 31);
+      if (!(this.#seen[id >>> 5]! & bit)) {
+        [this.#seen[id >>> 5], this.#seenDirty] = [this.#seen[id >>> 5]! | bit, true];
+      }
+    }
+    if (this.#seenDirty) this.gpu.device.queue.writeBuffer(this.sampler.seen, 0, this.#seen);
+    this.#seenDirty = false;
   }
 
   #validate(ids: ArrayLike<number>, start: number, maxTokens: number): void {

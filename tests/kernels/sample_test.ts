@@ -1,0 +1,74 @@
+import { readBuffer, uploadArray } from "../../src/gpu/buffers.ts";
+import { sampleToken, type SamplingParams } from "../../src/generate/sampling.ts";
+import { assertEquals } from "../_assert.ts";
+import { f32Buffer, testGpu } from "../_gpu.ts";
+import { randomArray, seeded } from "../_random.ts";
+
+const BASE: SamplingParams = {
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+  seed: 42,
+};
+
+/** Each case changes one processor, so a kernel that ignores it disagrees with the reference. */
+const CASES: [string, Partial<SamplingParams>][] = [
+  ["greedy", { temperature: 0 }],
+  ["greedy with repetition penalty", { temperature: 0, repetitionPenalty: 3 }],
+  ["plain softmax", {}],
+  ["hot temperature", { temperature: 2.5 }],
+  ["top-k 5", { topK: 5 }],
+  ["top-p 0.5", { topP: 0.5, temperature: 0.7 }],
+  ["min-p 0.2", { minP: 0.2 }],
+  ["all together", {
+    topK: 40,
+    topP: 0.9,
+    minP: 0.05,
+    temperature: 0.8,
+    repetitionPenalty: 1.3,
+    seed: 7,
+  }],
+];
+
+Deno.test("sample kernel draws exactly the CPU reference's token for each processor", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(4);
+  for (const vocab of [1000, 4099]) {
+    const logits = randomArray(rng, vocab, 4);
+    logits[17] = 5; // the top token, until the repetition penalty pushes it down
+    const seenIds = [17, 3, 99, vocab - 1];
+    const seenBits = new Uint32Array(Math.ceil(vocab / 32));
+    for (const id of seenIds) seenBits[id >>> 5]! |= 1 << (id & 31);
+    const logitsBuffer = f32Buffer(ctx.gpu, logits);
+    for (const [label, patch] of CASES) {
+      const p = { ...BASE, ...patch };
+      const seen = uploadArray(ctx.gpu.device, seenBits.slice(), "seen");
+      const out = uploadArray(ctx.gpu.device, Uint32Array.of(0xffffffff), "out");
+      const { launch, set } = ctx.ops.sample(logitsBuffer, seen, out, vocab);
+      set({ ...p, greedy: p.temperature <= 0 });
+      const got: number[] = [];
+      const want: number[] = [];
+      for (let position = 10; position < 40; position++) {
+        ctx.gpu.device.queue.writeBuffer(seen, 0, seenBits); // the kernel marks its pick; start fresh
+        ctx.ops.setFrame(position - 1, 1);
+        const enc = ctx.gpu.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        launch.record(pass, 1);
+        pass.end();
+        ctx.gpu.device.queue.submit([enc.finish()]);
+        got.push(new Uint32Array(await readBuffer(ctx.gpu.device, out, 4))[0]!);
+        want.push(sampleToken(logits, new Set(seenIds), p, position));
+      }
+      assertEquals(got, want, `${label}, V=${vocab}`);
+      const bits = new Uint32Array(await readBuffer(ctx.gpu.device, seen, seenBits.byteLength));
+      const last = got.at(-1)!;
+      assertEquals((bits[last >>> 5]! >>> (last & 31)) & 1, 1, "the pick is marked as seen");
+      if (p.temperature > 0 && label !== "top-k 5") {
+        // Different positions draw different tokens (the test would pass for a constant otherwise).
+        if (new Set(got).size < 2) throw new Error(`${label}: every draw gave ${got[0]}`);
+      }
+    }
+  }
+});
