@@ -4,9 +4,10 @@ import type { Command } from "./args.ts";
 import { gpu } from "./gpu.ts";
 import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
+import { run } from "./run.ts";
 import { err, out } from "./output.ts";
 
-const COMMANDS: readonly Command[] = [inspect, gpu, logits];
+const COMMANDS: readonly Command[] = [run, inspect, gpu, logits];
 
 function mainUsage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -110,9 +110,6 @@ export class ChatTemplate {
         messages,
         add_generation_prompt: addGenerationPrompt,
         date_string: dateString,
-        raise_exception: (msg: string) => {
-          throw new InputError(`The chat template refused the conversation: ${msg}`);
-        },
       });
     } catch (e) {
       if (e instanceof InputError) throw e;

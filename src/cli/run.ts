@@ -1,0 +1,154 @@
+/** `wgllama run MODEL [PROMPT]`: one-shot generation for pipes; only the answer goes to stdout. */
+import { EXIT, InputError, UsageError } from "../errors.ts";
+import { generate } from "../generate/generate.ts";
+import { type Command, modelArg, parse } from "./args.ts";
+import { err, out } from "./output.ts";
+import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
+
+const USAGE = `Usage: wgllama run MODEL [PROMPT] [options]
+
+Generates one reply. The prompt is PROMPT, or standard input when PROMPT is absent. Only the
+generated text goes to standard output; everything else goes to standard error.
+
+  --raw                    plain completion: no chat template (BOS + prompt)
+  --prompt-ids LIST        feed these comma-separated token ids as the prompt (implies --raw)
+  --json                   print one JSON object {text, tokens, prompt_tokens, finish_reason, timings}
+  --truncate               drop the oldest prompt tokens when the prompt does not fit the context
+${GENERATION_HELP}
+
+Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted (Ctrl-C).
+`;
+
+/** The run command. */
+export const run: Command = {
+  name: "run",
+  summary: "generate one reply to a prompt (argument or stdin), for scripts and pipes",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("run", args, {
+      ...GENERATION_FLAGS,
+      raw: { type: "boolean" },
+      "prompt-ids": { type: "string" },
+      json: { type: "boolean" },
+      truncate: { type: "boolean" },
+    });
+    if (values.help) return (out(USAGE), 0);
+    if (positionals.length > 2) {
+      throw new UsageError(`run: expected MODEL [PROMPT], got ${positionals.length} arguments`);
+    }
+    const spec = modelArg("run", positionals.slice(0, 1));
+    const promptIds = values["prompt-ids"] !== undefined
+      ? parseIdList(values["prompt-ids"])
+      : undefined;
+    if (promptIds && positionals.length === 2) {
+      throw new UsageError("run: give PROMPT or --prompt-ids, not both");
+    }
+    const text = promptIds ? "" : positionals[1] ?? await readStdin();
+    if (!promptIds && text.trim() === "") {
+      throw new InputError("The prompt is empty: give PROMPT or pipe text to stdin");
+    }
+    const session = await openSession(spec, values);
+    const tokenizer = session.tokenizer;
+    if (!tokenizer && !promptIds) {
+      throw new InputError(
+        `Cannot find tokenizer.json in ${spec}: text prompts need one (or use --prompt-ids)`,
+      );
+    }
+    const raw = values.raw || promptIds !== undefined || !session.template;
+    if (!session.template && !values.raw && !promptIds) {
+      err("wgllama: note: the model has no chat template; using raw completion");
+    }
+    let prompt = promptIds ?? encodePrompt(session, text, raw);
+    prompt = fitContext(prompt, session, values.truncate ?? false);
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    Deno.addSignalListener("SIGINT", onSigint);
+    try {
+      session.model.setSampling(session.sampling);
+      const result = await generate(session.model, prompt, {
+        sampling: session.sampling,
+        maxTokens: session.maxTokens,
+        terminators: session.terminators,
+        stop: session.stop,
+        decode: (ids) => tokenizer?.decode(ids, { skipSpecial: true }) ?? "",
+        signal: controller.signal,
+        onText: values.json ? undefined : out,
+      });
+      if (values.json) {
+        out(
+          JSON.stringify({
+            text: result.text,
+            tokens: result.tokens,
+            prompt_tokens: result.promptTokens,
+            finish_reason: result.finishReason === "interrupted" ? "stop" : result.finishReason,
+            timings: {
+              prefill_seconds: result.timings.prefillSeconds,
+              decode_seconds: result.timings.decodeSeconds,
+              prefill_tokens_per_second: result.timings.prefillTokensPerSecond,
+              decode_tokens_per_second: result.timings.decodeTokensPerSecond,
+            },
+          }) + "\n",
+        );
+      } else if (Deno.stdout.isTerminal() && !result.text.endsWith("\n")) out("\n");
+      if (Deno.stderr.isTerminal()) {
+        const t = result.timings;
+        err(
+          `wgllama: ${result.tokens.length} tokens (${result.finishReason}); prefill ${result.promptTokens} tokens at ` +
+            `${t.prefillTokensPerSecond.toFixed(1)} tokens/s, decode ${
+              t.decodeTokensPerSecond.toFixed(1)
+            } tokens/s`,
+        );
+      }
+      return result.finishReason === "interrupted" ? EXIT.interrupted : EXIT.ok;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+      session.model.gpu.device.destroy();
+    }
+  },
+};
+
+/** Prompt ids: the chat template around one user turn, or BOS + text in raw mode. */
+function encodePrompt(session: Session, text: string, raw: boolean): number[] {
+  if (raw) return session.tokenizer!.encode(text, { bos: true });
+  const messages = session.system !== undefined
+    ? [{ role: "system", content: session.system }]
+    : [];
+  return session.template!.encode([...messages, { role: "user", content: text }]);
+}
+
+/** Refuses (or with `truncate`, trims from the front, keeping BOS) a prompt the context cannot hold. */
+export function fitContext(prompt: number[], session: Session, truncate: boolean): number[] {
+  const ctx = session.model.contextLength;
+  if (prompt.length < ctx) return prompt;
+  if (!truncate) {
+    throw new InputError(
+      `The prompt has ${prompt.length} tokens: the context holds ${ctx} (raise --ctx, or pass --truncate)`,
+    );
+  }
+  const keep = Math.max(1, ctx - Math.min(session.maxTokens, Math.floor(ctx / 2)));
+  const bos = session.tokenizer?.bosTokenId ?? session.model.config.bosTokenId;
+  const head = prompt[0] === bos ? [prompt[0]!] : [];
+  const trimmed = [...head, ...prompt.slice(prompt.length - (keep - head.length))];
+  err(
+    `wgllama: warning: prompt truncated from ${prompt.length} to ${trimmed.length} tokens to fit --ctx ${ctx}`,
+  );
+  return trimmed;
+}
+
+function parseIdList(text: string): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
+    throw new UsageError(
+      `--prompt-ids is "${text}": expected comma-separated non-negative integers`,
+    );
+  }
+  return parts.map(Number);
+}
+
+async function readStdin(): Promise<string> {
+  if (Deno.stdin.isTerminal()) {
+    throw new UsageError("run: give PROMPT, or pipe the prompt into stdin");
+  }
+  const text = await new Response(Deno.stdin.readable).text();
+  return text.replace(/\r?\n$/, "");
+}
