@@ -1,12 +1,19 @@
 /**
- * wgllama's library API: open a Hugging Face Llama folder, validate it, and inspect it.
+ * wgllama's library API: open a Hugging Face Llama folder, run it on WebGPU, and generate text.
  *
  * @example
  * ```ts
- * import { inspectCheckpoint, openCheckpoint } from "./mod.ts";
- * const ckpt = openCheckpoint("tests/fixtures/tiny-f32");
- * console.log(inspectCheckpoint(ckpt, 1024).parameters.total);
- * ckpt.close();
+ * import { ChatTemplate, generate, GREEDY, loadModel, TextTokenizer } from "./mod.ts";
+ * const { model, dir } = await loadModel("tests/fixtures/tiny-llama3-vocab");
+ * const tokenizer = TextTokenizer.load(dir)!;
+ * const prompt = ChatTemplate.load(dir, tokenizer)!.encode([{ role: "user", content: "Hi!" }]);
+ * const reply = await generate(model, prompt, {
+ *   sampling: GREEDY,
+ *   maxTokens: 16,
+ *   terminators: new Set([128009]),
+ *   decode: (ids) => tokenizer.decode(ids, { skipSpecial: true }),
+ * });
+ * console.log(reply.text);
  * ```
  * @module
  */
@@ -20,5 +27,23 @@ export {
 } from "./src/model/config.ts";
 export { inspectCheckpoint, type InspectReport } from "./src/model/inspect.ts";
 export { countParameters, expectedTensors } from "./src/model/tensors.ts";
+export { Llama, type LoadOptions } from "./src/model/llama.ts";
+export { type LoadedModel, loadModel } from "./src/model/load.ts";
+export { type Gpu, openGpu } from "./src/gpu/device.ts";
 export { type DType, type TensorInfo, TensorStore } from "./src/io/safetensors.ts";
 export { resolveModelDir } from "./src/io/hf_folder.ts";
+export {
+  type CausalLM,
+  generate,
+  type GenerateOptions,
+  type GenerateResult,
+} from "./src/generate/generate.ts";
+export {
+  GREEDY,
+  sampleToken,
+  type SamplingParams,
+  tokenProbabilities,
+} from "./src/generate/sampling.ts";
+export { TextStream } from "./src/generate/text_stream.ts";
+export { TextTokenizer } from "./src/text/tokenizer.ts";
+export { type ChatMessage, ChatTemplate } from "./src/text/chat_template.ts";

@@ -1,0 +1,256 @@
+/**
+ * `wgllama chat MODEL`: an interactive REPL with streaming replies and multi-turn history; the KV
+ * cache is reused across turns so only each new turn is prefilled. Also driven by scripts: with
+ * stdin not a TTY, each line is one user turn (or a /command).
+ * @module
+ */
+import { InputError, UsageError } from "../errors.ts";
+import { generate, type GenerateResult } from "../generate/generate.ts";
+import type { ChatMessage } from "../text/chat_template.ts";
+import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { err, out } from "./output.ts";
+import { fitContext } from "./run.ts";
+import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
+
+const COMMANDS_HELP = `Commands:
+  /help                 this list
+  /reset                forget the conversation (keeps the system message)
+  /system TEXT          set the system message and reset
+  /set KEY VALUE        temperature | top_p | top_k | min_p | repetition_penalty | max_tokens | seed
+  /stats                speed of the last reply and context used
+  /save FILE            write the conversation as JSON messages
+  /exit                 leave (also Ctrl-D, or Ctrl-C at the prompt)
+Ctrl-C during a reply stops that reply.`;
+
+const USAGE = `Usage: wgllama chat MODEL [options]
+
+An interactive chat. Replies stream as they are generated; the conversation stays in the
+KV cache, so each turn only computes its new tokens. With stdin not a terminal, each line is
+one user turn or /command.
+
+${GENERATION_HELP}
+
+${COMMANDS_HELP}
+`;
+
+/** The chat command. */
+export const chat: Command = {
+  name: "chat",
+  summary: "chat interactively (streaming, history, /commands)",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("chat", args, GENERATION_FLAGS);
+    if (values.help) return (out(USAGE), 0);
+    const session = await openSession(modelArg("chat", positionals), values);
+    if (!session.tokenizer) {
+      throw new InputError(`Cannot chat: the model folder has no tokenizer.json`);
+    }
+    try {
+      return await new Repl(session).loop();
+    } finally {
+      session.model.gpu.device.destroy();
+    }
+  },
+};
+
+class Repl {
+  readonly #s: Session;
+  readonly #interactive = Deno.stdin.isTerminal();
+  #messages: ChatMessage[] = [];
+  #last: GenerateResult | undefined;
+  #reply: AbortController | undefined;
+  #interrupted!: () => void;
+  #interrupt = new Promise<void>((resolve) => (this.#interrupted = resolve));
+
+  constructor(session: Session) {
+    this.#s = session;
+    this.#reset();
+    if (!session.template) {
+      err("wgllama: note: the model has no chat template; chatting in raw completion mode");
+    }
+  }
+
+  async loop(): Promise<number> {
+    const onSigint = () => (this.#reply ? this.#reply.abort() : this.#interrupted());
+    Deno.addSignalListener("SIGINT", onSigint);
+    const lines = readLines();
+    try {
+      if (this.#interactive) {
+        err(
+          `wgllama: chatting with ${this.#s.model.config.numHiddenLayers}-layer model; /help for commands`,
+        );
+      }
+      while (true) {
+        if (this.#interactive) out("> ");
+        const next = await Promise.race([lines.next(), this.#interrupt.then(() => undefined)]);
+        if (!next || next.done) break; // Ctrl-C at the prompt, or end of input
+        const line = next.value.trim();
+        if (line === "") continue;
+        if (line.startsWith("/")) {
+          if (!this.#command(line)) break;
+        } else await this.#turn(line);
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    }
+    if (this.#interactive) out("\n");
+    return 0;
+  }
+
+  async #turn(text: string): Promise<void> {
+    const s = this.#s;
+    this.#messages.push({ role: "user", content: text });
+    const prompt = fitContext(this.#encode(), s, false);
+    this.#reply = new AbortController();
+    try {
+      this.#last = await generate(s.model, prompt, {
+        sampling: s.sampling,
+        maxTokens: s.maxTokens,
+        terminators: s.terminators,
+        stop: s.stop,
+        decode: (ids) => s.tokenizer!.decode(ids, { skipSpecial: true }),
+        signal: this.#reply.signal,
+        onText: out,
+      });
+    } catch (e) {
+      this.#messages.pop();
+      if (e instanceof InputError) return err(`wgllama: error: ${e.message}`);
+      throw e;
+    } finally {
+      this.#reply = undefined;
+    }
+    out("\n");
+    this.#messages.push({ role: "assistant", content: this.#last.text });
+    if (this.#last.finishReason === "interrupted") err("wgllama: reply stopped");
+    if (this.#last.contextFull) {
+      err(`wgllama: the context is full (${s.model.contextLength} tokens): /reset to start over`);
+    }
+  }
+
+  #encode(): number[] {
+    const { template, tokenizer } = this.#s;
+    if (template) return template.encode(this.#messages);
+    const text = this.#messages.map((m) => m.content).join("\n");
+    return tokenizer!.encode(text, { bos: true });
+  }
+
+  /** Runs a /command; false means leave. */
+  #command(line: string): boolean {
+    const [name, ...rest] = line.split(/\s+/);
+    const arg = line.slice(name!.length).trim();
+    try {
+      switch (name) {
+        case "/exit":
+        case "/quit":
+          return false;
+        case "/help":
+          out(COMMANDS_HELP + "\n");
+          break;
+        case "/reset":
+          this.#reset();
+          out("(conversation reset)\n");
+          break;
+        case "/system":
+          this.#s.system = arg || undefined;
+          this.#reset();
+          out("(system message set; conversation reset)\n");
+          break;
+        case "/set":
+          this.#set(rest[0], rest[1]);
+          break;
+        case "/stats":
+          out(this.#stats() + "\n");
+          break;
+        case "/save":
+          if (!arg) throw new UsageError("/save needs a FILE");
+          Deno.writeTextFileSync(arg, JSON.stringify(this.#messages, null, 2) + "\n");
+          out(`(saved ${this.#messages.length} messages to ${arg})\n`);
+          break;
+        default:
+          throw new UsageError(`unknown command ${name} (/help lists them)`);
+      }
+    } catch (e) {
+      if (e instanceof UsageError || e instanceof InputError) err(`wgllama: ${e.message}`);
+      else if (e instanceof Error) err(`wgllama: error: ${e.message}`);
+      else throw e;
+    }
+    return true;
+  }
+
+  #set(key: string | undefined, value: string | undefined): void {
+    if (!key || value === undefined) {
+      throw new UsageError("/set needs KEY VALUE (/help lists the keys)");
+    }
+    const s = this.#s;
+    const num = (min: number, max: number) => {
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < min || n > max) {
+        throw new UsageError(`/set ${key} ${value}: expected ${min}..${max}`);
+      }
+      return n;
+    };
+    const p = { ...s.sampling };
+    switch (key) {
+      case "temperature":
+        p.temperature = num(0, 100);
+        break;
+      case "top_p":
+        p.topP = num(0, 1);
+        break;
+      case "top_k":
+        p.topK = intFlag("top_k", value, 0);
+        break;
+      case "min_p":
+        p.minP = num(0, 1);
+        break;
+      case "repetition_penalty":
+        p.repetitionPenalty = num(0.01, 100);
+        break;
+      case "seed":
+        p.seed = intFlag("seed", value, 0, 0xffffffff);
+        break;
+      case "max_tokens":
+        s.maxTokens = intFlag("max_tokens", value);
+        break;
+      default:
+        throw new UsageError(
+          `/set: unknown key "${key}" (temperature, top_p, top_k, min_p, repetition_penalty, max_tokens, seed)`,
+        );
+    }
+    s.sampling = p;
+    out(`(${key} = ${value})\n`);
+  }
+
+  #stats(): string {
+    const m = this.#s.model;
+    const context = `context ${m.tokens.length}/${m.contextLength} tokens`;
+    const r = this.#last;
+    if (!r) return `no reply yet; ${context}`;
+    return `last reply: ${r.tokens.length} tokens (${r.finishReason}); prefill ${r.prefillTokens} of ${r.promptTokens} prompt tokens ` +
+      `at ${r.timings.prefillTokensPerSecond.toFixed(1)} tokens/s; decode ${
+        r.timings.decodeTokensPerSecond.toFixed(1)
+      } tokens/s; ${context}`;
+  }
+
+  #reset(): void {
+    this.#messages = this.#s.system !== undefined
+      ? [{ role: "system", content: this.#s.system }]
+      : [];
+    this.#last = undefined;
+    this.#s.model.reset();
+  }
+}
+
+/** Lines of stdin as they arrive. */
+async function* readLines(): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, nl).replace(/\r$/, "");
+      buffer = buffer.slice(nl + 1);
+    }
+  }
+  if (buffer) yield buffer;
+}
