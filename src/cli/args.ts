@@ -55,3 +55,12 @@ export function modelArg(command: string, positionals: string[]): string {
   }
   return positionals[0]!;
 }
+
+/** Parses a comma-separated list of token ids. */
+export function idListFlag(flag: string, value: string): number[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) {
+    throw new UsageError(`--${flag} is "${value}": expected comma-separated non-negative integers`);
+  }
+  return parts.map(Number);
+}

@@ -2,7 +2,7 @@
 import { InputError, UsageError } from "../errors.ts";
 import { loadModel } from "../model/load.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { type Command, idListFlag, intFlag, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
@@ -46,7 +46,9 @@ export const logits: Command = {
       ? 5
       : 0;
     let tokenizer: TextTokenizer | undefined;
-    const ids = values.ids !== undefined ? parseIds(values.ids) : encodeText(spec, values.text!);
+    const ids = values.ids !== undefined
+      ? idListFlag("ids", values.ids)
+      : encodeText(spec, values.text!);
     function encodeText(dir: string, text: string): number[] {
       tokenizer = TextTokenizer.load(dir);
       if (!tokenizer) {
@@ -91,11 +93,3 @@ export const logits: Command = {
     return 0;
   },
 };
-
-function parseIds(text: string): number[] {
-  const parts = text.split(",").map((s) => s.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) {
-    throw new UsageError(`--ids is "${text}": expected comma-separated non-negative integers`);
-  }
-  return parts.map(Number);
-}

@@ -1,7 +1,7 @@
 /** `wgllama run MODEL [PROMPT]`: one-shot generation for pipes; only the answer goes to stdout. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
-import { type Command, modelArg, parse } from "./args.ts";
+import { type Command, idListFlag, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
@@ -38,7 +38,7 @@ export const run: Command = {
     }
     const spec = modelArg("run", positionals.slice(0, 1));
     const promptIds = values["prompt-ids"] !== undefined
-      ? parseIdList(values["prompt-ids"])
+      ? idListFlag("prompt-ids", values["prompt-ids"])
       : undefined;
     if (promptIds && positionals.length === 2) {
       throw new UsageError("run: give PROMPT or --prompt-ids, not both");
@@ -133,16 +133,6 @@ export function fitContext(prompt: number[], session: Session, truncate: boolean
     `wgllama: warning: prompt truncated from ${prompt.length} to ${trimmed.length} tokens to fit --ctx ${ctx}`,
   );
   return trimmed;
-}
-
-function parseIdList(text: string): number[] {
-  const parts = text.split(",").map((s) => s.trim());
-  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
-    throw new UsageError(
-      `--prompt-ids is "${text}": expected comma-separated non-negative integers`,
-    );
-  }
-  return parts.map(Number);
 }
 
 async function readStdin(): Promise<string> {
