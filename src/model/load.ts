@@ -1,6 +1,8 @@
 /** loadModel: folder or hub id → validated checkpoint → GPU weights → {@linkcode Llama}. */
 import { type Gpu, openGpu } from "../gpu/device.ts";
+import { InputError } from "../errors.ts";
 import { openCheckpoint } from "./checkpoint.ts";
+import { inspectCheckpoint } from "./inspect.ts";
 import { Llama, type LoadOptions } from "./llama.ts";
 
 /** A loaded model with its generation defaults and the time the upload took. */
@@ -21,7 +23,19 @@ export async function loadModel(
   try {
     const gpu = options.gpu ?? await openGpu();
     const t0 = performance.now();
+    gpu.device.pushErrorScope("out-of-memory");
+    gpu.device.pushErrorScope("validation");
     const model = Llama.load(ckpt, gpu, options);
+    const invalid = await gpu.device.popErrorScope();
+    const oom = await gpu.device.popErrorScope();
+    if (oom) {
+      throw new InputError(
+        `The GPU ran out of memory loading ${ckpt.dir} (${
+          inspectCheckpoint(ckpt, model.contextLength).memory.total
+        } bytes of weights and KV cache): lower --ctx or use a smaller model`,
+      );
+    }
+    if (invalid) throw new Error(`GPU validation failed while loading: ${invalid.message}`);
     await gpu.device.queue.onSubmittedWorkDone();
     const weightBytes = [...ckpt.weights!.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
     return {

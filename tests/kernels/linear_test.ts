@@ -87,3 +87,22 @@ for (const type of TYPES) {
     }
   });
 }
+
+Deno.test("linear matvec over more than 65535 rows folds its dispatch into two dimensions", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(13);
+  const [rows, cols] = [70001, 3];
+  const w = encode("bf16", randomArray(rng, rows * cols));
+  const x = randomArray(rng, cols);
+  const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+    type: "bf16",
+    rows,
+    cols,
+    maxBindingBytes: 1 << 27,
+    label: "w",
+  });
+  const y = nanBuffer(ctx.gpu, rows);
+  const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y);
+  const got = await runLaunches(ctx, { start: 0, tokens: 1 }, [[launch, 1]], y, rows);
+  assertRelClose(got, ref.linear(x, w.values, 1, rows, cols), RTOL, "70001 rows");
+});
