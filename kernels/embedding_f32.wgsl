@@ -1,16 +1,16 @@
-// embedding_f32: x[t, :] = table[ids[t] - first_row, :] for the ids that fall in this part of the
-// table (a table larger than one binding is split by rows and launched once per part).
+// embedding_f32: x[t, :] = table[ids[t] - first_row, :dim] for the ids that fall in this part of
+// the table (a table larger than one binding is split by rows and launched once per part).
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
-//   1 params: uniform Params { dim: u32, first_row: u32, rows: u32 }
+//   1 params: uniform Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 //   2 ids:    storage, read        array<u32>  [tokens]
-//   3 w:      storage, read        array<f32>  [rows, dim], f32 as stored
+//   3 w:      storage, read        array<f32>  [rows, stride], f32
 //   4 x:      storage, read_write  array<f32>  [tokens, dim]
 // Dispatch: ceil(tokens * dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: exact copy (widening is exact).
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { dim: u32, first_row: u32, rows: u32 }
+struct Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -38,5 +38,5 @@ fn main(
   if (id < params.first_row || id - params.first_row >= params.rows) {
     return;
   }
-  x[i] = weight((id - params.first_row) * params.dim + i % params.dim);
+  x[i] = weight((id - params.first_row) * params.stride + i % params.dim);
 }

@@ -1,28 +1,39 @@
-// matvec_f32: y[first_row + r] (+)= dot(W[r, :], x) for one token (decode). One workgroup per
-// row; its WG threads stride over the columns and reduce in workgroup memory.
+// matvec_f32: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode), the bandwidth-bound
+// step. Each workgroup computes ROWS = 4 rows; its WG threads walk the rows' 8-element chunks with
+// 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 4 rows,
+// then reduce in workgroup memory.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward; unused: x is one row)
-//   1 params: uniform Params { rows: u32, cols: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<f32>  [1, cols]
-//   3 w:      storage, read        array<f32>  [rows, cols], f32 as stored
+//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+//   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
+//   3 w:      storage, read        array<vec4<f32>>  [rows, stride], f32, two vec4 per 8-element chunk; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
-// Dispatch: rows workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
+// Dispatch: ceil(rows / 4) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate.
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { rows: u32, cols: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 64u;
-var<workgroup> partial: array<f32, 256>;
+const ROWS: u32 = 4u;
+var<workgroup> partial: array<vec4<f32>, 256>;
 
-fn weight(i: u32) -> f32 {
-  return w[i];
+/** Σ over the 8 weights of chunk c (vec4 index 2c, 2c+1) times xa, xb. */
+fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  return dot(w[2u * c], xa) + dot(w[2u * c + 1u], xb);
+}
+
+/** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */
+fn x_at(v: u32) -> vec4<f32> {
+  let first = 4u * v;
+  let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
+  return select(vec4<f32>(0.0), x[v], keep);
 }
 
 @compute @workgroup_size(WG)
@@ -31,14 +42,27 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let r = wid.x + wid.y * groups.x;
-  if (r >= params.rows) {
+  let r0 = (wid.x + wid.y * groups.x) * ROWS;
+  if (r0 >= params.rows) {
     return;
   }
-  let base = r * params.cols;
-  var acc = 0.0;
-  for (var k = lid; k < params.cols; k += WG) {
-    acc += weight(base + k) * x[k];
+  let chunks = params.stride / 8u;
+  let n = min(ROWS, params.rows - r0);
+  var acc = vec4<f32>(0.0);
+  for (var c = lid; c < chunks; c += WG) {
+    let xa = x_at(2u * c);
+    let xb = x_at(2u * c + 1u);
+    let base = r0 * chunks + c;
+    acc.x += chunk_dot(base, xa, xb);
+    if (n > 1u) {
+      acc.y += chunk_dot(base + chunks, xa, xb);
+    }
+    if (n > 2u) {
+      acc.z += chunk_dot(base + 2u * chunks, xa, xb);
+    }
+    if (n > 3u) {
+      acc.w += chunk_dot(base + 3u * chunks, xa, xb);
+    }
   }
   partial[lid] = acc;
   workgroupBarrier();
@@ -48,8 +72,9 @@ fn main(
     }
     workgroupBarrier();
   }
-  if (lid == 0u) {
-    let o = params.first_row + r;
-    y[o] = select(partial[0], y[o] + partial[0], params.accumulate == 1u);
+  if (lid < n) {
+    let o = params.first_row + r0 + lid;
+    let v = partial[0][lid];
+    y[o] = select(v, y[o] + v, params.accumulate == 1u);
   }
 }

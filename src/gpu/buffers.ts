@@ -99,18 +99,27 @@ export interface MatrixPart {
   readonly rows: number;
 }
 
-/** A [rows, cols] matrix on the GPU in its stored element type, split by rows across bindings. */
+/** Row stride of matrices on the GPU: a multiple of 8 elements, so rows start 16-byte aligned. */
+export const ROW_ALIGN = 8;
+
+/**
+ * A [rows, cols] matrix on the GPU in its stored element type, split by rows across bindings.
+ * Rows lie `stride` elements apart (cols rounded up to {@linkcode ROW_ALIGN}, zero padded) so
+ * kernels can read them with 16-byte vector loads.
+ */
 export interface GpuMatrix {
   readonly type: ElementType;
   readonly rows: number;
   readonly cols: number;
+  readonly stride: number;
   readonly parts: readonly MatrixPart[];
 }
 
 /**
  * Uploads a row-major [rows, cols] matrix from a host view (e.g. a memory map), one part at a
- * time with a flushing submit, so host memory never holds a second copy. Parts hold at most
- * `maxBindingBytes`; each starts at an even element so packed halves stay word-aligned.
+ * time with a flushing submit, so host memory never holds a second copy of the model (only when
+ * cols is not a multiple of 8 is one part padded on the host). Parts hold at most
+ * `maxBindingBytes`.
  */
 export function uploadMatrix(
   device: GPUDevice,
@@ -118,25 +127,44 @@ export function uploadMatrix(
   shape: { type: ElementType; rows: number; cols: number; maxBindingBytes: number; label: string },
 ): GpuMatrix {
   const { type, rows, cols, maxBindingBytes, label } = shape;
-  const rowBytes = cols * ELEMENT_BYTES[type];
-  let perPart = Math.floor((maxBindingBytes - 16) / rowBytes);
-  if (perPart < 2) {
+  const size = ELEMENT_BYTES[type];
+  const stride = Math.ceil(cols / ROW_ALIGN) * ROW_ALIGN;
+  const perPart = Math.floor(maxBindingBytes / (stride * size));
+  if (perPart < 1) {
     throw new Error(
-      `${label}: a row of ${rowBytes} bytes exceeds the binding size ${maxBindingBytes}`,
+      `${label}: a row of ${stride * size} bytes exceeds the binding size ${maxBindingBytes}`,
     );
   }
-  if (cols % 2 === 1) perPart -= perPart % 2;
   const parts: MatrixPart[] = [];
   for (let firstRow = 0; firstRow < rows; firstRow += perPart) {
     const n = Math.min(perPart, rows - firstRow);
     const buffer = storageBuffer(
       device,
-      n * rowBytes,
+      n * stride * size,
       parts.length ? `${label}[${parts.length}]` : label,
     );
-    writeBytes(device, buffer, 0, bytes.subarray(firstRow * rowBytes, (firstRow + n) * rowBytes));
+    const src = bytes.subarray(firstRow * cols * size, (firstRow + n) * cols * size);
+    writeBytes(
+      device,
+      buffer,
+      0,
+      stride === cols ? src : padRows(src, n, cols * size, stride * size),
+    );
     device.queue.submit([]);
     parts.push({ buffer, firstRow, rows: n });
   }
-  return { type, rows, cols, parts };
+  return { type, rows, cols, stride, parts };
+}
+
+function padRows(
+  src: Uint8Array,
+  rows: number,
+  rowBytes: number,
+  strideBytes: number,
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(rows * strideBytes);
+  for (let r = 0; r < rows; r++) {
+    out.set(src.subarray(r * rowBytes, (r + 1) * rowBytes), r * strideBytes);
+  }
+  return out;
 }

@@ -14,6 +14,7 @@ import matmulF32 from "../../kernels/matmul_f32.wgsl" with { type: "text" };
 import matvecBf16 from "../../kernels/matvec_bf16.wgsl" with { type: "text" };
 import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
 import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
+import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
 import sample from "../../kernels/sample.wgsl" with { type: "text" };
@@ -44,6 +45,7 @@ export const KERNELS = {
   attention: { source: attention, bindings: [U, U, R, R, R, W] },
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W] },
+  readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

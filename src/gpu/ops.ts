@@ -19,7 +19,8 @@ const MATMUL = { f32: "matmulF32", f16: "matmulF16", bf16: "matmulBf16" } as con
 const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf16" } as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
-const MATMUL_TILE = 16;
+const MATMUL_TILE = 32;
+const MATVEC_ROWS = 4;
 
 type Params = (number | { f32: number })[];
 
@@ -65,7 +66,7 @@ export class Ops {
     const wg = this.#gpu.workgroups.elementwise;
     const parts = table.parts.map((p) =>
       this.#launch(EMBEDDING[table.type], wg, [
-        this.#uniform([table.cols, p.firstRow, p.rows]),
+        this.#uniform([table.cols, table.stride, p.firstRow, p.rows]),
         ids,
         p.buffer,
         x,
@@ -98,7 +99,7 @@ export class Ops {
     const wg = this.#gpu.workgroups.matvec;
     const parts = w.parts.map((p) => {
       const resources = [
-        this.#uniform([p.rows, w.cols, p.firstRow, w.rows, o.accumulate ? 1 : 0]),
+        this.#uniform([p.rows, w.cols, w.stride, p.firstRow, w.rows, o.accumulate ? 1 : 0]),
         x,
         p.buffer,
         y,
@@ -112,7 +113,7 @@ export class Ops {
     return {
       record: (pass, t) => {
         for (const p of parts) {
-          if (t === 1) p.matvec(pass, p.rows);
+          if (t === 1) p.matvec(pass, Math.ceil(p.rows / MATVEC_ROWS));
           else p.matmul(pass, Math.ceil(p.rows / MATMUL_TILE) * Math.ceil(t / MATMUL_TILE));
         }
       },
@@ -197,6 +198,13 @@ export class Ops {
       this.#gpu.device.queue.writeBuffer(params, 0, data);
     };
     return { launch, set };
+  }
+
+  /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */
+  readAll(src: GPUBuffer, bytes: number, out: GPUBuffer, workgroups: number): Launch {
+    const wg = this.#gpu.workgroups.matvec; // the access pattern of the decode matvecs
+    const l = this.#launch("readBandwidth", wg, [this.#uniform([bytes / 16]), src, out]);
+    return { record: (pass) => l(pass, workgroups) };
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */

@@ -1,0 +1,53 @@
+/**
+ * The device's memory bandwidth as our own kernels see it: buffer-to-buffer copy and a read-only
+ * kernel. The read figure is the roofline for bandwidth-bound kernels such as decode matvecs.
+ * @module
+ */
+import { storageBuffer } from "./buffers.ts";
+import type { Gpu } from "./device.ts";
+import type { Ops } from "./ops.ts";
+
+/** Measured bandwidths in bytes per second. */
+export interface Bandwidth {
+  copy: number;
+  read: number;
+}
+
+/** Times `reps` repetitions of work recorded by `record` in one submit (best of 3 rounds). */
+async function timeSubmits(
+  gpu: Gpu,
+  reps: number,
+  record: (encoder: GPUCommandEncoder) => void,
+): Promise<number> {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const encoder = gpu.device.createCommandEncoder();
+    for (let r = 0; r < reps; r++) record(encoder);
+    const t0 = performance.now();
+    gpu.device.queue.submit([encoder.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+/** Measures copy and read bandwidth over a buffer of up to `bytes` (default 256 MiB, within limits). */
+export async function measureBandwidth(gpu: Gpu, ops: Ops, bytes = 256 << 20): Promise<Bandwidth> {
+  const size = Math.min(bytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) &
+    ~15;
+  const a = storageBuffer(gpu.device, size, "bandwidth.a");
+  const b = storageBuffer(gpu.device, size, "bandwidth.b");
+  const groups = 128;
+  const out = storageBuffer(gpu.device, groups * 4, "bandwidth.out");
+  const reps = 4;
+  const copySeconds = await timeSubmits(gpu, reps, (e) => e.copyBufferToBuffer(a, 0, b, 0, size));
+  const read = ops.readAll(a, size, out, groups);
+  const readSeconds = await timeSubmits(gpu, reps, (e) => {
+    const pass = e.beginComputePass();
+    read.record(pass, 0);
+    pass.end();
+  });
+  for (const buffer of [a, b, out]) buffer.destroy();
+  // A copy reads and writes every byte.
+  return { copy: (2 * size * reps) / copySeconds, read: (size * reps) / readSeconds };
+}
