@@ -2,14 +2,18 @@
 // repetition penalty (tokens flagged in `seen`), temperature, top-k, top-p, min-p, then a draw
 // u ∈ [0, 1) from a counter hash of (seed, position) by inverse CDF in vocabulary order; greedy
 // (argmax, lowest id on ties) when greedy == 1. Thresholds are found by bitwise search over the
-// order-preserving u32 keys of the scores, so nothing is sorted and only one id is written.
+// order-preserving u32 keys of the scores, so nothing is sorted. The pick p at position
+// P = start + tokens becomes the next step's input on the GPU: ids[0] = p, next_frame = {P, 1}
+// (copied into the frame uniform between steps), ring[P % ring_len] = p for the host to collect.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }  (the new token's position = start + tokens)
-//   1 params: uniform Params { vocab: u32, greedy: u32, seed: u32, top_k: u32, temperature: f32,
-//                              top_p: f32, min_p: f32, repetition_penalty: f32 }
-//   2 logits: storage, read        array<f32>  [vocab]
-//   3 seen:   storage, read_write  array<u32>  [ceil(vocab / 32)] bit per token; the pick is set
-//   4 out:    storage, read_write  array<u32>  [1] the sampled id
+//   0 frame:      uniform Frame  { start: u32, tokens: u32 }
+//   1 params:     uniform Params { vocab: u32, greedy: u32, seed: u32, top_k: u32, temperature: f32,
+//                                  top_p: f32, min_p: f32, repetition_penalty: f32, ring_len: u32 }
+//   2 logits:     storage, read        array<f32>  [vocab]
+//   3 seen:       storage, read_write  array<u32>  [ceil(vocab / 32)] bit per token; the pick is set
+//   4 ring:       storage, read_write  array<u32>  [ring_len] picks by position
+//   5 next_frame: storage, read_write  array<u32>  [2] { start, tokens } of the next decode step
+//   6 ids:        storage, read_write  array<u32>  [≥ 1] the model's input ids
 // Dispatch: 1 workgroup of 256 threads.
 // Precision: f32 scores and probabilities (exp relative to the maximum).
 
@@ -23,13 +27,16 @@ struct Params {
   top_p: f32,
   min_p: f32,
   repetition_penalty: f32,
+  ring_len: u32,
 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> seen: array<u32>;
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+@group(0) @binding(4) var<storage, read_write> ring: array<u32>;
+@group(0) @binding(5) var<storage, read_write> next_frame: array<u32>;
+@group(0) @binding(6) var<storage, read_write> ids: array<u32>;
 
 const WG: u32 = 256u;
 var<workgroup> red_f: array<f32, 256>;
@@ -89,7 +96,11 @@ fn sum_u(lid: u32, v: u32) -> u32 {
 }
 
 fn pick(id: u32) {
-  out[0] = id;
+  let position = frame.start + frame.tokens;
+  ring[position % params.ring_len] = id;
+  next_frame[0] = position;
+  next_frame[1] = 1u;
+  ids[0] = id;
   seen[id >> 5u] |= 1u << (id & 31u);
 }
 

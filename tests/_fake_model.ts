@@ -10,6 +10,7 @@ export class FakeModel implements CausalLM {
   readonly config: { vocabSize: number };
   readonly tokens: number[] = [];
   readonly computed: number[] = []; // tokens computed per step call
+  decodeCalls = 0;
   #sampling: SamplingParams = GREEDY;
 
   constructor(vocabSize: number, readonly script: Script, readonly contextLength = 1 << 20) {
@@ -31,6 +32,15 @@ export class FakeModel implements CausalLM {
     return Promise.resolve(
       sampleToken(logits, new Set(this.tokens), this.#sampling, this.tokens.length),
     );
+  }
+
+  /** Batched decoding as the GPU does it: feed, sample, feed the sample, … (last sample not fed). */
+  async decode(first: number, steps: number): Promise<number[]> {
+    this.decodeCalls++;
+    const out: number[] = [];
+    let id = first;
+    for (let i = 0; i < steps; i++) out.push(id = await this.step([id]));
+    return out;
   }
 
   truncate(n: number): void {

@@ -18,7 +18,16 @@ export interface CausalLM {
   step(ids: readonly number[], start?: number): Promise<number>;
   /** Forgets cached positions ≥ n. */
   truncate(n: number): void;
+  /**
+   * Optional: feeds `first` and samples `steps` tokens without a host round trip between them;
+   * all but the last sampled id enter the cache.
+   */
+  decode?(first: number, steps: number): Promise<number[]>;
 }
+
+/** Most tokens decoded per host round trip; batches are sized to return about every 100 ms. */
+const MAX_BATCH = 32;
+const FLUSH_SECONDS = 0.1;
 
 /** Options of {@linkcode generate}. */
 export interface GenerateOptions {
@@ -107,9 +116,11 @@ export async function generate(
   };
 
   const t0 = performance.now();
-  let id = await model.step(prompt.slice(reused), reused);
+  const pending = [await model.step(prompt.slice(reused), reused)];
   const t1 = performance.now();
+  let batch = 1;
   while (true) {
+    const id = pending.shift()!;
     if (o.terminators.has(id)) {
       finishReason = "stop";
       break;
@@ -124,12 +135,22 @@ export async function generate(
       finishReason = "interrupted";
       break;
     }
-    if (model.tokens.length >= model.contextLength) {
+    if (pending.length > 0) continue;
+    const room = model.contextLength - model.tokens.length;
+    if (room <= 0) {
       contextFull = true;
       break;
     }
-    id = await model.step([id]);
+    const steps = Math.min(batch, o.maxTokens - tokens.length, room);
+    const t = performance.now();
+    pending.push(
+      ...(model.decode && steps > 1 ? await model.decode(id, steps) : [await model.step([id])]),
+    );
+    const perStep = (performance.now() - t) / 1000 / steps;
+    batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(FLUSH_SECONDS / Math.max(perStep, 1e-6))));
   }
+  // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
+  model.truncate(prompt.length + tokens.length);
   if (finishReason !== "stop" && accept(stream.flush())) finishReason = "stop";
   if (finishReason !== "stop") emit(held);
   const t2 = performance.now();

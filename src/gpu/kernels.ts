@@ -44,7 +44,7 @@ export const KERNELS = {
   kvWrite: { source: kvWrite, bindings: [U, U, R, R, W, W] },
   attention: { source: attention, bindings: [U, U, R, R, R, W] },
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
-  sample: { source: sample, bindings: [U, U, R, W, W] },
+  sample: { source: sample, bindings: [U, U, R, W, W, W, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 

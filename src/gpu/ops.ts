@@ -184,17 +184,36 @@ export class Ops {
   }
 
   /**
-   * Samples one id from logits [V] into out[0] (see kernels/sample.wgsl); `seen` is a bit per
-   * token for the repetition penalty. Returns the launch and a setter for the sampling settings.
+   * Samples one id from logits [V] (see kernels/sample.wgsl): records it in `ring` at its position,
+   * writes it to `ids[0]` and the next step's frame to `nextFrame`. `seen` is a bit per token for the
+   * repetition penalty. Returns the launch and a setter for the sampling settings.
    */
-  sample(logits: GPUBuffer, seen: GPUBuffer, out: GPUBuffer, vocab: number) {
-    const params = uniformBuffer(this.#gpu.device, new Array(8).fill(0), "sample.params");
-    const l = this.#launch("sample", undefined, [params, logits, seen, out]);
+  sample(
+    logits: GPUBuffer,
+    state: {
+      seen: GPUBuffer;
+      ring: GPUBuffer;
+      ringLength: number;
+      nextFrame: GPUBuffer;
+      ids: GPUBuffer;
+    },
+    vocab: number,
+  ) {
+    const params = uniformBuffer(this.#gpu.device, new Array(9).fill(0), "sample.params");
+    const l = this.#launch("sample", undefined, [
+      params,
+      logits,
+      state.seen,
+      state.ring,
+      state.nextFrame,
+      state.ids,
+    ]);
     const launch: Launch = { record: (pass) => l(pass, 1) };
     const set = (s: SampleSettings) => {
-      const data = new ArrayBuffer(32);
+      const data = new ArrayBuffer(36);
       new Uint32Array(data, 0, 4).set([vocab, s.greedy ? 1 : 0, s.seed >>> 0, s.topK]);
       new Float32Array(data, 16, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
+      new Uint32Array(data, 32, 1)[0] = state.ringLength;
       this.#gpu.device.queue.writeBuffer(params, 0, data);
     };
     return { launch, set };

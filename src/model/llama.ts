@@ -18,6 +18,9 @@ import { ropeTables } from "./rope.ts";
 import type { SamplingParams } from "./sampling_params.ts";
 import { type UploadProgress, uploadWeights } from "./weights.ts";
 
+/** Sampled ids are kept by position in a ring this long; a decode batch takes at most this many steps. */
+const RING = 64;
+
 /** Options of {@linkcode Llama.load}. */
 export interface LoadOptions {
   /** KV-cache length in tokens. @default min(max_position_embeddings, 4096) */
@@ -46,6 +49,8 @@ interface LayerLaunches {
 
 /** A Llama model loaded on a GPU with its KV cache. */
 export class Llama {
+  /** Submits and readbacks since load (for the benchmark's per-token counts). */
+  readonly counters = { submits: 0, readbacks: 0 };
   /** Token ids held in the KV cache, position by position. */
   readonly #history: number[] = [];
   /** Host copy of the seen-token bits that the repetition penalty reads. [ceil(V/32)] */
@@ -74,7 +79,8 @@ export class Llama {
     private readonly sampler: {
       set(s: SampleSettings): void;
       seen: GPUBuffer; // u32 [ceil(V/32)]
-      out: GPUBuffer; // u32 [1]
+      ring: GPUBuffer; // u32 [RING]
+      nextFrame: GPUBuffer; // u32 [2]
     },
     private readonly buffers: GPUBuffer[],
   ) {
@@ -158,9 +164,10 @@ export class Llama {
       };
     });
     const seen = storageBuffer(device, Math.ceil(V / 32) * 4, "seen"); // u32 [ceil(V/32)]
-    const sampled = storageBuffer(device, 4, "sampled"); // u32 [1]
-    const sampler = ops.sample(logits, seen, sampled, V);
-    buffers.push(seen, sampled);
+    const ring = storageBuffer(device, RING * 4, "ring"); // u32 [RING] sampled ids by position
+    const nextFrame = storageBuffer(device, 8, "next_frame"); // u32 [2] frame of the next step
+    const sampler = ops.sample(logits, { seen, ring, ringLength: RING, nextFrame, ids }, V);
+    buffers.push(seen, ring, nextFrame);
     const launches = {
       embed: ops.embedding(ids, w.embedTokens, x),
       layers,
@@ -172,7 +179,8 @@ export class Llama {
     return new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
       set: sampler.set,
       seen,
-      out: sampled,
+      ring,
+      nextFrame,
     }, buffers);
   }
 
@@ -183,14 +191,21 @@ export class Llama {
    * the next token is also drawn on the GPU (see {@linkcode Llama.setSampling}).
    */
   forward(ids: ArrayLike<number>, start: number, { allLogits = false, sample = false } = {}): void {
-    const T = ids.length;
     this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk);
-    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
     this.#remember(ids, start);
-    this.ops.setFrame(start, T);
+    this.ops.setFrame(start, ids.length);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
     const pass = encoder.beginComputePass();
+    this.#record(pass, ids.length, allLogits, sample);
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+  }
+
+  /** The network on T tokens, one line per kernel launch; positions come from the frame uniform. */
+  #record(pass: GPUComputePassEncoder, T: number, allLogits: boolean, sample: boolean): void {
+    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
     const run = (launch: Launch, rows = T) => launch.record(pass, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
@@ -215,9 +230,7 @@ export class Llama {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
       run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
     }
-    if (sample) run(this.launches.sample); // next id ~ processed softmax(logits)  [1]
-    pass.end();
-    this.gpu.device.queue.submit([encoder.finish()]);
+    if (sample) run(this.launches.sample); // ids[0] = next ~ processed softmax(logits); next frame
   }
 
   /** Sets how {@linkcode Llama.step} draws tokens (temperature 0 = greedy). */
@@ -236,7 +249,44 @@ export class Llama {
       const chunk = all.slice(i, i + this.prefillChunk);
       this.forward(chunk, start + i, { sample: i + chunk.length === all.length });
     }
-    return new Uint32Array(await readBuffer(this.gpu.device, this.sampler.out, 4))[0]!;
+    this.counters.readbacks++;
+    const ring = new Uint32Array(await readBuffer(this.gpu.device, this.sampler.ring, RING * 4));
+    return ring[(start + all.length) % RING]!;
+  }
+
+  /**
+   * Decodes `steps` tokens without a host round trip between them: `first` is fed at the cache
+   * end, each sampled id is written on the GPU into the next step's input and the position
+   * advances on the GPU, all steps in one command buffer, and the ids are read back once.
+   * Returns the `steps` sampled ids; all but the last are now in the cache (roll back with
+   * {@linkcode Llama.truncate} to discard tokens past a terminator).
+   */
+  async decode(first: number, steps: number): Promise<number[]> {
+    const start = this.length;
+    if (!(steps >= 1 && steps <= RING)) {
+      throw new RangeError(`decode takes 1..${RING} steps, got ${steps}`);
+    }
+    this.#validate([first], start, 1);
+    if (start + steps > this.contextLength) {
+      throw new RangeError(`decode past the context (${this.contextLength})`);
+    }
+    this.#remember([first], start);
+    this.ops.setFrame(start, 1);
+    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(first));
+    const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
+    for (let i = 0; i < steps; i++) {
+      const pass = encoder.beginComputePass();
+      this.#record(pass, 1, false, true);
+      pass.end();
+      encoder.copyBufferToBuffer(this.sampler.nextFrame, 0, this.ops.frame, 0, 8); // frame ← {start+i+1, 1}
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+    this.counters.readbacks++;
+    const ring = new Uint32Array(await readBuffer(this.gpu.device, this.sampler.ring, RING * 4));
+    const out = Array.from({ length: steps }, (_, i) => ring[(start + 1 + i) % RING]!);
+    this.#remember(out.slice(0, -1), start + 1);
+    return out;
   }
 
   /** Reads back `rows` rows of logits from the last forward. [rows, V] */

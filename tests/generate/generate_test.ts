@@ -91,3 +91,13 @@ Deno.test("generate() stops after the current token when aborted", async () => {
   );
   assertEquals([r.text, r.finishReason], ["D", "interrupted"]);
 });
+
+Deno.test("generate() decodes in batches and rolls back tokens decoded past a terminator", async () => {
+  const script = [72, 105, 33, EOT, 65, 66, 67, 68, 69, 70];
+  const model = new FakeModel(VOCAB, emitting(VOCAB, () => 2, script));
+  // Fast steps: batches grow to MAX_BATCH after the first single step.
+  const r = await generate(model, [1, 2], options());
+  assertEquals([r.text, r.finishReason], ["Hi!", "stop"]);
+  assert(model.decodeCalls >= 1, "used batched decoding");
+  assertEquals(model.tokens, [1, 2, 72, 105, 33], "cache = prompt + accepted tokens");
+});

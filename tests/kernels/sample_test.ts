@@ -4,6 +4,7 @@ import { assertEquals } from "../_assert.ts";
 import { f32Buffer, testGpu } from "../_gpu.ts";
 import { randomArray, seeded } from "../_random.ts";
 
+const RING = 16;
 const BASE: SamplingParams = {
   temperature: 1,
   topK: 0,
@@ -45,8 +46,16 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
     for (const [label, patch] of CASES) {
       const p = { ...BASE, ...patch };
       const seen = uploadArray(ctx.gpu.device, seenBits.slice(), "seen");
-      const out = uploadArray(ctx.gpu.device, Uint32Array.of(0xffffffff), "out");
-      const { launch, set } = ctx.ops.sample(logitsBuffer, seen, out, vocab);
+      const ring = uploadArray(ctx.gpu.device, new Uint32Array(RING).fill(0xffffffff), "ring");
+      const nextFrame = uploadArray(ctx.gpu.device, new Uint32Array(2), "next");
+      const ids = uploadArray(ctx.gpu.device, new Uint32Array(1), "ids");
+      const { launch, set } = ctx.ops.sample(logitsBuffer, {
+        seen,
+        ring,
+        ringLength: RING,
+        nextFrame,
+        ids,
+      }, vocab);
       set({ ...p, greedy: p.temperature <= 0 });
       const got: number[] = [];
       const want: number[] = [];
@@ -58,7 +67,16 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         launch.record(pass, 1);
         pass.end();
         ctx.gpu.device.queue.submit([enc.finish()]);
-        got.push(new Uint32Array(await readBuffer(ctx.gpu.device, out, 4))[0]!);
+        const pick = new Uint32Array(
+          await readBuffer(ctx.gpu.device, ring, RING * 4),
+        )[position % RING]!;
+        got.push(pick);
+        // The pick is also the next step's input, at the next position.
+        assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, ids, 4))], [pick]);
+        assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, nextFrame, 8))], [
+          position,
+          1,
+        ]);
         want.push(sampleToken(logits, new Set(seenIds), p, position));
       }
       assertEquals(got, want, `${label}, V=${vocab}`);

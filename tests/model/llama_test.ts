@@ -1,5 +1,6 @@
 import { openCheckpoint } from "../../src/model/checkpoint.ts";
 import { Llama } from "../../src/model/llama.ts";
+import { GREEDY } from "../../src/generate/sampling.ts";
 import { assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 import { argmax, fixture, goldens, MODELS } from "../_fixtures.ts";
@@ -70,4 +71,33 @@ Deno.test("Llama: prefill(N) equals prefill(N−k) + k single-token steps, acros
   model.truncate(10); // rewinding reuses the cache prefix
   const again = await model.lastLogits(ids.slice(10));
   assertRelClose(again, whole, INCREMENTAL_RTOL, "truncate(10) + rest");
+});
+
+Deno.test("Llama.decode(): GPU-resident batches equal step-by-step decoding, greedy and sampled", async () => {
+  const model = await load("tiny-llama3-vocab");
+  const s = goldens("tiny-llama3-vocab").sequences[2]!;
+  for (
+    const sampling of [GREEDY, {
+      ...GREEDY,
+      temperature: 0.9,
+      topK: 40,
+      topP: 0.95,
+      repetitionPenalty: 1.2,
+      seed: 3,
+    }]
+  ) {
+    model.reset();
+    model.setSampling(sampling);
+    const stepwise = [await model.step(s.ids, 0)];
+    while (stepwise.length < 20) stepwise.push(await model.step([stepwise.at(-1)!]));
+    const cached = model.tokens.slice();
+    model.reset();
+    const batched = [await model.step(s.ids, 0)];
+    for (const n of [1, 5, 13]) batched.push(...await model.decode(batched.at(-1)!, n));
+    assertEquals(batched, stepwise, `temperature ${sampling.temperature}`);
+    assertEquals(model.tokens, cached, "the cache holds the same tokens");
+    if (sampling.temperature === 0) assertEquals(batched.slice(0, 20), s.greedy.slice(0, 20));
+  }
+  model.truncate(s.ids.length + 3); // roll back past a (pretend) terminator and go on
+  assertEquals(model.tokens.length, s.ids.length + 3);
 });
