@@ -1,6 +1,7 @@
 /** `wgllama <command> [options]`: dispatch, help, and the single place errors become exit codes. */
 import { describeError, EXIT, UsageError } from "../errors.ts";
 import type { Command } from "./args.ts";
+import { bench } from "./bench.ts";
 import { chat } from "./chat.ts";
 import { gpu } from "./gpu.ts";
 import { inspect } from "./inspect.ts";
@@ -9,7 +10,7 @@ import { run } from "./run.ts";
 import { detokenize, tokenize } from "./tokenize.ts";
 import { err, out } from "./output.ts";
 
-const COMMANDS: readonly Command[] = [chat, run, inspect, tokenize, detokenize, gpu, logits];
+const COMMANDS: readonly Command[] = [chat, run, inspect, tokenize, detokenize, gpu, logits, bench];
 
 function mainUsage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

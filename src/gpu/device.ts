@@ -73,7 +73,7 @@ export async function openGpu(): Promise<Gpu> {
     software,
     // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8×.
     workgroups: software
-      ? { matvec: 8, reduce: 16, elementwise: 64 }
+      ? { matvec: 4, reduce: 16, elementwise: 64 }
       : { matvec: 128, reduce: 128, elementwise: 256 },
   };
 }

@@ -4,6 +4,8 @@
  * @module
  */
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
+import attentionCombine from "../../kernels/attention_combine.wgsl" with { type: "text" };
+import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
 import embeddingBf16 from "../../kernels/embedding_bf16.wgsl" with { type: "text" };
 import embeddingF16 from "../../kernels/embedding_f16.wgsl" with { type: "text" };
 import embeddingF32 from "../../kernels/embedding_f32.wgsl" with { type: "text" };
@@ -43,6 +45,8 @@ export const KERNELS = {
   rope: { source: rope, bindings: [U, U, R, R, W, W] },
   kvWrite: { source: kvWrite, bindings: [U, U, R, R, W, W] },
   attention: { source: attention, bindings: [U, U, R, R, R, W] },
+  attentionDecode: { source: attentionDecode, bindings: [U, U, R, R, R, W] },
+  attentionCombine: { source: attentionCombine, bindings: [U, U, R, W] },
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W, W, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Gpu } from "./device.ts";
-import { type GpuMatrix, uniformBuffer } from "./buffers.ts";
+import { type GpuMatrix, storageBuffer, uniformBuffer } from "./buffers.ts";
 import { type KernelName, KERNELS } from "./kernels.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
@@ -20,7 +20,9 @@ const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
 const MATMUL_TILE = 32;
-const MATVEC_ROWS = 4;
+/** Keys per workgroup in decode attention (SPLIT in kernels/attention_decode.wgsl). */
+const ATTENTION_SPLIT = 256;
+const MATVEC_ROWS = 8;
 
 type Params = (number | { f32: number })[];
 
@@ -50,6 +52,7 @@ export class Ops {
   readonly #gpu: Gpu;
   readonly #pipelines = new Map<string, Compiled>();
   readonly #params = new Map<string, GPUBuffer>();
+  readonly #shared = new Map<string, GPUBuffer>();
 
   constructor(gpu: Gpu) {
     this.#gpu = gpu;
@@ -153,27 +156,52 @@ export class Ops {
     return { record: (pass, t) => l(pass, Math.ceil((t * o.kvDim) / wg)) };
   }
 
-  /** Causal grouped-query attention of q [tokens, qHeads, headDim] over the caches into out. */
+  /**
+   * Causal grouped-query attention of q [tokens, qHeads, headDim] over the caches [context, kvHeads,
+   * headDim] into out. One token (decode) splits the context into 256-key slices across workgroups
+   * and combines them (flash-decoding); more tokens (prefill) use one workgroup per (token, head).
+   */
   attention(
     q: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
     out: GPUBuffer,
-    o: { qHeads: number; kvHeads: number; headDim: number; scale: number },
+    o: { qHeads: number; kvHeads: number; headDim: number; scale: number; context: number },
   ): Launch {
     if (o.headDim > MAX_WIDTH || o.qHeads % o.kvHeads !== 0) {
       throw new Error(
         `attention: head_dim ${o.headDim} must be ≤ ${MAX_WIDTH} and kv heads must divide q heads`,
       );
     }
-    const l = this.#launch("attention", this.#gpu.workgroups.reduce, [
+    const wg = this.#gpu.workgroups.reduce;
+    const whole = this.#launch("attention", wg, [
       this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }]),
       q,
       kCache,
       vCache,
       out,
     ]);
-    return { record: (pass, t) => l(pass, t * o.qHeads) };
+    const splits = Math.ceil(o.context / ATTENTION_SPLIT);
+    const partial = this.#scratch(o.qHeads * splits * (o.headDim + 2) * 4, "attention.partial");
+    const decode = this.#launch("attentionDecode", wg, [
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, splits]),
+      q,
+      kCache,
+      vCache,
+      partial,
+    ]);
+    const combine = this.#launch("attentionCombine", wg, [
+      this.#uniform([o.qHeads, o.headDim, splits]),
+      partial,
+      out,
+    ]);
+    return {
+      record: (pass, t) => {
+        if (t > 1) return whole(pass, t * o.qHeads);
+        decode(pass, o.qHeads * splits);
+        combine(pass, o.qHeads);
+      },
+    };
   }
 
   /** gate ← silu(gate) · up over [tokens, width]. */
@@ -280,6 +308,17 @@ export class Ops {
       this.#pipelines.set(key, compiled);
     }
     return compiled;
+  }
+
+  /** A scratch storage buffer shared by every launch that asks for the same size and label. */
+  #scratch(bytes: number, label: string): GPUBuffer {
+    const key = `${label}/${bytes}`;
+    let buffer = this.#shared.get(key);
+    if (!buffer) {
+      buffer = storageBuffer(this.#gpu.device, bytes, label);
+      this.#shared.set(key, buffer);
+    }
+    return buffer;
   }
 
   #uniform(words: Params): GPUBuffer {

@@ -10,7 +10,13 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
+import {
+  ELEMENT_BYTES,
+  type GpuMatrix,
+  readBuffer,
+  storageBuffer,
+  uploadArray,
+} from "../gpu/buffers.ts";
 import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -53,6 +59,7 @@ export class Llama {
   readonly counters = { submits: 0, readbacks: 0 };
   /** Token ids held in the KV cache, position by position. */
   readonly #history: number[] = [];
+  #weightBytesRead = 0;
   /** Host copy of the seen-token bits that the repetition penalty reads. [ceil(V/32)] */
   readonly #seen: Uint32Array<ArrayBuffer>;
   #seenDirty = false;
@@ -85,6 +92,24 @@ export class Llama {
     private readonly buffers: GPUBuffer[],
   ) {
     this.#seen = new Uint32Array(Math.ceil(config.vocabSize / 32));
+  }
+
+  /**
+   * Bytes one decode step reads with `context` tokens cached: every matrix of the layers and
+   * lm_head once (as stored on the GPU), the norms, and the cached keys and values.
+   */
+  decodeBytes(context: number): number {
+    const c = this.config;
+    return this.#weightBytesRead + 2 * c.numHiddenLayers * context * c.kvDim * 4;
+  }
+
+  /**
+   * For benchmarks only: pretends the cache holds `n` tokens (id 0) without computing them, so
+   * decoding at a long context can be timed without a long prefill. The cached values are junk.
+   */
+  assumeCached(n: number): void {
+    if (n > this.contextLength) throw new RangeError(`assumeCached(${n}) is past the context`);
+    this.#remember(new Array(Math.max(0, n - this.length)).fill(0), this.length);
   }
 
   /** Tokens currently held in the KV cache (positions 0..length-1). */
@@ -154,6 +179,7 @@ export class Llama {
         attention: ops.attention(q, kCache, vCache, att, {
           ...heads,
           scale: 1 / Math.sqrt(c.headDim),
+          context: ctx,
         }),
         oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
         postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
@@ -176,12 +202,24 @@ export class Llama {
       lmHead: ops.linear(xn, w.lmHead, logits),
       sample: sampler.launch,
     };
-    return new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
+    const matrixBytes = (m: GpuMatrix) => m.rows * m.stride * ELEMENT_BYTES[m.type];
+    const decodeWeightBytes = w.layers.reduce(
+      (sum, l) =>
+        sum +
+        [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj].reduce(
+          (a, m) => a + matrixBytes(m),
+          0,
+        ),
+      matrixBytes(w.lmHead) + (2 * c.numHiddenLayers + 1) * D * 4,
+    );
+    const model = new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
       set: sampler.set,
       seen,
       ring,
       nextFrame,
     }, buffers);
+    model.#weightBytesRead = decodeWeightBytes;
+    return model;
   }
 
   /**

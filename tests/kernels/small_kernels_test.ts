@@ -119,21 +119,19 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
   const ctx = await testGpu();
   const rng = seeded(9);
   // [tokens, start, heads, kvHeads, hd]: decode at long context, prefill with GQA, odd sizes, hd 256.
-  const cases = [[1, 0, 1, 1, 8], [5, 0, 4, 2, 16], [1, 300, 8, 2, 64], [13, 20, 6, 3, 10], [
-    3,
-    40,
-    2,
-    1,
-    256,
-  ], [
-    37,
-    0,
-    3,
-    3,
-    8,
-  ]];
+  // Decode (1 token) splits the context in 256-key slices: 1, 2 and 3 of them, some empty.
+  const cases: [number, number, number, number, number][] = [
+    [1, 0, 1, 1, 8],
+    [5, 0, 4, 2, 16],
+    [1, 300, 8, 2, 64],
+    [1, 700, 4, 1, 128],
+    [1, 255, 2, 2, 256],
+    [13, 20, 6, 3, 10],
+    [3, 40, 2, 1, 256],
+    [37, 0, 3, 3, 8],
+  ];
   for (
-    const [tokens, start, heads, kvHeads, hd] of cases as [number, number, number, number, number][]
+    const [tokens, start, heads, kvHeads, hd] of cases
   ) {
     const kvDim = kvHeads * hd;
     const total = start + tokens;
@@ -153,6 +151,7 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
       kvHeads,
       headDim: hd,
       scale,
+      context: total + 300,
     });
     const got = await runLaunches(
       ctx,

@@ -1,0 +1,50 @@
+// attention_combine: merges attention_decode's per-split partials of each query head:
+//   out[h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
+// (empty splits have m = lowest, l = 0 and contribute nothing).
+// Bindings (group 0):
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward; unused)
+//   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32 }
+//   2 partial: storage, read        array<f32>  [q_heads, splits, head_dim + 2]: acc, m, l
+//   3 out:     storage, read_write  array<f32>  [1, q_heads, head_dim]
+// Dispatch: q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Precision: f32.
+
+struct Frame { start: u32, tokens: u32 }
+struct Params { q_heads: u32, head_dim: u32, splits: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> partial: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let h = wid.x + wid.y * groups.x;
+  if (h >= params.q_heads) {
+    return;
+  }
+  let hd = params.head_dim;
+  let row = hd + 2u;
+  let base = h * params.splits * row;
+  var big = -3.402823e38;
+  for (var s = 0u; s < params.splits; s++) {
+    big = max(big, partial[base + s * row + hd]);
+  }
+  var total = 0.0;
+  for (var s = 0u; s < params.splits; s++) {
+    total += exp(partial[base + s * row + hd] - big) * partial[base + s * row + hd + 1u];
+  }
+  for (var d = lid; d < hd; d += WG) {
+    var a = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+      a += exp(partial[base + s * row + hd] - big) * partial[base + s * row + d];
+    }
+    out[h * hd + d] = a / total;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * `wgllama bench`: one run that reports the device's bandwidth (our own kernels), load speed,
+ * prefill and decode tokens/s, and decode efficiency = bytes read per token ÷ time per token ÷
+ * measured read bandwidth, on a random Llama-3-shaped model or a MODEL folder.
+ * @module
+ */
+import { UsageError } from "../errors.ts";
+import { measureBandwidth } from "../gpu/bandwidth.ts";
+import { openGpu } from "../gpu/device.ts";
+import { Ops } from "../gpu/ops.ts";
+import { GREEDY } from "../generate/sampling.ts";
+import { loadModel } from "../model/load.ts";
+import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
+import { type Command, parse } from "./args.ts";
+import { err, out } from "./output.ts";
+import { progressBar } from "./progress.ts";
+
+const USAGE = `Usage: wgllama bench [MODEL | --shape 160m|1b|3b|8b] [options]
+
+Measures, in one run: copy and read bandwidth of the device (our kernels), load time, prefill
+tokens/s, decode tokens/s at several context lengths, and decode efficiency = bytes read per
+token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of the named shape
+(default 1b) is generated into a temp folder and loaded through the normal path.
+
+  --shape S           160m | 1b | 3b | 8b (Llama 3 vocabulary and head layout)
+  --prefill LIST      prompt lengths to time (default 128,512)
+  --contexts LIST     cached tokens before timing decode (default 128,2048; filled without compute)
+  --steps N           decode steps timed per context (default 32)
+  --json              print one JSON object
+`;
+
+function listFlag(flag: string, value: string): number[] {
+  const parts = value.split(",").map((s) => Number(s.trim()));
+  if (!parts.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new UsageError(`--${flag} is "${value}": expected comma-separated positive integers`);
+  }
+  return parts;
+}
+
+/** The bench command. */
+export const bench: Command = {
+  name: "bench",
+  summary: "measure bandwidth, load, prefill and decode speed and decode efficiency",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("bench", args, {
+      shape: { type: "string" },
+      prefill: { type: "string" },
+      contexts: { type: "string" },
+      steps: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (values.help) return (out(USAGE), 0);
+    if (positionals.length > 1 || (positionals.length === 1 && values.shape)) {
+      throw new UsageError("bench: give MODEL or --shape, not both");
+    }
+    const shape = (values.shape ?? "1b") as ShapeName;
+    if (!(shape in SHAPES)) {
+      throw new UsageError(`--shape is "${shape}": expected ${Object.keys(SHAPES).join(", ")}`);
+    }
+    const prefills = listFlag("prefill", values.prefill ?? "128,512");
+    const contexts = listFlag("contexts", values.contexts ?? "128,2048");
+    const steps = listFlag("steps", values.steps ?? "32")[0]!;
+    const log = (line: string) => values.json || err(line);
+    let peakRss = Deno.memoryUsage().rss;
+    const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
+
+    const gpu = await openGpu();
+    const bandwidth = await measureBandwidth(gpu, new Ops(gpu));
+    log(
+      `device: ${gpu.info.description}; copy ${(bandwidth.copy / 1e9).toFixed(1)} GB/s, read ${
+        (bandwidth.read / 1e9).toFixed(1)
+      } GB/s`,
+    );
+    let dir = positionals[0];
+    const temp = dir === undefined
+      ? Deno.makeTempDirSync({ prefix: `wgllama_bench_${shape}_` })
+      : undefined;
+    try {
+      if (temp) {
+        log(`generating a random ${shape} model…`);
+        writeSyntheticModel(temp, shape);
+        dir = temp;
+      }
+      const contextLength = Math.max(...contexts, ...prefills) + steps + 1;
+      const loaded = await loadModel(dir!, {
+        gpu,
+        contextLength,
+        onProgress: values.json ? undefined : progressBar("Loading"),
+      });
+      sampleRss();
+      const { model } = loaded;
+      const vocab = model.config.vocabSize;
+      const prompt = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+      log(
+        `loaded ${(loaded.weightBytes / 1e9).toFixed(2)} GB in ${loaded.loadSeconds.toFixed(2)} s`,
+      );
+      model.setSampling(GREEDY);
+      await model.step([1], 0); // compile and warm every pipeline
+
+      const prefill: Record<string, number> = {};
+      for (const n of prefills) {
+        model.reset();
+        const t0 = performance.now();
+        await model.step(prompt(n), 0);
+        prefill[n] = n / ((performance.now() - t0) / 1000);
+        log(`prefill ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s`);
+        sampleRss();
+      }
+
+      const decode: Record<string, number> = {};
+      const efficiency: Record<string, number> = {};
+      let perToken = { submits: 0, readbacks: 0 };
+      for (const ctx of contexts) {
+        model.reset();
+        model.assumeCached(ctx);
+        let id = await model.step([1]); // warm at this length
+        const before = { ...model.counters };
+        const t0 = performance.now();
+        for (let done = 0; done < steps;) {
+          const n = Math.min(32, steps - done);
+          id = (await model.decode(id, n)).at(-1)!;
+          done += n;
+        }
+        const seconds = (performance.now() - t0) / 1000 / steps;
+        perToken = {
+          submits: (model.counters.submits - before.submits) / steps,
+          readbacks: (model.counters.readbacks - before.readbacks) / steps,
+        };
+        decode[ctx] = 1 / seconds;
+        efficiency[ctx] = model.decodeBytes(ctx + steps / 2) / seconds / bandwidth.read;
+        log(
+          `decode at context ${ctx}: ${decode[ctx]!.toFixed(2)} tokens/s (${
+            (seconds * 1000).toFixed(1)
+          } ms/token), ` +
+            `efficiency ${efficiency[ctx]!.toFixed(2)}`,
+        );
+        sampleRss();
+      }
+      const result = {
+        device: gpu.info.description,
+        model: temp ? `random ${shape} (bf16)` : dir,
+        copy_bandwidth_gb_s: bandwidth.copy / 1e9,
+        read_bandwidth_gb_s: bandwidth.read / 1e9,
+        weight_bytes: loaded.weightBytes,
+        load_seconds: loaded.loadSeconds,
+        load_gb_s: loaded.weightBytes / 1e9 / loaded.loadSeconds,
+        prefill_tokens_per_s: prefill,
+        decode_tokens_per_s: decode,
+        decode_efficiency: efficiency,
+        decode_bytes_per_token: Object.fromEntries(contexts.map((c) => [c, model.decodeBytes(c)])),
+        submits_per_token: perToken.submits,
+        readbacks_per_token: perToken.readbacks,
+        peak_rss_bytes: peakRss,
+      };
+      if (values.json) out(JSON.stringify(result, null, 2) + "\n");
+      else {
+        out(
+          `${result.model} on ${result.device}\n` +
+            `  bandwidth   copy ${result.copy_bandwidth_gb_s.toFixed(2)} GB/s, read ${
+              result.read_bandwidth_gb_s.toFixed(2)
+            } GB/s\n` +
+            `  load        ${(result.weight_bytes / 1e9).toFixed(2)} GB in ${
+              result.load_seconds.toFixed(2)
+            } s (${result.load_gb_s.toFixed(2)} GB/s)\n` +
+            prefills.map((n) => `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s\n`)
+              .join("") +
+            contexts.map((c) =>
+              `  decode      context ${c}: ${decode[c]!.toFixed(2)} tokens/s, efficiency ${
+                efficiency[c]!.toFixed(2)
+              }\n`
+            ).join("") +
+            `  per token   ${perToken.submits.toFixed(3)} submits, ${
+              perToken.readbacks.toFixed(3)
+            } readbacks\n` +
+            `  peak RSS    ${(peakRss / 1e9).toFixed(2)} GB\n`,
+        );
+      }
+      gpu.device.destroy();
+      return 0;
+    } finally {
+      if (temp) Deno.removeSync(temp, { recursive: true });
+    }
+  },
+};
