@@ -3,15 +3,16 @@
 // Each writes its unnormalised partial result for attention_combine:
 //   m = max_j s_j,  l = Σ_j exp(s_j − m),  acc[d] = Σ_j exp(s_j − m) · V[j, g, d]
 // over keys j of the split with j ≤ start (s_j = q·K[j, g] · scale, g = h / (q_heads / kv_heads)).
+// Keys and values are read as vec4 (head_dim % 4 == 0).
 // Bindings (group 0):
 //   0 frame:    uniform Frame  { start: u32, tokens: u32 }     (per forward; tokens must be 1)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32 }
-//   2 q:        storage, read        array<f32>  [1, q_heads, head_dim]
-//   3 k_cache:  storage, read        array<f32>  [context, kv_heads, head_dim]
-//   4 v_cache:  storage, read        array<f32>  [context, kv_heads, head_dim]
+//   2 q:        storage, read        array<vec4<f32>>  [1, q_heads, head_dim / 4]
+//   3 k_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
+//   4 v_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   5 partial:  storage, read_write  array<f32>  [q_heads, splits, head_dim + 2]: acc[0..hd), m, l
 // Dispatch: q_heads * splits workgroups (split fastest), folded into (x, y) with x ≤ 65535; WG
-// threads each (override WG, a power of two ≤ 256). head_dim ≤ 256.
+// threads each (override WG, a power of two ≤ 256). head_dim ≤ 256, a multiple of 4.
 // Precision: f32 scores, exponentials and sums.
 
 struct Frame { start: u32, tokens: u32 }
@@ -19,15 +20,15 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: 
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
 
 override WG: u32 = 64u;
 const SPLIT: u32 = 256u;
 const LOWEST: f32 = -3.402823e38;
-var<workgroup> q_scaled: array<f32, 256>;
+var<workgroup> q_scaled: array<vec4<f32>, 64>;
 var<workgroup> p: array<f32, 256>; // scores, then exp(score − m), of the split's keys
 
 @compute @workgroup_size(WG)
@@ -54,17 +55,18 @@ fn main(
     return;
   }
   let n = min(SPLIT, last + 1u - first);
-  let kv_stride = params.kv_heads * hd;
-  let kv_off = (h / (params.q_heads / params.kv_heads)) * hd;
-  for (var d = lid; d < hd; d += WG) {
-    q_scaled[d] = q[h * hd + d] * params.scale;
+  let hd4 = hd / 4u;
+  let kv_stride = params.kv_heads * hd4;
+  let kv_off = (h / (params.q_heads / params.kv_heads)) * hd4;
+  for (var d = lid; d < hd4; d += WG) {
+    q_scaled[d] = q[h * hd4 + d] * params.scale;
   }
   workgroupBarrier();
   for (var i = lid; i < n; i += WG) {
     let row = (first + i) * kv_stride + kv_off;
     var s = 0.0;
-    for (var d = 0u; d < hd; d++) {
-      s += q_scaled[d] * k_cache[row + d];
+    for (var d = 0u; d < hd4; d++) {
+      s += dot(q_scaled[d], k_cache[row + d]);
     }
     p[i] = s;
   }
@@ -78,12 +80,15 @@ fn main(
     p[i] = exp(p[i] - m);
   }
   workgroupBarrier();
-  for (var d = lid; d < hd; d += WG) {
-    var a = 0.0;
+  for (var d = lid; d < hd4; d += WG) {
+    var a = vec4<f32>(0.0);
     for (var i = 0u; i < n; i++) {
       a += p[i] * v_cache[(first + i) * kv_stride + kv_off + d];
     }
-    partial[out + d] = a;
+    partial[out + 4u * d] = a.x;
+    partial[out + 4u * d + 1u] = a.y;
+    partial[out + 4u * d + 2u] = a.z;
+    partial[out + 4u * d + 3u] = a.w;
   }
   if (lid == 0u) {
     var l = 0.0;

@@ -197,7 +197,7 @@ export class Ops {
     ]);
     return {
       record: (pass, t) => {
-        if (t > 1) return whole(pass, t * o.qHeads);
+        if (t > 1 || o.headDim % 4 !== 0) return whole(pass, t * o.qHeads);
         decode(pass, o.qHeads * splits);
         combine(pass, o.qHeads);
       },

@@ -126,6 +126,7 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     [1, 300, 8, 2, 64],
     [1, 700, 4, 1, 128],
     [1, 255, 2, 2, 256],
+    [1, 300, 2, 1, 10], // head_dim not a multiple of 4: the one-workgroup-per-head path
     [13, 20, 6, 3, 10],
     [3, 40, 2, 1, 256],
     [37, 0, 3, 3, 8],
