@@ -12,6 +12,8 @@ const STAT_BYTES = 256; // larger than struct stat on every supported platform
 const PROT_READ = 1;
 const MAP_PRIVATE = 2;
 const O_RDONLY = 0;
+/** madvise advice: drop the pages (a private read-only file map re-reads them if touched). */
+const MADV_DONTNEED = 4;
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
@@ -19,12 +21,19 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  getpagesize: { parameters: [], result: "i32" },
 } as const;
 
 let libc: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
 function lib(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
   libc ??= Deno.dlopen(LIBC, SYMBOLS);
   return libc.symbols;
+}
+
+let pageBytes = 0;
+function pageSize(): number {
+  return pageBytes ||= lib().getpagesize();
 }
 
 /** A file mapped read-only into memory. Views die with {@linkcode MappedFile.close}. */
@@ -70,6 +79,20 @@ export class MappedFile {
     if (this.#ptr === null) throw new Error(`${this.path} is already unmapped`);
     const at = Deno.UnsafePointer.offset(this.#ptr, offset);
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(at!, length));
+  }
+
+  /**
+   * Tells the kernel that bytes [offset, offset+length) are no longer needed, so their pages
+   * leave this process's resident memory (they stay valid: touching them reads the file again).
+   * Used after a tensor is uploaded, so loading never holds a second copy of the model.
+   */
+  release(offset: number, length: number): void {
+    if (this.#ptr === null || length <= 0) return;
+    const page = pageSize();
+    const first = Math.ceil(offset / page) * page; // only whole pages inside the range
+    const end = Math.floor(Math.min(offset + length, this.size) / page) * page;
+    if (end <= first) return;
+    lib().madvise(Deno.UnsafePointer.offset(this.#ptr, first)!, BigInt(end - first), MADV_DONTNEED);
   }
 
   /** Unmaps the file; every view taken from it becomes invalid. Idempotent. */

@@ -226,6 +226,11 @@ export class TensorStore {
     return t.file.view(t.offset, t.byteLength);
   }
 
+  /** Drops a tensor's pages from resident memory once it has been copied elsewhere. */
+  release(t: TensorInfo): void {
+    t.file.release(t.offset, t.byteLength);
+  }
+
   /** Unmaps every file. */
   close(): void {
     for (const f of this.files) f.close();
