@@ -1,15 +1,15 @@
-// matmul_bf16: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each workgroup
-// of 8×8 threads computes a 32×32 tile of Y (32 tokens × 32 rows), each thread a 4×4 block in
-// registers; 32-wide slices of X and W are staged in workgroup memory, so each weight element is
-// read once per 32 tokens and each staged value feeds 4 multiply-adds.
+// matmul_bf16: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
+// computes a 4-token × 4-row block in registers, walking k in 8-element chunks (16-byte weight
+// loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
+// chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<f32>  [tokens, cols]
-//   3 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
+//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
+//   3 w:      storage, read        array<vec4<u32>>  [rows, stride], bf16, one vec4<u32> per 8-element chunk (element 2j in the low half of word j); stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
-// Dispatch: ceil(rows / 32) * ceil(tokens / 32) workgroups (row tile fastest), folded into (x, y)
-// with x ≤ 65535; 8×8 threads each.
+// Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
+// x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
 
 struct Frame { start: u32, tokens: u32 }
@@ -18,61 +18,69 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-const TILE: u32 = 32u;
-const K_STEP: u32 = 32u;
-var<workgroup> xs: array<array<f32, 33>, 32>; // [token][k], padded against bank conflicts
-var<workgroup> ws: array<array<f32, 33>, 32>; // [row][k]
+override WG: u32 = 64u;
 
-fn weight(i: u32) -> f32 {
-  let word = w[i >> 1u];
-  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
+/** Σ over the 8 weights of chunk c times xa, xb: low halves pair with even, high with odd x. */
+fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  let q = w[c];
+  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
+  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+  return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
 }
 
-@compute @workgroup_size(8, 8)
+/** X[t, 4v..4v+3], zero past cols or past the last token. */
+fn x_at(t: u32, v: u32) -> vec4<f32> {
+  let k = 4u * v;
+  if (t >= frame.tokens) {
+    return vec4<f32>(0.0);
+  }
+  let base = t * params.cols + k;
+  return vec4<f32>(
+    select(0.0, x[base], k < params.cols),
+    select(0.0, x[base + 1u], k + 1u < params.cols),
+    select(0.0, x[base + 2u], k + 2u < params.cols),
+    select(0.0, x[base + 3u], k + 3u < params.cols),
+  );
+}
+
+@compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_id) lid: vec3u,
-  @builtin(local_invocation_index) li: u32,
+  @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = wid.x + wid.y * groups.x;
-  let row_tiles = (params.rows + TILE - 1u) / TILE;
-  let r0 = (g % row_tiles) * TILE;
-  let t0 = (g / row_tiles) * TILE;
-  if (t0 >= frame.tokens) {
+  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  let token_blocks = (frame.tokens + 3u) / 4u;
+  let t0 = (i % token_blocks) * 4u;
+  let r0 = (i / token_blocks) * 4u;
+  if (r0 >= params.rows) {
     return;
   }
-  var acc: array<vec4<f32>, 4>; // acc[i][j]: token t0 + 4·lid.y + i, row r0 + 4·lid.x + j
-  for (var k0 = 0u; k0 < params.cols; k0 += K_STEP) {
-    // 64 threads stage 32×32 values of X and of W: 16 each, walking k fastest.
-    for (var e = li; e < TILE * K_STEP; e += 64u) {
-      let i = e / K_STEP;
-      let k = k0 + e % K_STEP;
-      let t = t0 + i;
-      let r = r0 + i;
-      xs[i][e % K_STEP] = select(0.0, x[t * params.cols + k], t < frame.tokens && k < params.cols);
-      ws[i][e % K_STEP] = select(0.0, weight(r * params.stride + k), r < params.rows && k < params.cols);
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < K_STEP; kk++) {
-      let wv = vec4<f32>(ws[4u * lid.x][kk], ws[4u * lid.x + 1u][kk], ws[4u * lid.x + 2u][kk], ws[4u * lid.x + 3u][kk]);
-      acc[0] += xs[4u * lid.y][kk] * wv;
-      acc[1] += xs[4u * lid.y + 1u][kk] * wv;
-      acc[2] += xs[4u * lid.y + 2u][kk] * wv;
-      acc[3] += xs[4u * lid.y + 3u][kk] * wv;
-    }
-    workgroupBarrier();
-  }
-  for (var i = 0u; i < 4u; i++) {
-    let t = t0 + 4u * lid.y + i;
+  let chunks = params.stride / 8u;
+  let last_row = params.rows - 1u;
+  // Rows past the end repeat the last row (their results are not written).
+  let w0 = min(r0, last_row) * chunks;
+  let w1 = min(r0 + 1u, last_row) * chunks;
+  let w2 = min(r0 + 2u, last_row) * chunks;
+  let w3 = min(r0 + 3u, last_row) * chunks;
+  var acc: array<vec4<f32>, 4>; // acc[token][row]
+  for (var c = 0u; c < chunks; c++) {
     for (var j = 0u; j < 4u; j++) {
-      let r = r0 + 4u * lid.x + j;
-      if (r < params.rows && t < frame.tokens) {
-        let o = t * params.y_stride + params.first_row + r;
-        y[o] = select(acc[i][j], y[o] + acc[i][j], params.accumulate == 1u);
+      let xa = x_at(t0 + j, 2u * c);
+      let xb = x_at(t0 + j, 2u * c + 1u);
+      acc[j] += vec4<f32>(chunk_dot(w0 + c, xa, xb), chunk_dot(w1 + c, xa, xb), chunk_dot(w2 + c, xa, xb),
+                          chunk_dot(w3 + c, xa, xb));
+    }
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let t = t0 + j;
+    for (var r = 0u; r < 4u; r++) {
+      if (t < frame.tokens && r0 + r < params.rows) {
+        let o = t * params.y_stride + params.first_row + r0 + r;
+        y[o] = select(acc[j][r], y[o] + acc[j][r], params.accumulate == 1u);
       }
     }
   }

@@ -19,7 +19,8 @@ const MATMUL = { f32: "matmulF32", f16: "matmulF16", bf16: "matmulBf16" } as con
 const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf16" } as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
-const MATMUL_TILE = 32;
+/** Tokens and rows per matmul invocation (4×4 register blocks). */
+const MATMUL_BLOCK = 4;
 /** Keys per workgroup in decode attention (SPLIT in kernels/attention_decode.wgsl). */
 const ATTENTION_SPLIT = 256;
 const MATVEC_ROWS = 8;
@@ -100,6 +101,7 @@ export class Ops {
    */
   linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, o: { accumulate?: boolean } = {}): Launch {
     const wg = this.#gpu.workgroups.matvec;
+    const mmWg = this.#gpu.workgroups.elementwise;
     const parts = w.parts.map((p) => {
       const resources = [
         this.#uniform([p.rows, w.cols, w.stride, p.firstRow, w.rows, o.accumulate ? 1 : 0]),
@@ -110,14 +112,17 @@ export class Ops {
       return {
         rows: p.rows,
         matvec: this.#launch(MATVEC[w.type], wg, resources),
-        matmul: this.#launch(MATMUL[w.type], undefined, resources),
+        matmul: this.#launch(MATMUL[w.type], mmWg, resources),
       };
     });
     return {
       record: (pass, t) => {
         for (const p of parts) {
           if (t === 1) p.matvec(pass, Math.ceil(p.rows / MATVEC_ROWS));
-          else p.matmul(pass, Math.ceil(p.rows / MATMUL_TILE) * Math.ceil(t / MATMUL_TILE));
+          else {p.matmul(
+              pass,
+              Math.ceil((Math.ceil(p.rows / MATMUL_BLOCK) * Math.ceil(t / MATMUL_BLOCK)) / mmWg),
+            );}
         }
       },
     };
