@@ -26,6 +26,7 @@ token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of 
   --prefill LIST      prompt lengths to time (default 128,512)
   --contexts LIST     cached tokens before timing decode (default 128,2048; filled without compute)
   --steps N           decode steps timed per context (default 32)
+  --profile           per-kernel time and GB/s of one decode step at each context (timestamp-query)
   --json              print one JSON object
 `;
 
@@ -49,6 +50,7 @@ export const bench: Command = {
       contexts: { type: "string" },
       steps: { type: "string" },
       json: { type: "boolean" },
+      profile: { type: "boolean" },
     });
     if (values.help) return (out(USAGE), 0);
     if (positionals.length > 1 || (positionals.length === 1 && values.shape)) {
@@ -109,6 +111,7 @@ export const bench: Command = {
       }
 
       const decode: Record<string, number> = {};
+      const profiles: Record<string, unknown> = {};
       const efficiency: Record<string, number> = {};
       let perToken = { submits: 0, readbacks: 0 };
       for (const ctx of contexts) {
@@ -129,6 +132,24 @@ export const bench: Command = {
         };
         decode[ctx] = 1 / seconds;
         efficiency[ctx] = model.decodeBytes(ctx + steps / 2) / seconds / bandwidth.read;
+        if (values.profile) {
+          const rows = await model.profileDecode();
+          const total = rows.reduce((a, r) => a + r.seconds, 0);
+          profiles[ctx] = rows;
+          log(
+            `profile of one decode step at context ${model.length}: ${
+              (total * 1000).toFixed(2)
+            } ms of kernel time`,
+          );
+          for (const r of rows) {
+            const gbs = r.weightBytes ? `${(r.weightBytes / r.seconds / 1e9).toFixed(2)} GB/s` : "";
+            log(
+              `  ${r.name.padEnd(14)} ${(r.seconds * 1000).toFixed(3).padStart(9)} ms ${
+                (100 * r.seconds / total).toFixed(1).padStart(5)
+              }%  ×${r.launches}  ${gbs}`,
+            );
+          }
+        }
         log(
           `decode at context ${ctx}: ${decode[ctx]!.toFixed(2)} tokens/s (${
             (seconds * 1000).toFixed(1)
@@ -152,6 +173,7 @@ export const bench: Command = {
         submits_per_token: perToken.submits,
         readbacks_per_token: perToken.readbacks,
         peak_rss_bytes: peakRss,
+        ...(values.profile ? { profile: profiles } : {}),
       };
       if (values.json) out(JSON.stringify(result, null, 2) + "\n");
       else {

@@ -60,6 +60,7 @@ export class Llama {
   /** Token ids held in the KV cache, position by position. */
   readonly #history: number[] = [];
   #weightBytesRead = 0;
+  #bytesByLaunch: Record<string, number> = {};
   /** Host copy of the seen-token bits that the repetition penalty reads. [ceil(V/32)] */
   readonly #seen: Uint32Array<ArrayBuffer>;
   #seenDirty = false;
@@ -203,15 +204,24 @@ export class Llama {
       sample: sampler.launch,
     };
     const matrixBytes = (m: GpuMatrix) => m.rows * m.stride * ELEMENT_BYTES[m.type];
-    const decodeWeightBytes = w.layers.reduce(
-      (sum, l) =>
-        sum +
-        [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj].reduce(
-          (a, m) => a + matrixBytes(m),
-          0,
-        ),
-      matrixBytes(w.lmHead) + (2 * c.numHiddenLayers + 1) * D * 4,
-    );
+    // Weight bytes each launch reads in one decode step, summed over the layers (for profiles).
+    const bytesByLaunch: Record<string, number> = { lmHead: matrixBytes(w.lmHead) };
+    for (const l of w.layers) {
+      const reads = {
+        q: l.qProj,
+        k: l.kProj,
+        v: l.vProj,
+        oAdd: l.oProj,
+        gate: l.gateProj,
+        up: l.upProj,
+        downAdd: l.downProj,
+      };
+      for (const [name, m] of Object.entries(reads)) {
+        bytesByLaunch[name] = (bytesByLaunch[name] ?? 0) + matrixBytes(m);
+      }
+    }
+    const decodeWeightBytes = Object.values(bytesByLaunch).reduce((a, b) => a + b, 0) +
+      (2 * c.numHiddenLayers + 1) * D * 4;
     const model = new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
       set: sampler.set,
       seen,
@@ -219,6 +229,7 @@ export class Llama {
       nextFrame,
     }, buffers);
     model.#weightBytesRead = decodeWeightBytes;
+    model.#bytesByLaunch = bytesByLaunch;
     return model;
   }
 
@@ -235,16 +246,21 @@ export class Llama {
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
     const pass = encoder.beginComputePass();
-    this.#record(pass, ids.length, allLogits, sample);
+    this.#record((launch, rows) => launch.record(pass, rows), ids.length, allLogits, sample);
     pass.end();
     this.gpu.device.queue.submit([encoder.finish()]);
     this.counters.submits++;
   }
 
   /** The network on T tokens, one line per kernel launch; positions come from the frame uniform. */
-  #record(pass: GPUComputePassEncoder, T: number, allLogits: boolean, sample: boolean): void {
+  #record(
+    record: (launch: Launch, rows: number) => void,
+    T: number,
+    allLogits: boolean,
+    sample: boolean,
+  ): void {
     const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
-    const run = (launch: Launch, rows = T) => launch.record(pass, rows);
+    const run = (launch: Launch, rows = T) => record(launch, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
       run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
@@ -314,7 +330,7 @@ export class Llama {
     const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
     for (let i = 0; i < steps; i++) {
       const pass = encoder.beginComputePass();
-      this.#record(pass, 1, false, true);
+      this.#record((launch, rows) => launch.record(pass, rows), 1, false, true);
       pass.end();
       encoder.copyBufferToBuffer(this.sampler.nextFrame, 0, this.ops.frame, 0, 8); // frame ← {start+i+1, 1}
     }
@@ -352,6 +368,76 @@ export class Llama {
       this.forward(Array.from(ids).slice(i, i + this.prefillChunk), start + i);
     }
     return await this.readLogits(1);
+  }
+
+  /**
+   * Times each kernel of one decode step at the current cache length with timestamp queries (one
+   * compute pass per launch), summed by kernel name over the layers. The step is then undone.
+   */
+  async profileDecode(): Promise<
+    { name: string; seconds: number; launches: number; weightBytes: number }[]
+  > {
+    if (!this.gpu.features.has("timestamp-query")) {
+      throw new InputError("This GPU does not offer timestamp-query");
+    }
+    const { device } = this.gpu;
+    const names = new Map<Launch, string>();
+    for (const layer of this.launches.layers) {
+      for (const [k, v] of Object.entries(layer)) names.set(v, k);
+    }
+    for (const [k, v] of Object.entries(this.launches)) {
+      if (k !== "layers") names.set(v as Launch, k);
+    }
+    const order: string[] = [];
+    const start = this.length;
+    this.#validate([0], start, 1);
+    this.#remember([0], start);
+    this.ops.setFrame(start, 1);
+    device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
+    const count = 2 * (this.launches.layers.length * 13 + 4);
+    const querySet = device.createQuerySet({ type: "timestamp", count });
+    const resolved = device.createBuffer({
+      size: count * 8,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const encoder = device.createCommandEncoder({ label: "profile" });
+    this.#record(
+      (launch, rows) => {
+        const i = order.length;
+        order.push(names.get(launch) ?? "?");
+        const pass = encoder.beginComputePass({
+          timestampWrites: {
+            querySet,
+            beginningOfPassWriteIndex: 2 * i,
+            endOfPassWriteIndex: 2 * i + 1,
+          },
+        });
+        launch.record(pass, rows);
+        pass.end();
+      },
+      1,
+      false,
+      true,
+    );
+    encoder.resolveQuerySet(querySet, 0, 2 * order.length, resolved, 0);
+    device.queue.submit([encoder.finish()]);
+    const times = new BigUint64Array(await readBuffer(device, resolved, 2 * order.length * 8));
+    querySet.destroy();
+    resolved.destroy();
+    this.truncate(start);
+    const byName = new Map<string, { seconds: number; launches: number }>();
+    order.forEach((name, i) => {
+      const entry = byName.get(name) ?? { seconds: 0, launches: 0 };
+      entry.seconds += Number(times[2 * i + 1]! - times[2 * i]!) / 1e9;
+      entry.launches++;
+      byName.set(name, entry);
+    });
+    return [...byName].map(([name, e]) => ({
+      name,
+      ...e,
+      weightBytes: this.#bytesByLaunch[name] ?? 0,
+    }))
+      .sort((a, b) => b.seconds - a.seconds);
   }
 
   /** Forgets cached positions ≥ n (the next forward starts at n). */
