@@ -116,16 +116,43 @@ export interface GpuMatrix {
 }
 
 /**
- * Uploads a row-major [rows, cols] matrix from a host view (e.g. a memory map), one part at a
- * time with a flushing submit, so host memory never holds a second copy of the model (only when
- * cols is not a multiple of 8 is one part padded on the host). Parts hold at most
- * `maxBindingBytes`.
+ * Writes host bytes to the GPU in slices, waiting for the queue every `flushBytes`, so the
+ * staging copies the implementation makes never pile up (peak host memory stays the model plus
+ * about `flushBytes`).
  */
-export function uploadMatrix(
-  device: GPUDevice,
+export class Uploader {
+  #pending = 0;
+  constructor(readonly device: GPUDevice, readonly flushBytes = 256 << 20) {}
+
+  /** Writes `bytes` into `buffer` at `offset`. */
+  async write(buffer: GPUBuffer, offset: number, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    const slice = Math.max(4, this.flushBytes & ~3);
+    for (let at = 0; at < bytes.length; at += slice) {
+      const part = bytes.subarray(at, Math.min(bytes.length, at + slice));
+      writeBytes(this.device, buffer, offset + at, part);
+      this.#pending += part.length;
+      if (this.#pending >= this.flushBytes) await this.flush();
+    }
+  }
+
+  /** Submits and waits until every write so far has reached the GPU. */
+  async flush(): Promise<void> {
+    this.device.queue.submit([]);
+    await this.device.queue.onSubmittedWorkDone();
+    this.#pending = 0;
+  }
+}
+
+/**
+ * Uploads a row-major [rows, cols] matrix from a host view (e.g. a memory map) part by part, so
+ * host memory never holds a second copy of the model (only when cols is not a multiple of 8 is
+ * one part padded on the host). Parts hold at most `maxBindingBytes`.
+ */
+export async function uploadMatrix(
+  uploader: Uploader,
   bytes: Uint8Array<ArrayBuffer>,
   shape: { type: ElementType; rows: number; cols: number; maxBindingBytes: number; label: string },
-): GpuMatrix {
+): Promise<GpuMatrix> {
   const { type, rows, cols, maxBindingBytes, label } = shape;
   const size = ELEMENT_BYTES[type];
   const stride = Math.ceil(cols / ROW_ALIGN) * ROW_ALIGN;
@@ -139,18 +166,16 @@ export function uploadMatrix(
   for (let firstRow = 0; firstRow < rows; firstRow += perPart) {
     const n = Math.min(perPart, rows - firstRow);
     const buffer = storageBuffer(
-      device,
+      uploader.device,
       n * stride * size,
       parts.length ? `${label}[${parts.length}]` : label,
     );
     const src = bytes.subarray(firstRow * cols * size, (firstRow + n) * cols * size);
-    writeBytes(
-      device,
+    await uploader.write(
       buffer,
       0,
       stride === cols ? src : padRows(src, n, cols * size, stride * size),
     );
-    device.queue.submit([]);
     parts.push({ buffer, firstRow, rows: n });
   }
   return { type, rows, cols, stride, parts };

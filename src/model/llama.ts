@@ -124,7 +124,7 @@ export class Llama {
   }
 
   /** Uploads the checkpoint's weights and prepares every launch. */
-  static load(ckpt: Checkpoint, gpu: Gpu, options: LoadOptions = {}): Llama {
+  static async load(ckpt: Checkpoint, gpu: Gpu, options: LoadOptions = {}): Promise<Llama> {
     const c = ckpt.config;
     if (!ckpt.weights) throw new InputError(`Cannot load ${ckpt.dir}: it has no weights`);
     const ctx = options.contextLength ?? Math.min(c.maxPositionEmbeddings, 4096);
@@ -141,7 +141,7 @@ export class Llama {
       throw new InputError(`config.json: head_dim ${c.headDim} is not supported: expected ≤ 256`);
     }
     const { device } = gpu;
-    const w = uploadWeights(gpu, c, ckpt.weights, options.onProgress);
+    const w = await uploadWeights(gpu, c, ckpt.weights, options.onProgress);
     const ops = new Ops(gpu);
     const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
     const buffers: GPUBuffer[] = [];

@@ -25,7 +25,7 @@ export async function loadModel(
     const t0 = performance.now();
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");
-    const model = Llama.load(ckpt, gpu, options);
+    const model = await Llama.load(ckpt, gpu, options);
     const invalid = await gpu.device.popErrorScope();
     const oom = await gpu.device.popErrorScope();
     if (oom) {

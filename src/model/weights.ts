@@ -5,7 +5,13 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { type ElementType, type GpuMatrix, uploadArray, uploadMatrix } from "../gpu/buffers.ts";
+import {
+  type ElementType,
+  type GpuMatrix,
+  uploadArray,
+  Uploader,
+  uploadMatrix,
+} from "../gpu/buffers.ts";
 import type { DType, TensorInfo, TensorStore } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
 
@@ -38,12 +44,12 @@ const ELEMENT: Record<DType, ElementType> = { F32: "f32", F16: "f16", BF16: "bf1
 export type UploadProgress = (done: number, total: number) => void;
 
 /** Uploads every tensor of `store` that `config` needs. Tensors were checked by `checkTensors`. */
-export function uploadWeights(
+export async function uploadWeights(
   gpu: Gpu,
   config: LlamaConfig,
   store: TensorStore,
   onProgress?: UploadProgress,
-): LlamaWeights {
+): Promise<LlamaWeights> {
   if (config.attentionBias || config.mlpBias) {
     throw new InputError(
       "config.json: attention_bias/mlp_bias true is not supported yet: expected false (as in Llama 3)",
@@ -55,12 +61,16 @@ export function uploadWeights(
   );
   const total = names.reduce((a, n) => a + get(n).byteLength, 0);
   let done = 0;
-  const advance = (t: TensorInfo) => onProgress?.(done += t.byteLength, total);
+  const advance = (t: TensorInfo) => {
+    store.release(t); // its bytes are on their way to the GPU: keep no second copy resident
+    onProgress?.(done += t.byteLength, total);
+  };
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
+  const uploader = new Uploader(gpu.device);
 
-  const matrix = (name: string): GpuMatrix => {
+  const matrix = async (name: string): Promise<GpuMatrix> => {
     const t = get(name);
-    const m = uploadMatrix(gpu.device, store.bytes(t), {
+    const m = await uploadMatrix(uploader, store.bytes(t), {
       type: ELEMENT[t.dtype],
       rows: t.shape[0]!,
       cols: t.shape[1]!,
@@ -77,23 +87,25 @@ export function uploadWeights(
     return b;
   };
 
-  const embedTokens = matrix("model.embed_tokens.weight");
-  const layers = Array.from({ length: config.numHiddenLayers }, (_, l): LayerWeights => {
+  const embedTokens = await matrix("model.embed_tokens.weight");
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
-    return {
+    layers.push({
       inputLayernorm: vector(`${p}input_layernorm.weight`),
-      qProj: matrix(`${p}self_attn.q_proj.weight`),
-      kProj: matrix(`${p}self_attn.k_proj.weight`),
-      vProj: matrix(`${p}self_attn.v_proj.weight`),
-      oProj: matrix(`${p}self_attn.o_proj.weight`),
+      qProj: await matrix(`${p}self_attn.q_proj.weight`),
+      kProj: await matrix(`${p}self_attn.k_proj.weight`),
+      vProj: await matrix(`${p}self_attn.v_proj.weight`),
+      oProj: await matrix(`${p}self_attn.o_proj.weight`),
       postAttentionLayernorm: vector(`${p}post_attention_layernorm.weight`),
-      gateProj: matrix(`${p}mlp.gate_proj.weight`),
-      upProj: matrix(`${p}mlp.up_proj.weight`),
-      downProj: matrix(`${p}mlp.down_proj.weight`),
-    };
-  });
+      gateProj: await matrix(`${p}mlp.gate_proj.weight`),
+      upProj: await matrix(`${p}mlp.up_proj.weight`),
+      downProj: await matrix(`${p}mlp.down_proj.weight`),
+    });
+  }
   const norm = vector("model.norm.weight");
-  const lmHead = config.tieWordEmbeddings ? embedTokens : matrix("lm_head.weight");
+  const lmHead = config.tieWordEmbeddings ? embedTokens : await matrix("lm_head.weight");
+  await uploader.flush();
   return { embedTokens, layers, norm, lmHead, bytes: done };
 }
 

@@ -1,4 +1,4 @@
-import { ELEMENT_BYTES, uploadArray, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { ELEMENT_BYTES, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
@@ -29,7 +29,7 @@ for (const type of TYPES) {
     for (const [tokens, rows, cols] of SHAPES) {
       const w = encode(type, randomArray(rng, rows * cols));
       const x = randomArray(rng, tokens * cols, 2);
-      const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
         type,
         rows,
         cols,
@@ -63,7 +63,7 @@ for (const type of TYPES) {
       const x = randomArray(rng, tokens * cols);
       const y0 = randomArray(rng, tokens * rows);
       // Room for 5 padded rows (31 columns are stored 32 apart) per binding: 8 parts.
-      const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
         type,
         rows,
         cols,
@@ -94,7 +94,7 @@ Deno.test("linear matvec over more than 65535 rows folds its dispatch into two d
   const [rows, cols] = [70001, 3];
   const w = encode("bf16", randomArray(rng, rows * cols));
   const x = randomArray(rng, cols);
-  const matrix = uploadMatrix(ctx.gpu.device, w.bytes, {
+  const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
     type: "bf16",
     rows,
     cols,

@@ -1,4 +1,4 @@
-import { uploadArray, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
@@ -15,7 +15,7 @@ for (const type of ["f32", "f16", "bf16"] as const) {
       const table = encode(type, randomArray(rng, vocab * dim));
       const ids = [0, vocab - 1, 5, 5, Math.floor(vocab / 2), 1, vocab - 2];
       const rowBytes = dim * (type === "f32" ? 4 : 2);
-      const matrix = uploadMatrix(ctx.gpu.device, table.bytes, {
+      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), table.bytes, {
         type,
         rows: vocab,
         cols: dim,

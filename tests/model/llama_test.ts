@@ -14,7 +14,7 @@ async function load(name: string, options: { prefillChunk?: number } = {}) {
   const { gpu } = await testGpu();
   const ckpt = openCheckpoint(fixture(name));
   try {
-    return Llama.load(ckpt, gpu, options);
+    return await Llama.load(ckpt, gpu, options);
   } finally {
     ckpt.close(); // the GPU holds its own copy; the map is no longer needed
   }
