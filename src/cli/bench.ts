@@ -84,7 +84,7 @@ export const bench: Command = {
         writeSyntheticModel(temp, shape);
         dir = temp;
       }
-      const contextLength = Math.max(...contexts, ...prefills) + steps + 1;
+      const contextLength = Math.max(...contexts, ...prefills) + steps + 2; // + warm-up and profile steps
       const loaded = await loadModel(dir!, {
         gpu,
         contextLength,
