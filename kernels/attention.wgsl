@@ -4,8 +4,8 @@
 //   out[t, h] = Σ_{j ≤ start+t} softmax_j(q[t,h]·K[j,g] · scale) · V[j,g],  g = h / (q_heads / kv_heads)
 // Bindings (group 0):
 //   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
-//   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32 }
-//   2 q:       storage, read        array<f32>  [tokens, q_heads, head_dim]
+//   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32 }
+//   2 q:       storage, read        array<f32>  [tokens, q_row]: q heads at the start of each row
 //   3 k_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
 //   4 v_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
 //   5 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
@@ -14,7 +14,7 @@
 // Precision: f32 scores, softmax and accumulation (HF upcasts softmax to float32).
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32 }
+struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -44,7 +44,7 @@ fn main(
   let h = g % params.q_heads;
   let kv_off = (h / (params.q_heads / params.kv_heads)) * hd;
   let kv_stride = params.kv_heads * hd;
-  let q_off = g * hd;
+  let q_off = t * params.q_row + h * hd;
   for (var d = lid; d < hd; d += WG) {
     q_scaled[d] = q[q_off + d] * params.scale;
     acc[d] = 0.0;
@@ -89,6 +89,6 @@ fn main(
     workgroupBarrier();
   }
   for (var d = lid; d < hd; d += WG) {
-    out[q_off + d] = acc[d] / l;
+    out[g * hd + d] = acc[d] / l;
   }
 }

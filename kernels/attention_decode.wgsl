@@ -7,7 +7,7 @@
 // Bindings (group 0):
 //   0 frame:    uniform Frame  { start: u32, tokens: u32 }     (per forward; tokens must be 1)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32 }
-//   2 q:        storage, read        array<vec4<f32>>  [1, q_heads, head_dim / 4]
+//   2 q:        storage, read        array<vec4<f32>>  [1, ≥ q_heads · head_dim / 4]: q heads first
 //   3 k_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   4 v_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   5 partial:  storage, read_write  array<f32>  [q_heads, splits, head_dim + 2]: acc[0..hd), m, l

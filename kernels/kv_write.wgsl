@@ -1,23 +1,22 @@
-// kv_write: appends this step's keys and values to the cache at positions start..start+tokens-1.
+// kv_write: appends this step's keys and values (from each token's packed [q | k | v] row) to the
+// cache at positions start..start+tokens-1.
 // Bindings (group 0):
 //   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
-//   1 params:  uniform Params { kv_dim: u32 }
-//   2 k:       storage, read        array<f32>  [tokens, kv_dim]
-//   3 v:       storage, read        array<f32>  [tokens, kv_dim]
-//   4 k_cache: storage, read_write  array<f32>  [context, kv_dim]
-//   5 v_cache: storage, read_write  array<f32>  [context, kv_dim]
+//   1 params:  uniform Params { kv_dim: u32, row: u32, k_col: u32 }  (v follows k in the row)
+//   2 qkv:     storage, read        array<f32>  [tokens, row]
+//   3 k_cache: storage, read_write  array<f32>  [context, kv_dim]
+//   4 v_cache: storage, read_write  array<f32>  [context, kv_dim]
 // Dispatch: ceil(tokens * kv_dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
 // Precision: exact copy.
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { kv_dim: u32 }
+struct Params { kv_dim: u32, row: u32, k_col: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
 
 override WG: u32 = 64u;
 
@@ -32,6 +31,7 @@ fn main(
     return;
   }
   let at = frame.start * params.kv_dim + i;
-  k_cache[at] = k[i];
-  v_cache[at] = v[i];
+  let src = (i / params.kv_dim) * params.row + params.k_col + i % params.kv_dim;
+  k_cache[at] = qkv[src];
+  v_cache[at] = qkv[src + params.kv_dim];
 }

@@ -1,9 +1,10 @@
-// silu_mul: the SwiGLU activation, gate ← silu(gate) · up = gate / (1 + exp(−gate)) · up, in place.
+// silu_mul: the SwiGLU activation h = silu(gate) · up = gate / (1 + exp(−gate)) · up, reading each
+// token's packed [gate | up] row.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
-//   1 params: uniform Params { width: u32 }
-//   2 up:     storage, read        array<f32>  [tokens, width]
-//   3 gate:   storage, read_write  array<f32>  [tokens, width]
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   1 params:  uniform Params { width: u32 }
+//   2 gate_up: storage, read        array<f32>  [tokens, 2 · width]
+//   3 h:       storage, read_write  array<f32>  [tokens, width]
 // Dispatch: ceil(tokens * width / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
 // Precision: f32.
 
@@ -12,8 +13,8 @@ struct Params { width: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> up: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gate: array<f32>;
+@group(0) @binding(2) var<storage, read> gate_up: array<f32>;
+@group(0) @binding(3) var<storage, read_write> h: array<f32>;
 
 override WG: u32 = 64u;
 
@@ -27,6 +28,7 @@ fn main(
   if (i >= frame.tokens * params.width) {
     return;
   }
-  let g = gate[i];
-  gate[i] = g / (1.0 + exp(-g)) * up[i];
+  let src = (i / params.width) * 2u * params.width + i % params.width;
+  let g = gate_up[src];
+  h[i] = g / (1.0 + exp(-g)) * gate_up[src + params.width];
 }

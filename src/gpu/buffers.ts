@@ -144,17 +144,28 @@ export class Uploader {
 }
 
 /**
- * Uploads a row-major [rows, cols] matrix from a host view (e.g. a memory map) part by part, so
- * host memory never holds a second copy of the model (only when cols is not a multiple of 8 is
- * one part padded on the host). Parts hold at most `maxBindingBytes`.
+ * Uploads a row-major [rows, cols] matrix from host views (e.g. a memory map) part by part, so
+ * host memory never holds a second copy of the model (only when cols is not a multiple of 8 are
+ * rows padded on the host, a part at a time). Several views are stacked by rows into one matrix
+ * (e.g. q, k and v projections, so one launch computes all three). Parts hold at most
+ * `maxBindingBytes`.
  */
 export async function uploadMatrix(
   uploader: Uploader,
-  bytes: Uint8Array<ArrayBuffer>,
-  shape: { type: ElementType; rows: number; cols: number; maxBindingBytes: number; label: string },
+  blocks: Uint8Array<ArrayBuffer> | Uint8Array<ArrayBuffer>[],
+  shape: { type: ElementType; rows?: number; cols: number; maxBindingBytes: number; label: string },
 ): Promise<GpuMatrix> {
-  const { type, rows, cols, maxBindingBytes, label } = shape;
+  const { type, cols, maxBindingBytes, label } = shape;
   const size = ELEMENT_BYTES[type];
+  const rowBytes = cols * size;
+  const sources = Array.isArray(blocks) ? blocks : [blocks];
+  if (sources.some((b) => b.length % rowBytes !== 0)) {
+    throw new Error(`${label}: a block is not whole rows of ${cols}`);
+  }
+  const rows = sources.reduce((a, b) => a + b.length / rowBytes, 0);
+  if (shape.rows !== undefined && shape.rows !== rows) {
+    throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
+  }
   const stride = Math.ceil(cols / ROW_ALIGN) * ROW_ALIGN;
   const perPart = Math.floor(maxBindingBytes / (stride * size));
   if (perPart < 1) {
@@ -170,12 +181,18 @@ export async function uploadMatrix(
       n * stride * size,
       parts.length ? `${label}[${parts.length}]` : label,
     );
-    const src = bytes.subarray(firstRow * cols * size, (firstRow + n) * cols * size);
-    await uploader.write(
-      buffer,
-      0,
-      stride === cols ? src : padRows(src, n, cols * size, stride * size),
-    );
+    let blockStart = 0; // first row of the current block in the stacked matrix
+    for (const block of sources) {
+      const blockRows = block.length / rowBytes;
+      const from = Math.max(firstRow, blockStart);
+      const to = Math.min(firstRow + n, blockStart + blockRows);
+      if (from < to) {
+        const src = block.subarray((from - blockStart) * rowBytes, (to - blockStart) * rowBytes);
+        const padded = stride === cols ? src : padRows(src, to - from, rowBytes, stride * size);
+        await uploader.write(buffer, (from - firstRow) * stride * size, padded);
+      }
+      blockStart += blockRows;
+    }
     parts.push({ buffer, firstRow, rows: n });
   }
   return { type, rows, cols, stride, parts };

@@ -128,42 +128,47 @@ export class Ops {
     };
   }
 
-  /** Rotates q [tokens, qHeads, headDim] and k [tokens, kvHeads, headDim] by position (tables [ctx, headDim/2]). */
+  /**
+   * Rotates the q and k heads of packed rows qkv [tokens, row] (q heads, then k heads, from column
+   * 0) by position, with cos/sin tables [ctx, headDim/2].
+   */
   rope(
-    q: GPUBuffer,
-    k: GPUBuffer,
+    qkv: GPUBuffer,
     cos: GPUBuffer,
     sin: GPUBuffer,
-    o: { qHeads: number; kvHeads: number; headDim: number },
+    o: { qHeads: number; kvHeads: number; headDim: number; row: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch("rope", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim]),
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, o.row]),
       cos,
       sin,
-      q,
-      k,
+      qkv,
     ]);
     const perToken = ((o.qHeads + o.kvHeads) * o.headDim) / 2;
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
   }
 
-  /** Appends k, v [tokens, kvDim] to the caches [ctx, kvDim] at the frame's start. */
+  /** Appends k and v (columns kCol.. and kCol+kvDim.. of qkv [tokens, row]) to the caches [ctx, kvDim]. */
   kvWrite(
-    k: GPUBuffer,
-    v: GPUBuffer,
+    qkv: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
-    o: { kvDim: number },
+    o: { kvDim: number; row: number; kCol: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("kvWrite", wg, [this.#uniform([o.kvDim]), k, v, kCache, vCache]);
+    const l = this.#launch("kvWrite", wg, [
+      this.#uniform([o.kvDim, o.row, o.kCol]),
+      qkv,
+      kCache,
+      vCache,
+    ]);
     return { record: (pass, t) => l(pass, Math.ceil((t * o.kvDim) / wg)) };
   }
 
   /**
-   * Causal grouped-query attention of q [tokens, qHeads, headDim] over the caches [context, kvHeads,
-   * headDim] into out. One token (decode) splits the context into 256-key slices across workgroups
+   * Causal grouped-query attention of q (the first qHeads·headDim columns of rows [tokens, qRow])
+   * over the caches [context, kvHeads, headDim] into out [tokens, qHeads, headDim]. One token (decode) splits the context into 256-key slices across workgroups
    * and combines them (flash-decoding); more tokens (prefill) use one workgroup per (token, head).
    */
   attention(
@@ -171,7 +176,14 @@ export class Ops {
     kCache: GPUBuffer,
     vCache: GPUBuffer,
     out: GPUBuffer,
-    o: { qHeads: number; kvHeads: number; headDim: number; scale: number; context: number },
+    o: {
+      qHeads: number;
+      kvHeads: number;
+      headDim: number;
+      scale: number;
+      context: number;
+      qRow: number;
+    },
   ): Launch {
     if (o.headDim > MAX_WIDTH || o.qHeads % o.kvHeads !== 0) {
       throw new Error(
@@ -180,7 +192,7 @@ export class Ops {
     }
     const wg = this.#gpu.workgroups.reduce;
     const whole = this.#launch("attention", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }]),
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, o.qRow]),
       q,
       kCache,
       vCache,
@@ -209,10 +221,10 @@ export class Ops {
     };
   }
 
-  /** gate ← silu(gate) · up over [tokens, width]. */
-  siluMul(gate: GPUBuffer, up: GPUBuffer, o: { width: number }): Launch {
+  /** h = silu(gate) · up [tokens, width] from packed rows gateUp [tokens, 2·width]. */
+  siluMul(gateUp: GPUBuffer, h: GPUBuffer, o: { width: number }): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("siluMul", wg, [this.#uniform([o.width]), up, gate]);
+    const l = this.#launch("siluMul", wg, [this.#uniform([o.width]), gateUp, h]);
     return { record: (pass, t) => l(pass, Math.ceil((t * o.width) / wg)) };
   }
 

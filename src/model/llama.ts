@@ -39,16 +39,13 @@ export interface LoadOptions {
 /** The launches of one decoder layer, in forward order. */
 interface LayerLaunches {
   inputNorm: Launch;
-  q: Launch;
-  k: Launch;
-  v: Launch;
+  qkv: Launch;
   rope: Launch;
   kvWrite: Launch;
   attention: Launch;
   oAdd: Launch;
   postNorm: Launch;
-  gate: Launch;
-  up: Launch;
+  gateUp: Launch;
   siluMul: Launch;
   downAdd: Launch;
 }
@@ -155,12 +152,11 @@ export class Llama {
     const ids = storageBuffer(device, chunk * 4, "ids"); // u32 [C]
     const x = scratch(chunk * D, "x"); // residual stream [C, D]
     const xn = scratch(chunk * D, "xn"); // normed [C, D]
-    const q = scratch(chunk * qDim, "q"); // [C, H·Hd]
-    const k = scratch(chunk * kvDim, "k"); // [C, Hkv·Hd]
-    const v = scratch(chunk * kvDim, "v"); // [C, Hkv·Hd]
+    const qkvRow = qDim + 2 * kvDim;
+    const qkv = scratch(chunk * qkvRow, "qkv"); // [C, H·Hd + 2·Hkv·Hd]: q | k | v per token
     const att = scratch(chunk * qDim, "att"); // [C, H·Hd]
-    const gate = scratch(chunk * F, "gate"); // [C, F]
-    const up = scratch(chunk * F, "up"); // [C, F]
+    const gateUp = scratch(chunk * 2 * F, "gate_up"); // [C, 2F]: gate | up per token
+    const h = scratch(chunk * F, "h"); // [C, F]
     const logits = scratch(logitRows * V, "logits"); // [logitRows, V]
     const { cos, sin } = ropeTables(c, ctx);
     const cosBuffer = uploadArray(device, cos, "rope.cos"); // [ctx, Hd/2]
@@ -172,22 +168,20 @@ export class Llama {
       const vCache = scratch(ctx * kvDim, `layer${l}.v_cache`); // [ctx, Hkv·Hd]
       return {
         inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
-        q: ops.linear(xn, lw.qProj, q),
-        k: ops.linear(xn, lw.kProj, k),
-        v: ops.linear(xn, lw.vProj, v),
-        rope: ops.rope(q, k, cosBuffer, sinBuffer, heads),
-        kvWrite: ops.kvWrite(k, v, kCache, vCache, { kvDim }),
-        attention: ops.attention(q, kCache, vCache, att, {
+        qkv: ops.linear(xn, lw.qkvProj, qkv),
+        rope: ops.rope(qkv, cosBuffer, sinBuffer, { ...heads, row: qkvRow }),
+        kvWrite: ops.kvWrite(qkv, kCache, vCache, { kvDim, row: qkvRow, kCol: qDim }),
+        attention: ops.attention(qkv, kCache, vCache, att, {
           ...heads,
           scale: 1 / Math.sqrt(c.headDim),
           context: ctx,
+          qRow: qkvRow,
         }),
         oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
         postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
-        gate: ops.linear(xn, lw.gateProj, gate),
-        up: ops.linear(xn, lw.upProj, up),
-        siluMul: ops.siluMul(gate, up, { width: F }),
-        downAdd: ops.linear(gate, lw.downProj, x, { accumulate: true }),
+        gateUp: ops.linear(xn, lw.gateUpProj, gateUp),
+        siluMul: ops.siluMul(gateUp, h, { width: F }),
+        downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
       };
     });
     const seen = storageBuffer(device, Math.ceil(V / 32) * 4, "seen"); // u32 [ceil(V/32)]
@@ -207,15 +201,7 @@ export class Llama {
     // Weight bytes each launch reads in one decode step, summed over the layers (for profiles).
     const bytesByLaunch: Record<string, number> = { lmHead: matrixBytes(w.lmHead) };
     for (const l of w.layers) {
-      const reads = {
-        q: l.qProj,
-        k: l.kProj,
-        v: l.vProj,
-        oAdd: l.oProj,
-        gate: l.gateProj,
-        up: l.upProj,
-        downAdd: l.downProj,
-      };
+      const reads = { qkv: l.qkvProj, oAdd: l.oProj, gateUp: l.gateUpProj, downAdd: l.downProj };
       for (const [name, m] of Object.entries(reads)) {
         bytesByLaunch[name] = (bytesByLaunch[name] ?? 0) + matrixBytes(m);
       }
@@ -264,18 +250,15 @@ export class Llama {
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
       run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
-      run(l.q); //                  q = xn·Wqᵀ                                  [T, H·Hd]
-      run(l.k); //                  k = xn·Wkᵀ                                  [T, Hkv·Hd]
-      run(l.v); //                  v = xn·Wvᵀ                                  [T, Hkv·Hd]
+      run(l.qkv); //                q | k | v = xn·[Wq; Wk; Wv]ᵀ                [T, (H + 2·Hkv)·Hd]
       run(l.rope); //               rotate q, k halves by position start+t
       run(l.kvWrite); //            cache[start..start+T) = k, v                [ctx, Hkv·Hd]
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
       run(l.postNorm); //           xn = rmsnorm(x) · w                         [T, D]
-      run(l.gate); //               gate = xn·Wgᵀ                               [T, F]
-      run(l.up); //                 up = xn·Wuᵀ                                 [T, F]
-      run(l.siluMul); //            gate = silu(gate) · up                      [T, F]
-      run(l.downAdd); //            x += gate·Wdᵀ                               [T, D]
+      run(l.gateUp); //             gate | up = xn·[Wg; Wu]ᵀ                    [T, 2F]
+      run(l.siluMul); //            h = silu(gate) · up                         [T, F]
+      run(l.downAdd); //            x += h·Wdᵀ                                  [T, D]
     }
     if (allLogits) {
       run(finalNorm); //            xn = rmsnorm(x) · w                         [T, D]
@@ -394,7 +377,7 @@ export class Llama {
     this.#remember([0], start);
     this.ops.setFrame(start, 1);
     device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
-    const count = 2 * (this.launches.layers.length * 13 + 4);
+    const count = 2 * (this.launches.layers.length * 10 + 4);
     const querySet = device.createQuerySet({ type: "timestamp", count });
     const resolved = device.createBuffer({
       size: count * 8,

@@ -18,13 +18,10 @@ import type { LlamaConfig } from "./config.ts";
 /** One decoder layer's weights. Matrices are [out, in] as HF stores them. */
 export interface LayerWeights {
   readonly inputLayernorm: GPUBuffer; // f32 [D]
-  readonly qProj: GpuMatrix; // [H·Hd, D]
-  readonly kProj: GpuMatrix; // [Hkv·Hd, D]
-  readonly vProj: GpuMatrix; // [Hkv·Hd, D]
+  readonly qkvProj: GpuMatrix; // [H·Hd + 2·Hkv·Hd, D]: q_proj, k_proj, v_proj stacked by rows
   readonly oProj: GpuMatrix; // [D, H·Hd]
   readonly postAttentionLayernorm: GPUBuffer; // f32 [D]
-  readonly gateProj: GpuMatrix; // [F, D]
-  readonly upProj: GpuMatrix; // [F, D]
+  readonly gateUpProj: GpuMatrix; // [2·F, D]: gate_proj, up_proj stacked by rows
   readonly downProj: GpuMatrix; // [D, F]
 }
 
@@ -68,16 +65,22 @@ export async function uploadWeights(
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
   const uploader = new Uploader(gpu.device);
 
-  const matrix = async (name: string): Promise<GpuMatrix> => {
-    const t = get(name);
-    const m = await uploadMatrix(uploader, store.bytes(t), {
-      type: ELEMENT[t.dtype],
-      rows: t.shape[0]!,
-      cols: t.shape[1]!,
+  /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
+  const matrix = async (...names: string[]): Promise<GpuMatrix> => {
+    const ts = names.map(get);
+    const dtypes = new Set(ts.map((t) => t.dtype));
+    if (dtypes.size > 1) {
+      throw new InputError(
+        `Tensors ${names.join(", ")} have different dtypes (${[...dtypes]}): expected one dtype`,
+      );
+    }
+    const m = await uploadMatrix(uploader, ts.map((t) => store.bytes(t)), {
+      type: ELEMENT[ts[0]!.dtype],
+      cols: ts[0]!.shape[1]!,
       maxBindingBytes,
-      label: name,
+      label: names.join("+"),
     });
-    advance(t);
+    ts.forEach(advance);
     return m;
   };
   const vector = (name: string): GPUBuffer => {
@@ -93,13 +96,14 @@ export async function uploadWeights(
     const p = `model.layers.${l}.`;
     layers.push({
       inputLayernorm: vector(`${p}input_layernorm.weight`),
-      qProj: await matrix(`${p}self_attn.q_proj.weight`),
-      kProj: await matrix(`${p}self_attn.k_proj.weight`),
-      vProj: await matrix(`${p}self_attn.v_proj.weight`),
+      qkvProj: await matrix(
+        `${p}self_attn.q_proj.weight`,
+        `${p}self_attn.k_proj.weight`,
+        `${p}self_attn.v_proj.weight`,
+      ),
       oProj: await matrix(`${p}self_attn.o_proj.weight`),
       postAttentionLayernorm: vector(`${p}post_attention_layernorm.weight`),
-      gateProj: await matrix(`${p}mlp.gate_proj.weight`),
-      upProj: await matrix(`${p}mlp.up_proj.weight`),
+      gateUpProj: await matrix(`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`),
       downProj: await matrix(`${p}mlp.down_proj.weight`),
     });
   }

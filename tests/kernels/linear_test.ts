@@ -62,8 +62,11 @@ for (const type of TYPES) {
       const w = encode(type, randomArray(rng, rows * cols));
       const x = randomArray(rng, tokens * cols);
       const y0 = randomArray(rng, tokens * rows);
-      // Room for 5 padded rows (31 columns are stored 32 apart) per binding: 8 parts.
-      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
+      // Room for 5 padded rows (31 columns are stored 32 apart) per binding: 8 parts; the matrix
+      // arrives as two stacked blocks (21 + 16 rows) whose seam falls inside a part.
+      const seam = 21 * cols * ELEMENT_BYTES[type];
+      const blocks = [w.bytes.subarray(0, seam), w.bytes.subarray(seam)];
+      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), blocks, {
         type,
         rows,
         cols,

@@ -92,26 +92,37 @@ Deno.test("rope rotates q and k halves by absolute position (HF rotate_half)", a
     }
     const q = randomArray(rng, tokens * qHeads * hd);
     const k = randomArray(rng, tokens * kvHeads * hd);
-    const [qb, kb] = [f32Buffer(ctx.gpu, q), f32Buffer(ctx.gpu, k)];
-    const launch = ctx.ops.rope(qb, kb, f32Buffer(ctx.gpu, cos), f32Buffer(ctx.gpu, sin), {
+    const v = randomArray(rng, tokens * kvHeads * hd);
+    const qkv = pack(tokens, [q, k, v]);
+    const row = (qHeads + 2 * kvHeads) * hd;
+    const qkvBuffer = f32Buffer(ctx.gpu, qkv);
+    const launch = ctx.ops.rope(qkvBuffer, f32Buffer(ctx.gpu, cos), f32Buffer(ctx.gpu, sin), {
       qHeads,
       kvHeads,
       headDim: hd,
+      row,
     });
-    const gotQ = await runLaunches(ctx, { start, tokens }, [[launch, tokens]], qb, q.length);
-    const gotK = await runLaunches(ctx, { start: 0, tokens: 0 }, [], kb, k.length);
+    const got = await runLaunches(
+      ctx,
+      { start, tokens },
+      [[launch, tokens]],
+      qkvBuffer,
+      qkv.length,
+    );
+    const [gotQ, gotK, gotV] = unpack(got, tokens, [qHeads * hd, kvHeads * hd, kvHeads * hd]);
     assertRelClose(
-      gotQ,
+      gotQ!,
       ref.rope(q, tokens, qHeads, hd, start, invFreq),
       RTOL,
       `q ${tokens}x${qHeads}x${hd}`,
     );
     assertRelClose(
-      gotK,
+      gotK!,
       ref.rope(k, tokens, kvHeads, hd, start, invFreq),
       RTOL,
       `k ${tokens}x${kvHeads}x${hd}`,
     );
+    assertRelClose(gotV!, v, 0, "v is left alone");
   }
 });
 
@@ -142,17 +153,22 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     // The cache already holds positions < start; this step writes start..start+tokens-1.
     const kCache = f32Buffer(ctx.gpu, Float32Array.from(kAll).fill(NaN, start * kvDim));
     const vCache = f32Buffer(ctx.gpu, Float32Array.from(vAll).fill(NaN, start * kvDim));
-    const kNew = f32Buffer(ctx.gpu, kAll.subarray(start * kvDim));
-    const vNew = f32Buffer(ctx.gpu, vAll.subarray(start * kvDim));
+    // This step's q | k | v, packed per token as the qkv projection writes them.
+    const qkv = f32Buffer(
+      ctx.gpu,
+      pack(tokens, [q, kAll.subarray(start * kvDim), vAll.subarray(start * kvDim)]),
+    );
+    const row = heads * hd + 2 * kvDim;
     const out = nanBuffer(ctx.gpu, tokens * heads * hd);
     const scale = 1 / Math.sqrt(hd);
-    const write = ctx.ops.kvWrite(kNew, vNew, kCache, vCache, { kvDim });
-    const attend = ctx.ops.attention(f32Buffer(ctx.gpu, q), kCache, vCache, out, {
+    const write = ctx.ops.kvWrite(qkv, kCache, vCache, { kvDim, row, kCol: heads * hd });
+    const attend = ctx.ops.attention(qkv, kCache, vCache, out, {
       qHeads: heads,
       kvHeads,
       headDim: hd,
       scale,
       context: total + 300,
+      qRow: row,
     });
     const got = await runLaunches(
       ctx,
@@ -171,15 +187,43 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
   }
 });
 
-Deno.test("silu_mul computes silu(gate)·up in place, extreme gates included", async () => {
+Deno.test("silu_mul computes silu(gate)·up from packed rows, extreme gates included", async () => {
   const ctx = await testGpu();
   const rng = seeded(2);
   const [tokens, width] = [3, 1001];
   const gate = randomArray(rng, tokens * width, 8);
   gate.set([-100, 100, 0, -88.8, 89]);
   const up = randomArray(rng, tokens * width);
-  const gb = f32Buffer(ctx.gpu, gate);
-  const launch = ctx.ops.siluMul(gb, f32Buffer(ctx.gpu, up), { width });
-  const got = await runLaunches(ctx, { start: 0, tokens }, [[launch, tokens]], gb, gate.length);
+  const h = nanBuffer(ctx.gpu, tokens * width);
+  const launch = ctx.ops.siluMul(f32Buffer(ctx.gpu, pack(tokens, [gate, up])), h, { width });
+  const got = await runLaunches(ctx, { start: 0, tokens }, [[launch, tokens]], h, gate.length);
   assertRelClose(got, ref.siluMul(gate, up), RTOL, "silu_mul");
 });
+
+/** Rows of several [tokens, width_i] arrays side by side: [tokens, Σ width_i]. */
+function pack(tokens: number, parts: Float32Array[]): Float32Array {
+  const widths = parts.map((p) => p.length / tokens);
+  const row = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(tokens * row);
+  for (let t = 0; t < tokens; t++) {
+    let col = 0;
+    parts.forEach((p, i) => {
+      out.set(p.subarray(t * widths[i]!, (t + 1) * widths[i]!), t * row + col);
+      col += widths[i]!;
+    });
+  }
+  return out;
+}
+
+/** The inverse of {@linkcode pack}. */
+function unpack(packed: Float32Array, tokens: number, widths: number[]): Float32Array[] {
+  const row = widths.reduce((a, b) => a + b, 0);
+  return widths.map((w, i) => {
+    const col = widths.slice(0, i).reduce((a, b) => a + b, 0);
+    const out = new Float32Array(tokens * w);
+    for (let t = 0; t < tokens; t++) {
+      out.set(packed.subarray(t * row + col, t * row + col + w), t * w);
+    }
+    return out;
+  });
+}
