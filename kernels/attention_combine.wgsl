@@ -1,8 +1,8 @@
 // attention_combine: merges attention_decode's per-split partials of each query head:
 //   out[h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
-// (empty splits have m = lowest, l = 0 and contribute nothing).
+// over the A = start / 256 + 1 splits that hold keys (256 = SPLIT of attention_decode).
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward; unused)
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward; start sets A)
 //   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32 }
 //   2 partial: storage, read        array<f32>  [q_heads, splits, head_dim + 2]: acc, m, l
 //   3 out:     storage, read_write  array<f32>  [1, q_heads, head_dim]
@@ -32,17 +32,18 @@ fn main(
   let hd = params.head_dim;
   let row = hd + 2u;
   let base = h * params.splits * row;
+  let used = min(params.splits, frame.start / 256u + 1u);
   var big = -3.402823e38;
-  for (var s = 0u; s < params.splits; s++) {
+  for (var s = 0u; s < used; s++) {
     big = max(big, partial[base + s * row + hd]);
   }
   var total = 0.0;
-  for (var s = 0u; s < params.splits; s++) {
+  for (var s = 0u; s < used; s++) {
     total += exp(partial[base + s * row + hd] - big) * partial[base + s * row + hd + 1u];
   }
   for (var d = lid; d < hd; d += WG) {
     var a = 0.0;
-    for (var s = 0u; s < params.splits; s++) {
+    for (var s = 0u; s < used; s++) {
       a += exp(partial[base + s * row + hd] - big) * partial[base + s * row + d];
     }
     out[h * hd + d] = a / total;

@@ -11,7 +11,8 @@
 //   3 k_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   4 v_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   5 partial:  storage, read_write  array<f32>  [q_heads, splits, head_dim + 2]: acc[0..hd), m, l
-// Dispatch: q_heads * splits workgroups (split fastest), folded into (x, y) with x ≤ 65535; WG
+// Only the A = start / SPLIT + 1 splits that hold keys are launched (A ≤ splits, the capacity).
+// Dispatch: q_heads * A workgroups (split fastest), folded into (x, y) with x ≤ 65535; WG
 // threads each (override WG, a power of two ≤ 256). head_dim ≤ 256, a multiple of 4.
 // Precision: f32 scores, exponentials and sums.
 
@@ -38,13 +39,14 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let g = wid.x + wid.y * groups.x;
-  if (g >= params.q_heads * params.splits) {
+  let used = min(params.splits, frame.start / SPLIT + 1u);
+  if (g >= params.q_heads * used) {
     return;
   }
-  let h = g / params.splits;
-  let split = g % params.splits;
+  let h = g / used;
+  let split = g % used;
   let hd = params.head_dim;
-  let out = g * (hd + 2u);
+  let out = (h * params.splits + split) * (hd + 2u);
   let first = split * SPLIT;
   let last = frame.start; // the newest key (this token's own)
   if (first > last) {

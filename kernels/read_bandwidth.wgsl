@@ -6,7 +6,8 @@
 //   2 src:    storage, read        array<vec4<u32>>  [vec4s]
 //   3 out:    storage, read_write  array<u32>        [workgroups]
 // Dispatch: G workgroups of WG threads, folded into (x, y) with x ≤ 65535; workgroup g reads the
-// g-th contiguous slice, its threads reading consecutive vec4s.
+// g-th contiguous slice as 8 interleaved streams (like the 8 rows of a matvec workgroup), its
+// threads reading consecutive vec4s of each stream, with independent accumulators.
 // Precision: integer XOR (exact; only defeats dead-code elimination).
 
 struct Frame { start: u32, tokens: u32 }
@@ -28,11 +29,19 @@ fn main(
 ) {
   let g = wid.x + wid.y * groups.x;
   let slice = (params.vec4s + groups.x * groups.y - 1u) / (groups.x * groups.y);
-  let end = min(params.vec4s, (g + 1u) * slice);
-  var acc = vec4<u32>(0u);
-  for (var i = g * slice + lid; i < end; i += WG) {
-    acc ^= src[i];
+  let start = g * slice;
+  let end = min(params.vec4s, start + slice);
+  let sub = (slice + 7u) / 8u; // vec4s per stream
+  var a = array<vec4<u32>, 8>();
+  for (var k = lid; k < sub; k += WG) {
+    for (var s = 0u; s < 8u; s++) {
+      let i = start + s * sub + k;
+      if (i < end) {
+        a[s] ^= src[i];
+      }
+    }
   }
+  let acc = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
   partial[lid] = acc.x ^ acc.y ^ acc.z ^ acc.w;
   workgroupBarrier();
   if (lid == 0u) {

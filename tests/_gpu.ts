@@ -32,7 +32,7 @@ export async function runLaunches(
   ctx.ops.setFrame(frame.start, frame.tokens);
   const encoder = ctx.gpu.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  for (const [launch, tokens] of launches) launch.record(pass, tokens);
+  for (const [launch, tokens] of launches) launch.record(pass, tokens, frame.start);
   pass.end();
   ctx.gpu.device.queue.submit([encoder.finish()]);
   return new Float32Array(await readBuffer(ctx.gpu.device, out, n * 4));

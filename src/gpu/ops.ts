@@ -11,7 +11,8 @@ import { type KernelName, KERNELS } from "./kernels.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
 export interface Launch {
-  record(pass: GPUComputePassEncoder, tokens: number): void;
+  /** `start` (the frame's first position) matters only to launches whose size grows with it. */
+  record(pass: GPUComputePassEncoder, tokens: number, start?: number): void;
 }
 
 const MATVEC = { f32: "matvecF32", f16: "matvecF16", bf16: "matvecBf16" } as const;
@@ -213,9 +214,9 @@ export class Ops {
       out,
     ]);
     return {
-      record: (pass, t) => {
+      record: (pass, t, start = o.context - 1) => {
         if (t > 1 || o.headDim % 4 !== 0) return whole(pass, t * o.qHeads);
-        decode(pass, o.qHeads * splits);
+        decode(pass, o.qHeads * Math.min(splits, Math.floor(start / ATTENTION_SPLIT) + 1));
         combine(pass, o.qHeads);
       },
     };

@@ -232,7 +232,7 @@ export class Llama {
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
     const pass = encoder.beginComputePass();
-    this.#record((launch, rows) => launch.record(pass, rows), ids.length, allLogits, sample);
+    this.#record((launch, rows) => launch.record(pass, rows, start), ids.length, allLogits, sample);
     pass.end();
     this.gpu.device.queue.submit([encoder.finish()]);
     this.counters.submits++;
@@ -313,7 +313,7 @@ export class Llama {
     const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
     for (let i = 0; i < steps; i++) {
       const pass = encoder.beginComputePass();
-      this.#record((launch, rows) => launch.record(pass, rows), 1, false, true);
+      this.#record((launch, rows) => launch.record(pass, rows, start + i), 1, false, true);
       pass.end();
       encoder.copyBufferToBuffer(this.sampler.nextFrame, 0, this.ops.frame, 0, 8); // frame ← {start+i+1, 1}
     }
@@ -395,7 +395,7 @@ export class Llama {
             endOfPassWriteIndex: 2 * i + 1,
           },
         });
-        launch.record(pass, rows);
+        launch.record(pass, rows, start);
         pass.end();
       },
       1,
