@@ -1,16 +1,16 @@
 // attention_combine: merges attention_decode's per-split partials of each query head:
 //   out[h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
-// over the A = start / 256 + 1 splits that hold keys (256 = SPLIT of attention_decode).
+// over the A = start / split + 1 splits that hold keys.
 // Bindings (group 0):
 //   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward; start sets A)
-//   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32 }
+//   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 //   2 partial: storage, read        array<f32>  [q_heads, splits, head_dim + 2]: acc, m, l
 //   3 out:     storage, read_write  array<f32>  [1, q_heads, head_dim]
 // Dispatch: q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32.
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { q_heads: u32, head_dim: u32, splits: u32 }
+struct Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -32,7 +32,7 @@ fn main(
   let hd = params.head_dim;
   let row = hd + 2u;
   let base = h * params.splits * row;
-  let used = min(params.splits, frame.start / 256u + 1u);
+  let used = min(params.splits, frame.start / params.split + 1u);
   var big = -3.402823e38;
   for (var s = 0u; s < used; s++) {
     big = max(big, partial[base + s * row + hd]);

@@ -28,6 +28,8 @@ export interface WorkgroupSizes {
   readonly reduce: number;
   /** Element-wise kernels. */
   readonly elementwise: number;
+  /** Keys per workgroup in decode attention (≤ 1024): few fat workgroups on CPUs, many on GPUs. */
+  readonly attentionSplit: number;
 }
 
 /** An opened device with what we learned about it. */
@@ -73,7 +75,7 @@ export async function openGpu(): Promise<Gpu> {
     software,
     // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8×.
     workgroups: software
-      ? { matvec: 4, reduce: 16, elementwise: 64 }
-      : { matvec: 128, reduce: 128, elementwise: 256 },
+      ? { matvec: 4, reduce: 16, elementwise: 64, attentionSplit: 256 }
+      : { matvec: 128, reduce: 128, elementwise: 256, attentionSplit: 256 },
   };
 }

@@ -22,8 +22,6 @@ const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf
 const MAX_WIDTH = 256;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
 const MATMUL_BLOCK = 4;
-/** Keys per workgroup in decode attention (SPLIT in kernels/attention_decode.wgsl). */
-const ATTENTION_SPLIT = 256;
 const MATVEC_ROWS = 8;
 
 type Params = (number | { f32: number })[];
@@ -199,24 +197,25 @@ export class Ops {
       vCache,
       out,
     ]);
-    const splits = Math.ceil(o.context / ATTENTION_SPLIT);
+    const split = this.#gpu.workgroups.attentionSplit;
+    const splits = Math.ceil(o.context / split);
     const partial = this.#scratch(o.qHeads * splits * (o.headDim + 2) * 4, "attention.partial");
     const decode = this.#launch("attentionDecode", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, splits]),
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, splits, split]),
       q,
       kCache,
       vCache,
       partial,
     ]);
     const combine = this.#launch("attentionCombine", wg, [
-      this.#uniform([o.qHeads, o.headDim, splits]),
+      this.#uniform([o.qHeads, o.headDim, splits, split]),
       partial,
       out,
     ]);
     return {
       record: (pass, t, start = o.context - 1) => {
         if (t > 1 || o.headDim % 4 !== 0) return whole(pass, t * o.qHeads);
-        decode(pass, o.qHeads * Math.min(splits, Math.floor(start / ATTENTION_SPLIT) + 1));
+        decode(pass, o.qHeads * Math.min(splits, Math.floor(start / split) + 1));
         combine(pass, o.qHeads);
       },
     };
