@@ -1,21 +1,20 @@
-// attention_decode: flash-decoding for one new token: the cache is cut into splits of `split` keys
-// (≤ 1024; chosen per adapter) and one workgroup handles one (query head, split), so long contexts
-// keep every core busy.
-// Each writes its unnormalised partial result for attention_combine:
+// attention_decode: flash-decoding for one new token. The cache is cut into splits of `split` keys
+// and one workgroup handles one (kv head, split) for all G = q_heads / kv_heads query heads that
+// share it, so each cached key and value is read once per group and long contexts keep every core
+// busy. For each of those query heads h it writes an unnormalised partial for attention_combine:
 //   m = max_j s_j,  l = Σ_j exp(s_j − m),  acc[d] = Σ_j exp(s_j − m) · V[j, g, d]
-// over keys j of the split with j ≤ start (s_j = q·K[j, g] · scale, g = h / (q_heads / kv_heads)).
-// Keys and values are read as vec4 (head_dim % 4 == 0).
+// over keys j of the split with j ≤ start, s_j = q[h]·K[j, g] · scale. Keys, values and q are read
+// as vec4 (head_dim % 4 == 0). Only the A = start / split + 1 splits that hold keys are launched.
 // Bindings (group 0):
 //   0 frame:    uniform Frame  { start: u32, tokens: u32 }     (per forward; tokens must be 1)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32,
-//                                split: u32 }  (splits = the capacity: ceil(context / split))
+//                                split: u32 }  (splits = ceil(context / split); G · split ≤ 2048, G ≤ 8)
 //   2 q:        storage, read        array<vec4<f32>>  [1, ≥ q_heads · head_dim / 4]: q heads first
 //   3 k_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   4 v_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   5 partial:  storage, read_write  array<f32>  [q_heads, splits, head_dim + 2]: acc[0..hd), m, l
-// Only the A = start / split + 1 splits that hold keys are launched (A ≤ splits).
-// Dispatch: q_heads * A workgroups (split fastest), folded into (x, y) with x ≤ 65535; WG
-// threads each (override WG, a power of two ≤ 256). head_dim ≤ 256, a multiple of 4.
+// Dispatch: kv_heads * A workgroups (split fastest), folded into (x, y) with x ≤ 65535; WG threads
+// each (override WG, a power of two ≤ 256). head_dim ≤ 256.
 // Precision: f32 scores, exponentials and sums.
 
 struct Frame { start: u32, tokens: u32 }
@@ -30,8 +29,10 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: 
 
 override WG: u32 = 64u;
 const LOWEST: f32 = -3.402823e38;
-var<workgroup> q_scaled: array<vec4<f32>, 64>;
-var<workgroup> p: array<f32, 1024>; // scores, then exp(score − m), of the split's keys
+const MAX_GROUP: u32 = 8u;
+var<workgroup> q_scaled: array<vec4<f32>, 512>; // [G, head_dim / 4]
+var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)
+var<workgroup> m_of: array<f32, 8>; // per query head of the group
 
 @compute @workgroup_size(WG)
 fn main(
@@ -41,64 +42,74 @@ fn main(
 ) {
   let g = wid.x + wid.y * groups.x;
   let used = min(params.splits, frame.start / params.split + 1u);
-  if (g >= params.q_heads * used) {
+  if (g >= params.kv_heads * used) {
     return;
   }
-  let h = g / used;
+  let kvh = g / used;
   let split = g % used;
+  let group = params.q_heads / params.kv_heads;
+  let h0 = kvh * group; // first query head of the group
   let hd = params.head_dim;
-  let out = (h * params.splits + split) * (hd + 2u);
-  let first = split * params.split;
-  let last = frame.start; // the newest key (this token's own)
-  if (first > last) {
-    if (lid == 0u) {
-      partial[out + hd] = LOWEST;
-      partial[out + hd + 1u] = 0.0;
-    }
-    return;
-  }
-  let n = min(params.split, last + 1u - first);
   let hd4 = hd / 4u;
+  let first = split * params.split;
+  let n = min(params.split, frame.start + 1u - first);
   let kv_stride = params.kv_heads * hd4;
-  let kv_off = (h / (params.q_heads / params.kv_heads)) * hd4;
-  for (var d = lid; d < hd4; d += WG) {
-    q_scaled[d] = q[h * hd4 + d] * params.scale;
+  let kv_off = kvh * hd4;
+  for (var e = lid; e < group * hd4; e += WG) {
+    q_scaled[e] = q[h0 * hd4 + e] * params.scale;
   }
   workgroupBarrier();
   for (var i = lid; i < n; i += WG) {
     let row = (first + i) * kv_stride + kv_off;
-    var s = 0.0;
+    var s = array<f32, 8>();
     for (var d = 0u; d < hd4; d++) {
-      s += dot(q_scaled[d], k_cache[row + d]);
+      let k = k_cache[row + d];
+      for (var j = 0u; j < group; j++) {
+        s[j] += dot(q_scaled[j * hd4 + d], k);
+      }
     }
-    p[i] = s;
+    for (var j = 0u; j < group; j++) {
+      p[j * params.split + i] = s[j];
+    }
   }
   workgroupBarrier();
-  var m = LOWEST;
-  for (var i = 0u; i < n; i++) {
-    m = max(m, p[i]);
+  for (var j = lid; j < group; j += WG) {
+    var m = LOWEST;
+    for (var i = 0u; i < n; i++) {
+      m = max(m, p[j * params.split + i]);
+    }
+    m_of[j] = m;
   }
   workgroupBarrier();
   for (var i = lid; i < n; i += WG) {
-    p[i] = exp(p[i] - m);
+    for (var j = 0u; j < group; j++) {
+      p[j * params.split + i] = exp(p[j * params.split + i] - m_of[j]);
+    }
   }
   workgroupBarrier();
   for (var d = lid; d < hd4; d += WG) {
-    var a = vec4<f32>(0.0);
+    var acc = array<vec4<f32>, 8>();
     for (var i = 0u; i < n; i++) {
-      a += p[i] * v_cache[(first + i) * kv_stride + kv_off + d];
+      let v = v_cache[(first + i) * kv_stride + kv_off + d];
+      for (var j = 0u; j < group; j++) {
+        acc[j] += p[j * params.split + i] * v;
+      }
     }
-    partial[out + 4u * d] = a.x;
-    partial[out + 4u * d + 1u] = a.y;
-    partial[out + 4u * d + 2u] = a.z;
-    partial[out + 4u * d + 3u] = a.w;
+    for (var j = 0u; j < group; j++) {
+      let out = ((h0 + j) * params.splits + split) * (hd + 2u) + 4u * d;
+      partial[out] = acc[j].x;
+      partial[out + 1u] = acc[j].y;
+      partial[out + 2u] = acc[j].z;
+      partial[out + 3u] = acc[j].w;
+    }
   }
-  if (lid == 0u) {
+  for (var j = lid; j < group; j += WG) {
     var l = 0.0;
     for (var i = 0u; i < n; i++) {
-      l += p[i];
+      l += p[j * params.split + i];
     }
-    partial[out + hd] = m;
-    partial[out + hd + 1u] = l;
+    let out = ((h0 + j) * params.splits + split) * (hd + 2u) + hd;
+    partial[out] = m_of[j];
+    partial[out + 1u] = l;
   }
 }

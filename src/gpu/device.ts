@@ -28,7 +28,9 @@ export interface WorkgroupSizes {
   readonly reduce: number;
   /** Element-wise kernels. */
   readonly elementwise: number;
-  /** Keys per workgroup in decode attention (≤ 1024): few fat workgroups on CPUs, many on GPUs. */
+  /** Decode attention (flash-decoding over the cache). */
+  readonly attention: number;
+  /** Keys per workgroup in decode attention (≤ 2048 / group size). */
   readonly attentionSplit: number;
 }
 
@@ -75,7 +77,7 @@ export async function openGpu(): Promise<Gpu> {
     software,
     // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8×.
     workgroups: software
-      ? { matvec: 4, reduce: 16, elementwise: 64, attentionSplit: 256 }
-      : { matvec: 128, reduce: 128, elementwise: 256, attentionSplit: 256 },
+      ? { matvec: 4, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256 }
+      : { matvec: 128, reduce: 128, elementwise: 256, attention: 64, attentionSplit: 256 },
   };
 }

@@ -197,10 +197,13 @@ export class Ops {
       vCache,
       out,
     ]);
-    const split = this.#gpu.workgroups.attentionSplit;
+    const group = o.qHeads / o.kvHeads;
+    // The decode kernel keeps G·split scores in workgroup memory (≤ 2048) and G ≤ 8 heads' sums.
+    const split = Math.min(this.#gpu.workgroups.attentionSplit, Math.floor(2048 / group));
+    const grouped = group <= 8 && o.headDim % 4 === 0;
     const splits = Math.ceil(o.context / split);
     const partial = this.#scratch(o.qHeads * splits * (o.headDim + 2) * 4, "attention.partial");
-    const decode = this.#launch("attentionDecode", wg, [
+    const decode = this.#launch("attentionDecode", this.#gpu.workgroups.attention, [
       this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, splits, split]),
       q,
       kCache,
@@ -214,8 +217,8 @@ export class Ops {
     ]);
     return {
       record: (pass, t, start = o.context - 1) => {
-        if (t > 1 || o.headDim % 4 !== 0) return whole(pass, t * o.qHeads);
-        decode(pass, o.qHeads * Math.min(splits, Math.floor(start / split) + 1));
+        if (t > 1 || !grouped) return whole(pass, t * o.qHeads);
+        decode(pass, o.kvHeads * Math.min(splits, Math.floor(start / split) + 1));
         combine(pass, o.qHeads);
       },
     };
