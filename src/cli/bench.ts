@@ -6,6 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { measureBandwidth } from "../gpu/bandwidth.ts";
+import { resolveModelDir } from "../io/hf_folder.ts";
 import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
 import { GREEDY } from "../generate/sampling.ts";
@@ -67,6 +68,7 @@ export const bench: Command = {
     let peakRss = Deno.memoryUsage().rss;
     const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
 
+    if (positionals[0] !== undefined) resolveModelDir(positionals[0]); // a bad MODEL fails before any work
     const gpu = await openGpu();
     const bandwidth = await measureBandwidth(gpu, new Ops(gpu));
     log(
