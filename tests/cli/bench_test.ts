@@ -1,0 +1,34 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { wgllama } from "../_cli.ts";
+import { fixture } from "../_fixtures.ts";
+
+Deno.test("wgllama bench MODEL --json reports every figure, batched decode without per-token readbacks", async () => {
+  const r = await wgllama([
+    "bench",
+    fixture("tiny-bf16-tied"),
+    "--prefill",
+    "5,9",
+    "--contexts",
+    "8,300",
+    "--steps",
+    "4",
+    "--profile",
+    "--json",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  for (
+    const key of ["copy_bandwidth_gb_s", "read_bandwidth_gb_s", "load_seconds", "peak_rss_bytes"]
+  ) {
+    assert(j[key] > 0, `${key} = ${j[key]}`);
+  }
+  assertEquals(Object.keys(j.prefill_tokens_per_s), ["5", "9"]);
+  assertEquals(Object.keys(j.decode_efficiency), ["8", "300"]);
+  assert(Object.values(j.decode_tokens_per_s).every((v) => (v as number) > 0));
+  assertEquals([j.submits_per_token, j.readbacks_per_token], [0.25, 0.25]); // 4 steps, one batch
+  assert(
+    j.profile["8"].some((row: { name: string }) => row.name === "gateUp"),
+    JSON.stringify(j.profile),
+  );
+  assertEquals((await wgllama(["bench", "--shape", "7b"])).code, 2);
+});
