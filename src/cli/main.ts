@@ -38,6 +38,8 @@ export async function runCli(args: string[]): Promise<number> {
     if (!command) throw new UsageError(`unknown command "${name}" (see wgllama --help)`);
     return await command.run(rest);
   } catch (e) {
+    // The reader of stdout went away (`| head`): nothing more to say to anyone.
+    if (e instanceof Deno.errors.BrokenPipe) return EXIT.ok;
     const { line, code } = describeError(e, debug);
     err(line);
     return code;
