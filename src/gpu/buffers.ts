@@ -11,6 +11,27 @@ export const ELEMENT_BYTES: Readonly<Record<ElementType, number>> = { f32: 4, f1
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/** Formats that weights are quantized into at load (groups of 32 along the input dimension). */
+export type QuantFormat = "q8" | "q4";
+/** How a matrix is stored on the GPU: in its upload element type, or quantized. */
+export type MatrixType = ElementType | QuantFormat;
+/** Bytes of quants and of group scales per 32 elements of each quantized format. */
+export const QUANT_BYTES: Readonly<Record<QuantFormat, { quants: number; scales: number }>> = {
+  q8: { quants: 32, scales: 4 },
+  q4: { quants: 16, scales: 8 },
+};
+/** Elements per quantization group (and the row stride alignment of quantized matrices). */
+export const QUANT_GROUP = 32;
+
+/** Bytes a matrix occupies on the GPU (quants and scales for quantized ones). */
+export function matrixBytes(m: { type: MatrixType; rows: number; stride: number }): number {
+  if (m.type === "q8" || m.type === "q4") {
+    const q = QUANT_BYTES[m.type];
+    return (m.rows * m.stride / QUANT_GROUP) * (q.quants + q.scales);
+  }
+  return m.rows * m.stride * ELEMENT_BYTES[m.type];
+}
+
 /** A storage buffer of at least `bytes` (rounded up to 16). */
 export function storageBuffer(device: GPUDevice, bytes: number, label: string): GPUBuffer {
   return device.createBuffer({
@@ -92,9 +113,17 @@ export async function readBuffer(
   return out;
 }
 
+/** Quantizes `elements` uploaded values in `source` into new quant and scale buffers. */
+export type PartQuantizer = (source: GPUBuffer, elements: number, label: string) => {
+  buffer: GPUBuffer;
+  scales: GPUBuffer;
+};
+
 /** One part of a row-split matrix: rows firstRow..firstRow+rows-1 in their own buffer. */
 export interface MatrixPart {
   readonly buffer: GPUBuffer;
+  /** Group scales of a quantized part. */
+  readonly scales?: GPUBuffer;
   readonly firstRow: number;
   readonly rows: number;
 }
@@ -108,7 +137,7 @@ export const ROW_ALIGN = 8;
  * kernels can read them with 16-byte vector loads.
  */
 export interface GpuMatrix {
-  readonly type: ElementType;
+  readonly type: MatrixType;
   readonly rows: number;
   readonly cols: number;
   readonly stride: number;
@@ -135,6 +164,23 @@ export class Uploader {
     }
   }
 
+  #staging: GPUBuffer | undefined;
+
+  /** A reusable scratch buffer of at least `bytes` (grown when needed), for quantization sources. */
+  staging(bytes: number): GPUBuffer {
+    if (!this.#staging || this.#staging.size < bytes) {
+      this.#staging?.destroy();
+      this.#staging = storageBuffer(this.device, bytes, "upload.staging");
+    }
+    return this.#staging;
+  }
+
+  /** Frees the staging buffer (after the last quantization has been submitted). */
+  release(): void {
+    this.#staging?.destroy();
+    this.#staging = undefined;
+  }
+
   /** Submits and waits until every write so far has reached the GPU. */
   async flush(): Promise<void> {
     this.device.queue.submit([]);
@@ -153,9 +199,17 @@ export class Uploader {
 export async function uploadMatrix(
   uploader: Uploader,
   blocks: Uint8Array<ArrayBuffer> | Uint8Array<ArrayBuffer>[],
-  shape: { type: ElementType; rows?: number; cols: number; maxBindingBytes: number; label: string },
+  shape: {
+    type: ElementType;
+    rows?: number;
+    cols: number;
+    maxBindingBytes: number;
+    label: string;
+    /** Quantize each uploaded part (staged in the uploader's reusable buffer) with this. */
+    quantize?: { format: QuantFormat; part: PartQuantizer };
+  },
 ): Promise<GpuMatrix> {
-  const { type, cols, maxBindingBytes, label } = shape;
+  const { type, cols, maxBindingBytes, label, quantize } = shape;
   const size = ELEMENT_BYTES[type];
   const rowBytes = cols * size;
   const sources = Array.isArray(blocks) ? blocks : [blocks];
@@ -166,7 +220,8 @@ export async function uploadMatrix(
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
   }
-  const stride = Math.ceil(cols / ROW_ALIGN) * ROW_ALIGN;
+  const align = quantize ? QUANT_GROUP : ROW_ALIGN;
+  const stride = Math.ceil(cols / align) * align;
   const perPart = Math.floor(maxBindingBytes / (stride * size));
   if (perPart < 1) {
     throw new Error(
@@ -176,11 +231,10 @@ export async function uploadMatrix(
   const parts: MatrixPart[] = [];
   for (let firstRow = 0; firstRow < rows; firstRow += perPart) {
     const n = Math.min(perPart, rows - firstRow);
-    const buffer = storageBuffer(
-      uploader.device,
-      n * stride * size,
-      parts.length ? `${label}[${parts.length}]` : label,
-    );
+    const partLabel = parts.length ? `${label}[${parts.length}]` : label;
+    const buffer = quantize
+      ? uploader.staging(n * stride * size)
+      : storageBuffer(uploader.device, n * stride * size, partLabel);
     let blockStart = 0; // first row of the current block in the stacked matrix
     for (const block of sources) {
       const blockRows = block.length / rowBytes;
@@ -193,9 +247,13 @@ export async function uploadMatrix(
       }
       blockStart += blockRows;
     }
-    parts.push({ buffer, firstRow, rows: n });
+    if (quantize) {
+      // Every row of the part was written, padding included, so the reused staging buffer holds
+      // exactly this part.
+      parts.push({ ...quantize.part(buffer, n * stride, partLabel), firstRow, rows: n });
+    } else parts.push({ buffer, firstRow, rows: n });
   }
-  return { type, rows, cols, stride, parts };
+  return { type: quantize ? quantize.format : type, rows, cols, stride, parts };
 }
 
 function padRows(

@@ -16,6 +16,16 @@ import matmulF32 from "../../kernels/matmul_f32.wgsl" with { type: "text" };
 import matvecBf16 from "../../kernels/matvec_bf16.wgsl" with { type: "text" };
 import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
 import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
+import matvecQ8 from "../../kernels/matvec_q8.wgsl" with { type: "text" };
+import matvecQ4 from "../../kernels/matvec_q4.wgsl" with { type: "text" };
+import matmulQ8 from "../../kernels/matmul_q8.wgsl" with { type: "text" };
+import matmulQ4 from "../../kernels/matmul_q4.wgsl" with { type: "text" };
+import quantizeQ8F32 from "../../kernels/quantize_q8_f32.wgsl" with { type: "text" };
+import quantizeQ8F16 from "../../kernels/quantize_q8_f16.wgsl" with { type: "text" };
+import quantizeQ8Bf16 from "../../kernels/quantize_q8_bf16.wgsl" with { type: "text" };
+import quantizeQ4F32 from "../../kernels/quantize_q4_f32.wgsl" with { type: "text" };
+import quantizeQ4F16 from "../../kernels/quantize_q4_f16.wgsl" with { type: "text" };
+import quantizeQ4Bf16 from "../../kernels/quantize_q4_bf16.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
@@ -29,6 +39,8 @@ const U = "uniform";
 const R = "read";
 const W = "write";
 const LINEAR: BindingKind[] = [U, U, R, R, W];
+/** Quantized linear kernels add the group scales as binding 5. */
+const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {
@@ -50,6 +62,16 @@ export const KERNELS = {
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W, W, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
+  matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },
+  matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
+  matmulQ8: { source: matmulQ8, bindings: QUANT_LINEAR },
+  matmulQ4: { source: matmulQ4, bindings: QUANT_LINEAR },
+  quantizeQ8F32: { source: quantizeQ8F32, bindings: [U, U, R, W, W] },
+  quantizeQ8F16: { source: quantizeQ8F16, bindings: [U, U, R, W, W] },
+  quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: [U, U, R, W, W] },
+  quantizeQ4F32: { source: quantizeQ4F32, bindings: [U, U, R, W, W] },
+  quantizeQ4F16: { source: quantizeQ4F16, bindings: [U, U, R, W, W] },
+  quantizeQ4Bf16: { source: quantizeQ4Bf16, bindings: [U, U, R, W, W] },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

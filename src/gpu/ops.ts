@@ -6,7 +6,16 @@
  * @module
  */
 import type { Gpu } from "./device.ts";
-import { type GpuMatrix, storageBuffer, uniformBuffer } from "./buffers.ts";
+import {
+  type ElementType,
+  type GpuMatrix,
+  type PartQuantizer,
+  QUANT_BYTES,
+  QUANT_GROUP,
+  type QuantFormat,
+  storageBuffer,
+  uniformBuffer,
+} from "./buffers.ts";
 import { type KernelName, KERNELS } from "./kernels.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
@@ -15,8 +24,24 @@ export interface Launch {
   record(pass: GPUComputePassEncoder, tokens: number, start?: number): void;
 }
 
-const MATVEC = { f32: "matvecF32", f16: "matvecF16", bf16: "matvecBf16" } as const;
-const MATMUL = { f32: "matmulF32", f16: "matmulF16", bf16: "matmulBf16" } as const;
+const MATVEC = {
+  f32: "matvecF32",
+  f16: "matvecF16",
+  bf16: "matvecBf16",
+  q8: "matvecQ8",
+  q4: "matvecQ4",
+} as const;
+const MATMUL = {
+  f32: "matmulF32",
+  f16: "matmulF16",
+  bf16: "matmulBf16",
+  q8: "matmulQ8",
+  q4: "matmulQ4",
+} as const;
+const QUANTIZE = {
+  q8: { f32: "quantizeQ8F32", f16: "quantizeQ8F16", bf16: "quantizeQ8Bf16" },
+  q4: { f32: "quantizeQ4F32", f16: "quantizeQ4F16", bf16: "quantizeQ4Bf16" },
+} as const;
 const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf16" } as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
@@ -66,9 +91,13 @@ export class Ops {
 
   /** x[t] = table[ids[t]]: ids u32 [tokens], table [V, dim], x f32 [tokens, dim]. */
   embedding(ids: GPUBuffer, table: GpuMatrix, x: GPUBuffer): Launch {
+    const type = table.type;
+    if (type === "q8" || type === "q4") {
+      throw new Error("embedding: the table must not be quantized");
+    }
     const wg = this.#gpu.workgroups.elementwise;
     const parts = table.parts.map((p) =>
-      this.#launch(EMBEDDING[table.type], wg, [
+      this.#launch(EMBEDDING[type], wg, [
         this.#uniform([table.cols, table.stride, p.firstRow, p.rows]),
         ids,
         p.buffer,
@@ -102,12 +131,16 @@ export class Ops {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const parts = w.parts.map((p) => {
-      const resources = [
-        this.#uniform([p.rows, w.cols, w.stride, p.firstRow, w.rows, o.accumulate ? 1 : 0]),
-        x,
-        p.buffer,
-        y,
-      ];
+      const params = this.#uniform([
+        p.rows,
+        w.cols,
+        w.stride,
+        p.firstRow,
+        w.rows,
+        o.accumulate ? 1 : 0,
+      ]);
+      // Quantized matrices bring their group scales as binding 5.
+      const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
       return {
         rows: p.rows,
         matvec: this.#launch(MATVEC[w.type], wg, resources),
@@ -265,6 +298,29 @@ export class Ops {
       this.#gpu.device.queue.writeBuffer(params, 0, data);
     };
     return { launch, set };
+  }
+
+  /**
+   * A quantizer for matrices uploaded as `source`: each call packs one part's `elements` values
+   * (a multiple of 32) into new quant and group-scale buffers and submits the work.
+   */
+  quantizer(format: QuantFormat, source: ElementType): PartQuantizer {
+    const wg = this.#gpu.workgroups.elementwise;
+    const { device } = this.#gpu;
+    return (src, elements, label) => {
+      const groups = elements / QUANT_GROUP;
+      const buffer = storageBuffer(device, groups * QUANT_BYTES[format].quants, label);
+      const scales = storageBuffer(device, groups * QUANT_BYTES[format].scales, `${label}.scales`);
+      const params = uniformBuffer(device, [groups], "quantize.params");
+      const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales]);
+      const encoder = device.createCommandEncoder({ label: `quantize ${label}` });
+      const pass = encoder.beginComputePass();
+      l(pass, Math.ceil(groups / wg));
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      params.destroy(); // safe: destruction waits for the submitted work
+      return { buffer, scales };
+    };
   }
 
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */

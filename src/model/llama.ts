@@ -11,8 +11,8 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import {
-  ELEMENT_BYTES,
-  type GpuMatrix,
+  matrixBytes,
+  type QuantFormat,
   readBuffer,
   storageBuffer,
   uploadArray,
@@ -34,6 +34,8 @@ export interface LoadOptions {
   /** Most tokens per forward pass (scratch rows). @default 128 on software adapters, else 512 */
   prefillChunk?: number;
   onProgress?: UploadProgress;
+  /** Quantize linear layers and lm_head at load (q8: int8, q4: 4-bit, groups of 32). @default as stored */
+  weights?: QuantFormat;
 }
 
 /** The launches of one decoder layer, in forward order. */
@@ -138,8 +140,11 @@ export class Llama {
       throw new InputError(`config.json: head_dim ${c.headDim} is not supported: expected ≤ 256`);
     }
     const { device } = gpu;
-    const w = await uploadWeights(gpu, c, ckpt.weights, options.onProgress);
     const ops = new Ops(gpu);
+    const w = await uploadWeights(gpu, c, ckpt.weights, {
+      onProgress: options.onProgress,
+      quantize: options.weights && { format: options.weights, ops },
+    });
     const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
     const buffers: GPUBuffer[] = [];
     const scratch = (floats: number, label: string) => {
@@ -197,7 +202,6 @@ export class Llama {
       lmHead: ops.linear(xn, w.lmHead, logits),
       sample: sampler.launch,
     };
-    const matrixBytes = (m: GpuMatrix) => m.rows * m.stride * ELEMENT_BYTES[m.type];
     // Weight bytes each launch reads in one decode step, summed over the layers (for profiles).
     const bytesByLaunch: Record<string, number> = { lmHead: matrixBytes(w.lmHead) };
     for (const l of w.layers) {

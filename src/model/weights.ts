@@ -1,6 +1,7 @@
 /**
  * Uploads a checkpoint's tensors (HF names) from the memory map to GPU buffers, one tensor at a
- * time, in their stored dtype; norms are widened to f32 on the host (they are tiny).
+ * time, in their stored dtype or quantized on the GPU while loading (q8/q4); norms are widened to
+ * f32 on the host (they are tiny).
  * @module
  */
 import { InputError } from "../errors.ts";
@@ -8,10 +9,12 @@ import type { Gpu } from "../gpu/device.ts";
 import {
   type ElementType,
   type GpuMatrix,
+  type QuantFormat,
   uploadArray,
   Uploader,
   uploadMatrix,
 } from "../gpu/buffers.ts";
+import type { Ops } from "../gpu/ops.ts";
 import type { DType, TensorInfo, TensorStore } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
 
@@ -45,8 +48,13 @@ export async function uploadWeights(
   gpu: Gpu,
   config: LlamaConfig,
   store: TensorStore,
-  onProgress?: UploadProgress,
+  options: {
+    onProgress?: UploadProgress | undefined;
+    /** Quantize the linear layers and lm_head at load (embeddings and norms stay as stored). */
+    quantize?: { format: QuantFormat; ops: Ops } | undefined;
+  } = {},
 ): Promise<LlamaWeights> {
+  const { onProgress, quantize } = options;
   if (config.attentionBias || config.mlpBias) {
     throw new InputError(
       "config.json: attention_bias/mlp_bias true is not supported yet: expected false (as in Llama 3)",
@@ -56,7 +64,9 @@ export async function uploadWeights(
   const names = [...store.tensors.keys()].filter((n) =>
     n.startsWith("model.") || n === "lm_head.weight"
   );
-  const total = names.reduce((a, n) => a + get(n).byteLength, 0);
+  const tiedHead = config.tieWordEmbeddings && quantize; // the embedding is read twice
+  const total = names.reduce((a, n) => a + get(n).byteLength, 0) +
+    (tiedHead ? get("model.embed_tokens.weight").byteLength : 0);
   let done = 0;
   const advance = (t: TensorInfo) => {
     store.release(t); // its bytes are on their way to the GPU: keep no second copy resident
@@ -65,8 +75,11 @@ export async function uploadWeights(
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
   const uploader = new Uploader(gpu.device);
 
-  /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
-  const matrix = async (...names: string[]): Promise<GpuMatrix> => {
+  /**
+   * One matrix, or several with the same dtype and width stacked by rows (one launch for all);
+   * quantized when asked, unless `keep` (the embedding table, gathered row by row).
+   */
+  const matrix = async (names: string[], keep = false): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
     if (dtypes.size > 1) {
@@ -79,6 +92,12 @@ export async function uploadWeights(
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
+      quantize: quantize && !keep
+        ? {
+          format: quantize.format,
+          part: quantize.ops.quantizer(quantize.format, ELEMENT[ts[0]!.dtype]),
+        }
+        : undefined,
     });
     ts.forEach(advance);
     return m;
@@ -90,26 +109,29 @@ export async function uploadWeights(
     return b;
   };
 
-  const embedTokens = await matrix("model.embed_tokens.weight");
+  const embedTokens = await matrix(["model.embed_tokens.weight"], true);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
     layers.push({
       inputLayernorm: vector(`${p}input_layernorm.weight`),
-      qkvProj: await matrix(
+      qkvProj: await matrix([
         `${p}self_attn.q_proj.weight`,
         `${p}self_attn.k_proj.weight`,
         `${p}self_attn.v_proj.weight`,
-      ),
-      oProj: await matrix(`${p}self_attn.o_proj.weight`),
+      ]),
+      oProj: await matrix([`${p}self_attn.o_proj.weight`]),
       postAttentionLayernorm: vector(`${p}post_attention_layernorm.weight`),
-      gateUpProj: await matrix(`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`),
-      downProj: await matrix(`${p}mlp.down_proj.weight`),
+      gateUpProj: await matrix([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]),
+      downProj: await matrix([`${p}mlp.down_proj.weight`]),
     });
   }
   const norm = vector("model.norm.weight");
-  const lmHead = config.tieWordEmbeddings ? embedTokens : await matrix("lm_head.weight");
+  // Tied: the embedding stays as stored for the gather; a quantized lm_head is made from it.
+  const headName = config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const lmHead = config.tieWordEmbeddings && !quantize ? embedTokens : await matrix([headName]);
   await uploader.flush();
+  uploader.release();
   return { embedTokens, layers, norm, lmHead, bytes: done };
 }
 

@@ -1,0 +1,92 @@
+// matmul_q8: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
+// computes a 4-token × 4-row block in registers, walking k in 8-element chunks (16-byte weight
+// loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
+// chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
+// Bindings (group 0):
+//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
+//   3 w:      storage, read        array<vec2<u32>>  [rows, stride / 8], int8 quants, 8 per chunk as vec2<u32> (element k in byte k % 4 of word k / 4); stride % 32 == 0
+//   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
+//   5 scales: storage, read        array<f32>  [rows, stride / 32], f32 scale per 32-element group
+// Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
+// x ≤ 65535; WG threads each.
+// Precision: f32 multiply-accumulate of the dequantized weights.
+
+struct Frame { start: u32, tokens: u32 }
+struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<f32>;
+
+override WG: u32 = 64u;
+
+/** The 4 signed bytes of word v as f32. */
+fn i8x4(v: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+/** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
+fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  let q = w[c];
+  return scales[c >> 2u] * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
+}
+
+/** X[t, 4v..4v+3], zero past cols or past the last token. */
+fn x_at(t: u32, v: u32) -> vec4<f32> {
+  let k = 4u * v;
+  if (t >= frame.tokens) {
+    return vec4<f32>(0.0);
+  }
+  let base = t * params.cols + k;
+  return vec4<f32>(
+    select(0.0, x[base], k < params.cols),
+    select(0.0, x[base + 1u], k + 1u < params.cols),
+    select(0.0, x[base + 2u], k + 2u < params.cols),
+    select(0.0, x[base + 3u], k + 3u < params.cols),
+  );
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  let token_blocks = (frame.tokens + 3u) / 4u;
+  let t0 = (i % token_blocks) * 4u;
+  let r0 = (i / token_blocks) * 4u;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let chunks = params.stride / 8u;
+  let last_row = params.rows - 1u;
+  // Rows past the end repeat the last row (their results are not written).
+  let w0 = min(r0, last_row) * chunks;
+  let w1 = min(r0 + 1u, last_row) * chunks;
+  let w2 = min(r0 + 2u, last_row) * chunks;
+  let w3 = min(r0 + 3u, last_row) * chunks;
+  var acc: array<vec4<f32>, 4>; // acc[token][row]
+  for (var c = 0u; c < chunks; c++) {
+    for (var j = 0u; j < 4u; j++) {
+      let xa = x_at(t0 + j, 2u * c);
+      let xb = x_at(t0 + j, 2u * c + 1u);
+      acc[j] += vec4<f32>(chunk_dot(w0 + c, xa, xb), chunk_dot(w1 + c, xa, xb), chunk_dot(w2 + c, xa, xb),
+                          chunk_dot(w3 + c, xa, xb));
+    }
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let t = t0 + j;
+    for (var r = 0u; r < 4u; r++) {
+      if (t < frame.tokens && r0 + r < params.rows) {
+        let o = t * params.y_stride + params.first_row + r0 + r;
+        y[o] = select(acc[j][r], y[o] + acc[j][r], params.accumulate == 1u);
+      }
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// quantize_q4_f16: packs a [rows, stride] f16 matrix (as uploaded, zero padded) into the q4 format,
+// one invocation per 32-element group, asymmetric: scale = (max − min) / 15, q = round((v − min) / scale) in [0, 15] (round: half to even).
+// Bindings (group 0):
+//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (unused; shared layout)
+//   1 params: uniform Params { groups: u32 }                   (rows · stride / 32)
+//   2 w:      storage, read        array<u32>  [rows, stride], f16 packed two per u32 (element i in half i & 1), widened exactly with unpack2x16float
+//   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
+//   4 scales: storage, read_write  array<vec2<f32>>  [rows, stride / 32] (scale, min)
+// Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Precision: f32.
+
+struct Frame { start: u32, tokens: u32 }
+struct Params { groups: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> q: array<u32>;
+@group(0) @binding(4) var<storage, read_write> scales: array<vec2<f32>>;
+
+override WG: u32 = 64u;
+
+fn weight(i: u32) -> f32 {
+  let pair = unpack2x16float(w[i >> 1u]);
+  return select(pair.x, pair.y, (i & 1u) == 1u);
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let g = (wid.x + wid.y * groups.x) * WG + lid;
+  if (g >= params.groups) {
+    return;
+  }
+  let base = g * 32u;
+  var lo = weight(base);
+  var hi = lo;
+  for (var k = 1u; k < 32u; k++) {
+    let v = weight(base + k);
+    lo = min(lo, v);
+    hi = max(hi, v);
+  }
+  let scale = (hi - lo) / 15.0;
+  let inv = select(0.0, 1.0 / scale, scale > 0.0);
+  for (var word = 0u; word < 4u; word++) {
+    var packed = 0u;
+    for (var n = 0u; n < 8u; n++) {
+      let v = clamp(round((weight(base + 8u * word + n) - lo) * inv), 0.0, 15.0);
+      packed |= u32(v) << (4u * n);
+    }
+    q[g * 4u + word] = packed;
+  }
+  scales[g] = vec2<f32>(scale, lo);
+}
