@@ -32,6 +32,7 @@ export const logits: Command = {
       out: { type: "string" },
       top: { type: "string" },
       ctx: { type: "string" },
+      weights: { type: "string" },
     });
     if (values.help) return (out(USAGE), 0);
     const spec = modelArg("logits", positionals);

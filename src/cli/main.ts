@@ -3,6 +3,7 @@ import { describeError, EXIT, UsageError } from "../errors.ts";
 import type { Command } from "./args.ts";
 import { bench } from "./bench.ts";
 import { chat } from "./chat.ts";
+import { compare } from "./compare.ts";
 import { gpu } from "./gpu.ts";
 import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
@@ -10,7 +11,17 @@ import { run } from "./run.ts";
 import { detokenize, tokenize } from "./tokenize.ts";
 import { err, out } from "./output.ts";
 
-const COMMANDS: readonly Command[] = [chat, run, inspect, tokenize, detokenize, gpu, logits, bench];
+const COMMANDS: readonly Command[] = [
+  chat,
+  run,
+  inspect,
+  tokenize,
+  detokenize,
+  gpu,
+  logits,
+  bench,
+  compare,
+];
 
 function mainUsage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

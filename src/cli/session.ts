@@ -4,6 +4,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
+import type { QuantFormat } from "../gpu/buffers.ts";
 import type { SamplingParams } from "../generate/sampling.ts";
 import { loadModel } from "../model/load.ts";
 import type { Llama } from "../model/llama.ts";
@@ -25,7 +26,14 @@ export const GENERATION_FLAGS = {
   stop: { type: "string", multiple: true },
   system: { type: "string" },
   ctx: { type: "string" },
+  weights: { type: "string" },
 } as const;
+
+/** `--weights`: as stored (undefined), "bf16" (must be stored so), or quantized at load. */
+export function weightsFlag(value: string | undefined): "bf16" | QuantFormat | undefined {
+  if (value === undefined || value === "bf16" || value === "q8" || value === "q4") return value;
+  throw new UsageError(`--weights is "${value}": expected bf16, q8 or q4`);
+}
 
 /** Help text for {@linkcode GENERATION_FLAGS}. */
 export const GENERATION_HELP = `  --system TEXT            system message (chat template)
@@ -36,7 +44,9 @@ export const GENERATION_HELP = `  --system TEXT            system message (chat 
   --repetition-penalty R   penalise tokens already in the context (default 1 = off)
   --seed S                 seed of the draws: the same seed reproduces a run (default: random)
   --stop STR               stop when the text contains STR (repeatable; STR not printed)
-  --ctx N                  context length in tokens (default: min(max_position_embeddings, 4096))`;
+  --ctx N                  context length in tokens (default: min(max_position_embeddings, 4096))
+  --weights F              bf16 | q8 | q4: quantize linear layers and lm_head on the GPU while loading
+                           (default: as stored)`;
 
 type FlagValues = {
   [K in keyof typeof GENERATION_FLAGS]?: (typeof GENERATION_FLAGS)[K] extends { multiple: true }
@@ -114,7 +124,12 @@ export async function openSession(spec: string, values: FlagValues): Promise<Ses
     ? intFlag("max-tokens", values["max-tokens"])
     : 256;
   const contextLength = values.ctx !== undefined ? intFlag("ctx", values.ctx, 2) : undefined;
-  const loaded = await loadModel(spec, { contextLength, onProgress: progressBar("Loading") });
+  const weights = weightsFlag(values.weights);
+  const loaded = await loadModel(spec, {
+    contextLength,
+    weights,
+    onProgress: progressBar("Loading"),
+  });
   const tokenizer = TextTokenizer.load(loaded.dir);
   return {
     model: loaded.model,

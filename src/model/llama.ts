@@ -145,8 +145,21 @@ export class Llama {
       onProgress: options.onProgress,
       quantize: options.weights && { format: options.weights, ops },
     });
+    const owned: GPUBuffer[] = [
+      w.norm,
+      ...w.layers.flatMap((l) => [l.inputLayernorm, l.postAttentionLayernorm]),
+    ];
+    for (
+      const m of [
+        w.embedTokens,
+        w.lmHead,
+        ...w.layers.flatMap((l) => [l.qkvProj, l.oProj, l.gateUpProj, l.downProj]),
+      ]
+    ) {
+      for (const p of m.parts) owned.push(p.buffer, ...(p.scales ? [p.scales] : []));
+    }
     const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
-    const buffers: GPUBuffer[] = [];
+    const buffers: GPUBuffer[] = owned;
     const scratch = (floats: number, label: string) => {
       const b = storageBuffer(device, floats * 4, label);
       buffers.push(b);
@@ -425,6 +438,11 @@ export class Llama {
       weightBytes: this.#bytesByLaunch[name] ?? 0,
     }))
       .sort((a, b) => b.seconds - a.seconds);
+  }
+
+  /** Frees the model's GPU memory (weights, caches, scratch); the model is unusable afterwards. */
+  dispose(): void {
+    for (const b of new Set(this.buffers)) b.destroy();
   }
 
   /** Forgets cached positions ≥ n (the next forward starts at n). */

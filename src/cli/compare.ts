@@ -1,0 +1,85 @@
+/** `wgllama compare MODEL --weights q8|q4 (--ids L | --text FILE)`: quantized vs stored logits. */
+import { InputError, UsageError } from "../errors.ts";
+import { openGpu } from "../gpu/device.ts";
+import { compareLogits } from "../model/compare.ts";
+import { loadModel } from "../model/load.ts";
+import { TextTokenizer } from "../text/tokenizer.ts";
+import { type Command, idListFlag, modelArg, parse } from "./args.ts";
+import { out } from "./output.ts";
+import { weightsFlag } from "./session.ts";
+
+const USAGE = `Usage: wgllama compare MODEL --weights q8|q4 (--ids LIST | --text FILE) [--json]
+
+Runs the model in its stored dtype and quantized on the same tokens and reports top-1
+agreement, mean KL divergence KL(stored ‖ quantized) and the largest logit error over every
+position.
+
+  --weights F   q8 or q4
+  --ids LIST    comma-separated token ids
+  --text FILE   a text file, tokenized with BOS (needs tokenizer.json)
+  --json        print {"top1_agreement", "mean_kl", "max_abs_logit_error", "positions"}
+`;
+
+/** The compare command. */
+export const compare: Command = {
+  name: "compare",
+  summary: "accuracy of quantized weights: top-1 agreement, mean KL, max logit error",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("compare", args, {
+      weights: { type: "string" },
+      ids: { type: "string" },
+      text: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (values.help) return (out(USAGE), 0);
+    const spec = modelArg("compare", positionals);
+    const format = weightsFlag(values.weights);
+    if (format === undefined) throw new UsageError("compare: --weights q8 or q4 is required");
+    if ((values.ids === undefined) === (values.text === undefined)) {
+      throw new UsageError("compare: give exactly one of --ids or --text");
+    }
+    let ids: number[];
+    if (values.ids !== undefined) ids = idListFlag("ids", values.ids);
+    else {
+      let text: string;
+      try {
+        text = Deno.readTextFileSync(values.text!);
+      } catch (e) {
+        throw new InputError(`Cannot read ${values.text}: ${e instanceof Error ? e.message : e}`);
+      }
+      const tokenizer = TextTokenizer.load(spec);
+      if (!tokenizer) {
+        throw new InputError(`Cannot use --text: ${spec} has no tokenizer.json (use --ids)`);
+      }
+      ids = tokenizer.encode(text, { bos: true });
+    }
+    if (ids.length === 0) throw new InputError("Nothing to compare: zero tokens");
+    const gpu = await openGpu();
+    const stored = await loadModel(spec, { gpu, contextLength: ids.length });
+    const reference = await stored.model.logits(ids, 0);
+    stored.model.dispose();
+    const quantized = await loadModel(spec, { gpu, contextLength: ids.length, weights: format });
+    const test = await quantized.model.logits(ids, 0);
+    const r = compareLogits(reference, test, stored.model.config.vocabSize);
+    gpu.device.destroy();
+    const json = {
+      weights: format,
+      positions: r.positions,
+      top1_agreement: r.top1Agreement,
+      mean_kl: r.meanKl,
+      max_abs_logit_error: r.maxAbsLogitError,
+    };
+    if (values.json) out(JSON.stringify(json) + "\n");
+    else {
+      out(
+        `${format} vs stored weights over ${r.positions} positions: top-1 agreement ${
+          (100 * r.top1Agreement).toFixed(2)
+        }%, mean KL ${r.meanKl.toExponential(3)} nats, max |logit error| ${
+          r.maxAbsLogitError.toFixed(4)
+        }\n`,
+      );
+    }
+    return 0;
+  },
+};
