@@ -15,6 +15,7 @@ import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.
 import { type Command, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { progressBar } from "./progress.ts";
+import { weightsFlag } from "./session.ts";
 
 const USAGE = `Usage: wgllama bench [MODEL | --shape 160m|1b|3b|8b] [options]
 
@@ -27,6 +28,7 @@ token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of 
   --prefill LIST      prompt lengths to time (default 128,512)
   --contexts LIST     cached tokens before timing decode (default 128,2048; filled without compute)
   --steps N           decode steps timed per context (default 32)
+  --weights F         bf16 | q8 | q4: quantize at load (efficiency counts the quantized bytes)
   --profile           per-kernel time and GB/s of one decode step at each context (timestamp-query)
   --json              print one JSON object
 `;
@@ -52,6 +54,7 @@ export const bench: Command = {
       steps: { type: "string" },
       json: { type: "boolean" },
       profile: { type: "boolean" },
+      weights: { type: "string" },
     });
     if (values.help) return (out(USAGE), 0);
     if (positionals.length > 1 || (positionals.length === 1 && values.shape)) {
@@ -64,6 +67,7 @@ export const bench: Command = {
     const prefills = listFlag("prefill", values.prefill ?? "128,512");
     const contexts = listFlag("contexts", values.contexts ?? "128,2048");
     const steps = listFlag("steps", values.steps ?? "32")[0]!;
+    const weights = weightsFlag(values.weights);
     const log = (line: string) => values.json || err(line);
     let peakRss = Deno.memoryUsage().rss;
     const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
@@ -88,6 +92,7 @@ export const bench: Command = {
       }
       const contextLength = Math.max(...contexts, ...prefills) + steps + 2; // + warm-up and profile steps
       const loaded = await loadModel(dir!, {
+        weights,
         gpu,
         contextLength,
         onProgress: values.json ? undefined : progressBar("Loading"),
@@ -163,6 +168,7 @@ export const bench: Command = {
       const result = {
         device: gpu.info.description,
         model: temp ? `random ${shape} (bf16)` : dir,
+        weights: weights ?? "stored",
         copy_bandwidth_gb_s: bandwidth.copy / 1e9,
         read_bandwidth_gb_s: bandwidth.read / 1e9,
         weight_bytes: loaded.weightBytes,

@@ -5,6 +5,7 @@ import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, idListFlag, intFlag, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { progressBar } from "./progress.ts";
+import { weightsFlag } from "./session.ts";
 
 const USAGE =
   `Usage: wgllama logits MODEL (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]
@@ -18,6 +19,7 @@ comparing with other implementations.
   --out FILE   write float32 little-endian logits, row-major [n_tokens, vocab_size]
   --top K      print the K best tokens of every position (default 5 without --out)
   --ctx N      context length (default: the number of tokens)
+  --weights F  bf16 | q8 | q4 (default: as stored)
 `;
 
 /** The logits command. */
@@ -61,6 +63,7 @@ export const logits: Command = {
     const ctx = values.ctx !== undefined ? intFlag("ctx", values.ctx) : ids.length;
     const { model } = await loadModel(spec, {
       contextLength: ctx,
+      weights: weightsFlag(values.weights),
       onProgress: progressBar("Loading"),
     });
     const V = model.config.vocabSize;
