@@ -8,7 +8,7 @@
 //   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
 //   3 w:      storage, read        array<u32>  [rows, stride / 8], 4-bit quants, 8 per chunk as one u32 (element k in nibble k % 8); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
-//   5 scales: storage, read        array<vec2<f32>>  [rows, stride / 32], (scale, min) per 32-element group: w = min + scale · q
+//   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32: w = min + scale · q
 // Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate of the dequantized weights.
@@ -21,7 +21,7 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> scales: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> scales: array<u32>;
 
 override WG: u32 = 64u;
 
@@ -33,7 +33,7 @@ fn u4x4(v: u32, j: u32) -> vec4<f32> {
 /** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
-  let sm = scales[c >> 2u];
+  let sm = unpack2x16float(scales[c >> 2u]);
   return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
 }
 

@@ -8,7 +8,7 @@
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
 //   3 w:      storage, read        array<vec2<u32>>  [rows, stride / 8], int8 quants, 8 per chunk as vec2<u32> (element k in byte k % 4 of word k / 4); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
-//   5 scales: storage, read        array<f32>  [rows, stride / 32], f32 scale per 32-element group
+//   5 scales: storage, read        array<u32>  [rows, stride / 32], f16 scale per 32-element group, two per u32 (group g in half g & 1)
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate of the dequantized weights.
 
@@ -20,7 +20,7 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> w: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> scales: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<u32>;
 
 override WG: u32 = 64u;
 const ROWS: u32 = 8u;
@@ -34,7 +34,9 @@ fn i8x4(v: u32) -> vec4<f32> {
 /** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
-  return scales[c >> 2u] * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
+  let pair = unpack2x16float(scales[c >> 3u]);
+  let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
+  return scale * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

@@ -1,13 +1,14 @@
 // quantize_q4_f16: packs a [rows, stride] f16 matrix (as uploaded, zero padded) into the q4 format,
-// one invocation per 32-element group, asymmetric: scale = (max − min) / 15, q = round((v − min) / scale) in [0, 15] (round: half to even).
+// one invocation per 32-element group, asymmetric: scale = (max − min) / 15, q = round((v − min) / scale) in [0, 15] (scale and min
+// rounded to f16 first, so quants are fitted to what is stored); one invocation per group (round: half to even).
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (unused; shared layout)
-//   1 params: uniform Params { groups: u32 }                   (rows · stride / 32)
+//   1 params: uniform Params { groups: u32 }                   (invocations: see below)
 //   2 w:      storage, read        array<u32>  [rows, stride], f16 packed two per u32 (element i in half i & 1), widened exactly with unpack2x16float
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
-//   4 scales: storage, read_write  array<vec2<f32>>  [rows, stride / 32] (scale, min)
+//   4 scales: storage, read_write  array<u32>  [rows, stride / 32] (scale, min) as two f16
 // Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
-// Precision: f32.
+// Precision: f32; scales (and mins) stored as f16.
 
 struct Frame { start: u32, tokens: u32 }
 struct Params { groups: u32 }
@@ -16,7 +17,7 @@ struct Params { groups: u32 }
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read_write> q: array<u32>;
-@group(0) @binding(4) var<storage, read_write> scales: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 
 override WG: u32 = 64u;
 
@@ -43,15 +44,16 @@ fn main(
     lo = min(lo, v);
     hi = max(hi, v);
   }
-  let scale = (hi - lo) / 15.0;
-  let inv = select(0.0, 1.0 / scale, scale > 0.0);
+  let stored = pack2x16float(vec2<f32>((hi - lo) / 15.0, lo));
+  let sm = unpack2x16float(stored);
+  let inv = select(0.0, 1.0 / sm.x, sm.x > 0.0);
   for (var word = 0u; word < 4u; word++) {
     var packed = 0u;
     for (var n = 0u; n < 8u; n++) {
-      let v = clamp(round((weight(base + 8u * word + n) - lo) * inv), 0.0, 15.0);
+      let v = clamp(round((weight(base + 8u * word + n) - sm.y) * inv), 0.0, 15.0);
       packed |= u32(v) << (4u * n);
     }
     q[g * 4u + word] = packed;
   }
-  scales[g] = vec2<f32>(scale, lo);
+  scales[g] = stored;
 }

@@ -15,12 +15,17 @@ const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsag
 export type QuantFormat = "q8" | "q4";
 /** How a matrix is stored on the GPU: in its upload element type, or quantized. */
 export type MatrixType = ElementType | QuantFormat;
-/** Bytes of quants and of group scales per 32 elements of each quantized format. */
-export const QUANT_BYTES: Readonly<Record<QuantFormat, { quants: number; scales: number }>> = {
-  q8: { quants: 32, scales: 4 },
-  q4: { quants: 16, scales: 8 },
+/**
+ * Bytes of quants and of group scales per 32-element group of each quantized format, and the row
+ * stride alignment (q8 packs the f16 scales of two groups per u32, so its rows hold whole pairs).
+ */
+export const QUANT_BYTES: Readonly<
+  Record<QuantFormat, { quants: number; scales: number; align: number }>
+> = {
+  q8: { quants: 32, scales: 2, align: 64 }, // int8 ×32, f16 scale
+  q4: { quants: 16, scales: 4, align: 32 }, // 4-bit ×32, f16 scale + f16 min
 };
-/** Elements per quantization group (and the row stride alignment of quantized matrices). */
+/** Elements per quantization group. */
 export const QUANT_GROUP = 32;
 
 /** Bytes a matrix occupies on the GPU (quants and scales for quantized ones). */
@@ -220,7 +225,7 @@ export async function uploadMatrix(
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
   }
-  const align = quantize ? QUANT_GROUP : ROW_ALIGN;
+  const align = quantize ? QUANT_BYTES[quantize.format].align : ROW_ALIGN;
   const stride = Math.ceil(cols / align) * align;
   const perPart = Math.floor(maxBindingBytes / (stride * size));
   if (perPart < 1) {

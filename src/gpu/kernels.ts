@@ -26,6 +26,8 @@ import quantizeQ8Bf16 from "../../kernels/quantize_q8_bf16.wgsl" with { type: "t
 import quantizeQ4F32 from "../../kernels/quantize_q4_f32.wgsl" with { type: "text" };
 import quantizeQ4F16 from "../../kernels/quantize_q4_f16.wgsl" with { type: "text" };
 import quantizeQ4Bf16 from "../../kernels/quantize_q4_bf16.wgsl" with { type: "text" };
+import embeddingQ8 from "../../kernels/embedding_q8.wgsl" with { type: "text" };
+import embeddingQ4 from "../../kernels/embedding_q4.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
@@ -62,6 +64,8 @@ export const KERNELS = {
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W, W, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
+  embeddingQ8: { source: embeddingQ8, bindings: QUANT_LINEAR },
+  embeddingQ4: { source: embeddingQ4, bindings: QUANT_LINEAR },
   matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
   matmulQ8: { source: matmulQ8, bindings: QUANT_LINEAR },

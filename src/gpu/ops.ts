@@ -42,7 +42,13 @@ const QUANTIZE = {
   q8: { f32: "quantizeQ8F32", f16: "quantizeQ8F16", bf16: "quantizeQ8Bf16" },
   q4: { f32: "quantizeQ4F32", f16: "quantizeQ4F16", bf16: "quantizeQ4Bf16" },
 } as const;
-const EMBEDDING = { f32: "embeddingF32", f16: "embeddingF16", bf16: "embeddingBf16" } as const;
+const EMBEDDING = {
+  f32: "embeddingF32",
+  f16: "embeddingF16",
+  bf16: "embeddingBf16",
+  q8: "embeddingQ8",
+  q4: "embeddingQ4",
+} as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
@@ -91,19 +97,15 @@ export class Ops {
 
   /** x[t] = table[ids[t]]: ids u32 [tokens], table [V, dim], x f32 [tokens, dim]. */
   embedding(ids: GPUBuffer, table: GpuMatrix, x: GPUBuffer): Launch {
-    const type = table.type;
-    if (type === "q8" || type === "q4") {
-      throw new Error("embedding: the table must not be quantized");
-    }
     const wg = this.#gpu.workgroups.elementwise;
-    const parts = table.parts.map((p) =>
-      this.#launch(EMBEDDING[type], wg, [
-        this.#uniform([table.cols, table.stride, p.firstRow, p.rows]),
-        ids,
-        p.buffer,
-        x,
-      ])
-    );
+    const parts = table.parts.map((p) => {
+      const params = this.#uniform([table.cols, table.stride, p.firstRow, p.rows]);
+      return this.#launch(
+        EMBEDDING[table.type],
+        wg,
+        p.scales ? [params, ids, p.buffer, x, p.scales] : [params, ids, p.buffer, x],
+      );
+    });
     return { record: (pass, t) => parts.forEach((l) => l(pass, Math.ceil((t * table.cols) / wg))) };
   }
 
@@ -311,11 +313,13 @@ export class Ops {
       const groups = elements / QUANT_GROUP;
       const buffer = storageBuffer(device, groups * QUANT_BYTES[format].quants, label);
       const scales = storageBuffer(device, groups * QUANT_BYTES[format].scales, `${label}.scales`);
-      const params = uniformBuffer(device, [groups], "quantize.params");
+      // q8 quantizes pairs of groups per invocation (their f16 scales share a u32).
+      const invocations = format === "q8" ? groups / 2 : groups;
+      const params = uniformBuffer(device, [invocations], "quantize.params");
       const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales]);
       const encoder = device.createCommandEncoder({ label: `quantize ${label}` });
       const pass = encoder.beginComputePass();
-      l(pass, Math.ceil(groups / wg));
+      l(pass, Math.ceil(invocations / wg));
       pass.end();
       device.queue.submit([encoder.finish()]);
       params.destroy(); // safe: destruction waits for the submitted work

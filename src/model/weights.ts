@@ -50,7 +50,7 @@ export async function uploadWeights(
   store: TensorStore,
   options: {
     onProgress?: UploadProgress | undefined;
-    /** Quantize the linear layers and lm_head at load (embeddings and norms stay as stored). */
+    /** Quantize every matrix at load (embeddings and lm_head at q8 at least; norms stay f32). */
     quantize?: { format: QuantFormat; ops: Ops } | undefined;
   } = {},
 ): Promise<LlamaWeights> {
@@ -64,9 +64,7 @@ export async function uploadWeights(
   const names = [...store.tensors.keys()].filter((n) =>
     n.startsWith("model.") || n === "lm_head.weight"
   );
-  const tiedHead = config.tieWordEmbeddings && quantize; // the embedding is read twice
-  const total = names.reduce((a, n) => a + get(n).byteLength, 0) +
-    (tiedHead ? get("model.embed_tokens.weight").byteLength : 0);
+  const total = names.reduce((a, n) => a + get(n).byteLength, 0);
   let done = 0;
   const advance = (t: TensorInfo) => {
     store.release(t); // its bytes are on their way to the GPU: keep no second copy resident
@@ -75,11 +73,8 @@ export async function uploadWeights(
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
   const uploader = new Uploader(gpu.device);
 
-  /**
-   * One matrix, or several with the same dtype and width stacked by rows (one launch for all);
-   * quantized when asked, unless `keep` (the embedding table, gathered row by row).
-   */
-  const matrix = async (names: string[], keep = false): Promise<GpuMatrix> => {
+  /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
+  const matrix = async (names: string[], format = quantize?.format): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
     if (dtypes.size > 1) {
@@ -92,11 +87,8 @@ export async function uploadWeights(
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
-      quantize: quantize && !keep
-        ? {
-          format: quantize.format,
-          part: quantize.ops.quantizer(quantize.format, ELEMENT[ts[0]!.dtype]),
-        }
+      quantize: quantize && format
+        ? { format, part: quantize.ops.quantizer(format, ELEMENT[ts[0]!.dtype]) }
         : undefined,
     });
     ts.forEach(advance);
@@ -109,7 +101,10 @@ export async function uploadWeights(
     return b;
   };
 
-  const embedTokens = await matrix(["model.embed_tokens.weight"], true);
+  // The vocabulary matrices take q8 even under q4: they are a small share of the bytes and
+  // measurably the most sensitive (as llama.cpp keeps its output layer at higher precision).
+  const vocabFormat = quantize && "q8";
+  const embedTokens = await matrix(["model.embed_tokens.weight"], vocabFormat);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
@@ -127,9 +122,9 @@ export async function uploadWeights(
     });
   }
   const norm = vector("model.norm.weight");
-  // Tied: the embedding stays as stored for the gather; a quantized lm_head is made from it.
-  const headName = config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  const lmHead = config.tieWordEmbeddings && !quantize ? embedTokens : await matrix([headName]);
+  const lmHead = config.tieWordEmbeddings
+    ? embedTokens
+    : await matrix(["lm_head.weight"], vocabFormat);
   await uploader.flush();
   uploader.release();
   return { embedTokens, layers, norm, lmHead, bytes: done };

@@ -1,4 +1,10 @@
-import { type QuantFormat, readBuffer, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
+import {
+  type QuantFormat,
+  readBuffer,
+  uploadArray,
+  Uploader,
+  uploadMatrix,
+} from "../../src/gpu/buffers.ts";
 import { assert, assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
@@ -7,6 +13,8 @@ import * as ref from "../_reference.ts";
 /** f32 math on the dequantized weights: only accumulation rounding remains. */
 const RTOL = 1e-5;
 const GROUP = 32;
+/** Scales (and q4 mins) are stored as f16: each is off by up to 2⁻¹¹ relative, over ≤ 128 steps. */
+const F16_SLACK = 2 ** -11;
 
 /** The weights a quantized matrix stands for, from its quants and scales (the format's definition). */
 async function dequantized(
@@ -19,8 +27,9 @@ async function dequantized(
     const bytes = new Uint8Array(
       await readBuffer(device, p.buffer, groups * (m.type === "q8" ? 32 : 16)),
     );
-    const scales = new Float32Array(
-      await readBuffer(device, p.scales!, groups * (m.type === "q8" ? 4 : 8)),
+    // q8: one f16 scale per group; q4: an f16 scale then an f16 min per group.
+    const scales = new Float16Array(
+      await readBuffer(device, p.scales!, groups * (m.type === "q8" ? 2 : 4)),
     );
     for (let r = 0; r < p.rows; r++) {
       for (let k = 0; k < m.cols; k++) {
@@ -38,7 +47,7 @@ async function dequantized(
 
 for (const format of ["q8", "q4"] as QuantFormat[]) {
   for (const type of ["f32", "f16", "bf16"] as const) {
-    Deno.test(`quantize_${format}_${type} packs groups of 32 within half a step of every weight`, async () => {
+    Deno.test(`quantize_${format}_${type} packs groups of 32 within half a step (plus f16 scale rounding) of every weight`, async () => {
       const ctx = await testGpu();
       const rng = seeded(21);
       const [rows, cols] = [45, 100]; // 100 columns: the last group of each row is padded
@@ -64,7 +73,7 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
           v.forEach((x, k) => {
             const err = Math.abs(got[r * cols + g + k]! - x);
             assert(
-              err <= step / 2 * (1 + 1e-5) + 1e-7,
+              err <= step / 2 + F16_SLACK * (128 * step + Math.abs(Math.min(...all))) + 1e-7,
               `row ${r} col ${g + k}: ${got[r * cols + g + k]} vs ${x} (step ${step})`,
             );
           });
@@ -110,4 +119,37 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
 
 function ops(ctx: Awaited<ReturnType<typeof testGpu>>) {
   return ctx.ops;
+}
+
+for (const format of ["q8", "q4"] as QuantFormat[]) {
+  Deno.test(`embedding (${format}) gathers dequantized rows, also across parts`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(44);
+    const [vocab, dim] = [301, 40];
+    const table = encode("bf16", randomArray(rng, vocab * dim));
+    const m = await uploadMatrix(new Uploader(ctx.gpu.device), table.bytes, {
+      type: "bf16",
+      cols: dim,
+      maxBindingBytes: 50 * 64 * 2, // 50 rows of the 64-wide padded stride per part
+      label: "table",
+      quantize: { format, part: ctx.ops.quantizer(format, "bf16") },
+    });
+    assert(m.parts.length === 7, `${m.parts.length} parts`);
+    const ids = [0, vocab - 1, 50, 49, 7, 7, 299];
+    const x = nanBuffer(ctx.gpu, ids.length * dim);
+    const launch = ctx.ops.embedding(
+      uploadArray(ctx.gpu.device, Uint32Array.from(ids), "ids"),
+      m,
+      x,
+    );
+    const got = await runLaunches(
+      ctx,
+      { start: 0, tokens: ids.length },
+      [[launch, ids.length]],
+      x,
+      ids.length * dim,
+    );
+    const rows = await dequantized(ctx.gpu.device, m);
+    assertRelClose(got, ref.embedding(rows, ids, dim), 1e-6, `${format} gather`);
+  });
 }
