@@ -3,6 +3,7 @@ import { openCheckpoint } from "../model/checkpoint.ts";
 import { inspectCheckpoint, type InspectReport } from "../model/inspect.ts";
 import { type Command, intFlag, modelArg, parse } from "./args.ts";
 import { err, formatBytes, formatCount, out } from "./output.ts";
+import { weightsFlag } from "./session.ts";
 
 const USAGE = `Usage: wgllama inspect MODEL [--json] [--ctx N]
 
@@ -12,6 +13,7 @@ present they are validated against the config (only their headers are read).
 
   MODEL      a Hugging Face model folder, or org/name from the local hub cache
   --json     print one JSON object instead of tables
+  --weights F  q8 | q4: the GPU memory after quantizing at load (vocabulary matrices at q8)
   --ctx N    context length for the KV-cache estimate
              (default: max_position_embeddings, capped at 8192)
 `;
@@ -25,6 +27,7 @@ export const inspect: Command = {
     const { values, positionals } = parse("inspect", args, {
       json: { type: "boolean" },
       ctx: { type: "string" },
+      weights: { type: "string" },
     });
     if (values.help) return Promise.resolve((out(USAGE), 0));
     const spec = modelArg("inspect", positionals);
@@ -33,7 +36,10 @@ export const inspect: Command = {
       const ctx = values.ctx !== undefined
         ? intFlag("ctx", values.ctx)
         : Math.min(ckpt.config.maxPositionEmbeddings, 8192);
-      const report = inspectCheckpoint(ckpt, ctx);
+      const weights = weightsFlag(values.weights);
+      const report = inspectCheckpoint(ckpt, ctx, {
+        weights: weights === "bf16" ? undefined : weights,
+      });
       if (report.extraTensors.length) {
         err(`wgllama: warning: unused tensors in ${ckpt.dir}: ${report.extraTensors.join(", ")}`);
       }

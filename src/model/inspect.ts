@@ -4,6 +4,7 @@
  * @module
  */
 import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
+import { matrixBytes, QUANT_BYTES, type QuantFormat } from "../gpu/buffers.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { countParameters, expectedTensors, type ParameterCounts } from "./tensors.ts";
 
@@ -23,7 +24,7 @@ export interface InspectReport {
     /** Bytes of weights by stored dtype (from the files, else estimated from torch_dtype). */
     weightsByDtype: Record<string, number>;
     weights: number;
-    weightsSource: "files" | "config";
+    weightsSource: "files" | "config" | QuantFormat;
     contextLength: number;
     kvCache: number;
     total: number;
@@ -33,10 +34,31 @@ export interface InspectReport {
 }
 
 /** Builds the report for an opened checkpoint, sizing the KV cache for `contextLength` tokens. */
-export function inspectCheckpoint(ckpt: Checkpoint, contextLength: number): InspectReport {
+export function inspectCheckpoint(
+  ckpt: Checkpoint,
+  contextLength: number,
+  options: { weights?: QuantFormat | undefined } = {},
+): InspectReport {
   const c = ckpt.config;
   const weightsByDtype: Record<string, number> = {};
-  if (ckpt.weights) {
+  if (options.weights) {
+    // On the GPU after quantizing at load: layers in the format, vocabulary matrices at q8, norms f32.
+    for (const e of expectedTensors(c)) {
+      const [rows, cols] = e.shape;
+      const vocab = e.component === "embed_tokens" || e.component === "lm_head";
+      const type: QuantFormat | undefined = cols === undefined
+        ? undefined
+        : vocab
+        ? "q8"
+        : options.weights;
+      const key = type === undefined ? "F32 (norms)" : type.toUpperCase();
+      const align = type === undefined ? 1 : QUANT_BYTES[type].align;
+      const bytes = type === undefined
+        ? rows! * 4
+        : matrixBytes({ type, rows: rows!, stride: Math.ceil(cols! / align) * align });
+      weightsByDtype[key] = (weightsByDtype[key] ?? 0) + bytes;
+    }
+  } else if (ckpt.weights) {
     for (const e of expectedTensors(c)) {
       const t = ckpt.weights.tensors.get(e.name)!;
       weightsByDtype[t.dtype] = (weightsByDtype[t.dtype] ?? 0) + t.byteLength;
@@ -78,7 +100,7 @@ export function inspectCheckpoint(ckpt: Checkpoint, contextLength: number): Insp
     memory: {
       weightsByDtype,
       weights,
-      weightsSource: ckpt.weights ? "files" : "config",
+      weightsSource: options.weights ?? (ckpt.weights ? "files" : "config"),
       contextLength,
       kvCache,
       total: weights + kvCache,

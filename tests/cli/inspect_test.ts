@@ -133,3 +133,19 @@ Deno.test("wgllama refuses bad folders and flags with one line and the right exi
   const help = await wgllama(["inspect", "--help"]);
   assert(help.code === 0 && help.stdout.startsWith("Usage: wgllama inspect"), help.stdout);
 });
+
+Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model quantized at load", async () => {
+  const dir = tempFolder({ "config.json": LLAMA3_8B });
+  const bytes = async (w: string) =>
+    JSON.parse((await wgllama(["inspect", dir, "--json", "--weights", w])).stdout).memory;
+  const q8 = await bytes("q8");
+  const q4 = await bytes("q4");
+  // Every 32 weights: q8 = 32 int8 + f16 scale; q4 = 16 bytes + f16 scale and min (vocabulary at q8).
+  assertEquals(q8.weights_bytes, 8_030_261_248 / 32 * 34 + 65 * 4096 * 4 - 65 * 4096 * 34 / 32);
+  assert(
+    q8.weights_bytes <= 9e9 && q4.weights_bytes <= 5.5e9,
+    `${q8.weights_bytes} ${q4.weights_bytes}`,
+  );
+  assertEquals(q4.weights_source, "q4");
+  assertEquals((await wgllama(["inspect", dir, "--weights", "q3"])).code, 2);
+});
