@@ -45,5 +45,6 @@ export {
   tokenProbabilities,
 } from "./src/generate/sampling.ts";
 export { TextStream } from "./src/generate/text_stream.ts";
+export { type BatchOptions, type BatchRequest, generateBatch } from "./src/generate/batch.ts";
 export { TextTokenizer } from "./src/text/tokenizer.ts";
 export { type ChatMessage, ChatTemplate } from "./src/text/chat_template.ts";

@@ -1,6 +1,7 @@
 /** `wgllama <command> [options]`: dispatch, help, and the single place errors become exit codes. */
 import { describeError, EXIT, UsageError } from "../errors.ts";
 import type { Command } from "./args.ts";
+import { batch } from "./batch.ts";
 import { bench } from "./bench.ts";
 import { chat } from "./chat.ts";
 import { compare } from "./compare.ts";
@@ -14,6 +15,7 @@ import { err, out } from "./output.ts";
 const COMMANDS: readonly Command[] = [
   chat,
   run,
+  batch,
   inspect,
   tokenize,
   detokenize,

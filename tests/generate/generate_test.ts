@@ -101,3 +101,25 @@ Deno.test("generate() decodes in batches and rolls back tokens decoded past a te
   assert(model.decodeCalls >= 1, "used batched decoding");
   assertEquals(model.tokens, [1, 2, 72, 105, 33], "cache = prompt + accepted tokens");
 });
+
+Deno.test("generateBatch() answers in input order exactly as generate() does alone", async () => {
+  const { generateBatch } = await import("../../src/generate/batch.ts");
+  const prompts = [[1, 2], [3], [1, 2, 4, 5]];
+  const script = (history: readonly number[]) => {
+    const logits = new Float32Array(VOCAB);
+    logits[(history.reduce((a, b) => a * 31 + b, 7) % 200) + 30] = 5; // depends on the whole history
+    return logits;
+  };
+  const alone = [];
+  for (const p of prompts) {
+    alone.push((await generate(new FakeModel(VOCAB, script), p, options({ maxTokens: 6 }))).tokens);
+  }
+  const order: number[] = [];
+  const batched = await generateBatch(
+    new FakeModel(VOCAB, script),
+    prompts.map((p) => ({ promptIds: p, sampling: GREEDY, maxTokens: 6 })),
+    { terminators: new Set([EOT]), decode, onResult: (i) => void order.push(i) },
+  );
+  assertEquals(batched.map((r) => r.tokens), alone);
+  assertEquals(order, [0, 1, 2]);
+});

@@ -1,0 +1,281 @@
+/**
+ * `wgllama batch MODEL --input prompts.jsonl [--output out.jsonl]`: answers a file of prompts,
+ * writing one JSON line per prompt in input order as each completes, so an interrupted run loses
+ * nothing and `--resume` finishes it.
+ * @module
+ */
+import { EXIT, InputError, UsageError } from "../errors.ts";
+import { type BatchRequest, generateBatch } from "../generate/batch.ts";
+import type { GenerateResult } from "../generate/generate.ts";
+import type { ChatMessage } from "../text/chat_template.ts";
+import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { err, out } from "./output.ts";
+import {
+  GENERATION_FLAGS,
+  GENERATION_HELP,
+  openSession,
+  samplingFrom,
+  type Session,
+} from "./session.ts";
+
+const USAGE = `Usage: wgllama batch MODEL --input FILE [--output FILE] [options]
+
+Answers every line of a JSONL file: {"prompt": "..."}, {"messages": [...]} or {"prompt_ids": [...]},
+each optionally with "id", "max_tokens", "temperature", "top_p", "seed" and "stop". Writes one
+line per prompt, {"id", "text", "tokens", "finish_reason", "prompt_tokens"}, in input order as
+each completes. A malformed line is reported with its line number and skipped.
+
+  --input FILE        the prompts (JSONL)
+  --output FILE       append results here (default: standard output)
+  --resume            skip ids already in --output (a torn last line is dropped first)
+  --strict            stop at the first malformed line instead of skipping it
+  --raw               plain completion: no chat template
+  --batch-size N      prompts in flight (default 8; they currently run one after another)
+${GENERATION_HELP}
+`;
+
+/** One valid input line. */
+interface Line {
+  line: number;
+  id: string | number;
+  json: Record<string, unknown>;
+}
+
+/** The batch command. */
+export const batch: Command = {
+  name: "batch",
+  summary: "answer a JSONL file of prompts, in order, resumable",
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse("batch", args, {
+      ...GENERATION_FLAGS,
+      input: { type: "string" },
+      output: { type: "string" },
+      resume: { type: "boolean" },
+      strict: { type: "boolean" },
+      raw: { type: "boolean" },
+      "batch-size": { type: "string" },
+    });
+    if (values.help) return (out(USAGE), 0);
+    const spec = modelArg("batch", positionals);
+    if (values.input === undefined) throw new UsageError("batch: --input FILE is required");
+    if (values.resume && values.output === undefined) {
+      throw new UsageError("batch: --resume needs --output");
+    }
+    if (values["batch-size"] !== undefined) intFlag("batch-size", values["batch-size"]);
+    const lines = readRequests(values.input, values.strict ?? false);
+    const done = values.resume ? completedIds(values.output!) : new Set<string>();
+    const todo = lines.filter((l) => !done.has(String(l.id)));
+    if (done.size) {
+      err(`wgllama: resuming: ${lines.length - todo.length} of ${lines.length} already done`);
+    }
+    if (todo.length === 0) return EXIT.ok;
+
+    const session = await openSession(spec, values);
+    const { tokenizer } = session;
+    if (!tokenizer && todo.some((l) => l.json.prompt_ids === undefined)) {
+      throw new InputError(
+        `Cannot find tokenizer.json in ${spec}: text prompts need one (use prompt_ids)`,
+      );
+    }
+    const requests = todo.map((l) => request(session, l, values.raw ?? false));
+    const sink = values.output === undefined
+      ? undefined
+      : Deno.openSync(values.output, { append: true, create: true });
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    Deno.addSignalListener("SIGINT", onSigint);
+    const started = performance.now();
+    let tokens = 0;
+    try {
+      const results = await generateBatch(session.model, requests, {
+        terminators: session.terminators,
+        decode: (ids) => tokenizer?.decode(ids, { skipSpecial: true }) ?? "",
+        signal: controller.signal,
+        onResult: (i, r) => {
+          const line = JSON.stringify(resultJson(todo[i]!.id, r)) + "\n";
+          if (sink) sink.writeSync(new TextEncoder().encode(line));
+          else out(line);
+          tokens += r.tokens.length;
+          if (Deno.stderr.isTerminal()) {
+            const rate = tokens / ((performance.now() - started) / 1000);
+            Deno.stderr.writeSync(
+              new TextEncoder().encode(
+                `\r${i + 1}/${todo.length} done, ${rate.toFixed(1)} tokens/s `,
+              ),
+            );
+          }
+        },
+      });
+      if (Deno.stderr.isTerminal()) err("");
+      return results.length < requests.length ? EXIT.interrupted : EXIT.ok;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+      sink?.close();
+      session.model.gpu.device.destroy();
+    }
+  },
+};
+
+function resultJson(id: string | number, r: GenerateResult) {
+  return {
+    id,
+    text: r.text,
+    tokens: r.tokens,
+    finish_reason: r.finishReason,
+    prompt_tokens: r.promptTokens,
+  };
+}
+
+/** Parses the input file; malformed lines are reported (and skipped, or fatal under `strict`). */
+function readRequests(path: string, strict: boolean): Line[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  const lines: Line[] = [];
+  const ids = new Set<string>();
+  text.split("\n").forEach((raw, i) => {
+    const n = i + 1;
+    if (raw.trim() === "") return;
+    const problem = validate(raw, n, ids);
+    if (typeof problem === "string") {
+      if (strict) throw new InputError(`${path}:${n}: ${problem}`);
+      err(`wgllama: warning: ${path}:${n}: ${problem}; skipped`);
+      return;
+    }
+    ids.add(String(problem.id));
+    lines.push(problem);
+  });
+  return lines;
+}
+
+/** A valid line, or what is wrong with it. */
+function validate(raw: string, n: number, ids: Set<string>): Line | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return "not valid JSON";
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return "expected a JSON object";
+  }
+  const j = json as Record<string, unknown>;
+  const inputs = ["prompt", "messages", "prompt_ids"].filter((k) => j[k] !== undefined);
+  if (inputs.length !== 1) {
+    return `expected exactly one of "prompt", "messages", "prompt_ids" (found ${inputs.length})`;
+  }
+  if (j.prompt !== undefined && (typeof j.prompt !== "string" || j.prompt === "")) {
+    return `"prompt" must be a non-empty string`;
+  }
+  if (
+    j.messages !== undefined &&
+    !(Array.isArray(j.messages) && j.messages.length > 0 &&
+      j.messages.every((m) => typeof m?.role === "string" && typeof m?.content === "string"))
+  ) return `"messages" must be a non-empty list of {role, content} strings`;
+  if (
+    j.prompt_ids !== undefined &&
+    !(Array.isArray(j.prompt_ids) && j.prompt_ids.length > 0 &&
+      j.prompt_ids.every((t) => Number.isSafeInteger(t) && t >= 0))
+  ) return `"prompt_ids" must be a non-empty list of token ids`;
+  if (j.id !== undefined && typeof j.id !== "string" && typeof j.id !== "number") {
+    return `"id" must be a string or a number`;
+  }
+  const id = (j.id as string | number | undefined) ?? n;
+  if (ids.has(String(id))) return `duplicate id ${JSON.stringify(id)}`;
+  if (
+    j.stop !== undefined && typeof j.stop !== "string" &&
+    !(Array.isArray(j.stop) && j.stop.every((s) => typeof s === "string"))
+  ) {
+    return `"stop" must be a string or a list of strings`;
+  }
+  for (const k of ["max_tokens", "seed"]) {
+    if (
+      j[k] !== undefined &&
+      !(Number.isSafeInteger(j[k]) && (j[k] as number) >= (k === "seed" ? 0 : 1))
+    ) {
+      return `"${k}" is ${JSON.stringify(j[k])}: expected ${
+        k === "seed" ? "an integer ≥ 0" : "an integer ≥ 1"
+      }`;
+    }
+  }
+  for (const [k, max] of [["temperature", 100], ["top_p", 1]] as const) {
+    if (
+      j[k] !== undefined &&
+      !(typeof j[k] === "number" && (j[k] as number) >= 0 && (j[k] as number) <= max)
+    ) {
+      return `"${k}" is ${JSON.stringify(j[k])}: expected a number from 0 to ${max}`;
+    }
+  }
+  return { line: n, id, json: j };
+}
+
+/** The prompt ids and per-line settings of one line, over the command's defaults. */
+function request(s: Session, l: Line, raw: boolean): BatchRequest {
+  const j = l.json;
+  let promptIds: number[];
+  if (j.prompt_ids !== undefined) promptIds = j.prompt_ids as number[];
+  else {
+    const messages: ChatMessage[] = j.messages !== undefined
+      ? j.messages as ChatMessage[]
+      : [...(s.system !== undefined ? [{ role: "system", content: s.system }] : []), {
+        role: "user",
+        content: j.prompt as string,
+      }];
+    promptIds = raw || !s.template
+      ? s.tokenizer!.encode(messages.map((m) => m.content).join("\n"), { bos: true })
+      : s.template.encode(messages);
+  }
+  if (promptIds.length >= s.model.contextLength) {
+    throw new InputError(
+      `line ${l.line}: the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
+    );
+  }
+  const sampling = samplingFrom({
+    ...(j.temperature !== undefined ? { temperature: String(j.temperature) } : {}),
+    ...(j.top_p !== undefined ? { "top-p": String(j.top_p) } : {}),
+    ...(j.seed !== undefined ? { seed: String(j.seed) } : {}),
+  }, { eosTokenIds: [] });
+  return {
+    promptIds,
+    sampling: {
+      ...s.sampling,
+      ...(j.temperature !== undefined ? { temperature: sampling.temperature } : {}),
+      ...(j.top_p !== undefined ? { topP: sampling.topP } : {}),
+      ...(j.seed !== undefined ? { seed: sampling.seed } : {}),
+    },
+    maxTokens: (j.max_tokens as number | undefined) ?? s.maxTokens,
+    stop: j.stop === undefined
+      ? s.stop
+      : typeof j.stop === "string"
+      ? [j.stop]
+      : j.stop as string[],
+  };
+}
+
+/** Ids already written to `path`; a torn last line (an interrupted write) is cut off first. */
+function completedIds(path: string): Set<string> {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return new Set();
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  const ids = new Set<string>();
+  let keep = 0; // bytes of complete, valid lines
+  for (const line of text.split(/(?<=\n)/)) {
+    let id: unknown;
+    try {
+      id = line.endsWith("\n") ? JSON.parse(line).id : undefined;
+    } catch { /* torn or foreign line */ }
+    if (id === undefined) break;
+    ids.add(String(id));
+    keep += new TextEncoder().encode(line).length;
+  }
+  if (keep < new TextEncoder().encode(text).length) Deno.truncateSync(path, keep);
+  return ids;
+}

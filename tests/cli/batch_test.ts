@@ -1,0 +1,106 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { wgllama } from "../_cli.ts";
+import { fixture } from "../_fixtures.ts";
+
+const LLAMA3 = fixture("tiny-llama3-vocab");
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+const LINES = [
+  `{"prompt": "Hello there", "id": "a", "max_tokens": 5}`,
+  `{"prompt_ids": [128000, 9906], "max_tokens": 4}`,
+  ``,
+  `not json`,
+  `{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "id": 7, "max_tokens": 6}`,
+  `{"prompt": "x", "prompt_ids": [1]}`,
+  `{"prompt": "again", "id": "a"}`,
+];
+
+function inputFile(lines: string[]): string {
+  const path = Deno.makeTempFileSync({ suffix: ".jsonl" });
+  Deno.writeTextFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+Deno.test("wgllama batch: input order, line-numbered warnings, same answers as run", async () => {
+  const r = await wgllama(["batch", LLAMA3, "--input", inputFile(LINES), "--temperature", "0"]);
+  assertEquals(r.code, 0, r.stderr);
+  const out = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  assertEquals(out.map((o) => o.id), ["a", 2, 7]);
+  assertEquals(out.map((o) => o.tokens.length), [5, 4, 6]);
+  for (const o of out) {
+    assertEquals(Object.keys(o), ["id", "text", "tokens", "finish_reason", "prompt_tokens"]);
+  }
+  for (const n of [4, 6, 7]) {
+    assert(r.stderr.includes(`.jsonl:${n}:`), `line ${n} reported: ${r.stderr}`);
+  }
+  const alone = JSON.parse(
+    (await wgllama([
+      "run",
+      LLAMA3,
+      "Hello there",
+      "--max-tokens",
+      "5",
+      "--temperature",
+      "0",
+      "--json",
+    ])).stdout,
+  );
+  assertEquals([out[0].text, out[0].tokens, out[0].prompt_tokens], [
+    alone.text,
+    alone.tokens,
+    alone.prompt_tokens,
+  ]);
+  const strict = await wgllama(["batch", LLAMA3, "--input", inputFile(LINES), "--strict"]);
+  assertEquals([strict.code, strict.stdout], [1, ""]);
+  assert(
+    strict.stderr.startsWith("wgllama: error:") && strict.stderr.includes(":4: not valid JSON"),
+    strict.stderr,
+  );
+});
+
+Deno.test("wgllama batch --resume after Ctrl-C completes the output with no duplicate or missing id", async () => {
+  const prompts = ["one", "two", "three"].map((p) =>
+    `{"prompt": "${p}", "id": "${p}", "max_tokens": 400, "temperature": 0}`
+  );
+  const input = inputFile(prompts);
+  const output = Deno.makeTempFileSync({ suffix: ".jsonl" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "batch",
+      LLAMA3,
+      "--input",
+      input,
+      "--output",
+      output,
+      "--ctx",
+      "512",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  while (!Deno.readTextFileSync(output).includes("\n")) await new Promise((r) => setTimeout(r, 50));
+  child.kill("SIGINT");
+  const status = await child.status;
+  const partial = Deno.readTextFileSync(output).trimEnd().split("\n");
+  if (status.code === 130) {
+    assert(partial.length < 3, `interrupted yet complete: ${partial.length}`);
+  }
+  Deno.writeTextFileSync(output, Deno.readTextFileSync(output) + `{"id": "tw`); // a torn write
+  const r = await wgllama([
+    "batch",
+    LLAMA3,
+    "--input",
+    input,
+    "--output",
+    output,
+    "--ctx",
+    "512",
+    "--resume",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const ids = Deno.readTextFileSync(output).trimEnd().split("\n").map((l) => JSON.parse(l).id);
+  assertEquals(ids, ["one", "two", "three"]);
+});
