@@ -21,6 +21,11 @@ struct Params { vec4s: u32 }
 override WG: u32 = 64u;
 var<workgroup> partial: array<u32, 256>;
 
+/** src[i], or zero past the slice. */
+fn load(i: u32, end: u32) -> vec4<u32> {
+  return select(vec4<u32>(0u), src[i], i < end);
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3u,
@@ -32,16 +37,27 @@ fn main(
   let start = g * slice;
   let end = min(params.vec4s, start + slice);
   let sub = (slice + 7u) / 8u; // vec4s per stream
-  var a = array<vec4<u32>, 8>();
+  // Eight named accumulators (not an array: dynamic indexing would spill on GPUs).
+  var a0 = vec4<u32>(0u);
+  var a1 = vec4<u32>(0u);
+  var a2 = vec4<u32>(0u);
+  var a3 = vec4<u32>(0u);
+  var a4 = vec4<u32>(0u);
+  var a5 = vec4<u32>(0u);
+  var a6 = vec4<u32>(0u);
+  var a7 = vec4<u32>(0u);
   for (var k = lid; k < sub; k += WG) {
-    for (var s = 0u; s < 8u; s++) {
-      let i = start + s * sub + k;
-      if (i < end) {
-        a[s] ^= src[i];
-      }
-    }
+    let i = start + k;
+    a0 ^= load(i, end);
+    a1 ^= load(i + sub, end);
+    a2 ^= load(i + 2u * sub, end);
+    a3 ^= load(i + 3u * sub, end);
+    a4 ^= load(i + 4u * sub, end);
+    a5 ^= load(i + 5u * sub, end);
+    a6 ^= load(i + 6u * sub, end);
+    a7 ^= load(i + 7u * sub, end);
   }
-  let acc = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+  let acc = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
   partial[lid] = acc.x ^ acc.y ^ acc.z ^ acc.w;
   workgroupBarrier();
   if (lid == 0u) {
