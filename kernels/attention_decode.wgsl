@@ -8,7 +8,8 @@
 // Bindings (group 0):
 //   0 frame:    uniform Frame  { start: u32, tokens: u32 }     (per forward; tokens must be 1)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32,
-//                                split: u32 }  (splits = ceil(context / split); G · split ≤ 2048, G ≤ 8)
+//                                split: u32 }  (splits = ceil(context / split); G · split ≤ 2048, G ≤ 8,
+//                                G · head_dim ≤ 1024: 12 KiB of workgroup memory in all)
 //   2 q:        storage, read        array<vec4<f32>>  [1, ≥ q_heads · head_dim / 4]: q heads first
 //   3 k_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
 //   4 v_cache:  storage, read        array<vec4<f32>>  [context, kv_heads, head_dim / 4]
@@ -30,7 +31,7 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: 
 override WG: u32 = 64u;
 const LOWEST: f32 = -3.402823e38;
 const MAX_GROUP: u32 = 8u;
-var<workgroup> q_scaled: array<vec4<f32>, 512>; // [G, head_dim / 4]
+var<workgroup> q_scaled: array<vec4<f32>, 256>; // [G, head_dim / 4], G · head_dim ≤ 1024
 var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)
 var<workgroup> m_of: array<f32, 8>; // per query head of the group
 

@@ -235,7 +235,7 @@ export class Ops {
     const group = o.qHeads / o.kvHeads;
     // The decode kernel keeps G·split scores in workgroup memory (≤ 2048) and G ≤ 8 heads' sums.
     const split = Math.min(this.#gpu.workgroups.attentionSplit, Math.floor(2048 / group));
-    const grouped = group <= 8 && o.headDim % 4 === 0;
+    const grouped = group <= 8 && o.headDim % 4 === 0 && group * o.headDim <= 1024;
     const splits = Math.ceil(o.context / split);
     const partial = this.#scratch(o.qHeads * splits * (o.headDim + 2) * 4, "attention.partial");
     const decode = this.#launch("attentionDecode", this.#gpu.workgroups.attention, [
