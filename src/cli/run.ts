@@ -64,7 +64,6 @@ export const run: Command = {
     const onSigint = () => controller.abort();
     Deno.addSignalListener("SIGINT", onSigint);
     try {
-      session.model.setSampling(session.sampling);
       const result = await generate(session.model, prompt, {
         sampling: session.sampling,
         maxTokens: session.maxTokens,
