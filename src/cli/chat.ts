@@ -5,6 +5,7 @@
  * @module
  */
 import { InputError, UsageError } from "../errors.ts";
+import { resolveModelDir } from "../io/hf_folder.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, modelArg, parse } from "./args.ts";
@@ -41,10 +42,12 @@ export const chat: Command = {
   async run(args) {
     const { values, positionals } = parse("chat", args, GENERATION_FLAGS);
     if (values.help) return (out(USAGE), 0);
-    const session = await openSession(modelArg("chat", positionals), values);
-    if (!session.tokenizer) {
-      throw new InputError(`Cannot chat: the model folder has no tokenizer.json`);
+    const spec = modelArg("chat", positionals);
+    const dir = resolveModelDir(spec);
+    if (!existsFile(`${dir}/tokenizer.json`)) {
+      throw new InputError(`Cannot chat: ${dir} has no tokenizer.json`); // before loading the weights
     }
+    const session = await openSession(spec, values);
     try {
       return await new Repl(session).loop();
     } finally {
@@ -253,4 +256,12 @@ async function* readLines(): AsyncGenerator<string> {
     }
   }
   if (buffer) yield buffer;
+}
+
+function existsFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
