@@ -4,17 +4,19 @@
 //   out[t, h] = Σ_{j ≤ start+t} softmax_j(q[t,h]·K[j,g] · scale) · V[j,g],  g = h / (q_heads / kv_heads)
 // Bindings (group 0):
 //   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
-//   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32 }
+//   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32,
+//                               context: u32 }
 //   2 q:       storage, read        array<f32>  [tokens, q_row]: q heads at the start of each row
-//   3 k_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
-//   4 v_cache: storage, read        array<f32>  [context, kv_heads, head_dim]
+//   3 k_cache: storage, read        array<f32>  [slots, context, kv_heads, head_dim]
+//   4 v_cache: storage, read        array<f32>  [slots, context, kv_heads, head_dim]
 //   5 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
+//   6 seq:    storage, read        array<vec2<u32>>  [tokens] (slot, position): keys 0..position of the slot
 // Dispatch: tokens * q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each
 // (override WG, a power of two ≤ 256). head_dim ≤ 256.
 // Precision: f32 scores, softmax and accumulation (HF upcasts softmax to float32).
 
 struct Frame { start: u32, tokens: u32 }
-struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32 }
+struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32, context: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -22,6 +24,7 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u
 @group(0) @binding(3) var<storage, read> k_cache: array<f32>;
 @group(0) @binding(4) var<storage, read> v_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read> seq: array<vec2<u32>>;
 
 override WG: u32 = 64u;
 const LOWEST: f32 = -3.402823e38;
@@ -50,7 +53,8 @@ fn main(
     acc[d] = 0.0;
   }
   workgroupBarrier();
-  let last = frame.start + t; // the newest key this token may see
+  let last = seq[t].y; // the newest key this token may see (its own)
+  let slot_row = seq[t].x * params.context; // first cache row of its sequence
   var m = LOWEST;
   var l = 0.0;
   for (var j0 = 0u; j0 <= last; j0 += WG) {
@@ -59,7 +63,7 @@ fn main(
     if (j <= last) {
       s = 0.0;
       for (var d = 0u; d < hd; d++) {
-        s += q_scaled[d] * k_cache[j * kv_stride + kv_off + d];
+        s += q_scaled[d] * k_cache[(slot_row + j) * kv_stride + kv_off + d];
       }
     }
     tile[lid] = s;
@@ -82,7 +86,7 @@ fn main(
     for (var d = lid; d < hd; d += WG) {
       var a = acc[d] * correction;
       for (var i = 0u; i < n; i++) {
-        a += tile[i] * v_cache[(j0 + i) * kv_stride + kv_off + d];
+        a += tile[i] * v_cache[(slot_row + j0 + i) * kv_stride + kv_off + d];
       }
       acc[d] = a;
     }

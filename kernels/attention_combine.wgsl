@@ -1,12 +1,13 @@
-// attention_combine: merges attention_decode's per-split partials of each query head:
-//   out[h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
-// over the A = start / split + 1 splits that hold keys.
+// attention_combine: merges attention_decode's per-split partials of each (token, query head):
+//   out[t, h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
+// over the A = position / split + 1 splits that hold the token's keys.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward; start sets A)
+//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward: tokens)
 //   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
-//   2 partial: storage, read        array<f32>  [q_heads, splits, head_dim + 2]: acc, m, l
-//   3 out:     storage, read_write  array<f32>  [1, q_heads, head_dim]
-// Dispatch: q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+//   2 partial: storage, read        array<f32>  [tokens, q_heads, splits, head_dim + 2]: acc, m, l
+//   3 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
+//   4 seq:    storage, read        array<vec2<u32>>  [tokens] (slot, position) per token
+// Dispatch: tokens * q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32.
 
 struct Frame { start: u32, tokens: u32 }
@@ -16,6 +17,7 @@ struct Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> partial: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> seq: array<vec2<u32>>;
 
 override WG: u32 = 64u;
 
@@ -25,14 +27,14 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let h = wid.x + wid.y * groups.x;
-  if (h >= params.q_heads) {
+  let g = wid.x + wid.y * groups.x; // token · q_heads + head
+  if (g >= frame.tokens * params.q_heads) {
     return;
   }
   let hd = params.head_dim;
   let row = hd + 2u;
-  let base = h * params.splits * row;
-  let used = min(params.splits, frame.start / params.split + 1u);
+  let base = g * params.splits * row;
+  let used = min(params.splits, seq[g / params.q_heads].y / params.split + 1u);
   var big = -3.402823e38;
   for (var s = 0u; s < used; s++) {
     big = max(big, partial[base + s * row + hd]);
@@ -46,6 +48,6 @@ fn main(
     for (var s = 0u; s < used; s++) {
       a += exp(partial[base + s * row + hd] - big) * partial[base + s * row + d];
     }
-    out[h * hd + d] = a / total;
+    out[g * hd + d] = a / total;
   }
 }

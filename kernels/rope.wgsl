@@ -1,13 +1,15 @@
 // rope: rotates the q and k heads of each token's packed [q | k | v] row in place by the token's
 // absolute position, HF's rotate-half layout: for each head vector h and pair j < half,
 // (h[j], h[j+half]) ← (h[j]·c − h[j+half]·s, h[j+half]·c + h[j]·s) with c, s = cos, sin of
-// (start + t) · inv_freq[j], precomputed on the host. q heads come first in the row, then k heads.
+// the token's position (seq) · inv_freq[j], precomputed on the host. q heads come first in the
+// row, then k heads.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
 //   1 params: uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 //   2 cos:    storage, read        array<f32>  [context, head_dim / 2]
 //   3 sin:    storage, read        array<f32>  [context, head_dim / 2]
 //   4 qkv:    storage, read_write  array<f32>  [tokens, row]: q [q_heads, head_dim], k [kv_heads, head_dim], v
+//   5 seq:   storage, read        array<vec2<u32>>  [tokens] (sequence slot, position) per token
 // Dispatch: ceil(tokens * (q_heads + kv_heads) * head_dim / 2 / WG) workgroups, folded into (x, y)
 // with x ≤ 65535; WG threads each.
 // Precision: f32.
@@ -20,6 +22,7 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 @group(0) @binding(2) var<storage, read> cos_table: array<f32>;
 @group(0) @binding(3) var<storage, read> sin_table: array<f32>;
 @group(0) @binding(4) var<storage, read_write> qkv: array<f32>;
+@group(0) @binding(5) var<storage, read> seq: array<vec2<u32>>;
 
 override WG: u32 = 64u;
 
@@ -38,7 +41,7 @@ fn main(
   let j = i % half;
   let head = (i / half) % heads;
   let t = i / (half * heads);
-  let at = (frame.start + t) * half + j;
+  let at = seq[t].y * half + j;
   let c = cos_table[at];
   let s = sin_table[at];
   // Heads are contiguous in the row: q heads, then k heads.

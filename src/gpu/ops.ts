@@ -170,6 +170,7 @@ export class Ops {
     qkv: GPUBuffer,
     cos: GPUBuffer,
     sin: GPUBuffer,
+    seq: GPUBuffer,
     o: { qHeads: number; kvHeads: number; headDim: number; row: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
@@ -178,6 +179,7 @@ export class Ops {
       cos,
       sin,
       qkv,
+      seq,
     ]);
     const perToken = ((o.qHeads + o.kvHeads) * o.headDim) / 2;
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
@@ -188,28 +190,33 @@ export class Ops {
     qkv: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
-    o: { kvDim: number; row: number; kCol: number },
+    seq: GPUBuffer,
+    o: { kvDim: number; row: number; kCol: number; context: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch("kvWrite", wg, [
-      this.#uniform([o.kvDim, o.row, o.kCol]),
+      this.#uniform([o.kvDim, o.row, o.kCol, o.context]),
       qkv,
       kCache,
       vCache,
+      seq,
     ]);
     return { record: (pass, t) => l(pass, Math.ceil((t * o.kvDim) / wg)) };
   }
 
   /**
-   * Causal grouped-query attention of q (the first qHeads·headDim columns of rows [tokens, qRow])
-   * over the caches [context, kvHeads, headDim] into out [tokens, qHeads, headDim]. One token (decode) splits the context into 256-key slices across workgroups
-   * and combines them (flash-decoding); more tokens (prefill) use one workgroup per (token, head).
+   * Causal grouped-query attention: token t (sequence slot s, position p from `seq`) attends to
+   * keys 0..p of slot s in the caches [slots, context, kvHeads, headDim]; q is the first
+   * qHeads·headDim columns of rows [tokens, qRow]; out is [tokens, qHeads, headDim]. Up to `rows`
+   * tokens (decode, one per sequence) split each cache into slices across workgroups and combine
+   * them (flash-decoding); more tokens (prefill) use one workgroup per (token, head).
    */
   attention(
     q: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
     out: GPUBuffer,
+    seq: GPUBuffer,
     o: {
       qHeads: number;
       kvHeads: number;
@@ -217,6 +224,8 @@ export class Ops {
       scale: number;
       context: number;
       qRow: number;
+      /** Most tokens the split path takes (its partials are sized for them). */
+      rows: number;
     },
   ): Launch {
     if (o.headDim > MAX_WIDTH || o.qHeads % o.kvHeads !== 0) {
@@ -226,35 +235,51 @@ export class Ops {
     }
     const wg = this.#gpu.workgroups.reduce;
     const whole = this.#launch("attention", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, o.qRow]),
+      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, o.qRow, o.context]),
       q,
       kCache,
       vCache,
       out,
+      seq,
     ]);
     const group = o.qHeads / o.kvHeads;
     // The decode kernel keeps G·split scores in workgroup memory (≤ 2048) and G ≤ 8 heads' sums.
     const split = Math.min(this.#gpu.workgroups.attentionSplit, Math.floor(2048 / group));
     const grouped = group <= 8 && o.headDim % 4 === 0 && group * o.headDim <= 1024;
     const splits = Math.ceil(o.context / split);
-    const partial = this.#scratch(o.qHeads * splits * (o.headDim + 2) * 4, "attention.partial");
+    const partial = this.#scratch(
+      o.rows * o.qHeads * splits * (o.headDim + 2) * 4,
+      "attention.partial",
+    );
     const decode = this.#launch("attentionDecode", this.#gpu.workgroups.attention, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, splits, split]),
+      this.#uniform([
+        o.qHeads,
+        o.kvHeads,
+        o.headDim,
+        { f32: o.scale },
+        splits,
+        split,
+        o.qRow,
+        o.context,
+      ]),
       q,
       kCache,
       vCache,
       partial,
+      seq,
     ]);
     const combine = this.#launch("attentionCombine", wg, [
       this.#uniform([o.qHeads, o.headDim, splits, split]),
       partial,
       out,
+      seq,
     ]);
     return {
+      // `start`: the largest position among the tokens (how many splits to launch).
       record: (pass, t, start = o.context - 1) => {
-        if (t > 1 || !grouped) return whole(pass, t * o.qHeads);
-        decode(pass, o.kvHeads * Math.min(splits, Math.floor(start / split) + 1));
-        combine(pass, o.qHeads);
+        if (t > o.rows || !grouped) return whole(pass, t * o.qHeads);
+        decode(pass, o.kvHeads * Math.min(splits, Math.floor(start / split) + 1), t);
+        combine(pass, t * o.qHeads);
       },
     };
   }
@@ -267,9 +292,10 @@ export class Ops {
   }
 
   /**
-   * Samples one id from logits [V] (see kernels/sample.wgsl): records it in `ring` at its position,
-   * writes it to `ids[0]` and the next step's frame to `nextFrame`. `seen` is a bit per token for the
-   * repetition penalty. Returns the launch and a setter for the sampling settings.
+   * Samples the next token of each of `rows` rows of logits [rows, V] (see kernels/sample.wgsl):
+   * each row's sequence (slot, position) comes from `seq`; the pick is recorded in `ring`, written
+   * to `ids` and `seq` as that sequence's next input, and marked in its `seen` bits. Settings are
+   * per slot: the returned `set` writes one slot's.
    */
   sample(
     logits: GPUBuffer,
@@ -277,27 +303,28 @@ export class Ops {
       seen: GPUBuffer;
       ring: GPUBuffer;
       ringLength: number;
-      nextFrame: GPUBuffer;
+      seq: GPUBuffer;
       ids: GPUBuffer;
+      settings: GPUBuffer;
     },
     vocab: number,
   ) {
-    const params = uniformBuffer(this.#gpu.device, new Array(9).fill(0), "sample.params");
+    const params = uniformBuffer(this.#gpu.device, [vocab, state.ringLength], "sample.params");
     const l = this.#launch("sample", undefined, [
       params,
       logits,
       state.seen,
       state.ring,
-      state.nextFrame,
+      state.seq,
       state.ids,
+      state.settings,
     ]);
-    const launch: Launch = { record: (pass) => l(pass, 1) };
-    const set = (s: SampleSettings) => {
-      const data = new ArrayBuffer(36);
-      new Uint32Array(data, 0, 4).set([vocab, s.greedy ? 1 : 0, s.seed >>> 0, s.topK]);
-      new Float32Array(data, 16, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
-      new Uint32Array(data, 32, 1)[0] = state.ringLength;
-      this.#gpu.device.queue.writeBuffer(params, 0, data);
+    const launch: Launch = { record: (pass, rows) => l(pass, rows) };
+    const set = (slot: number, s: SampleSettings) => {
+      const data = new ArrayBuffer(32);
+      new Uint32Array(data, 0, 3).set([s.greedy ? 1 : 0, s.seed >>> 0, s.topK]);
+      new Float32Array(data, 12, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
+      this.#gpu.device.queue.writeBuffer(state.settings, slot * 32, data);
     };
     return { launch, set };
   }
@@ -346,11 +373,13 @@ export class Ops {
       })),
     });
     const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;
-    return (pass: GPUComputePassEncoder, workgroups: number) => {
+    /** `rows`: an explicit second dimension (the kernel reads it); else large counts are folded. */
+    return (pass: GPUComputePassEncoder, workgroups: number, rows?: number) => {
       if (workgroups === 0) return;
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
-      if (workgroups <= maxX) pass.dispatchWorkgroups(workgroups);
+      if (rows !== undefined) pass.dispatchWorkgroups(workgroups, rows);
+      else if (workgroups <= maxX) pass.dispatchWorkgroups(workgroups);
       else pass.dispatchWorkgroups(maxX, Math.ceil(workgroups / maxX));
     };
   }

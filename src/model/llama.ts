@@ -21,7 +21,7 @@ import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
 import { ropeTables } from "./rope.ts";
-import type { SamplingParams } from "./sampling_params.ts";
+import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 import { type UploadProgress, uploadWeights } from "./weights.ts";
 
 /** Sampled ids are kept by position in a ring this long; a decode batch takes at most this many steps. */
@@ -34,6 +34,8 @@ export interface LoadOptions {
   /** Most tokens per forward pass (scratch rows). @default 128 on software adapters, else 512 */
   prefillChunk?: number;
   onProgress?: UploadProgress;
+  /** Sequences the KV cache holds at once (for `decodeRows`). @default 1 */
+  slots?: number;
   /** Quantize linear layers and lm_head at load (q8: int8, q4: 4-bit, groups of 32). @default as stored */
   weights?: QuantFormat;
 }
@@ -56,13 +58,13 @@ interface LayerLaunches {
 export class Llama {
   /** Submits and readbacks since load (for the benchmark's per-token counts). */
   readonly counters = { submits: 0, readbacks: 0 };
-  /** Token ids held in the KV cache, position by position. */
-  readonly #history: number[] = [];
+  /** Token ids held in each sequence slot's KV cache, position by position. */
+  readonly #histories: number[][];
   #weightBytesRead = 0;
   #bytesByLaunch: Record<string, number> = {};
-  /** Host copy of the seen-token bits that the repetition penalty reads. [ceil(V/32)] */
+  /** Host copy of each slot's seen-token bits that the repetition penalty reads. [slots, W] */
   readonly #seen: Uint32Array<ArrayBuffer>;
-  #seenDirty = false;
+  readonly #seenWords: number;
 
   private constructor(
     readonly config: LlamaConfig,
@@ -72,8 +74,11 @@ export class Llama {
     readonly prefillChunk: number,
     /** Most positions whose logits one forward pass can return (bounded by a binding). */
     readonly logitRows: number,
+    /** Sequences the KV cache holds at once (batched decoding); slot 0 serves the single-sequence API. */
+    readonly slots: number,
     private readonly ops: Ops,
     private readonly ids: GPUBuffer, // u32 [C]
+    private readonly seq: GPUBuffer, // u32 [C, 2]: (slot, position) of each input token
     private readonly logitsBuffer: GPUBuffer, // f32 [logitRows, V]
     private readonly launches: {
       embed: Launch;
@@ -84,14 +89,15 @@ export class Llama {
       sample: Launch;
     },
     private readonly sampler: {
-      set(s: SampleSettings): void;
-      seen: GPUBuffer; // u32 [ceil(V/32)]
-      ring: GPUBuffer; // u32 [RING]
-      nextFrame: GPUBuffer; // u32 [2]
+      set(slot: number, s: SampleSettings): void;
+      seen: GPUBuffer; // u32 [slots, ceil(V/32)]
+      ring: GPUBuffer; // u32 [slots, RING]
     },
     private readonly buffers: GPUBuffer[],
   ) {
-    this.#seen = new Uint32Array(Math.ceil(config.vocabSize / 32));
+    this.#histories = Array.from({ length: slots }, () => []);
+    this.#seenWords = Math.ceil(config.vocabSize / 32);
+    this.#seen = new Uint32Array(slots * this.#seenWords);
   }
 
   /**
@@ -109,17 +115,22 @@ export class Llama {
    */
   assumeCached(n: number): void {
     if (n > this.contextLength) throw new RangeError(`assumeCached(${n}) is past the context`);
-    this.#remember(new Array(Math.max(0, n - this.length)).fill(0), this.length);
+    this.#remember(new Array(Math.max(0, n - this.length)).fill(0), this.length, 0);
   }
 
-  /** Tokens currently held in the KV cache (positions 0..length-1). */
+  /** Tokens currently held in slot 0's KV cache (positions 0..length-1). */
   get length(): number {
-    return this.#history.length;
+    return this.#histories[0]!.length;
   }
 
-  /** The token ids in the KV cache. */
+  /** The token ids in slot 0's KV cache. */
   get tokens(): readonly number[] {
-    return this.#history;
+    return this.#histories[0]!;
+  }
+
+  /** The token ids in a slot's KV cache. */
+  tokensOf(slot: number): readonly number[] {
+    return this.#histories[slot]!;
   }
 
   /** Uploads the checkpoint's weights and prepares every launch. */
@@ -127,12 +138,16 @@ export class Llama {
     const c = ckpt.config;
     if (!ckpt.weights) throw new InputError(`Cannot load ${ckpt.dir}: it has no weights`);
     const ctx = options.contextLength ?? Math.min(c.maxPositionEmbeddings, 4096);
-    const chunk = Math.min(options.prefillChunk ?? (gpu.software ? 128 : 512), ctx);
+    const slots = options.slots ?? 1;
+    const chunk = Math.max(
+      slots,
+      Math.min(options.prefillChunk ?? (gpu.software ? 128 : 512), ctx),
+    );
     const maxBinding = gpu.limits.maxStorageBufferBindingSize;
-    if (ctx * c.kvDim * 4 > maxBinding) {
+    if (slots * ctx * c.kvDim * 4 > maxBinding) {
       throw new InputError(
-        `--ctx ${ctx} needs a ${
-          ctx * c.kvDim * 4
+        `--ctx ${ctx} for ${slots} sequence(s) needs a ${
+          slots * ctx * c.kvDim * 4
         }-byte KV cache per layer: this GPU binds at most ${maxBinding} bytes`,
       );
     }
@@ -168,6 +183,7 @@ export class Llama {
     const logitRows = Math.max(1, Math.min(chunk, Math.floor(maxBinding / (V * 4))));
     // Scratch activations, sized for the largest forward pass.
     const ids = storageBuffer(device, chunk * 4, "ids"); // u32 [C]
+    const seq = storageBuffer(device, chunk * 8, "seq"); // u32 [C, 2]: (slot, position) per token
     const x = scratch(chunk * D, "x"); // residual stream [C, D]
     const xn = scratch(chunk * D, "xn"); // normed [C, D]
     const qkvRow = qDim + 2 * kvDim;
@@ -179,21 +195,27 @@ export class Llama {
     const { cos, sin } = ropeTables(c, ctx);
     const cosBuffer = uploadArray(device, cos, "rope.cos"); // [ctx, Hd/2]
     const sinBuffer = uploadArray(device, sin, "rope.sin"); // [ctx, Hd/2]
-    buffers.push(ids, cosBuffer, sinBuffer);
+    buffers.push(ids, seq, cosBuffer, sinBuffer);
     const heads = { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
     const layers = w.layers.map((lw, l): LayerLaunches => {
-      const kCache = scratch(ctx * kvDim, `layer${l}.k_cache`); // [ctx, Hkv·Hd]
-      const vCache = scratch(ctx * kvDim, `layer${l}.v_cache`); // [ctx, Hkv·Hd]
+      const kCache = scratch(slots * ctx * kvDim, `layer${l}.k_cache`); // [slots, ctx, Hkv·Hd]
+      const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
       return {
         inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
         qkv: ops.linear(xn, lw.qkvProj, qkv),
-        rope: ops.rope(qkv, cosBuffer, sinBuffer, { ...heads, row: qkvRow }),
-        kvWrite: ops.kvWrite(qkv, kCache, vCache, { kvDim, row: qkvRow, kCol: qDim }),
-        attention: ops.attention(qkv, kCache, vCache, att, {
+        rope: ops.rope(qkv, cosBuffer, sinBuffer, seq, { ...heads, row: qkvRow }),
+        kvWrite: ops.kvWrite(qkv, kCache, vCache, seq, {
+          kvDim,
+          row: qkvRow,
+          kCol: qDim,
+          context: ctx,
+        }),
+        attention: ops.attention(qkv, kCache, vCache, att, seq, {
           ...heads,
           scale: 1 / Math.sqrt(c.headDim),
           context: ctx,
           qRow: qkvRow,
+          rows: slots,
         }),
         oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
         postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
@@ -202,11 +224,11 @@ export class Llama {
         downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
       };
     });
-    const seen = storageBuffer(device, Math.ceil(V / 32) * 4, "seen"); // u32 [ceil(V/32)]
-    const ring = storageBuffer(device, RING * 4, "ring"); // u32 [RING] sampled ids by position
-    const nextFrame = storageBuffer(device, 8, "next_frame"); // u32 [2] frame of the next step
-    const sampler = ops.sample(logits, { seen, ring, ringLength: RING, nextFrame, ids }, V);
-    buffers.push(seen, ring, nextFrame);
+    const seen = storageBuffer(device, slots * Math.ceil(V / 32) * 4, "seen"); // u32 [slots, ceil(V/32)]
+    const ring = storageBuffer(device, slots * RING * 4, "ring"); // u32 [slots, RING] picks by position
+    const settings = storageBuffer(device, slots * 32, "sample.settings"); // [slots] sampling settings
+    const sampler = ops.sample(logits, { seen, ring, ringLength: RING, seq, ids, settings }, V);
+    buffers.push(seen, ring, settings);
     const launches = {
       embed: ops.embedding(ids, w.embedTokens, x),
       layers,
@@ -225,12 +247,12 @@ export class Llama {
     }
     const decodeWeightBytes = Object.values(bytesByLaunch).reduce((a, b) => a + b, 0) +
       (2 * c.numHiddenLayers + 1) * D * 4;
-    const model = new Llama(c, gpu, ctx, chunk, logitRows, ops, ids, logits, launches, {
+    const model = new Llama(c, gpu, ctx, chunk, logitRows, slots, ops, ids, seq, logits, launches, {
       set: sampler.set,
       seen,
       ring,
-      nextFrame,
     }, buffers);
+    for (let slot = 0; slot < slots; slot++) model.setSampling(GREEDY, slot);
     model.#weightBytesRead = decodeWeightBytes;
     model.#bytesByLaunch = bytesByLaunch;
     return model;
@@ -242,25 +264,45 @@ export class Llama {
    * T ≤ logitRows) stay on the GPU until read with {@linkcode Llama.readLogits}. With `sample`,
    * the next token is also drawn on the GPU (see {@linkcode Llama.setSampling}).
    */
-  forward(ids: ArrayLike<number>, start: number, { allLogits = false, sample = false } = {}): void {
-    this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk);
-    this.#remember(ids, start);
-    this.ops.setFrame(start, ids.length);
+  forward(
+    ids: ArrayLike<number>,
+    start: number,
+    { allLogits = false, sample = false, slot = 0 } = {},
+  ): void {
+    const T = ids.length;
+    this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk, slot);
+    this.#remember(ids, start, slot);
+    this.ops.setFrame(start, T);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
+    this.gpu.device.queue.writeBuffer(
+      this.seq,
+      0,
+      Uint32Array.from({ length: 2 * T }, (_, i) => i % 2 ? start + (i >> 1) : slot),
+    );
     const encoder = this.gpu.device.createCommandEncoder({ label: "forward" });
     const pass = encoder.beginComputePass();
-    this.#record((launch, rows) => launch.record(pass, rows, start), ids.length, allLogits, sample);
+    const last = start + T - 1;
+    this.#record(
+      (launch, rows) => launch.record(pass, rows, last),
+      T,
+      allLogits,
+      sample ? (allLogits ? T : 1) : 0,
+    );
     pass.end();
     this.gpu.device.queue.submit([encoder.finish()]);
     this.counters.submits++;
   }
 
-  /** The network on T tokens, one line per kernel launch; positions come from the frame uniform. */
+  /**
+   * The network on T tokens, one line per kernel launch; each token's sequence slot and position
+   * come from `seq`. With `sampleRows` > 0, the next token of each of the last that many rows is
+   * drawn.
+   */
   #record(
     record: (launch: Launch, rows: number) => void,
     T: number,
     allLogits: boolean,
-    sample: boolean,
+    sampleRows: number,
   ): void {
     const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
     const run = (launch: Launch, rows = T) => record(launch, rows);
@@ -268,8 +310,8 @@ export class Llama {
     for (const l of layers) {
       run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
       run(l.qkv); //                q | k | v = xn·[Wq; Wk; Wv]ᵀ                [T, (H + 2·Hkv)·Hd]
-      run(l.rope); //               rotate q, k halves by position start+t
-      run(l.kvWrite); //            cache[start..start+T) = k, v                [ctx, Hkv·Hd]
+      run(l.rope); //               rotate q, k halves by each token's position
+      run(l.kvWrite); //            cache[slot, position] = k, v                [slots, ctx, Hkv·Hd]
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
       run(l.postNorm); //           xn = rmsnorm(x) · w                         [T, D]
@@ -284,28 +326,90 @@ export class Llama {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
       run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
     }
-    if (sample) run(this.launches.sample); // ids[0] = next ~ processed softmax(logits); next frame
+    if (sampleRows) run(this.launches.sample, sampleRows); // ids, seq = next token of each row
   }
 
-  /** Sets how {@linkcode Llama.step} draws tokens (temperature 0 = greedy). */
-  setSampling(p: SamplingParams): void {
-    this.sampler.set({ ...p, greedy: p.temperature <= 0 });
+  /** Sets how a slot's tokens are drawn (temperature 0 = greedy). */
+  setSampling(p: SamplingParams, slot = 0): void {
+    this.sampler.set(slot, { ...p, greedy: p.temperature <= 0 });
   }
 
   /**
    * Runs `ids` from `start` (in chunks when long) and draws the next token on the GPU; only its
    * id is read back.
    */
-  async step(ids: ArrayLike<number>, start = this.length): Promise<number> {
+  async step(ids: ArrayLike<number>, start?: number, slot = 0): Promise<number> {
     if (ids.length === 0) throw new InputError("Cannot run the model on zero tokens");
+    const from = start ?? this.#histories[slot]!.length;
     const all = Array.from(ids);
     for (let i = 0; i < all.length; i += this.prefillChunk) {
       const chunk = all.slice(i, i + this.prefillChunk);
-      this.forward(chunk, start + i, { sample: i + chunk.length === all.length });
+      this.forward(chunk, from + i, { sample: i + chunk.length === all.length, slot });
     }
+    const ring = await this.#readRing();
+    return ring[slot * RING + (from + all.length) % RING]!;
+  }
+
+  /**
+   * Decodes one token for each of several sequences at once: row b feeds `rows[b].id` at the end
+   * of slot `rows[b].slot`'s cache; every weight is read once for all rows (the linear layers run
+   * as one matmul over the rows). `steps` steps run on the GPU with no host round trip, as in
+   * {@linkcode Llama.decode}. Returns the sampled ids, [row][step]; all but each row's last are
+   * now in its cache.
+   */
+  async decodeRows(rows: readonly { slot: number; id: number }[], steps = 1): Promise<number[][]> {
+    const B = rows.length;
+    if (!(B >= 1 && B <= Math.min(this.slots, this.logitRows))) {
+      throw new RangeError(
+        `decodeRows takes 1..${Math.min(this.slots, this.logitRows)} rows, got ${B}`,
+      );
+    }
+    if (!(steps >= 1 && steps <= RING)) {
+      throw new RangeError(`decodeRows takes 1..${RING} steps, got ${steps}`);
+    }
+    if (new Set(rows.map((r) => r.slot)).size !== B) {
+      throw new RangeError("decodeRows: one row per slot");
+    }
+    const starts = rows.map((r) => this.#histories[r.slot]!.length);
+    rows.forEach((r, b) => {
+      this.#validate([r.id], starts[b]!, 1, r.slot);
+      if (starts[b]! + steps > this.contextLength) {
+        throw new RangeError(`decodeRows past the context (${this.contextLength})`);
+      }
+      this.#remember([r.id], starts[b]!, r.slot);
+    });
+    this.ops.setFrame(0, B);
+    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(rows, (r) => r.id));
+    this.gpu.device.queue.writeBuffer(
+      this.seq,
+      0,
+      Uint32Array.from(rows.flatMap((r, b) => [r.slot, starts[b]!])),
+    );
+    const longest = Math.max(...starts);
+    const encoder = this.gpu.device.createCommandEncoder({ label: "decode rows" });
+    for (let i = 0; i < steps; i++) {
+      const pass = encoder.beginComputePass();
+      this.#record((launch, n) => launch.record(pass, n, longest + i), B, true, B);
+      pass.end();
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+    const ring = await this.#readRing();
+    return rows.map((r, b) => {
+      const out = Array.from(
+        { length: steps },
+        (_, i) => ring[r.slot * RING + (starts[b]! + 1 + i) % RING]!,
+      );
+      this.#remember(out.slice(0, -1), starts[b]! + 1, r.slot);
+      return out;
+    });
+  }
+
+  async #readRing(): Promise<Uint32Array> {
     this.counters.readbacks++;
-    const ring = new Uint32Array(await readBuffer(this.gpu.device, this.sampler.ring, RING * 4));
-    return ring[(start + all.length) % RING]!;
+    return new Uint32Array(
+      await readBuffer(this.gpu.device, this.sampler.ring, this.slots * RING * 4),
+    );
   }
 
   /**
@@ -315,31 +419,34 @@ export class Llama {
    * Returns the `steps` sampled ids; all but the last are now in the cache (roll back with
    * {@linkcode Llama.truncate} to discard tokens past a terminator).
    */
-  async decode(first: number, steps: number): Promise<number[]> {
-    const start = this.length;
+  async decode(first: number, steps: number, slot = 0): Promise<number[]> {
+    const start = this.#histories[slot]!.length;
     if (!(steps >= 1 && steps <= RING)) {
       throw new RangeError(`decode takes 1..${RING} steps, got ${steps}`);
     }
-    this.#validate([first], start, 1);
+    this.#validate([first], start, 1, slot);
     if (start + steps > this.contextLength) {
       throw new RangeError(`decode past the context (${this.contextLength})`);
     }
-    this.#remember([first], start);
+    this.#remember([first], start, slot);
     this.ops.setFrame(start, 1);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(first));
+    this.gpu.device.queue.writeBuffer(this.seq, 0, Uint32Array.of(slot, start));
     const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
     for (let i = 0; i < steps; i++) {
+      // The sample kernel leaves the pick in ids[0] and (slot, position + 1) in seq[0].
       const pass = encoder.beginComputePass();
-      this.#record((launch, rows) => launch.record(pass, rows, start + i), 1, false, true);
+      this.#record((launch, rows) => launch.record(pass, rows, start + i), 1, false, 1);
       pass.end();
-      encoder.copyBufferToBuffer(this.sampler.nextFrame, 0, this.ops.frame, 0, 8); // frame ← {start+i+1, 1}
     }
     this.gpu.device.queue.submit([encoder.finish()]);
     this.counters.submits++;
-    this.counters.readbacks++;
-    const ring = new Uint32Array(await readBuffer(this.gpu.device, this.sampler.ring, RING * 4));
-    const out = Array.from({ length: steps }, (_, i) => ring[(start + 1 + i) % RING]!);
-    this.#remember(out.slice(0, -1), start + 1);
+    const ring = await this.#readRing();
+    const out = Array.from(
+      { length: steps },
+      (_, i) => ring[slot * RING + (start + 1 + i) % RING]!,
+    );
+    this.#remember(out.slice(0, -1), start + 1, slot);
     return out;
   }
 
@@ -390,10 +497,11 @@ export class Llama {
     }
     const order: string[] = [];
     const start = this.length;
-    this.#validate([0], start, 1);
-    this.#remember([0], start);
+    this.#validate([0], start, 1, 0);
+    this.#remember([0], start, 0);
     this.ops.setFrame(start, 1);
     device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
+    device.queue.writeBuffer(this.seq, 0, Uint32Array.of(0, start));
     const count = 2 * (this.launches.layers.length * 10 + 4);
     const querySet = device.createQuerySet({ type: "timestamp", count });
     const resolved = device.createBuffer({
@@ -417,7 +525,7 @@ export class Llama {
       },
       1,
       false,
-      true,
+      1,
     );
     encoder.resolveQuerySet(querySet, 0, 2 * order.length, resolved, 0);
     device.queue.submit([encoder.finish()]);
@@ -445,42 +553,57 @@ export class Llama {
     for (const b of new Set(this.buffers)) b.destroy();
   }
 
-  /** Forgets cached positions ≥ n (the next forward starts at n). */
-  truncate(n: number): void {
-    if (n >= this.length) return;
-    this.#history.length = Math.max(0, n);
-    this.#seen.fill(0);
-    for (const id of this.#history) this.#seen[id >>> 5]! |= 1 << (id & 31);
-    this.#seenDirty = true;
+  /** Forgets a slot's cached positions ≥ n (its next forward starts at n). */
+  truncate(n: number, slot = 0): void {
+    const history = this.#histories[slot]!;
+    if (n >= history.length) return;
+    history.length = Math.max(0, n);
+    const seen = this.#seen.subarray(slot * this.#seenWords, (slot + 1) * this.#seenWords);
+    seen.fill(0);
+    for (const id of history) seen[id >>> 5]! |= 1 << (id & 31);
+    this.#uploadSeen(slot);
   }
 
-  /** Empties the KV cache. */
+  /** Empties every slot's KV cache. */
   reset(): void {
-    this.truncate(0);
+    for (let slot = 0; slot < this.slots; slot++) this.truncate(0, slot);
   }
 
-  /** Records ids at start.. in the history and the seen bits, uploading the bits when changed. */
-  #remember(ids: ArrayLike<number>, start: number): void {
-    this.truncate(start);
+  /** Records ids at start.. in a slot's history and seen bits, uploading the bits when changed. */
+  #remember(ids: ArrayLike<number>, start: number, slot: number): void {
+    this.truncate(start, slot);
+    const history = this.#histories[slot]!;
+    const seen = this.#seen.subarray(slot * this.#seenWords, (slot + 1) * this.#seenWords);
+    let changed = false;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      this.#history.push(id);
+      history.push(id);
       const bit = 1 << (id & 31);
-      if (!(this.#seen[id >>> 5]! & bit)) {
-        [this.#seen[id >>> 5], this.#seenDirty] = [this.#seen[id >>> 5]! | bit, true];
-      }
+      if (!(seen[id >>> 5]! & bit)) [seen[id >>> 5], changed] = [seen[id >>> 5]! | bit, true];
     }
-    if (this.#seenDirty) this.gpu.device.queue.writeBuffer(this.sampler.seen, 0, this.#seen);
-    this.#seenDirty = false;
+    if (changed) this.#uploadSeen(slot);
   }
 
-  #validate(ids: ArrayLike<number>, start: number, maxTokens: number): void {
+  #uploadSeen(slot: number): void {
+    const words = this.#seenWords;
+    this.gpu.device.queue.writeBuffer(
+      this.sampler.seen,
+      slot * words * 4,
+      this.#seen,
+      slot * words,
+      words,
+    );
+  }
+
+  #validate(ids: ArrayLike<number>, start: number, maxTokens: number, slot: number): void {
     const T = ids.length;
     if (T === 0 || T > maxTokens) {
       throw new RangeError(`forward takes 1..${maxTokens} tokens, got ${T}`);
     }
-    if (start > this.length) {
-      throw new RangeError(`start ${start} is past the ${this.length} cached tokens`);
+    if (!(slot >= 0 && slot < this.slots)) throw new RangeError(`slot ${slot} of ${this.slots}`);
+    const cached = this.#histories[slot]!.length;
+    if (start > cached) {
+      throw new RangeError(`start ${start} is past the ${cached} cached tokens`);
     }
     if (start + T > this.contextLength) {
       throw new InputError(

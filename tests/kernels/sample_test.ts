@@ -47,21 +47,24 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
       const p = { ...BASE, ...patch };
       const seen = uploadArray(ctx.gpu.device, seenBits.slice(), "seen");
       const ring = uploadArray(ctx.gpu.device, new Uint32Array(RING).fill(0xffffffff), "ring");
-      const nextFrame = uploadArray(ctx.gpu.device, new Uint32Array(2), "next");
+      const seq = uploadArray(ctx.gpu.device, new Uint32Array(2), "seq");
       const ids = uploadArray(ctx.gpu.device, new Uint32Array(1), "ids");
+      const settings = uploadArray(ctx.gpu.device, new Uint32Array(8), "settings");
       const { launch, set } = ctx.ops.sample(logitsBuffer, {
         seen,
         ring,
         ringLength: RING,
-        nextFrame,
+        seq,
         ids,
+        settings,
       }, vocab);
-      set({ ...p, greedy: p.temperature <= 0 });
+      set(0, { ...p, greedy: p.temperature <= 0 });
       const got: number[] = [];
       const want: number[] = [];
       for (let position = 10; position < 40; position++) {
         ctx.gpu.device.queue.writeBuffer(seen, 0, seenBits); // the kernel marks its pick; start fresh
         ctx.ops.setFrame(position - 1, 1);
+        ctx.gpu.device.queue.writeBuffer(seq, 0, Uint32Array.of(0, position - 1)); // slot 0
         const enc = ctx.gpu.device.createCommandEncoder();
         const pass = enc.beginComputePass();
         launch.record(pass, 1);
@@ -73,10 +76,7 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         got.push(pick);
         // The pick is also the next step's input, at the next position.
         assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, ids, 4))], [pick]);
-        assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, nextFrame, 8))], [
-          position,
-          1,
-        ]);
+        assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, seq, 8))], [0, position]);
         want.push(sampleToken(logits, new Set(seenIds), p, position));
       }
       assertEquals(got, want, `${label}, V=${vocab}`);

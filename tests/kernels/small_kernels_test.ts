@@ -96,7 +96,12 @@ Deno.test("rope rotates q and k halves by absolute position (HF rotate_half)", a
     const qkv = pack(tokens, [q, k, v]);
     const row = (qHeads + 2 * kvHeads) * hd;
     const qkvBuffer = f32Buffer(ctx.gpu, qkv);
-    const launch = ctx.ops.rope(qkvBuffer, f32Buffer(ctx.gpu, cos), f32Buffer(ctx.gpu, sin), {
+    const seq = uploadArray(
+      ctx.gpu.device,
+      Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
+      "seq",
+    );
+    const launch = ctx.ops.rope(qkvBuffer, f32Buffer(ctx.gpu, cos), f32Buffer(ctx.gpu, sin), seq, {
       qHeads,
       kvHeads,
       headDim: hd,
@@ -161,14 +166,25 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     const row = heads * hd + 2 * kvDim;
     const out = nanBuffer(ctx.gpu, tokens * heads * hd);
     const scale = 1 / Math.sqrt(hd);
-    const write = ctx.ops.kvWrite(qkv, kCache, vCache, { kvDim, row, kCol: heads * hd });
-    const attend = ctx.ops.attention(qkv, kCache, vCache, out, {
+    const seq = uploadArray(
+      ctx.gpu.device,
+      Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
+      "seq",
+    );
+    const write = ctx.ops.kvWrite(qkv, kCache, vCache, seq, {
+      kvDim,
+      row,
+      kCol: heads * hd,
+      context: total + 300,
+    });
+    const attend = ctx.ops.attention(qkv, kCache, vCache, out, seq, {
       qHeads: heads,
       kvHeads,
       headDim: hd,
       scale,
       context: total + 300,
       qRow: row,
+      rows: 4,
     });
     const got = await runLaunches(
       ctx,
