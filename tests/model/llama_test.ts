@@ -10,7 +10,7 @@ const GOLDEN_RTOL = 1e-4;
 /** Incremental decoding vs one prefill: same f32 math in a different order. */
 const INCREMENTAL_RTOL = 1e-5;
 
-async function load(name: string, options: { prefillChunk?: number } = {}) {
+async function load(name: string, options: { prefillChunk?: number; slots?: number } = {}) {
   const { gpu } = await testGpu();
   const ckpt = openCheckpoint(fixture(name));
   try {
@@ -100,4 +100,37 @@ Deno.test("Llama.decode(): GPU-resident batches equal step-by-step decoding, gre
   }
   model.truncate(s.ids.length + 3); // roll back past a (pretend) terminator and go on
   assertEquals(model.tokens.length, s.ids.length + 3);
+});
+
+Deno.test("Llama.decodeRows(): batched greedy decoding equals each sequence alone, prompts of different lengths", async () => {
+  const name = "tiny-f16-rope-scaled";
+  const model = await load(name, { slots: 3 });
+  const sequences = [
+    goldens(name).sequences[0]!,
+    goldens(name).sequences[2]!,
+    goldens(name).sequences[1]!,
+  ];
+  // Prefill every slot, then decode all three together; the goldens are each sequence alone.
+  const last = await Promise.all(
+    [0, 1, 2].map(async (slot) => await model.step(sequences[slot]!.ids, 0, slot)),
+  );
+  const out = last.map((id) => [id]);
+  while (out[0]!.length < 12) {
+    const rows = [0, 1, 2].map((slot) => ({ slot, id: out[slot]!.at(-1)! }));
+    const steps = out[0]!.length === 1 ? 1 : 5;
+    const ids = await model.decodeRows(rows, steps);
+    ids.forEach((row, slot) => out[slot]!.push(...row));
+  }
+  sequences.forEach((s, slot) =>
+    assertEquals(
+      out[slot]!.slice(0, 12),
+      s.greedy.slice(0, 12),
+      `slot ${slot} (${s.ids.length} prompt tokens)`,
+    )
+  );
+  assertEquals(model.tokensOf(1).length, sequences[1]!.ids.length + 11);
+  // Padding-free: the slots are independent; another sequence in slot 2 changes nothing for slot 0.
+  model.truncate(0, 2);
+  const again = await model.step(sequences[0]!.ids.slice(0, 1), 0, 2);
+  assertEquals(again, sequences[0]!.greedy[0]);
 });
