@@ -30,7 +30,8 @@ each completes. A malformed line is reported with its line number and skipped.
   --resume            skip ids already in --output (a torn last line is dropped first)
   --strict            stop at the first malformed line instead of skipping it
   --raw               plain completion: no chat template
-  --batch-size N      prompts in flight (default 8; they currently run one after another)
+  --batch-size N      sequences decoded together (default 8): each step reads the weights once for
+                      all of them; a finished sequence's slot takes the next prompt
 ${GENERATION_HELP}
 `;
 
@@ -62,7 +63,9 @@ export const batch: Command = {
     if (values.resume && values.output === undefined) {
       throw new UsageError("batch: --resume needs --output");
     }
-    if (values["batch-size"] !== undefined) intFlag("batch-size", values["batch-size"]);
+    const slots = values["batch-size"] !== undefined
+      ? intFlag("batch-size", values["batch-size"], 1, 256)
+      : 8;
     const lines = readRequests(values.input, values.strict ?? false);
     const done = values.resume ? completedIds(values.output!) : new Set<string>();
     const todo = lines.filter((l) => !done.has(String(l.id)));
@@ -71,7 +74,7 @@ export const batch: Command = {
     }
     if (todo.length === 0) return EXIT.ok;
 
-    const session = await openSession(spec, values);
+    const session = await openSession(spec, values, { slots: Math.min(slots, todo.length) });
     const { tokenizer } = session;
     if (!tokenizer && todo.some((l) => l.json.prompt_ids === undefined)) {
       throw new InputError(

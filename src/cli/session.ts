@@ -118,7 +118,11 @@ export function terminatorIds(
 }
 
 /** Loads the model, tokenizer and template of `spec` with the generation flags applied. */
-export async function openSession(spec: string, values: FlagValues): Promise<Session> {
+export async function openSession(
+  spec: string,
+  values: FlagValues,
+  options: { slots?: number } = {},
+): Promise<Session> {
   samplingFrom(values, { eosTokenIds: [] }); // flag mistakes are usage errors, before any loading
   const maxTokens = values["max-tokens"] !== undefined
     ? intFlag("max-tokens", values["max-tokens"])
@@ -129,6 +133,7 @@ export async function openSession(spec: string, values: FlagValues): Promise<Ses
     contextLength,
     weights,
     onProgress: progressBar("Loading"),
+    ...(options.slots ? { slots: options.slots } : {}),
   });
   const tokenizer = TextTokenizer.load(loaded.dir);
   return {

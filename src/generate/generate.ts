@@ -67,6 +67,109 @@ export interface GenerateResult {
   };
 }
 
+/**
+ * One reply in the making: turns sampled ids into streamed text and decides when it is finished
+ * (terminator, stop string, token limit). Shared by the single and the batched loops.
+ */
+export class Reply {
+  readonly tokens: number[] = [];
+  text = ""; // emitted
+  finishReason: FinishReason | undefined;
+  readonly #stream: TextStream;
+  readonly #stops: string[];
+  #held = ""; // produced but possibly the start of a stop string
+
+  constructor(
+    readonly o: Pick<GenerateOptions, "maxTokens" | "terminators" | "stop" | "decode" | "onText">,
+  ) {
+    this.#stream = new TextStream(o.decode);
+    this.#stops = (o.stop ?? []).filter((s) => s.length > 0);
+  }
+
+  /** Takes the next sampled id; returns true when the reply is finished. */
+  accept(id: number): boolean {
+    if (this.o.terminators.has(id)) return this.#end("stop");
+    this.tokens.push(id);
+    if (this.#text(this.#stream.push(id))) return this.#end("stop");
+    if (this.tokens.length >= this.o.maxTokens) return this.#end("length");
+    return false;
+  }
+
+  /** Ends the reply for another reason (the context filled, an interruption). */
+  end(reason: FinishReason): void {
+    if (this.finishReason === undefined) this.#end(reason);
+  }
+
+  #end(reason: FinishReason): true {
+    // Text held back for a possible stop string or an incomplete character is emitted unless a
+    // stop string ended the reply.
+    if (reason !== "stop" && this.#text(this.#stream.flush())) reason = "stop";
+    if (reason !== "stop") this.#emit(this.#held);
+    this.#held = "";
+    this.finishReason = reason;
+    return true;
+  }
+
+  /** Takes new text; returns true when a stop string completed. */
+  #text(delta: string): boolean {
+    this.#held += delta;
+    const held = this.#held;
+    // Held text is the only place a stop string can start: anything that could begin one is held.
+    const at = Math.min(...this.#stops.map((s) => held.indexOf(s)).filter((i) => i >= 0));
+    if (Number.isFinite(at)) {
+      this.#emit(held.slice(0, at));
+      this.#held = "";
+      return true;
+    }
+    let keep = 0; // longest tail of held that could begin a stop string
+    for (const s of this.#stops) {
+      for (let n = Math.min(s.length - 1, held.length); n > keep; n--) {
+        if (s.startsWith(held.slice(-n))) keep = n;
+      }
+    }
+    this.#emit(held.slice(0, held.length - keep));
+    this.#held = held.slice(held.length - keep);
+    return false;
+  }
+
+  #emit(t: string): void {
+    if (!t) return;
+    this.text += t;
+    this.o.onText?.(t);
+  }
+}
+
+/** How many leading tokens of `prompt` a cache holding `cached` can keep (at least one is recomputed). */
+export function reusablePrefix(cached: readonly number[], prompt: readonly number[]): number {
+  let n = 0;
+  while (n < prompt.length - 1 && n < cached.length && cached[n] === prompt[n]) n++;
+  return n;
+}
+
+/** The result record of a finished reply. */
+export function resultOf(
+  reply: Reply,
+  prompt: readonly number[],
+  prefillTokens: number,
+  seconds: { prefill: number; decode: number },
+  contextFull = false,
+): GenerateResult {
+  return {
+    text: reply.text,
+    tokens: reply.tokens,
+    finishReason: reply.finishReason ?? "length",
+    contextFull,
+    promptTokens: prompt.length,
+    prefillTokens,
+    timings: {
+      prefillSeconds: seconds.prefill,
+      decodeSeconds: seconds.decode,
+      prefillTokensPerSecond: prefillTokens / Math.max(seconds.prefill, 1e-9),
+      decodeTokensPerSecond: Math.max(0, reply.tokens.length - 1) / Math.max(seconds.decode, 1e-9),
+    },
+  };
+}
+
 /** Generates a reply to `prompt` (ids); the KV cache keeps whatever prefix it shares. */
 export async function generate(
   model: CausalLM,
@@ -74,74 +177,29 @@ export async function generate(
   o: GenerateOptions,
 ): Promise<GenerateResult> {
   if (prompt.length === 0) throw new RangeError("generate needs at least one prompt token");
-  let reused = 0;
-  const cached = model.tokens;
-  while (
-    reused < prompt.length - 1 && reused < cached.length && cached[reused] === prompt[reused]
-  ) reused++;
+  const reused = reusablePrefix(model.tokens, prompt);
   model.truncate(reused);
   model.setSampling(o.sampling);
-  const stream = new TextStream(o.decode);
-  const stops = (o.stop ?? []).filter((s) => s.length > 0);
-  const tokens: number[] = [];
-  let text = ""; // emitted
-  let held = ""; // produced but possibly the start of a stop string
-  let finishReason: FinishReason = "length";
+  const reply = new Reply(o);
   let contextFull = false;
-
-  /** Takes new text; returns true when a stop string completed. */
-  const accept = (delta: string): boolean => {
-    held += delta;
-    // Held text is the only place a stop string can start: anything that could begin one is held.
-    const at = Math.min(...stops.map((s) => held.indexOf(s)).filter((i) => i >= 0));
-    if (Number.isFinite(at)) {
-      emit(held.slice(0, at));
-      held = "";
-      return true;
-    }
-    let keep = 0; // longest tail of held that could begin a stop string
-    for (const s of stops) {
-      for (let n = Math.min(s.length - 1, held.length); n > keep; n--) {
-        if (s.startsWith(held.slice(-n))) keep = n;
-      }
-    }
-    emit(held.slice(0, held.length - keep));
-    held = held.slice(held.length - keep);
-    return false;
-  };
-  const emit = (t: string) => {
-    if (!t) return;
-    text += t;
-    o.onText?.(t);
-  };
-
   const t0 = performance.now();
   const pending = [await model.step(prompt.slice(reused), reused)];
   const t1 = performance.now();
   let batch = 1;
-  while (true) {
-    const id = pending.shift()!;
-    if (o.terminators.has(id)) {
-      finishReason = "stop";
-      break;
-    }
-    tokens.push(id);
-    if (accept(stream.push(id))) {
-      finishReason = "stop";
-      break;
-    }
-    if (tokens.length >= o.maxTokens) break;
+  while (!reply.accept(pending.shift()!)) {
     if (o.signal?.aborted) {
-      finishReason = "interrupted";
+      reply.end("interrupted");
       break;
     }
     if (pending.length > 0) continue;
     const room = model.contextLength - model.tokens.length;
     if (room <= 0) {
       contextFull = true;
+      reply.end("length");
       break;
     }
-    const steps = Math.min(batch, o.maxTokens - tokens.length, room);
+    const id = reply.tokens.at(-1)!;
+    const steps = Math.min(batch, o.maxTokens - reply.tokens.length, room);
     const t = performance.now();
     pending.push(
       ...(model.decode && steps > 1 ? await model.decode(id, steps) : [await model.step([id])]),
@@ -150,24 +208,10 @@ export async function generate(
     batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(FLUSH_SECONDS / Math.max(perStep, 1e-6))));
   }
   // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
-  model.truncate(prompt.length + tokens.length);
-  if (finishReason !== "stop" && accept(stream.flush())) finishReason = "stop";
-  if (finishReason !== "stop") emit(held);
+  model.truncate(prompt.length + reply.tokens.length);
   const t2 = performance.now();
-  const prefillSeconds = (t1 - t0) / 1000;
-  const decodeSeconds = (t2 - t1) / 1000;
-  return {
-    text,
-    tokens,
-    finishReason,
-    contextFull,
-    promptTokens: prompt.length,
-    prefillTokens: prompt.length - reused,
-    timings: {
-      prefillSeconds,
-      decodeSeconds,
-      prefillTokensPerSecond: (prompt.length - reused) / Math.max(prefillSeconds, 1e-9),
-      decodeTokensPerSecond: Math.max(0, tokens.length - 1) / Math.max(decodeSeconds, 1e-9),
-    },
-  };
+  return resultOf(reply, prompt, prompt.length - reused, {
+    prefill: (t1 - t0) / 1000,
+    decode: (t2 - t1) / 1000,
+  }, contextFull);
 }

@@ -134,3 +134,51 @@ Deno.test("Llama.decodeRows(): batched greedy decoding equals each sequence alon
   const again = await model.step(sequences[0]!.ids.slice(0, 1), 0, 2);
   assertEquals(again, sequences[0]!.greedy[0]);
 });
+
+Deno.test("generateBatch() on 3 slots: 6 prompts of 1–600 tokens, greedy and sampled, each as if alone", async () => {
+  const { generateBatch } = await import("../../src/generate/batch.ts");
+  const { generate } = await import("../../src/generate/generate.ts");
+  const name = "tiny-f16-rope-scaled";
+  const sequences = goldens(name).sequences;
+  const batched = await load(name, { slots: 3 });
+  const alone = await load(name);
+  const sampled = {
+    ...GREEDY,
+    temperature: 0.8,
+    topK: 50,
+    topP: 0.95,
+    repetitionPenalty: 1.1,
+    seed: 11,
+  };
+  const requests = sequences.map((s, i) => ({
+    promptIds: s.ids,
+    sampling: i % 2 ? sampled : GREEDY,
+    maxTokens: 8 + i,
+  }));
+  const common = {
+    terminators: new Set<number>(),
+    decode: (ids: readonly number[]) => ids.join(" "),
+  };
+  const order: number[] = [];
+  const results = await generateBatch(batched, requests, {
+    ...common,
+    onResult: (i) => void order.push(i),
+  });
+  assertEquals(order, [0, 1, 2, 3, 4, 5]);
+  for (const [i, r] of requests.entries()) {
+    alone.reset();
+    const single = await generate(alone, r.promptIds, {
+      ...common,
+      sampling: r.sampling,
+      maxTokens: r.maxTokens,
+    });
+    assertEquals(
+      results[i]!.tokens,
+      single.tokens,
+      `request ${i} (${r.promptIds.length} prompt tokens)`,
+    );
+    if (r.sampling === GREEDY) {
+      assertEquals(results[i]!.tokens, sequences[i]!.greedy.slice(0, r.maxTokens));
+    }
+  }
+});
