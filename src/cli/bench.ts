@@ -28,6 +28,8 @@ token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of 
   --prefill LIST      prompt lengths to time (default 128,512)
   --contexts LIST     cached tokens before timing decode (default 128,2048; filled without compute)
   --steps N           decode steps timed per context (default 32)
+  --batch LIST        also decode LIST sequences at once (e.g. 1,4,8) at the first context and report
+                      the aggregate tokens/s
   --weights F         bf16 | q8 | q4: quantize at load (efficiency counts the quantized bytes)
   --profile           per-kernel time and GB/s of one decode step at each context (timestamp-query)
   --json              print one JSON object
@@ -55,6 +57,7 @@ export const bench: Command = {
       json: { type: "boolean" },
       profile: { type: "boolean" },
       weights: { type: "string" },
+      batch: { type: "string" },
     });
     if (values.help) return (out(USAGE), 0);
     if (positionals.length > 1 || (positionals.length === 1 && values.shape)) {
@@ -68,6 +71,7 @@ export const bench: Command = {
     const contexts = listFlag("contexts", values.contexts ?? "128,2048");
     const steps = listFlag("steps", values.steps ?? "32")[0]!;
     const weights = weightsFlag(values.weights);
+    const batches = values.batch !== undefined ? listFlag("batch", values.batch) : [];
     const log = (line: string) => values.json || err(line);
     let peakRss = Deno.memoryUsage().rss;
     const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
@@ -93,6 +97,7 @@ export const bench: Command = {
       const contextLength = Math.max(...contexts, ...prefills) + steps + 2; // + warm-up and profile steps
       const loaded = await loadModel(dir!, {
         weights,
+        slots: Math.max(1, ...batches),
         gpu,
         contextLength,
         onProgress: values.json ? undefined : progressBar("Loading"),
@@ -165,6 +170,26 @@ export const bench: Command = {
         );
         sampleRss();
       }
+      const batchRate: Record<string, number> = {};
+      for (const B of batches) {
+        model.reset();
+        const rows = Array.from({ length: B }, (_, slot) => ({ slot, id: 1 }));
+        for (const r of rows) model.assumeCached(contexts[0]!, r.slot);
+        let last = (await model.decodeRows(rows, 1)).map((ids) => ids.at(-1)!); // warm
+        const t0 = performance.now();
+        for (let done = 0; done < steps;) {
+          const n = Math.min(32, steps - done);
+          last = (await model.decodeRows(rows.map((r, b) => ({ slot: r.slot, id: last[b]! })), n))
+            .map((ids) => ids.at(-1)!);
+          done += n;
+        }
+        batchRate[B] = (B * steps) / ((performance.now() - t0) / 1000);
+        log(
+          `decode ${B} sequences at once at context ${contexts[0]}: ${
+            batchRate[B]!.toFixed(2)
+          } tokens/s in all`,
+        );
+      }
       const result = {
         device: gpu.info.description,
         model: temp ? `random ${shape} (bf16)` : dir,
@@ -178,6 +203,7 @@ export const bench: Command = {
         decode_tokens_per_s: decode,
         decode_efficiency: efficiency,
         decode_bytes_per_token: Object.fromEntries(contexts.map((c) => [c, model.decodeBytes(c)])),
+        ...(batches.length ? { decode_batch_tokens_per_s: batchRate } : {}),
         submits_per_token: perToken.submits,
         readbacks_per_token: perToken.readbacks,
         peak_rss_bytes: peakRss,
@@ -199,6 +225,9 @@ export const bench: Command = {
               `  decode      context ${c}: ${decode[c]!.toFixed(2)} tokens/s, efficiency ${
                 efficiency[c]!.toFixed(2)
               }\n`
+            ).join("") +
+            batches.map((b) =>
+              `  batch       ${b} sequences: ${batchRate[b]!.toFixed(2)} tokens/s in all\n`
             ).join("") +
             `  per token   ${perToken.submits.toFixed(3)} submits, ${
               perToken.readbacks.toFixed(3)

@@ -113,9 +113,10 @@ export class Llama {
    * For benchmarks only: pretends the cache holds `n` tokens (id 0) without computing them, so
    * decoding at a long context can be timed without a long prefill. The cached values are junk.
    */
-  assumeCached(n: number): void {
+  assumeCached(n: number, slot = 0): void {
     if (n > this.contextLength) throw new RangeError(`assumeCached(${n}) is past the context`);
-    this.#remember(new Array(Math.max(0, n - this.length)).fill(0), this.length, 0);
+    const have = this.#histories[slot]!.length;
+    this.#remember(new Array(Math.max(0, n - have)).fill(0), have, slot);
   }
 
   /** Tokens currently held in slot 0's KV cache (positions 0..length-1). */
