@@ -182,3 +182,31 @@ Deno.test("generateBatch() on 3 slots: 6 prompts of 1–600 tokens, greedy and s
     }
   }
 });
+
+Deno.test("Llama.decodeRows(): logits of every row of batches of 1 and 8 match the sequence alone", async () => {
+  const name = "tiny-bf16-tied";
+  const all = goldens(name).sequences;
+  const batched = await load(name, { slots: 8 });
+  const alone = await load(name);
+  const V = batched.config.vocabSize;
+  for (const B of [1, 8]) {
+    batched.reset();
+    const prompts = Array.from(
+      { length: B },
+      (_, b) => all[b % all.length]!.ids.slice(0, 1 + (b * 7) % 60),
+    );
+    const firsts = await Promise.all(prompts.map((p, slot) => batched.step(p, 0, slot)));
+    await batched.decodeRows(prompts.map((_, slot) => ({ slot, id: firsts[slot]! })), 1);
+    const rows = await batched.readLogits(B);
+    for (const [b, p] of prompts.entries()) {
+      alone.reset();
+      const want = await alone.lastLogits([...p, firsts[b]!], 0);
+      assertRelClose(
+        rows.subarray(b * V, (b + 1) * V),
+        want,
+        GOLDEN_RTOL,
+        `batch ${B} row ${b} (${p.length} prompt tokens)`,
+      );
+    }
+  }
+});
