@@ -23,12 +23,27 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 
 override WG: u32 = 64u;
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Σ over the 8 weights of chunk c times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
   let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
   return dot(a, xa) + dot(b, xb);
+}
+
+/** The 8 weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  return Chunk(
+    vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
+    vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
+  );
 }
 
 /** X[t, 4v..4v+3], zero past cols or past the last token. */
@@ -68,11 +83,16 @@ fn main(
   let w3 = min(r0 + 3u, last_row) * chunks;
   var acc: array<vec4<f32>, 4>; // acc[token][row]
   for (var c = 0u; c < chunks; c++) {
+    // Each row's chunk is widened once and serves the 4 tokens.
+    let k0 = chunk_weights(w0 + c);
+    let k1 = chunk_weights(w1 + c);
+    let k2 = chunk_weights(w2 + c);
+    let k3 = chunk_weights(w3 + c);
     for (var j = 0u; j < 4u; j++) {
       let xa = x_at(t0 + j, 2u * c);
       let xb = x_at(t0 + j, 2u * c + 1u);
-      acc[j] += vec4<f32>(chunk_dot(w0 + c, xa, xb), chunk_dot(w1 + c, xa, xb), chunk_dot(w2 + c, xa, xb),
-                          chunk_dot(w3 + c, xa, xb));
+      acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                          dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
     }
   }
   for (var j = 0u; j < 4u; j++) {

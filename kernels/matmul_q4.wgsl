@@ -25,6 +25,12 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 
 override WG: u32 = 64u;
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Nibbles j..j+3 of word v as f32. */
 fn u4x4(v: u32, j: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
@@ -35,6 +41,13 @@ fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let sm = unpack2x16float(scales[c >> 2u]);
   return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
+}
+
+/** The 8 dequantized weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let sm = unpack2x16float(scales[c >> 2u]);
+  return Chunk(sm.y + sm.x * u4x4(q, 0u), sm.y + sm.x * u4x4(q, 4u));
 }
 
 /** X[t, 4v..4v+3], zero past cols or past the last token. */
@@ -74,11 +87,16 @@ fn main(
   let w3 = min(r0 + 3u, last_row) * chunks;
   var acc: array<vec4<f32>, 4>; // acc[token][row]
   for (var c = 0u; c < chunks; c++) {
+    // Each row's chunk is widened once and serves the 4 tokens.
+    let k0 = chunk_weights(w0 + c);
+    let k1 = chunk_weights(w1 + c);
+    let k2 = chunk_weights(w2 + c);
+    let k3 = chunk_weights(w3 + c);
     for (var j = 0u; j < 4u; j++) {
       let xa = x_at(t0 + j, 2u * c);
       let xb = x_at(t0 + j, 2u * c + 1u);
-      acc[j] += vec4<f32>(chunk_dot(w0 + c, xa, xb), chunk_dot(w1 + c, xa, xb), chunk_dot(w2 + c, xa, xb),
-                          chunk_dot(w3 + c, xa, xb));
+      acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                          dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
     }
   }
   for (var j = 0u; j < 4u; j++) {

@@ -24,12 +24,26 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Σ over the 8 weights of chunk c times xa, xb: low halves pair with even, high with odd x. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
   let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
   return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
+}
+
+/** The 8 weights of chunk c, in order (low half of word j = element 2j). */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
+  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+  return Chunk(vec4<f32>(even.x, odd.x, even.y, odd.y), vec4<f32>(even.z, odd.z, even.w, odd.w));
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

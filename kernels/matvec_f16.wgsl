@@ -24,12 +24,27 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Σ over the 8 weights of chunk c times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
   let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
   return dot(a, xa) + dot(b, xb);
+}
+
+/** The 8 weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  return Chunk(
+    vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
+    vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
+  );
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

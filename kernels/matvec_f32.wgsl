@@ -24,9 +24,20 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Σ over the 8 weights of chunk c (vec4 index 2c, 2c+1) times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   return dot(w[2u * c], xa) + dot(w[2u * c + 1u], xb);
+}
+
+/** The 8 weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  return Chunk(w[2u * c], w[2u * c + 1u]);
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

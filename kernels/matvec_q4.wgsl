@@ -26,6 +26,12 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** Nibbles j..j+3 of word v as f32. */
 fn u4x4(v: u32, j: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
@@ -36,6 +42,13 @@ fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let sm = unpack2x16float(scales[c >> 2u]);
   return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
+}
+
+/** The 8 dequantized weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let sm = unpack2x16float(scales[c >> 2u]);
+  return Chunk(sm.y + sm.x * u4x4(q, 0u), sm.y + sm.x * u4x4(q, 4u));
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

@@ -26,6 +26,12 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
 /** The 4 signed bytes of word v as f32. */
 fn i8x4(v: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
@@ -37,6 +43,14 @@ fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let pair = unpack2x16float(scales[c >> 3u]);
   let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
   return scale * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
+}
+
+/** The 8 dequantized weights of chunk c, in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let pair = unpack2x16float(scales[c >> 3u]);
+  let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
+  return Chunk(i8x4(q.x) * scale, i8x4(q.y) * scale);
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */
