@@ -8,6 +8,7 @@
 //   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
 //   3 w:      storage, read        array<vec4<f32>>  [rows, stride], f32, two vec4 per 8-element chunk; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
+//   5 x4:     storage, read        array<vec4<f32>>  the same x, read as vec4 when cols % 4 == 0
 // Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
@@ -20,6 +21,7 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 
@@ -40,6 +42,12 @@ fn chunk_weights(c: u32) -> Chunk {
 }
 
 /** X[t, 4v..4v+3], zero past cols or past the last token. */
+/** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0). */
+fn x4_at(t: u32, v: u32) -> vec4<f32> {
+  return select(vec4<f32>(0.0), x4[t * (params.cols / 4u) + v], t < frame.tokens && 4u * v < params.cols);
+}
+
+/** X[t, 4v..4v+3] element by element, for any cols. */
 fn x_at(t: u32, v: u32) -> vec4<f32> {
   let k = 4u * v;
   if (t >= frame.tokens) {
@@ -75,17 +83,34 @@ fn main(
   let w2 = min(r0 + 2u, last_row) * chunks;
   let w3 = min(r0 + 3u, last_row) * chunks;
   var acc: array<vec4<f32>, 4>; // acc[token][row]
-  for (var c = 0u; c < chunks; c++) {
-    // Each row's chunk is widened once and serves the 4 tokens.
-    let k0 = chunk_weights(w0 + c);
-    let k1 = chunk_weights(w1 + c);
-    let k2 = chunk_weights(w2 + c);
-    let k3 = chunk_weights(w3 + c);
-    for (var j = 0u; j < 4u; j++) {
-      let xa = x_at(t0 + j, 2u * c);
-      let xb = x_at(t0 + j, 2u * c + 1u);
-      acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
-                          dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
+  // Two copies of the loop so that the x loads carry no branch (CPU implementations care).
+  if (params.cols % 4u == 0u) {
+    for (var c = 0u; c < chunks; c++) {
+      // Each row's chunk is widened once and serves the 4 tokens.
+      let k0 = chunk_weights(w0 + c);
+      let k1 = chunk_weights(w1 + c);
+      let k2 = chunk_weights(w2 + c);
+      let k3 = chunk_weights(w3 + c);
+      for (var j = 0u; j < 4u; j++) {
+        let xa = x4_at(t0 + j, 2u * c);
+        let xb = x4_at(t0 + j, 2u * c + 1u);
+        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
+      }
+    }
+  } else {
+    for (var c = 0u; c < chunks; c++) {
+      // Each row's chunk is widened once and serves the 4 tokens.
+      let k0 = chunk_weights(w0 + c);
+      let k1 = chunk_weights(w1 + c);
+      let k2 = chunk_weights(w2 + c);
+      let k3 = chunk_weights(w3 + c);
+      for (var j = 0u; j < 4u; j++) {
+        let xa = x_at(t0 + j, 2u * c);
+        let xb = x_at(t0 + j, 2u * c + 1u);
+        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
+      }
     }
   }
   for (var j = 0u; j < 4u; j++) {

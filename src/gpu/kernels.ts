@@ -43,6 +43,9 @@ const W = "write";
 const LINEAR: BindingKind[] = [U, U, R, R, W];
 /** Quantized linear kernels add the group scales as binding 5. */
 const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
+/** Matmuls also read x as vec4 through one more binding (the same buffer). */
+const MATMUL: BindingKind[] = [...LINEAR, R];
+const QUANT_MATMUL: BindingKind[] = [...QUANT_LINEAR, R];
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {
@@ -52,9 +55,9 @@ export const KERNELS = {
   matvecF32: { source: matvecF32, bindings: LINEAR },
   matvecF16: { source: matvecF16, bindings: LINEAR },
   matvecBf16: { source: matvecBf16, bindings: LINEAR },
-  matmulF32: { source: matmulF32, bindings: LINEAR },
-  matmulF16: { source: matmulF16, bindings: LINEAR },
-  matmulBf16: { source: matmulBf16, bindings: LINEAR },
+  matmulF32: { source: matmulF32, bindings: MATMUL },
+  matmulF16: { source: matmulF16, bindings: MATMUL },
+  matmulBf16: { source: matmulBf16, bindings: MATMUL },
   rmsnorm: { source: rmsnorm, bindings: [U, U, R, R, W] },
   rope: { source: rope, bindings: [U, U, R, R, W, R] },
   kvWrite: { source: kvWrite, bindings: [U, U, R, W, W, R] },
@@ -68,8 +71,8 @@ export const KERNELS = {
   embeddingQ4: { source: embeddingQ4, bindings: QUANT_LINEAR },
   matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
-  matmulQ8: { source: matmulQ8, bindings: QUANT_LINEAR },
-  matmulQ4: { source: matmulQ4, bindings: QUANT_LINEAR },
+  matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
+  matmulQ4: { source: matmulQ4, bindings: QUANT_MATMUL },
   quantizeQ8F32: { source: quantizeQ8F32, bindings: [U, U, R, W, W] },
   quantizeQ8F16: { source: quantizeQ8F16, bindings: [U, U, R, W, W] },
   quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: [U, U, R, W, W] },

@@ -146,7 +146,7 @@ export class Ops {
       return {
         rows: p.rows,
         matvec: this.#launch(MATVEC[w.type], wg, resources),
-        matmul: this.#launch(MATMUL[w.type], mmWg, resources),
+        matmul: this.#launch(MATMUL[w.type], mmWg, [...resources, x]), // x again, read as vec4
       };
     });
     return {
