@@ -81,7 +81,19 @@ export const batch: Command = {
         `Cannot find tokenizer.json in ${spec}: text prompts need one (use prompt_ids)`,
       );
     }
-    const requests = todo.map((l) => request(session, l, values.raw ?? false));
+    // A prompt that cannot run (longer than the context) is reported like a malformed line.
+    const runnable: Line[] = [];
+    const requests: BatchRequest[] = [];
+    for (const l of todo) {
+      try {
+        requests.push(request(session, l, values.raw ?? false));
+        runnable.push(l);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        if (values.strict) throw new InputError(`${values.input}:${e.message}`);
+        err(`wgllama: warning: ${values.input}:${e.message}; skipped`);
+      }
+    }
     const sink = values.output === undefined
       ? undefined
       : Deno.openSync(values.output, { append: true, create: true });
@@ -96,7 +108,7 @@ export const batch: Command = {
         decode: (ids) => tokenizer?.decode(ids, { skipSpecial: true }) ?? "",
         signal: controller.signal,
         onResult: (i, r) => {
-          const line = JSON.stringify(resultJson(todo[i]!.id, r)) + "\n";
+          const line = JSON.stringify(resultJson(runnable[i]!.id, r)) + "\n";
           if (sink) sink.writeSync(new TextEncoder().encode(line));
           else out(line);
           tokens += r.tokens.length;
@@ -104,7 +116,7 @@ export const batch: Command = {
             const rate = tokens / ((performance.now() - started) / 1000);
             Deno.stderr.writeSync(
               new TextEncoder().encode(
-                `\r${i + 1}/${todo.length} done, ${rate.toFixed(1)} tokens/s `,
+                `\r${i + 1}/${runnable.length} done, ${rate.toFixed(1)} tokens/s `,
               ),
             );
           }
@@ -234,7 +246,7 @@ function request(s: Session, l: Line, raw: boolean): BatchRequest {
   }
   if (promptIds.length >= s.model.contextLength) {
     throw new InputError(
-      `line ${l.line}: the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
+      `${l.line}: the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
     );
   }
   const sampling = samplingFrom({

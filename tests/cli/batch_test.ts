@@ -105,3 +105,18 @@ Deno.test("wgllama batch --resume after Ctrl-C completes the output with no dupl
   const ids = Deno.readTextFileSync(output).trimEnd().split("\n").map((l) => JSON.parse(l).id);
   assertEquals(ids, ["one", "two", "three"]);
 });
+
+Deno.test("wgllama batch: a prompt longer than the context is reported with its line and skipped", async () => {
+  const long = Array(40).fill("word").join(" ");
+  const input = inputFile([
+    `{"prompt": "short one", "id": 1, "max_tokens": 3}`,
+    `{"prompt": "${long}", "id": 2}`,
+    `{"prompt": "another", "id": 3, "max_tokens": 3}`,
+  ]);
+  const r = await wgllama(["batch", LLAMA3, "--input", input, "--ctx", "24", "--temperature", "0"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l).id), [1, 3]);
+  assert(r.stderr.includes(".jsonl:2: the prompt has") && r.stderr.includes("skipped"), r.stderr);
+  const strict = await wgllama(["batch", LLAMA3, "--input", input, "--ctx", "24", "--strict"]);
+  assertEquals([strict.code, strict.stdout], [1, ""]);
+});
