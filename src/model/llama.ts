@@ -10,49 +10,14 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import {
-  matrixBytes,
-  type QuantFormat,
-  readBuffer,
-  storageBuffer,
-  uploadArray,
-} from "../gpu/buffers.ts";
-import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
+import { readBuffer } from "../gpu/buffers.ts";
+import type { Launch } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
-import { ropeTables } from "./rope.ts";
+import { buildNetwork, type LoadOptions, type Network, RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
-import { type UploadProgress, uploadWeights } from "./weights.ts";
 
-/** Sampled ids are kept by position in a ring this long; a decode batch takes at most this many steps. */
-const RING = 64;
-
-/** Options of {@linkcode Llama.load}. */
-export interface LoadOptions {
-  /** KV-cache length in tokens. @default min(max_position_embeddings, 4096) */
-  contextLength?: number;
-  /** Most tokens per forward pass (scratch rows). @default 128 on software adapters, else 512 */
-  prefillChunk?: number;
-  onProgress?: UploadProgress;
-  /** Sequences the KV cache holds at once (for `decodeRows`). @default 1 */
-  slots?: number;
-  /** Quantize linear layers and lm_head at load (q8: int8, q4: 4-bit, groups of 32). @default as stored */
-  weights?: QuantFormat;
-}
-
-/** The launches of one decoder layer, in forward order. */
-interface LayerLaunches {
-  inputNorm: Launch;
-  qkv: Launch;
-  rope: Launch;
-  kvWrite: Launch;
-  attention: Launch;
-  oAdd: Launch;
-  postNorm: Launch;
-  gateUp: Launch;
-  siluMul: Launch;
-  downAdd: Launch;
-}
+export type { LoadOptions } from "./network.ts";
 
 /** A Llama model loaded on a GPU with its KV cache. */
 export class Llama {
@@ -66,38 +31,42 @@ export class Llama {
   readonly #seen: Uint32Array<ArrayBuffer>;
   readonly #seenWords: number;
 
-  private constructor(
-    readonly config: LlamaConfig,
-    readonly gpu: Gpu,
-    readonly contextLength: number,
-    /** Most tokens one forward pass takes. */
-    readonly prefillChunk: number,
-    /** Most positions whose logits one forward pass can return (bounded by a binding). */
-    readonly logitRows: number,
-    /** Sequences the KV cache holds at once (batched decoding); slot 0 serves the single-sequence API. */
-    readonly slots: number,
-    private readonly ops: Ops,
-    private readonly ids: GPUBuffer, // u32 [C]
-    private readonly seq: GPUBuffer, // u32 [C, 2]: (slot, position) of each input token
-    private readonly logitsBuffer: GPUBuffer, // f32 [logitRows, V]
-    private readonly launches: {
-      embed: Launch;
-      layers: LayerLaunches[];
-      finalNorm: Launch;
-      finalNormLast: Launch;
-      lmHead: Launch;
-      sample: Launch;
-    },
-    private readonly sampler: {
-      set(slot: number, s: SampleSettings): void;
-      seen: GPUBuffer; // u32 [slots, ceil(V/32)]
-      ring: GPUBuffer; // u32 [slots, RING]
-    },
-    private readonly buffers: GPUBuffer[],
-  ) {
-    this.#histories = Array.from({ length: slots }, () => []);
-    this.#seenWords = Math.ceil(config.vocabSize / 32);
-    this.#seen = new Uint32Array(slots * this.#seenWords);
+  readonly config: LlamaConfig;
+  readonly contextLength: number;
+  /** Most tokens one forward pass takes. */
+  readonly prefillChunk: number;
+  /** Most positions whose logits one forward pass can return (bounded by a binding). */
+  readonly logitRows: number;
+  /** Sequences the KV cache holds at once (batched decoding); slot 0 serves the single-sequence API. */
+  readonly slots: number;
+  private readonly ops: Network["ops"];
+  private readonly ids: GPUBuffer; // u32 [C]
+  private readonly seq: GPUBuffer; // u32 [C, 2]: (slot, position) of each input token
+  private readonly logitsBuffer: GPUBuffer; // f32 [logitRows, V]
+  private readonly launches: Network["launches"];
+  private readonly sampler: Network["sampler"];
+  private readonly buffers: GPUBuffer[];
+
+  private constructor(net: Network, readonly gpu: Gpu) {
+    ({
+      config: this.config,
+      contextLength: this.contextLength,
+      prefillChunk: this.prefillChunk,
+      logitRows: this.logitRows,
+      slots: this.slots,
+      ops: this.ops,
+      ids: this.ids,
+      seq: this.seq,
+      logits: this.logitsBuffer,
+      launches: this.launches,
+      sampler: this.sampler,
+      buffers: this.buffers,
+    } = net);
+    this.#weightBytesRead = net.weightBytesRead;
+    this.#bytesByLaunch = net.bytesByLaunch;
+    this.#histories = Array.from({ length: this.slots }, () => []);
+    this.#seenWords = Math.ceil(this.config.vocabSize / 32);
+    this.#seen = new Uint32Array(this.slots * this.#seenWords);
   }
 
   /**
@@ -136,126 +105,8 @@ export class Llama {
 
   /** Uploads the checkpoint's weights and prepares every launch. */
   static async load(ckpt: Checkpoint, gpu: Gpu, options: LoadOptions = {}): Promise<Llama> {
-    const c = ckpt.config;
-    if (!ckpt.weights) throw new InputError(`Cannot load ${ckpt.dir}: it has no weights`);
-    const ctx = options.contextLength ?? Math.min(c.maxPositionEmbeddings, 4096);
-    const slots = options.slots ?? 1;
-    const chunk = Math.max(
-      slots,
-      Math.min(options.prefillChunk ?? (gpu.software ? 128 : 512), ctx),
-    );
-    const maxBinding = gpu.limits.maxStorageBufferBindingSize;
-    if (slots * ctx * c.kvDim * 4 > maxBinding) {
-      throw new InputError(
-        `--ctx ${ctx} for ${slots} sequence(s) needs a ${
-          slots * ctx * c.kvDim * 4
-        }-byte KV cache per layer: this GPU binds at most ${maxBinding} bytes`,
-      );
-    }
-    if (c.headDim > 256) {
-      throw new InputError(`config.json: head_dim ${c.headDim} is not supported: expected ≤ 256`);
-    }
-    const { device } = gpu;
-    const ops = new Ops(gpu);
-    const w = await uploadWeights(gpu, c, ckpt.weights, {
-      onProgress: options.onProgress,
-      quantize: options.weights && { format: options.weights, ops },
-    });
-    const owned: GPUBuffer[] = [
-      w.norm,
-      ...w.layers.flatMap((l) => [l.inputLayernorm, l.postAttentionLayernorm]),
-    ];
-    for (
-      const m of [
-        w.embedTokens,
-        w.lmHead,
-        ...w.layers.flatMap((l) => [l.qkvProj, l.oProj, l.gateUpProj, l.downProj]),
-      ]
-    ) {
-      for (const p of m.parts) owned.push(p.buffer, ...(p.scales ? [p.scales] : []));
-    }
-    const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
-    const buffers: GPUBuffer[] = owned;
-    const scratch = (floats: number, label: string) => {
-      const b = storageBuffer(device, floats * 4, label);
-      buffers.push(b);
-      return b;
-    };
-    const logitRows = Math.max(1, Math.min(chunk, Math.floor(maxBinding / (V * 4))));
-    // Scratch activations, sized for the largest forward pass.
-    const ids = storageBuffer(device, chunk * 4, "ids"); // u32 [C]
-    const seq = storageBuffer(device, chunk * 8, "seq"); // u32 [C, 2]: (slot, position) per token
-    const x = scratch(chunk * D, "x"); // residual stream [C, D]
-    const xn = scratch(chunk * D, "xn"); // normed [C, D]
-    const qkvRow = qDim + 2 * kvDim;
-    const qkv = scratch(chunk * qkvRow, "qkv"); // [C, H·Hd + 2·Hkv·Hd]: q | k | v per token
-    const att = scratch(chunk * qDim, "att"); // [C, H·Hd]
-    const gateUp = scratch(chunk * 2 * F, "gate_up"); // [C, 2F]: gate | up per token
-    const h = scratch(chunk * F, "h"); // [C, F]
-    const logits = scratch(logitRows * V, "logits"); // [logitRows, V]
-    const { cos, sin } = ropeTables(c, ctx);
-    const cosBuffer = uploadArray(device, cos, "rope.cos"); // [ctx, Hd/2]
-    const sinBuffer = uploadArray(device, sin, "rope.sin"); // [ctx, Hd/2]
-    buffers.push(ids, seq, cosBuffer, sinBuffer);
-    const heads = { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
-    const layers = w.layers.map((lw, l): LayerLaunches => {
-      const kCache = scratch(slots * ctx * kvDim, `layer${l}.k_cache`); // [slots, ctx, Hkv·Hd]
-      const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
-      return {
-        inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
-        qkv: ops.linear(xn, lw.qkvProj, qkv),
-        rope: ops.rope(qkv, cosBuffer, sinBuffer, seq, { ...heads, row: qkvRow }),
-        kvWrite: ops.kvWrite(qkv, kCache, vCache, seq, {
-          kvDim,
-          row: qkvRow,
-          kCol: qDim,
-          context: ctx,
-        }),
-        attention: ops.attention(qkv, kCache, vCache, att, seq, {
-          ...heads,
-          scale: 1 / Math.sqrt(c.headDim),
-          context: ctx,
-          qRow: qkvRow,
-          rows: slots,
-        }),
-        oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
-        postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
-        gateUp: ops.linear(xn, lw.gateUpProj, gateUp),
-        siluMul: ops.siluMul(gateUp, h, { width: F }),
-        downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
-      };
-    });
-    const seen = storageBuffer(device, slots * Math.ceil(V / 32) * 4, "seen"); // u32 [slots, ceil(V/32)]
-    const ring = storageBuffer(device, slots * RING * 4, "ring"); // u32 [slots, RING] picks by position
-    const settings = storageBuffer(device, slots * 32, "sample.settings"); // [slots] sampling settings
-    const sampler = ops.sample(logits, { seen, ring, ringLength: RING, seq, ids, settings }, V);
-    buffers.push(seen, ring, settings);
-    const launches = {
-      embed: ops.embedding(ids, w.embedTokens, x),
-      layers,
-      finalNorm: ops.rmsnorm(x, w.norm, xn, { dim: D, eps }),
-      finalNormLast: ops.rmsnorm(x, w.norm, xn, { dim: D, eps, lastOnly: true }),
-      lmHead: ops.linear(xn, w.lmHead, logits),
-      sample: sampler.launch,
-    };
-    // Weight bytes each launch reads in one decode step, summed over the layers (for profiles).
-    const bytesByLaunch: Record<string, number> = { lmHead: matrixBytes(w.lmHead) };
-    for (const l of w.layers) {
-      const reads = { qkv: l.qkvProj, oAdd: l.oProj, gateUp: l.gateUpProj, downAdd: l.downProj };
-      for (const [name, m] of Object.entries(reads)) {
-        bytesByLaunch[name] = (bytesByLaunch[name] ?? 0) + matrixBytes(m);
-      }
-    }
-    const decodeWeightBytes = Object.values(bytesByLaunch).reduce((a, b) => a + b, 0) +
-      (2 * c.numHiddenLayers + 1) * D * 4;
-    const model = new Llama(c, gpu, ctx, chunk, logitRows, slots, ops, ids, seq, logits, launches, {
-      set: sampler.set,
-      seen,
-      ring,
-    }, buffers);
-    for (let slot = 0; slot < slots; slot++) model.setSampling(GREEDY, slot);
-    model.#weightBytesRead = decodeWeightBytes;
-    model.#bytesByLaunch = bytesByLaunch;
+    const model = new Llama(await buildNetwork(ckpt, gpu, options), gpu);
+    for (let slot = 0; slot < model.slots; slot++) model.setSampling(GREEDY, slot);
     return model;
   }
 
