@@ -1,9 +1,10 @@
 // attention: causal grouped-query attention of each new token over the cache, one workgroup per
 // (token, query head). Keys are visited in tiles of WG with an online softmax (running max m,
 // running sum l, rescaled accumulator), so no score row longer than one tile is ever stored:
-//   out[t, h] = Σ_{j ≤ start+t} softmax_j(q[t,h]·K[j,g] · scale) · V[j,g],  g = h / (q_heads / kv_heads)
+//   out[t, h] = Σ_{j ≤ p_t} softmax_j(q[t,h]·K[s_t, j, g] · scale) · V[s_t, j, g],  g = h / (q_heads / kv_heads)
+// where (s_t, p_t) = seq[t], the token's sequence slot and position.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   0 frame:   uniform Frame  { tokens: u32 }      (per forward)
 //   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32,
 //                               context: u32 }
 //   2 q:       storage, read        array<f32>  [tokens, q_row]: q heads at the start of each row
@@ -15,7 +16,7 @@
 // (override WG, a power of two ≤ 256). head_dim ≤ 256.
 // Precision: f32 scores, softmax and accumulation (HF upcasts softmax to float32).
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32, context: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

@@ -2,7 +2,7 @@
 //   out[t, h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
 // over the A = position / split + 1 splits that hold the token's keys.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward: tokens)
+//   0 frame:   uniform Frame  { tokens: u32 }      (per forward: tokens)
 //   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 //   2 partial: storage, read        array<f32>  [tokens, q_heads, splits, head_dim + 2]: acc, m, l
 //   3 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
@@ -10,7 +10,7 @@
 // Dispatch: tokens * q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

@@ -7,7 +7,7 @@
 // over keys j of the split with j ≤ the token's position, s_j = q[h]·K[j, g] · scale. Keys, values
 // and q are read as vec4 (head_dim % 4 == 0). Splits past a token's position return at once.
 // Bindings (group 0):
-//   0 frame:    uniform Frame  { start: u32, tokens: u32 }     (per forward; unused)
+//   0 frame:    uniform Frame  { tokens: u32 }     (per forward; unused)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32,
 //                                split: u32, q_row: u32, context: u32 }  (splits = ceil(context / split);
 //                                G · split ≤ 2048, G ≤ 8, G · head_dim ≤ 1024: 12 KiB of workgroup memory)
@@ -20,7 +20,7 @@
 // WG threads each (override WG, a power of two ≤ 256). head_dim ≤ 256.
 // Precision: f32 scores, exponentials and sums.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params {
   q_heads: u32,
   kv_heads: u32,

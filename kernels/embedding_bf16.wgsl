@@ -1,7 +1,7 @@
 // embedding_bf16: x[t, :] = table[ids[t] - first_row, :dim] for the ids that fall in this part of
 // the table (a table larger than one binding is split by rows and launched once per part).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 //   2 ids:    storage, read        array<u32>  [tokens]
 //   3 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
@@ -9,7 +9,7 @@
 // Dispatch: ceil(tokens * dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: exact copy (widening is exact).
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

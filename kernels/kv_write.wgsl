@@ -1,7 +1,7 @@
 // kv_write: appends this step's keys and values (from each token's packed [q | k | v] row) to the
 // cache of its sequence slot at its position.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   0 frame:   uniform Frame  { tokens: u32 }      (per forward)
 //   1 params:  uniform Params { kv_dim: u32, row: u32, k_col: u32, context: u32 }  (v follows k)
 //   2 qkv:     storage, read        array<f32>  [tokens, row]
 //   3 k_cache: storage, read_write  array<f32>  [slots, context, kv_dim]
@@ -10,7 +10,7 @@
 // Dispatch: ceil(tokens * kv_dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
 // Precision: exact copy.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { kv_dim: u32, row: u32, k_col: u32, context: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

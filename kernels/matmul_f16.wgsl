@@ -3,9 +3,9 @@
 // loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
 // chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
+//   2 x:      storage, read        array<f32>  [tokens, cols]
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride], f16, one vec4<u32> per 8-element chunk, widened with unpack2x16float; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 //   5 x4:     storage, read        array<vec4<f32>>  the same x, read as vec4 when cols % 4 == 0
@@ -13,7 +13,7 @@
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -29,14 +29,6 @@ override WG: u32 = 64u;
 struct Chunk {
   a: vec4<f32>,
   b: vec4<f32>,
-}
-
-/** Σ over the 8 weights of chunk c times xa, xb. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-  return dot(a, xa) + dot(b, xb);
 }
 
 /** The 8 weights of chunk c, in order. */

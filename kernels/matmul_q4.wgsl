@@ -3,9 +3,9 @@
 // loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
 // chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
+//   2 x:      storage, read        array<f32>  [tokens, cols]
 //   3 w:      storage, read        array<u32>  [rows, stride / 8], 4-bit quants, 8 per chunk as one u32 (element k in nibble k % 8); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 //   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32: w = min + scale · q
@@ -14,7 +14,7 @@
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate of the dequantized weights.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -36,13 +36,6 @@ struct Chunk {
 /** Nibbles j..j+3 of word v as f32. */
 fn u4x4(v: u32, j: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
-}
-
-/** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let sm = unpack2x16float(scales[c >> 2u]);
-  return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
 }
 
 /** The 8 dequantized weights of chunk c, in order. */

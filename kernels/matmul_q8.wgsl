@@ -3,9 +3,9 @@
 // loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
 // chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols / 4] (cols % 4 == 0 needs no mask; tails masked)
+//   2 x:      storage, read        array<f32>  [tokens, cols]
 //   3 w:      storage, read        array<vec2<u32>>  [rows, stride / 8], int8 quants, 8 per chunk as vec2<u32> (element k in byte k % 4 of word k / 4); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 //   5 scales: storage, read        array<u32>  [rows, stride / 32], f16 scale per 32-element group, two per u32 (group g in half g & 1)
@@ -14,7 +14,7 @@
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate of the dequantized weights.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -36,14 +36,6 @@ struct Chunk {
 /** The 4 signed bytes of word v as f32. */
 fn i8x4(v: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-}
-
-/** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let pair = unpack2x16float(scales[c >> 3u]);
-  let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
-  return scale * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
 }
 
 /** The 8 dequantized weights of chunk c, in order. */

@@ -3,7 +3,7 @@
 // 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
 // then reduce in workgroup memory.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward; unused: x is one row)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride], bf16, one vec4<u32> per 8-element chunk (element 2j in the low half of word j); stride % 8 == 0, zero padded
@@ -11,7 +11,7 @@
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -24,26 +24,12 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
 /** Σ over the 8 weights of chunk c times xa, xb: low halves pair with even, high with odd x. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
   let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
   return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
-}
-
-/** The 8 weights of chunk c, in order (low half of word j = element 2j). */
-fn chunk_weights(c: u32) -> Chunk {
-  let q = w[c];
-  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
-  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-  return Chunk(vec4<f32>(even.x, odd.x, even.y, odd.y), vec4<f32>(even.z, odd.z, even.w, odd.w));
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

@@ -3,7 +3,7 @@
 // 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
 // then reduce in workgroup memory.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward; unused: x is one row)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
 //   3 w:      storage, read        array<vec4<f32>>  [rows, stride], f32, two vec4 per 8-element chunk; stride % 8 == 0, zero padded
@@ -11,7 +11,7 @@
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -24,20 +24,9 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
 /** Σ over the 8 weights of chunk c (vec4 index 2c, 2c+1) times xa, xb. */
 fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   return dot(w[2u * c], xa) + dot(w[2u * c + 1u], xb);
-}
-
-/** The 8 weights of chunk c, in order. */
-fn chunk_weights(c: u32) -> Chunk {
-  return Chunk(w[2u * c], w[2u * c + 1u]);
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

@@ -3,7 +3,7 @@
 // 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
 // then reduce in workgroup memory.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward; unused: x is one row)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
 //   3 w:      storage, read        array<u32>  [rows, stride / 8], 4-bit quants, 8 per chunk as one u32 (element k in nibble k % 8); stride % 32 == 0
@@ -12,7 +12,7 @@
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate of the dequantized weights.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -26,12 +26,6 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
 /** Nibbles j..j+3 of word v as f32. */
 fn u4x4(v: u32, j: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
@@ -42,13 +36,6 @@ fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let q = w[c];
   let sm = unpack2x16float(scales[c >> 2u]);
   return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
-}
-
-/** The 8 dequantized weights of chunk c, in order. */
-fn chunk_weights(c: u32) -> Chunk {
-  let q = w[c];
-  let sm = unpack2x16float(scales[c >> 2u]);
-  return Chunk(sm.y + sm.x * u4x4(q, 0u), sm.y + sm.x * u4x4(q, 4u));
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

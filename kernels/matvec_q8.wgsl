@@ -3,7 +3,7 @@
 // 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
 // then reduce in workgroup memory.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward; unused: x is one row)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
 //   3 w:      storage, read        array<vec2<u32>>  [rows, stride / 8], int8 quants, 8 per chunk as vec2<u32> (element k in byte k % 4 of word k / 4); stride % 32 == 0
@@ -12,7 +12,7 @@
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate of the dequantized weights.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -26,12 +26,6 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
 /** The 4 signed bytes of word v as f32. */
 fn i8x4(v: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
@@ -43,14 +37,6 @@ fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   let pair = unpack2x16float(scales[c >> 3u]);
   let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
   return scale * (dot(i8x4(q.x), xa) + dot(i8x4(q.y), xb));
-}
-
-/** The 8 dequantized weights of chunk c, in order. */
-fn chunk_weights(c: u32) -> Chunk {
-  let q = w[c];
-  let pair = unpack2x16float(scales[c >> 3u]);
-  let scale = select(pair.x, pair.y, ((c >> 2u) & 1u) == 1u);
-  return Chunk(i8x4(q.x) * scale, i8x4(q.y) * scale);
 }
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */

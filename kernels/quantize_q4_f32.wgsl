@@ -2,7 +2,7 @@
 // one invocation per 32-element group, asymmetric: scale = (max − min) / 15, q = round((v − min) / scale) in [0, 15] (scale and min
 // rounded to f16 first, so quants are fitted to what is stored); one invocation per group (round: half to even).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (unused; shared layout)
+//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32 }                   (invocations: see below)
 //   2 w:      storage, read        array<f32>  [rows, stride], f32
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
@@ -10,7 +10,7 @@
 // Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32; scales (and mins) stored as f16.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { groups: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

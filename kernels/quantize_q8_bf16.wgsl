@@ -2,7 +2,7 @@
 // one invocation per 32-element group, symmetric: scale = max|v| / 127 (stored as f16), q = round(v / scale) in [-127, 127]; one
 // invocation per pair of groups (stride % 64 == 0) (round: half to even).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (unused; shared layout)
+//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32 }                   (invocations: see below)
 //   2 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 4]: 4 int8 per word
@@ -10,7 +10,7 @@
 // Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32; scales (and mins) stored as f16.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { groups: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

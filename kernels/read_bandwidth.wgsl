@@ -1,7 +1,7 @@
 // read_bandwidth: reads a buffer once with vec4<u32> loads and writes one word per workgroup, the
 // roofline reference for bandwidth-bound kernels (a kernel that only reads as fast as possible).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (unused; shared layout)
+//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { vec4s: u32 }
 //   2 src:    storage, read        array<vec4<u32>>  [vec4s]
 //   3 out:    storage, read_write  array<u32>        [workgroups]
@@ -10,7 +10,7 @@
 // threads reading consecutive vec4s of each stream, with independent accumulators.
 // Precision: integer XOR (exact; only defeats dead-code elimination).
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { vec4s: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

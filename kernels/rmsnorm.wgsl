@@ -2,7 +2,7 @@
 // workgroup. With last_only == 1 only the last token's row is normalised, into y row 0 (the
 // final norm before lm_head during generation).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { dim: u32, eps: f32, last_only: u32 }
 //   2 x:      storage, read        array<f32>  [tokens, dim]
 //   3 w:      storage, read        array<f32>  [dim]
@@ -11,7 +11,7 @@
 // each (override WG, a power of two ≤ 256).
 // Precision: f32 accumulate, as HF (which upcasts to float32).
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { dim: u32, eps: f32, last_only: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

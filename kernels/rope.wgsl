@@ -4,7 +4,7 @@
 // the token's position (seq) · inv_freq[j], precomputed on the host. q heads come first in the
 // row, then k heads.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { start: u32, tokens: u32 }       (per forward)
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 //   2 cos:    storage, read        array<f32>  [context, head_dim / 2]
 //   3 sin:    storage, read        array<f32>  [context, head_dim / 2]
@@ -14,7 +14,7 @@
 // with x ≤ 65535; WG threads each.
 // Precision: f32.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

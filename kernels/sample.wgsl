@@ -8,7 +8,7 @@
 // position P = p + 1 becomes that sequence's next input on the GPU: ids[r] = pick, seq[r] = (s, P),
 // and ring[s, P % ring_len] = pick for the host to collect.
 // Bindings (group 0):
-//   0 frame:    uniform Frame  { start: u32, tokens: u32 }    (per forward: tokens)
+//   0 frame:    uniform Frame  { tokens: u32 }    (per forward: tokens)
 //   1 params:   uniform Params { vocab: u32, ring_len: u32 }
 //   2 logits:   storage, read        array<f32>  [R, vocab]
 //   3 seen:     storage, read_write  array<u32>  [slots, ceil(vocab / 32)] bit per token; picks are set
@@ -19,7 +19,7 @@
 // Dispatch: R workgroups of 256 threads.
 // Precision: f32 scores and probabilities (exp relative to the maximum).
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { vocab: u32, ring_len: u32 }
 struct Settings {
   greedy: u32,

@@ -1,14 +1,14 @@
 // silu_mul: the SwiGLU activation h = silu(gate) · up = gate / (1 + exp(−gate)) · up, reading each
 // token's packed [gate | up] row.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { start: u32, tokens: u32 }      (per forward)
+//   0 frame:   uniform Frame  { tokens: u32 }      (per forward)
 //   1 params:  uniform Params { width: u32 }
 //   2 gate_up: storage, read        array<f32>  [tokens, 2 · width]
 //   3 h:       storage, read_write  array<f32>  [tokens, width]
 // Dispatch: ceil(tokens * width / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
 // Precision: f32.
 
-struct Frame { start: u32, tokens: u32 }
+struct Frame { tokens: u32 }
 struct Params { width: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;

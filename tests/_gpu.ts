@@ -29,7 +29,7 @@ export async function runLaunches(
   out: GPUBuffer,
   n: number,
 ): Promise<Float32Array> {
-  ctx.ops.setFrame(frame.start, frame.tokens);
+  ctx.ops.setFrame(frame.tokens);
   const encoder = ctx.gpu.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   for (const [launch, tokens] of launches) launch.record(pass, tokens, frame.start);

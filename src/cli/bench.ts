@@ -72,6 +72,9 @@ export const bench: Command = {
     const steps = listFlag("steps", values.steps ?? "32")[0]!;
     const weights = weightsFlag(values.weights);
     const batches = values.batch !== undefined ? listFlag("batch", values.batch) : [];
+    if (batches.some((b) => b > 256)) {
+      throw new UsageError(`--batch is "${values.batch}": expected at most 256 sequences at once`);
+    }
     const log = (line: string) => values.json || err(line);
     let peakRss = Deno.memoryUsage().rss;
     const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));

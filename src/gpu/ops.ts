@@ -1,8 +1,8 @@
 /**
  * One launcher per kernel. Each validates sizes once, builds its bind groups and parameters at
  * load, and returns a {@linkcode Launch} that records dispatches into a compute pass — so a
- * forward pass creates no GPU objects. Per-forward values (start position, token count) live in
- * one shared `frame` uniform.
+ * forward pass creates no GPU objects. The token count lives in one shared `frame` uniform, each
+ * token's (sequence slot, position) in a `seq` buffer the caller writes.
  * @module
  */
 import type { Gpu } from "./device.ts";
@@ -20,8 +20,8 @@ import { type KernelName, KERNELS } from "./kernels.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
 export interface Launch {
-  /** `start` (the frame's first position) matters only to launches whose size grows with it. */
-  record(pass: GPUComputePassEncoder, tokens: number, start?: number): void;
+  /** `lastPosition` (the largest among the tokens) sizes launches that grow with the context. */
+  record(pass: GPUComputePassEncoder, tokens: number, lastPosition?: number): void;
 }
 
 const MATVEC = {
@@ -78,7 +78,7 @@ interface Compiled {
 
 /** Compiled pipelines and the launch builders, for one device. */
 export class Ops {
-  /** Uniform { start, tokens } shared by every kernel; written once per forward. */
+  /** Uniform { tokens } shared by every kernel; written once per forward. */
   readonly frame: GPUBuffer;
   readonly #gpu: Gpu;
   readonly #pipelines = new Map<string, Compiled>();
@@ -87,12 +87,12 @@ export class Ops {
 
   constructor(gpu: Gpu) {
     this.#gpu = gpu;
-    this.frame = uniformBuffer(gpu.device, [0, 0], "frame");
+    this.frame = uniformBuffer(gpu.device, [0], "frame");
   }
 
-  /** Sets the frame for the next submit: tokens at positions start..start+tokens-1. */
-  setFrame(start: number, tokens: number): void {
-    this.#gpu.device.queue.writeBuffer(this.frame, 0, Uint32Array.of(start, tokens));
+  /** Sets how many tokens the next submit runs (their positions come from the `seq` buffer). */
+  setFrame(tokens: number): void {
+    this.#gpu.device.queue.writeBuffer(this.frame, 0, Uint32Array.of(tokens));
   }
 
   /** x[t] = table[ids[t]]: ids u32 [tokens], table [V, dim], x f32 [tokens, dim]. */
@@ -275,10 +275,9 @@ export class Ops {
       seq,
     ]);
     return {
-      // `start`: the largest position among the tokens (how many splits to launch).
-      record: (pass, t, start = o.context - 1) => {
+      record: (pass, t, lastPosition = o.context - 1) => {
         if (t > o.rows || !grouped) return whole(pass, t * o.qHeads);
-        decode(pass, o.kvHeads * Math.min(splits, Math.floor(start / split) + 1), t);
+        decode(pass, o.kvHeads * Math.min(splits, Math.floor(lastPosition / split) + 1), t);
         combine(pass, t * o.qHeads);
       },
     };

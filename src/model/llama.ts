@@ -124,7 +124,7 @@ export class Llama {
     const T = ids.length;
     this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk, slot);
     this.#remember(ids, start, slot);
-    this.ops.setFrame(start, T);
+    this.ops.setFrame(T);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     this.gpu.device.queue.writeBuffer(
       this.seq,
@@ -230,7 +230,7 @@ export class Llama {
       }
       this.#remember([r.id], starts[b]!, r.slot);
     });
-    this.ops.setFrame(0, B);
+    this.ops.setFrame(B);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(rows, (r) => r.id));
     this.gpu.device.queue.writeBuffer(
       this.seq,
@@ -281,7 +281,7 @@ export class Llama {
       throw new RangeError(`decode past the context (${this.contextLength})`);
     }
     this.#remember([first], start, slot);
-    this.ops.setFrame(start, 1);
+    this.ops.setFrame(1);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(first));
     this.gpu.device.queue.writeBuffer(this.seq, 0, Uint32Array.of(slot, start));
     const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
@@ -351,7 +351,7 @@ export class Llama {
     const start = this.length;
     this.#validate([0], start, 1, 0);
     this.#remember([0], start, 0);
-    this.ops.setFrame(start, 1);
+    this.ops.setFrame(1);
     device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
     device.queue.writeBuffer(this.seq, 0, Uint32Array.of(0, start));
     const count = 2 * (this.launches.layers.length * 10 + 4);

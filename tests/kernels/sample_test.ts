@@ -63,7 +63,7 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
       const want: number[] = [];
       for (let position = 10; position < 40; position++) {
         ctx.gpu.device.queue.writeBuffer(seen, 0, seenBits); // the kernel marks its pick; start fresh
-        ctx.ops.setFrame(position - 1, 1);
+        ctx.ops.setFrame(1);
         ctx.gpu.device.queue.writeBuffer(seq, 0, Uint32Array.of(0, position - 1)); // slot 0
         const enc = ctx.gpu.device.createCommandEncoder();
         const pass = enc.beginComputePass();
