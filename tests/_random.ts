@@ -19,6 +19,19 @@ export function randomArray(rng: () => number, n: number, scale = 1): Float32Arr
   return a;
 }
 
+/** n normal values with standard deviation `scale` (Box–Muller): weights as initialised. */
+export function gaussianArray(
+  rng: () => number,
+  n: number,
+  scale = 1,
+): Float32Array<ArrayBuffer> {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a[i] = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng()) * scale;
+  }
+  return a;
+}
+
 /** Rounds f32 values to bf16 (nearest even): the packed bytes and the values they hold. */
 export function toBf16(
   values: Float32Array,

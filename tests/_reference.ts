@@ -117,3 +117,66 @@ export function siluMul(gate: ArrayLike<number>, up: ArrayLike<number>) {
     (_, i) => gate[i]! / (1 + Math.exp(-gate[i]!)) * up[i]!,
   );
 }
+
+/** Round half to even, as WGSL's `round`. */
+function roundEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * q8 of one group: v ≈ s·q, q in [−127, 127], s stored as f16. s is the least-squares scale of
+ * the level set max|v| / (127 − c), c = 0 … 16, that leaves the least squared error. Returns the
+ * weights the group stands for.
+ */
+export function quantizeQ8(v: ArrayLike<number>): Float64Array {
+  const big = Math.max(...Array.from(v, Math.abs));
+  let scale = 0;
+  let gain = 0;
+  for (let c = 0; big > 0 && c <= 16; c++) {
+    let [svl, sll] = [0, 0];
+    for (let k = 0; k < v.length; k++) {
+      const l = roundEven(v[k]! * (127 - c) / big);
+      [svl, sll] = [svl + v[k]! * l, sll + l * l];
+    }
+    if (sll > 0 && svl * svl / sll > gain) [gain, scale] = [svl * svl / sll, svl / sll];
+  }
+  const s = Math.f16round(scale);
+  return Float64Array.from(
+    v,
+    (x) => s > 0 ? Math.min(127, Math.max(-127, roundEven(x / s))) * s : 0,
+  );
+}
+
+/**
+ * q4 of one group: v ≈ s·q + m, q in [0, 15], (s, m) stored as f16. (s, m) is the least-squares
+ * fit with the least squared error among the level sets min + (max − min)·l / (15 + c),
+ * c = −1 … 1 by ¼, each also refitted once after rounding to its fitted grid.
+ */
+export function quantizeQ4(v: ArrayLike<number>): Float64Array {
+  const n = v.length;
+  const lo = Math.min(...Array.from(v));
+  const hi = Math.max(...Array.from(v));
+  const fit = (low: number, step: number) => {
+    const l = Array.from(v, (x) => Math.min(15, Math.max(0, roundEven((x - low) / step))));
+    const [sl, sll] = [l.reduce((a, b) => a + b, 0), l.reduce((a, b) => a + b * b, 0)];
+    const sv = Array.from(v).reduce((a, b) => a + b, 0);
+    const svl = l.reduce((a, b, k) => a + b * v[k]!, 0);
+    const det = n * sll - sl * sl;
+    if (det <= 0) return { s: 0, m: low, err: Infinity };
+    const s = (n * svl - sl * sv) / det;
+    const m = (sv - s * sl) / n;
+    return { s, m, err: l.reduce((a, b, k) => a + (v[k]! - s * b - m) ** 2, 0) };
+  };
+  let best = { s: (hi - lo) / 15, m: lo, err: Infinity };
+  for (let c = 0; hi > lo && c < 9; c++) {
+    const first = fit(lo, (hi - lo) / (14 + c / 4));
+    const refit = first.s > 0 ? fit(first.m, first.s) : first;
+    for (const f of [first, refit]) if (f.err < best.err) best = f;
+  }
+  const [s, m] = [Math.f16round(best.s), Math.f16round(best.m)];
+  return Float64Array.from(
+    v,
+    (x) => (s > 0 ? Math.min(15, Math.max(0, roundEven((x - m) / s))) : 0) * s + m,
+  );
+}

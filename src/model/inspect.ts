@@ -7,11 +7,12 @@ import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
 import { matrixBytes, QUANT_BYTES, type QuantFormat } from "../gpu/buffers.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { countParameters, expectedTensors, type ParameterCounts } from "./tensors.ts";
+import { vocabularyFormats } from "./quantization.ts";
 
 /** Bytes per element of the KV cache as the GPU stores it (f32, as HF computes attention). */
 export const KV_BYTES_PER_ELEMENT = 4;
 
-const TORCH_DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
+const TORCH_DTYPES: Record<string, DType> = { float32: "F32", float16: "F16", bfloat16: "BF16" };
 
 /** The full inspect report. */
 export interface InspectReport {
@@ -41,22 +42,34 @@ export function inspectCheckpoint(
 ): InspectReport {
   const c = ckpt.config;
   const weightsByDtype: Record<string, number> = {};
+  // The dtype config.json declares, for when there are no weight files to read it from.
+  const torchDtype = TORCH_DTYPES[c.torchDtype ?? "bfloat16"] ?? "BF16";
+  const storedDtype = (name: string): DType => ckpt.weights?.tensors.get(name)?.dtype ?? torchDtype;
   if (options.weights) {
-    // On the GPU after quantizing at load: layers in the format, vocabulary matrices at q8, norms f32.
+    // On the GPU after quantizing at load: layers in the format, the vocabulary matrices as
+    // `vocabularyFormats` says (a tied embedding kept as stored adds a quantized lm_head), norms f32.
+    const vocab = vocabularyFormats(options.weights);
+    const add = (key: string, bytes: number) =>
+      weightsByDtype[key] = (weightsByDtype[key] ?? 0) + bytes;
+    const quantized = (type: QuantFormat, rows: number, cols: number) => {
+      const align = QUANT_BYTES[type].align;
+      add(type.toUpperCase(), matrixBytes({ type, rows, stride: Math.ceil(cols / align) * align }));
+    };
     for (const e of expectedTensors(c)) {
       const [rows, cols] = e.shape;
-      const vocab = e.component === "embed_tokens" || e.component === "lm_head";
-      const type: QuantFormat | undefined = cols === undefined
-        ? undefined
-        : vocab
-        ? "q8"
+      const format = e.component === "embed_tokens"
+        ? vocab.embedding
+        : e.component === "lm_head"
+        ? vocab.lmHead
         : options.weights;
-      const key = type === undefined ? "F32 (norms)" : type.toUpperCase();
-      const align = type === undefined ? 1 : QUANT_BYTES[type].align;
-      const bytes = type === undefined
-        ? rows! * 4
-        : matrixBytes({ type, rows: rows!, stride: Math.ceil(cols! / align) * align });
-      weightsByDtype[key] = (weightsByDtype[key] ?? 0) + bytes;
+      if (cols === undefined) add("F32 (norms)", rows! * 4);
+      else if (format === "stored") {
+        const dtype = storedDtype(e.name);
+        add(dtype, rows! * cols * DTYPE_BYTES[dtype]);
+      } else quantized(format, rows!, cols);
+      if (e.component === "embed_tokens" && c.tieWordEmbeddings && format !== vocab.lmHead) {
+        quantized(vocab.lmHead, rows!, cols!);
+      }
     }
   } else if (ckpt.weights) {
     for (const e of expectedTensors(c)) {
@@ -64,11 +77,7 @@ export function inspectCheckpoint(
       weightsByDtype[t.dtype] = (weightsByDtype[t.dtype] ?? 0) + t.byteLength;
     }
   } else {
-    const dtype = c.torchDtype ?? "bfloat16";
-    const bytes = TORCH_DTYPE_BYTES[dtype] ?? 2;
-    const name =
-      ({ 4: "F32", 2: dtype === "float16" ? "F16" : "BF16" } as Record<number, DType>)[bytes]!;
-    weightsByDtype[name] = countParameters(c).total * DTYPE_BYTES[name];
+    weightsByDtype[torchDtype] = countParameters(c).total * DTYPE_BYTES[torchDtype];
   }
   const weights = Object.values(weightsByDtype).reduce((a, b) => a + b, 0);
   const kvCache = 2 * c.numHiddenLayers * contextLength * c.kvDim * KV_BYTES_PER_ELEMENT;

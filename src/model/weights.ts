@@ -17,6 +17,7 @@ import {
 import type { Ops } from "../gpu/ops.ts";
 import type { DType, TensorInfo, TensorStore } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
+import { type MatrixFormat, vocabularyFormats } from "./quantization.ts";
 
 /** One decoder layer's weights. Matrices are [out, in] as HF stores them. */
 export interface LayerWeights {
@@ -33,7 +34,7 @@ export interface LlamaWeights {
   readonly embedTokens: GpuMatrix; // [V, D]
   readonly layers: readonly LayerWeights[];
   readonly norm: GPUBuffer; // f32 [D]
-  readonly lmHead: GpuMatrix; // [V, D] (the embedding itself when tied)
+  readonly lmHead: GpuMatrix; // [V, D] (the embedding itself when tied, unless quantized apart)
   /** Bytes uploaded. */
   readonly bytes: number;
 }
@@ -50,7 +51,7 @@ export async function uploadWeights(
   store: TensorStore,
   options: {
     onProgress?: UploadProgress | undefined;
-    /** Quantize every matrix at load (embeddings and lm_head at q8 at least; norms stay f32). */
+    /** Quantize the matrices at load (vocabulary as `vocabularyFormats` says; norms stay f32). */
     quantize?: { format: QuantFormat; ops: Ops } | undefined;
   } = {},
 ): Promise<LlamaWeights> {
@@ -64,7 +65,12 @@ export async function uploadWeights(
   const names = [...store.tensors.keys()].filter((n) =>
     n.startsWith("model.") || n === "lm_head.weight"
   );
-  const total = names.reduce((a, n) => a + get(n).byteLength, 0);
+  const vocab = quantize && vocabularyFormats(quantize.format);
+  // A tied embedding kept as stored gets a quantized copy as lm_head: its bytes are read twice.
+  const lmHeadCopy = config.tieWordEmbeddings && vocab !== undefined &&
+    vocab.embedding !== vocab.lmHead;
+  const total = names.reduce((a, n) => a + get(n).byteLength, 0) +
+    (lmHeadCopy ? get("model.embed_tokens.weight").byteLength : 0);
   let done = 0;
   const advance = (t: TensorInfo) => {
     store.release(t); // its bytes are on their way to the GPU: keep no second copy resident
@@ -74,7 +80,10 @@ export async function uploadWeights(
   const uploader = new Uploader(gpu.device);
 
   /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
-  const matrix = async (names: string[], format = quantize?.format): Promise<GpuMatrix> => {
+  const matrix = async (
+    names: string[],
+    format: MatrixFormat | undefined = quantize?.format,
+  ): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
     if (dtypes.size > 1) {
@@ -87,7 +96,7 @@ export async function uploadWeights(
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
-      quantize: quantize && format
+      quantize: quantize && format && format !== "stored"
         ? { format, part: quantize.ops.quantizer(format, ELEMENT[ts[0]!.dtype]) }
         : undefined,
     });
@@ -101,10 +110,7 @@ export async function uploadWeights(
     return b;
   };
 
-  // The vocabulary matrices take q8 even under q4: they are a small share of the bytes and
-  // measurably the most sensitive (as llama.cpp keeps its output layer at higher precision).
-  const vocabFormat = quantize && "q8";
-  const embedTokens = await matrix(["model.embed_tokens.weight"], vocabFormat);
+  const embedTokens = await matrix(["model.embed_tokens.weight"], vocab?.embedding);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
@@ -122,9 +128,11 @@ export async function uploadWeights(
     });
   }
   const norm = vector("model.norm.weight");
-  const lmHead = config.tieWordEmbeddings
-    ? embedTokens
-    : await matrix(["lm_head.weight"], vocabFormat);
+  const lmHead = !config.tieWordEmbeddings
+    ? await matrix(["lm_head.weight"], vocab?.lmHead)
+    : lmHeadCopy
+    ? await matrix(["model.embed_tokens.weight"], vocab!.lmHead)
+    : embedTokens;
   await uploader.flush();
   uploader.release();
   return { embedTokens, layers, norm, lmHead, bytes: done };

