@@ -1,16 +1,19 @@
 // matvec_q4: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode), the bandwidth-bound
-// step. Each workgroup computes ROWS = 8 rows; its WG threads walk the rows' 8-element chunks with
-// 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
-// then reduce in workgroup memory.
+// step. Each workgroup computes ROWS = 8 rows; its WG threads walk the rows' 32-weight groups (one
+// 16-byte load of quants per row and group, consecutive threads on consecutive groups), reusing
+// each x group for the 8 rows, then reduce in workgroup memory.
+// Dequantizing costs one AND and one conversion per 4 weights: a nibble is masked in place (q·16^k,
+// exact in f32) and x is pre-scaled by 16^-k once for all 8 rows; the min term is min · Σx of the
+// group, also shared by the rows.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
-//   3 w:      storage, read        array<u32>  [rows, stride / 8], 4-bit quants, 8 per chunk as one u32 (element k in nibble k % 8); stride % 32 == 0
+//   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 32 — robust access — and masked)
+//   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], 4-bit quants, a group of 32 per vec4 (element k in nibble k % 8 of word k / 8); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
 //   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32: w = min + scale · q
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
-// Precision: f32 multiply-accumulate of the dequantized weights.
+// Precision: f32 multiply-accumulate; scale and min applied once per group (Σ scale·q·x = scale · Σ q·x).
 
 struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
@@ -18,7 +21,7 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 
@@ -26,31 +29,60 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-/** Nibbles j..j+3 of word v as f32. */
-fn u4x4(v: u32, j: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
+// Nibbles 0–3 and 4–7 of a word masked in place, and the x scaling that undoes their place value.
+const LOW = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
+const HIGH = vec4<u32>(0xf0000u, 0xf00000u, 0xf000000u, 0xf0000000u);
+const LOW_PLACE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
+const HIGH_PLACE = vec4<f32>(1.52587890625e-05, 9.5367431640625e-07, 5.9604644775390625e-08, 3.725290298461914e-09);
+
+/** One group of x: 8 vec4, pre-scaled by the place values, and its plain sum. */
+struct XGroup {
+  v: array<vec4<f32>, 8>,
+  sum: f32,
 }
 
-/** Σ over the 8 weights of chunk c (group c / 4) times xa, xb. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let sm = unpack2x16float(scales[c >> 2u]);
-  return sm.x * (dot(u4x4(q, 0u), xa) + dot(u4x4(q, 4u), xb)) + sm.y * dot(xa + xb, vec4<f32>(1.0));
-}
-
-/** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */
-fn x_at(v: u32) -> vec4<f32> {
-  let first = 4u * v;
-  let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
-  return select(vec4<f32>(0.0), x[v], keep);
-}
-
-/** Row j (< n) of this workgroup's dot with chunk c, or 0 past the last row. */
-fn row_dot(j: u32, n: u32, base: u32, chunks: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  if (j >= n) {
-    return 0.0;
+fn x_group(g: u32, masked: bool) -> XGroup {
+  var out: XGroup;
+  var total = vec4<f32>(0.0);
+  if (masked) {
+    for (var i = 0u; i < 8u; i++) {
+      let first = 32u * g + 4u * i;
+      let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
+      out.v[i] = select(vec4<f32>(0.0), x[8u * g + i], keep);
+    }
+  } else {
+    for (var i = 0u; i < 8u; i++) {
+      out.v[i] = x[8u * g + i];
+    }
   }
-  return chunk_dot(base + j * chunks, xa, xb);
+  for (var i = 0u; i < 8u; i++) {
+    total += out.v[i];
+    out.v[i] *= select(LOW_PLACE, HIGH_PLACE, (i & 1u) == 1u);
+  }
+  out.sum = dot(total, vec4<f32>(1.0));
+  return out;
+}
+
+/** Row j's dot with its group g. */
+fn group_dot(row: u32, g: u32, xg: ptr<function, XGroup>) -> f32 {
+  let q = w[row * (params.stride / 32u) + g];
+  let sm = unpack2x16float(scales[row * (params.stride / 32u) + g]);
+  let d = dot(vec4<f32>(vec4<u32>(q.x) & LOW), (*xg).v[0]) + dot(vec4<f32>(vec4<u32>(q.x) & HIGH), (*xg).v[1])
+        + dot(vec4<f32>(vec4<u32>(q.y) & LOW), (*xg).v[2]) + dot(vec4<f32>(vec4<u32>(q.y) & HIGH), (*xg).v[3])
+        + dot(vec4<f32>(vec4<u32>(q.z) & LOW), (*xg).v[4]) + dot(vec4<f32>(vec4<u32>(q.z) & HIGH), (*xg).v[5])
+        + dot(vec4<f32>(vec4<u32>(q.w) & LOW), (*xg).v[6]) + dot(vec4<f32>(vec4<u32>(q.w) & HIGH), (*xg).v[7]);
+  return sm.x * d + sm.y * (*xg).sum;
+}
+
+/** The 8 rows' dots with group g (rows past the last repeat it; their sums are never written). */
+fn rows_dot(r0: u32, n: u32, g: u32, masked: bool) -> array<vec4<f32>, 2> {
+  var xg = x_group(g, masked);
+  let last = r0 + n - 1u;
+  return array<vec4<f32>, 2>(
+    vec4<f32>(group_dot(r0, g, &xg), group_dot(min(r0 + 1u, last), g, &xg),
+              group_dot(min(r0 + 2u, last), g, &xg), group_dot(min(r0 + 3u, last), g, &xg)),
+    vec4<f32>(group_dot(min(r0 + 4u, last), g, &xg), group_dot(min(r0 + 5u, last), g, &xg),
+              group_dot(min(r0 + 6u, last), g, &xg), group_dot(min(r0 + 7u, last), g, &xg)));
 }
 
 @compute @workgroup_size(WG)
@@ -63,18 +95,19 @@ fn main(
   if (r0 >= params.rows) {
     return;
   }
-  let chunks = params.stride / 8u;
   let n = min(ROWS, params.rows - r0);
+  let full = params.cols / 32u; // groups whose x needs no mask
   var lo = vec4<f32>(0.0);
   var hi = vec4<f32>(0.0);
-  for (var c = lid; c < chunks; c += WG) {
-    let xa = x_at(2u * c);
-    let xb = x_at(2u * c + 1u);
-    let base = r0 * chunks + c;
-    lo += vec4<f32>(row_dot(0u, n, base, chunks, xa, xb), row_dot(1u, n, base, chunks, xa, xb),
-                    row_dot(2u, n, base, chunks, xa, xb), row_dot(3u, n, base, chunks, xa, xb));
-    hi += vec4<f32>(row_dot(4u, n, base, chunks, xa, xb), row_dot(5u, n, base, chunks, xa, xb),
-                    row_dot(6u, n, base, chunks, xa, xb), row_dot(7u, n, base, chunks, xa, xb));
+  for (var g = lid; g < full; g += WG) {
+    let d = rows_dot(r0, n, g, false);
+    lo += d[0];
+    hi += d[1];
+  }
+  if (params.cols % 32u != 0u && lid == full % WG) {
+    let d = rows_dot(r0, n, full, true);
+    lo += d[0];
+    hi += d[1];
   }
   partial[lid] = array<vec4<f32>, 2>(lo, hi);
   workgroupBarrier();
