@@ -2,32 +2,43 @@ import { assert, assertEquals } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture, goldens } from "../_fixtures.ts";
 
-Deno.test("wgllama compare --json: q8 tracks the stored weights more closely than q4", async () => {
-  const ids = goldens("tiny-f32").sequences.find((s) => s.ids.length === 64)!.ids.join(",");
-  const run = async (w: string) => {
-    const r = await wgllama([
-      "compare",
-      fixture("tiny-f32"),
-      "--weights",
-      w,
-      "--ids",
-      ids,
-      "--json",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout);
-  };
-  const [q8, q4] = [await run("q8"), await run("q4")];
-  for (const j of [q8, q4]) {
-    assertEquals(j.positions, 64);
-    assert(
-      j.top1_agreement >= 0 && j.top1_agreement <= 1 && j.mean_kl > 0 && j.max_abs_logit_error > 0,
-      JSON.stringify(j),
-    );
-  }
-  assert(
-    q8.mean_kl < q4.mean_kl / 10 && q8.top1_agreement >= q4.top1_agreement,
-    `${JSON.stringify(q8)} ${JSON.stringify(q4)}`,
+/** `wgllama compare --json` on a fixture's longest golden sequence. */
+async function compare(model: string, weights: string) {
+  const ids = goldens(model).sequences.reduce<number[]>(
+    (a, s) => s.ids.length > a.length ? s.ids : a,
+    [],
   );
-  assertEquals((await wgllama(["compare", fixture("tiny-f32"), "--ids", ids])).code, 2);
+  const r = await wgllama([
+    "compare",
+    fixture(model),
+    "--weights",
+    weights,
+    "--ids",
+    ids.join(","),
+    "--json",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assertEquals(j.positions, ids.length);
+  assert(
+    j.top1_agreement >= 0 && j.top1_agreement <= 1 && j.mean_kl > 0 && j.max_abs_logit_error > 0,
+    JSON.stringify(j),
+  );
+  return j;
+}
+
+Deno.test("wgllama compare --json: q8 meets its accuracy target on tiny-f32, q4 stays within its measured bound", async () => {
+  const [q8, q4] = [await compare("tiny-f32", "q8"), await compare("tiny-f32", "q4")];
+  // The issue's q8 target (top-1 ≥ 99%, mean KL ≤ 1e-3); measured 100% / 8.5e-4.
+  assert(q8.top1_agreement === 1 && q8.mean_kl <= 1e-3, JSON.stringify(q8));
+  // q4 misses its target on these random-weight models (see bench/README.md); measured
+  // 72% / 0.189 (plain min/max rounding: 0.233): a regression gate, not the goal.
+  assert(q4.mean_kl <= 0.2 && q4.top1_agreement >= 0.65, JSON.stringify(q4));
+  const usage = await wgllama(["compare", fixture("tiny-f32"), "--ids", "1,2"]);
+  assertEquals(usage.code, 2);
+});
+
+Deno.test("wgllama compare: a tied embedding kept as stored under q8 gets its own q8 lm_head", async () => {
+  const q8 = await compare("tiny-bf16-tied", "q8");
+  assert(q8.top1_agreement === 1 && q8.mean_kl <= 1e-3, JSON.stringify(q8));
 });

@@ -153,5 +153,18 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
     `${q8.weights_bytes} ${q4.weights_bytes}`,
   );
   assertEquals(q4.weights_source, "q4");
+  // Llama 3.2 1B ties lm_head to the embedding: under q8 the bf16 embedding gets a q8 copy as
+  // lm_head; under q4 one q8 matrix serves both.
+  const tied = tempFolder({ "config.json": LLAMA32_1B });
+  const tiedBytes = async (w: string) =>
+    JSON.parse((await wgllama(["inspect", tied, "--json", "--weights", w])).stdout).memory
+      .weights_by_dtype;
+  const vocab = 128256 * 2048;
+  assertEquals((await tiedBytes("q8")).BF16, vocab * 2);
+  assertEquals((await tiedBytes("q4")).BF16, undefined);
+  assertEquals(
+    (await tiedBytes("q8")).Q8 - (await tiedBytes("q4")).Q8,
+    (1_235_814_400 - vocab - 33 * 2048) / 32 * 34,
+  );
   assertEquals((await wgllama(["inspect", dir, "--weights", "q3"])).code, 2);
 });
