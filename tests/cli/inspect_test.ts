@@ -147,7 +147,7 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
   assertEquals(q8.weights_bytes, (layers + embedding) / 32 * 34 + embedding * 2 + norms * 4);
   assertEquals(q4.weights_bytes, layers / 32 * 20 + 2 * embedding / 32 * 34 + norms * 4);
   assertEquals(q8.weights_by_dtype.BF16, embedding * 2);
-  // The targets: q8 ≤ 9 GiB (8.40 GiB = 9.02e9 bytes), q4 ≤ 5.5 GB (5.48e9 bytes).
+  // The targets: q8 ≤ 9 GiB (8.41 GiB = 9.025e9 bytes), q4 ≤ 5.5 GB (5.48e9 bytes).
   assert(
     q8.weights_bytes <= 9 * 2 ** 30 && q4.weights_bytes <= 5.5e9,
     `${q8.weights_bytes} ${q4.weights_bytes}`,
