@@ -6,21 +6,24 @@
 // rounded to the f16-stored (scale, min), so every weight sits on its nearest stored level.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
-//   1 params: uniform Params { groups: u32 }       (one invocation per group)
+//   1 params: uniform Params { groups: u32, part: u32 }  (one invocation per group; part: this call's id, ≥ 1)
 //   2 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 32] (scale, min) as two f16
+//   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
+//             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
 // Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32 sums over 32 elements; scale and min stored as f16 (round: half to even).
 
 struct Frame { tokens: u32 }
-struct Params { groups: u32 }
+struct Params { groups: u32, part: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read_write> q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scales: array<u32>;
+@group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
 
 override WG: u32 = 64u;
 
@@ -69,8 +72,10 @@ fn main(
   var hi = lo;
   var sum = 0.0;
   var sq = 0.0;
+  var worst = 0u; // largest magnitude bit pattern: above 65504 (0x477fe000), infinity or NaN is unusable
   for (var k = 0u; k < 32u; k++) {
     v[k] = weight(base + k);
+    worst = max(worst, bitcast<u32>(v[k]) & 0x7fffffffu);
     lo = min(lo, v[k]);
     hi = max(hi, v[k]);
     sum += v[k];
@@ -103,4 +108,7 @@ fn main(
     q[g * 4u + word] = packed;
   }
   scales[g] = stored;
+  if (worst > 0x477fe000u) {
+    atomicMax(&status, params.part);
+  }
 }

@@ -46,6 +46,8 @@ const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
 /** Matmuls also read x as vec4 through one more binding (the same buffer). */
 const MATMUL: BindingKind[] = [...LINEAR, R];
 const QUANT_MATMUL: BindingKind[] = [...QUANT_LINEAR, R];
+/** Quantizers: source, quants and scales, and a status word flagging weights they cannot hold. */
+const QUANTIZE: BindingKind[] = [U, U, R, W, W, W];
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {
@@ -73,12 +75,12 @@ export const KERNELS = {
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
   matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
   matmulQ4: { source: matmulQ4, bindings: QUANT_MATMUL },
-  quantizeQ8F32: { source: quantizeQ8F32, bindings: [U, U, R, W, W] },
-  quantizeQ8F16: { source: quantizeQ8F16, bindings: [U, U, R, W, W] },
-  quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: [U, U, R, W, W] },
-  quantizeQ4F32: { source: quantizeQ4F32, bindings: [U, U, R, W, W] },
-  quantizeQ4F16: { source: quantizeQ4F16, bindings: [U, U, R, W, W] },
-  quantizeQ4Bf16: { source: quantizeQ4Bf16, bindings: [U, U, R, W, W] },
+  quantizeQ8F32: { source: quantizeQ8F32, bindings: QUANTIZE },
+  quantizeQ8F16: { source: quantizeQ8F16, bindings: QUANTIZE },
+  quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: QUANTIZE },
+  quantizeQ4F32: { source: quantizeQ4F32, bindings: QUANTIZE },
+  quantizeQ4F16: { source: quantizeQ4F16, bindings: QUANTIZE },
+  quantizeQ4Bf16: { source: quantizeQ4Bf16, bindings: QUANTIZE },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

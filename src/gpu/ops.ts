@@ -13,6 +13,7 @@ import {
   QUANT_BYTES,
   QUANT_GROUP,
   type QuantFormat,
+  readBuffer,
   storageBuffer,
   uniformBuffer,
 } from "./buffers.ts";
@@ -84,6 +85,9 @@ export class Ops {
   readonly #pipelines = new Map<string, Compiled>();
   readonly #params = new Map<string, GPUBuffer>();
   readonly #shared = new Map<string, GPUBuffer>();
+  /** Quantizer status (the id of a part that held an unusable weight) and part labels by id − 1. */
+  #quantizeStatus: GPUBuffer | undefined;
+  readonly #quantizedParts: string[] = [];
 
   constructor(gpu: Gpu) {
     this.#gpu = gpu;
@@ -330,19 +334,23 @@ export class Ops {
 
   /**
    * A quantizer for matrices uploaded as `source`: each call packs one part's `elements` values
-   * (a multiple of 32) into new quant and group-scale buffers and submits the work.
+   * (a multiple of 32) into new quant and group-scale buffers and submits the work. Parts holding
+   * a weight the format cannot represent are reported by `unquantizable`.
    */
   quantizer(format: QuantFormat, source: ElementType): PartQuantizer {
     const wg = this.#gpu.workgroups.elementwise;
     const { device } = this.#gpu;
+    this.#quantizeStatus ??= storageBuffer(device, 4, "quantize.status");
+    const status = this.#quantizeStatus;
     return (src, elements, label) => {
       const groups = elements / QUANT_GROUP;
       const buffer = storageBuffer(device, groups * QUANT_BYTES[format].quants, label);
       const scales = storageBuffer(device, groups * QUANT_BYTES[format].scales, `${label}.scales`);
       // q8 quantizes pairs of groups per invocation (their f16 scales share a u32).
       const invocations = format === "q8" ? groups / 2 : groups;
-      const params = uniformBuffer(device, [invocations], "quantize.params");
-      const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales]);
+      const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
+      const params = uniformBuffer(device, [invocations, part], "quantize.params");
+      const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales, status]);
       const encoder = device.createCommandEncoder({ label: `quantize ${label}` });
       const pass = encoder.beginComputePass();
       l(pass, Math.ceil(invocations / wg));
@@ -351,6 +359,16 @@ export class Ops {
       params.destroy(); // safe: destruction waits for the submitted work
       return { buffer, scales };
     };
+  }
+
+  /**
+   * The label of the last quantized part holding a NaN, an infinity or a weight beyond ±65504
+   * (the f16 range of scales and minimums), if any: its quants are meaningless.
+   */
+  async unquantizable(): Promise<string | undefined> {
+    if (!this.#quantizeStatus) return undefined;
+    const [part] = new Uint32Array(await readBuffer(this.#gpu.device, this.#quantizeStatus, 4));
+    return part ? this.#quantizedParts[part - 1] : undefined;
   }
 
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */

@@ -135,6 +135,14 @@ export async function uploadWeights(
     : embedTokens;
   await uploader.flush();
   uploader.release();
+  const unusable = await quantize?.ops.unquantizable();
+  if (unusable !== undefined) {
+    throw new InputError(
+      `${unusable}: holds a NaN, an infinity or a weight beyond ±65504, which --weights ${
+        quantize!.format
+      } cannot represent (f16 scales): expected finite weights within ±65504, or load the stored weights`,
+    );
+  }
   return { embedTokens, layers, norm, lmHead, bytes: done };
 }
 

@@ -47,3 +47,23 @@ Deno.test("wgllama logits --top prints the best tokens of every position; bad id
   assertEquals((await wgllama(["logits", fixture("tiny-f32"), "--ids", "1,x"])).code, 2);
   assertEquals((await wgllama(["logits", fixture("tiny-f32")])).code, 2);
 });
+
+Deno.test("wgllama logits --weights q4 refuses, naming the tensor, a checkpoint holding a NaN", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "wgllama_nan_" });
+  for (const f of ["config.json", "model.safetensors"]) {
+    Deno.copyFileSync(`${fixture("tiny-f32")}/${f}`, `${dir}/${f}`);
+  }
+  const file = Deno.readFileSync(`${dir}/model.safetensors`);
+  const headerBytes = Number(new DataView(file.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerBytes)));
+  const [start] = header["model.layers.1.mlp.down_proj.weight"].data_offsets;
+  new DataView(file.buffer).setFloat32(8 + headerBytes + start + 4 * 100, NaN, true);
+  Deno.writeFileSync(`${dir}/model.safetensors`, file);
+  const r = await wgllama(["logits", dir, "--ids", "1,2", "--top", "1", "--weights", "q4"]);
+  assertEquals([r.code, r.stdout], [1, ""], r.stderr);
+  assert(
+    r.stderr.startsWith("wgllama: error: model.layers.1.mlp.down_proj.weight: holds a NaN") &&
+      r.stderr.includes("--weights q4") && r.stderr.trim().split("\n").length === 1,
+    r.stderr,
+  );
+});

@@ -5,7 +5,8 @@ import {
   Uploader,
   uploadMatrix,
 } from "../../src/gpu/buffers.ts";
-import { assert, assertRelClose } from "../_assert.ts";
+import { assert, assertEquals, assertRelClose } from "../_assert.ts";
+import { Ops } from "../../src/gpu/ops.ts";
 import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
 import { encode, gaussianArray, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
@@ -184,5 +185,38 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
     );
     const { values: rows } = await dequantized(ctx.gpu.device, m);
     assertRelClose(got, ref.embedding(rows, ids, dim), 1e-6, `${format} gather`);
+  });
+}
+
+for (const format of ["q8", "q4"] as QuantFormat[]) {
+  Deno.test(`quantize (${format}) reports the part that holds a NaN, an infinity or a weight beyond ±65504`, async () => {
+    const { gpu } = await testGpu();
+    const rng = seeded(55);
+    for (
+      const [type, bad, flagged] of [
+        ["f32", NaN, true],
+        ["f32", Infinity, true],
+        ["bf16", -70000, true],
+        ["f16", Infinity, true],
+        ["f32", 65504, false], // f16's largest: scales and minimums still hold it
+      ] as const
+    ) {
+      const ops = new Ops(gpu); // a fresh status per case
+      const values = randomArray(rng, 20 * 64);
+      values[20 * 64 - 7] = bad; // in the last part
+      const w = encode(type, values);
+      const quantize = { format, part: ops.quantizer(format, type) };
+      const upload = (label: string, bytes: Uint8Array<ArrayBuffer>) =>
+        uploadMatrix(new Uploader(gpu.device), bytes, {
+          type,
+          cols: 64,
+          maxBindingBytes: 8 * 64 * (type === "f32" ? 4 : 2), // 8 rows per part
+          label,
+          quantize,
+        });
+      await upload("fine", encode(type, randomArray(rng, 20 * 64)).bytes);
+      await upload("bad", w.bytes);
+      assertEquals(await ops.unquantizable(), flagged ? "bad[2]" : undefined, `${type} ${bad}`);
+    }
   });
 }
