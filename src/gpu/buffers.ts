@@ -156,7 +156,15 @@ export interface GpuMatrix {
  */
 export class Uploader {
   #pending = 0;
-  constructor(readonly device: GPUDevice, readonly flushBytes = 256 << 20) {}
+  /**
+   * `stagingBytes` bounds a quantized matrix's staged part, so the GPU memory a quantized load
+   * needs is the quantized model plus at most that much.
+   */
+  constructor(
+    readonly device: GPUDevice,
+    readonly flushBytes = 256 << 20,
+    readonly stagingBytes = 256 << 20,
+  ) {}
 
   /** Writes `bytes` into `buffer` at `offset`. */
   async write(buffer: GPUBuffer, offset: number, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
@@ -199,7 +207,7 @@ export class Uploader {
  * host memory never holds a second copy of the model (only when cols is not a multiple of 8 are
  * rows padded on the host, a part at a time). Several views are stacked by rows into one matrix
  * (e.g. q, k and v projections, so one launch computes all three). Parts hold at most
- * `maxBindingBytes`.
+ * `maxBindingBytes` (and, when quantized, stage at most the uploader's `stagingBytes`).
  */
 export async function uploadMatrix(
   uploader: Uploader,
@@ -227,10 +235,11 @@ export async function uploadMatrix(
   }
   const align = quantize ? QUANT_BYTES[quantize.format].align : ROW_ALIGN;
   const stride = Math.ceil(cols / align) * align;
-  const perPart = Math.floor(maxBindingBytes / (stride * size));
+  const partBytes = quantize ? Math.min(maxBindingBytes, uploader.stagingBytes) : maxBindingBytes;
+  const perPart = Math.floor(partBytes / (stride * size));
   if (perPart < 1) {
     throw new Error(
-      `${label}: a row of ${stride * size} bytes exceeds the binding size ${maxBindingBytes}`,
+      `${label}: a row of ${stride * size} bytes exceeds the part size ${partBytes}`,
     );
   }
   const parts: MatrixPart[] = [];

@@ -220,3 +220,23 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
     }
   });
 }
+
+Deno.test("a quantized upload stages at most the uploader's stagingBytes per part, with the same result", async () => {
+  const ctx = await testGpu();
+  const w = encode("bf16", gaussianArray(seeded(66), 40 * 96, 0.05));
+  const upload = (stagingBytes: number) =>
+    uploadMatrix(new Uploader(ctx.gpu.device, 256 << 20, stagingBytes), w.bytes, {
+      type: "bf16",
+      cols: 96,
+      maxBindingBytes: 1 << 27,
+      label: "w",
+      quantize: { format: "q4", part: ctx.ops.quantizer("q4", "bf16") },
+    });
+  const [whole, split] = [await upload(256 << 20), await upload(9 * 96 * 2)]; // 9 rows staged
+  assertEquals([whole.parts.length, split.parts.length], [1, 5]);
+  const [a, b] = [
+    await dequantized(ctx.gpu.device, whole),
+    await dequantized(ctx.gpu.device, split),
+  ];
+  assertEquals([...b.values], [...a.values]);
+});
