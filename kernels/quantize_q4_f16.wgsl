@@ -6,7 +6,8 @@
 // rounded to the f16-stored (scale, min), so every weight sits on its nearest stored level.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
-//   1 params: uniform Params { groups: u32, part: u32 }  (one invocation per group; part: this call's id, ≥ 1)
+//   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per group;
+//             part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
 //   2 w:      storage, read        array<u32>  [rows, stride], f16 packed two per u32 (element i in half i & 1), widened exactly with unpack2x16float
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 32] (scale, min) as two f16
@@ -16,7 +17,7 @@
 // Precision: f32 sums over 32 elements; scale and min stored as f16 (round: half to even).
 
 struct Frame { tokens: u32 }
-struct Params { groups: u32, part: u32 }
+struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
@@ -36,23 +37,25 @@ fn weight(i: u32) -> f32 {
 struct Fit { scale: f32, low: f32, err: f32 }
 
 // Fits v ≈ scale · round(clamp((v − low) · inv, 0, 15)) + min over the group.
-fn fit(v: ptr<function, array<f32, 32>>, sq: f32, sum: f32, low: f32, inv: f32) -> Fit {
+// Only the first n elements count (the rest is row padding).
+fn fit(v: ptr<function, array<f32, 32>>, n: u32, sq: f32, sum: f32, low: f32, inv: f32) -> Fit {
   var sl = 0.0;
   var sll = 0.0;
   var svl = 0.0;
   for (var k = 0u; k < 32u; k++) {
-    let l = clamp(round(((*v)[k] - low) * inv), 0.0, 15.0);
+    let l = select(0.0, clamp(round(((*v)[k] - low) * inv), 0.0, 15.0), k < n);
     sl += l;
     sll += l * l;
     svl += (*v)[k] * l;
   }
-  let det = 32.0 * sll - sl * sl;
+  let count = f32(n);
+  let det = count * sll - sl * sl;
   if (det <= 0.0) {
     return Fit(0.0, low, 3.4e38);
   }
-  let s = (32.0 * svl - sl * sum) / det;
-  let m = (sum - s * sl) / 32.0;
-  let err = sq - 2.0 * (s * svl + m * sum) + s * s * sll + 2.0 * s * m * sl + 32.0 * m * m;
+  let s = (count * svl - sl * sum) / det;
+  let m = (sum - s * sl) / count;
+  let err = sq - 2.0 * (s * svl + m * sum) + s * s * sll + 2.0 * s * m * sl + count * m * m;
   return Fit(s, m, err);
 }
 
@@ -67,6 +70,7 @@ fn main(
     return;
   }
   let base = g * 32u;
+  let n = min(32u, params.cols - base % params.stride); // the group's columns that are not padding
   var v: array<f32, 32>;
   var lo = weight(base);
   var hi = lo;
@@ -76,20 +80,21 @@ fn main(
   for (var k = 0u; k < 32u; k++) {
     v[k] = weight(base + k);
     worst = max(worst, bitcast<u32>(v[k]) & 0x7fffffffu);
-    lo = min(lo, v[k]);
-    hi = max(hi, v[k]);
-    sum += v[k];
-    sq += v[k] * v[k];
+    let inside = k < n;
+    lo = select(lo, min(lo, v[k]), inside);
+    hi = select(hi, max(hi, v[k]), inside);
+    sum += select(0.0, v[k], inside);
+    sq += select(0.0, v[k] * v[k], inside);
   }
   var best = Fit((hi - lo) / 15.0, lo, 3.4e38);
   if (hi > lo) {
     for (var c = 0u; c < 9u; c++) {
-      let first = fit(&v, sq, sum, lo, (14.0 + 0.25 * f32(c)) / (hi - lo));
+      let first = fit(&v, n, sq, sum, lo, (14.0 + 0.25 * f32(c)) / (hi - lo));
       if (first.err < best.err) {
         best = first;
       }
       if (first.scale > 0.0) {
-        let refit = fit(&v, sq, sum, first.low, 1.0 / first.scale);
+        let refit = fit(&v, n, sq, sum, first.low, 1.0 / first.scale);
         if (refit.err < best.err) {
           best = refit;
         }

@@ -5,7 +5,9 @@
 // then rounded to the f16-stored scale, so every weight sits on its nearest stored level.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
-//   1 params: uniform Params { groups: u32, part: u32 }  (one invocation per pair of groups; stride % 64 == 0; part: this call's id, ≥ 1)
+//   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per pair of
+//             groups; stride % 64 == 0; part: this call's id, ≥ 1; cols, stride unused: zero padding
+//             changes neither max|v| nor the least-squares sums)
 //   2 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
 //   3 q:      storage, read_write  array<u32>  [rows, stride / 4]: 4 int8 per word
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 64] f16 scales of groups 2i, 2i+1
@@ -15,7 +17,7 @@
 // Precision: f32 sums over 32 elements; scales stored as f16 (round: half to even).
 
 struct Frame { tokens: u32 }
-struct Params { groups: u32, part: u32 }
+struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;

@@ -118,8 +118,15 @@ export async function readBuffer(
   return out;
 }
 
-/** Quantizes `elements` uploaded values in `source` into new quant and scale buffers. */
-export type PartQuantizer = (source: GPUBuffer, elements: number, label: string) => {
+/**
+ * Quantizes the [rows, stride] values uploaded in `source` (columns from `cols` on are padding)
+ * into new quant and scale buffers.
+ */
+export type PartQuantizer = (
+  source: GPUBuffer,
+  shape: { rows: number; cols: number; stride: number },
+  label: string,
+) => {
   buffer: GPUBuffer;
   scales: GPUBuffer;
 };
@@ -264,7 +271,11 @@ export async function uploadMatrix(
     if (quantize) {
       // Every row of the part was written, padding included, so the reused staging buffer holds
       // exactly this part.
-      parts.push({ ...quantize.part(buffer, n * stride, partLabel), firstRow, rows: n });
+      parts.push({
+        ...quantize.part(buffer, { rows: n, cols, stride }, partLabel),
+        firstRow,
+        rows: n,
+      });
     } else parts.push({ buffer, firstRow, rows: n });
   }
   return { type: quantize ? quantize.format : type, rows, cols, stride, parts };

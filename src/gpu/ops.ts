@@ -333,8 +333,9 @@ export class Ops {
   }
 
   /**
-   * A quantizer for matrices uploaded as `source`: each call packs one part's `elements` values
-   * (a multiple of 32) into new quant and group-scale buffers and submits the work. Parts holding
+   * A quantizer for matrices uploaded as `source`: each call packs one part's [rows, stride]
+   * values (stride a multiple of 32) into new quant and group-scale buffers and submits the work;
+   * groups are fitted to their columns below `cols` only (the rest is padding). Parts holding
    * a weight the format cannot represent are reported by `unquantizable`.
    */
   quantizer(format: QuantFormat, source: ElementType): PartQuantizer {
@@ -342,14 +343,14 @@ export class Ops {
     const { device } = this.#gpu;
     this.#quantizeStatus ??= storageBuffer(device, 4, "quantize.status");
     const status = this.#quantizeStatus;
-    return (src, elements, label) => {
-      const groups = elements / QUANT_GROUP;
+    return (src, { rows, cols, stride }, label) => {
+      const groups = rows * stride / QUANT_GROUP;
       const buffer = storageBuffer(device, groups * QUANT_BYTES[format].quants, label);
       const scales = storageBuffer(device, groups * QUANT_BYTES[format].scales, `${label}.scales`);
       // q8 quantizes pairs of groups per invocation (their f16 scales share a u32).
       const invocations = format === "q8" ? groups / 2 : groups;
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
-      const params = uniformBuffer(device, [invocations, part], "quantize.params");
+      const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
       const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales, status]);
       const encoder = device.createCommandEncoder({ label: `quantize ${label}` });
       const pass = encoder.beginComputePass();
