@@ -3,8 +3,8 @@
 // 16-byte load of quants per row and group, consecutive threads on consecutive groups), reusing
 // each x group for the 8 rows, then reduce in workgroup memory.
 // Dequantizing costs one AND and one conversion per 4 weights: a nibble is masked in place (q·16^k,
-// exact in f32) and x is pre-scaled by 16^-k once for all 8 rows; the min term is min · Σx of the
-// group, also shared by the rows.
+// k < 4, exact in f32; the upper 4 nibbles after a shift by 16) and x is pre-scaled by 16^-k once
+// for all 8 rows; the min term is min · Σx of the group, also shared by the rows.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
@@ -29,11 +29,15 @@ override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
 
-// Nibbles 0–3 and 4–7 of a word masked in place, and the x scaling that undoes their place value.
+// Nibbles 0–3 of a word (and 4–7, after a shift by 16) masked in place, and the x scaling that
+// undoes their place value.
 const LOW = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
-const HIGH = vec4<u32>(0xf0000u, 0xf00000u, 0xf000000u, 0xf0000000u);
 const LOW_PLACE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
-const HIGH_PLACE = vec4<f32>(1.52587890625e-05, 9.5367431640625e-07, 5.9604644775390625e-08, 3.725290298461914e-09);
+
+/** The 4 low nibbles of v masked in place (q·16^k ≤ 0xf000: a signed conversion, native on CPUs). */
+fn nibbles(v: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) & LOW));
+}
 
 /** One group of x: 8 vec4, pre-scaled by the place values, and its plain sum. */
 struct XGroup {
@@ -57,7 +61,7 @@ fn x_group(g: u32, masked: bool) -> XGroup {
   }
   for (var i = 0u; i < 8u; i++) {
     total += out.v[i];
-    out.v[i] *= select(LOW_PLACE, HIGH_PLACE, (i & 1u) == 1u);
+    out.v[i] *= LOW_PLACE;
   }
   out.sum = dot(total, vec4<f32>(1.0));
   return out;
@@ -67,10 +71,10 @@ fn x_group(g: u32, masked: bool) -> XGroup {
 fn group_dot(row: u32, g: u32, xg: ptr<function, XGroup>) -> f32 {
   let q = w[row * (params.stride / 32u) + g];
   let sm = unpack2x16float(scales[row * (params.stride / 32u) + g]);
-  let d = dot(vec4<f32>(vec4<u32>(q.x) & LOW), (*xg).v[0]) + dot(vec4<f32>(vec4<u32>(q.x) & HIGH), (*xg).v[1])
-        + dot(vec4<f32>(vec4<u32>(q.y) & LOW), (*xg).v[2]) + dot(vec4<f32>(vec4<u32>(q.y) & HIGH), (*xg).v[3])
-        + dot(vec4<f32>(vec4<u32>(q.z) & LOW), (*xg).v[4]) + dot(vec4<f32>(vec4<u32>(q.z) & HIGH), (*xg).v[5])
-        + dot(vec4<f32>(vec4<u32>(q.w) & LOW), (*xg).v[6]) + dot(vec4<f32>(vec4<u32>(q.w) & HIGH), (*xg).v[7]);
+  let d = dot(nibbles(q.x), (*xg).v[0]) + dot(nibbles(q.x >> 16u), (*xg).v[1])
+        + dot(nibbles(q.y), (*xg).v[2]) + dot(nibbles(q.y >> 16u), (*xg).v[3])
+        + dot(nibbles(q.z), (*xg).v[4]) + dot(nibbles(q.z >> 16u), (*xg).v[5])
+        + dot(nibbles(q.w), (*xg).v[6]) + dot(nibbles(q.w >> 16u), (*xg).v[7]);
   return sm.x * d + sm.y * (*xg).sum;
 }
 

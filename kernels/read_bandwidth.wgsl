@@ -1,10 +1,11 @@
-// read_bandwidth: reads a buffer once with vec4<u32> loads and writes one word per workgroup, the
-// roofline reference for bandwidth-bound kernels (a kernel that only reads as fast as possible).
+// read_bandwidth: reads a buffer once with vec4<u32> loads and writes one word per thread, the
+// roofline reference for bandwidth-bound kernels (a kernel that only reads as fast as possible;
+// no workgroup memory or barrier, which software adapters charge for).
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { vec4s: u32 }
 //   2 src:    storage, read        array<vec4<u32>>  [vec4s]
-//   3 out:    storage, read_write  array<u32>        [workgroups]
+//   3 out:    storage, read_write  array<u32>        [workgroups · WG]
 // Dispatch: G workgroups of WG threads, folded into (x, y) with x ≤ 65535; workgroup g reads the
 // g-th contiguous slice as 8 interleaved streams (like the 8 rows of a matvec workgroup), its
 // threads reading consecutive vec4s of each stream, with independent accumulators.
@@ -19,7 +20,6 @@ struct Params { vec4s: u32 }
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 override WG: u32 = 64u;
-var<workgroup> partial: array<u32, 256>;
 
 /** src[i], or zero past the slice. */
 fn load(i: u32, end: u32) -> vec4<u32> {
@@ -58,13 +58,5 @@ fn main(
     a7 ^= load(i + 7u * sub, end);
   }
   let acc = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-  partial[lid] = acc.x ^ acc.y ^ acc.z ^ acc.w;
-  workgroupBarrier();
-  if (lid == 0u) {
-    var x = 0u;
-    for (var t = 0u; t < WG; t++) {
-      x ^= partial[t];
-    }
-    out[g] = x;
-  }
+  out[g * WG + lid] = acc.x ^ acc.y ^ acc.z ^ acc.w; // a word per thread: no barrier to pay for
 }

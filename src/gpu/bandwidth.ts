@@ -38,7 +38,7 @@ export async function measureBandwidth(gpu: Gpu, ops: Ops, bytes = 256 << 20): P
   const a = storageBuffer(gpu.device, size, "bandwidth.a");
   const b = storageBuffer(gpu.device, size, "bandwidth.b");
   const groups = 128;
-  const out = storageBuffer(gpu.device, groups * 4, "bandwidth.out");
+  const out = storageBuffer(gpu.device, groups * gpu.workgroups.matvec * 4, "bandwidth.out");
   const reps = 4;
   const copySeconds = await timeSubmits(gpu, reps, (e) => e.copyBufferToBuffer(a, 0, b, 0, size));
   const read = ops.readAll(a, size, out, groups);

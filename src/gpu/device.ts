@@ -75,9 +75,10 @@ export async function openGpu(): Promise<Gpu> {
     features: new Set([...device.features]),
     limits: device.limits,
     software,
-    // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8×.
+    // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8× (matvec:
+    // invocations that each own 8 rows, see Ops).
     workgroups: software
-      ? { matvec: 4, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256 }
+      ? { matvec: 8, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256 }
       : { matvec: 128, reduce: 128, elementwise: 256, attention: 64, attentionSplit: 256 },
   };
 }

@@ -18,6 +18,11 @@ import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
 import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
 import matvecQ8 from "../../kernels/matvec_q8.wgsl" with { type: "text" };
 import matvecQ4 from "../../kernels/matvec_q4.wgsl" with { type: "text" };
+import matvecRowsF32 from "../../kernels/matvec_rows_f32.wgsl" with { type: "text" };
+import matvecRowsF16 from "../../kernels/matvec_rows_f16.wgsl" with { type: "text" };
+import matvecRowsBf16 from "../../kernels/matvec_rows_bf16.wgsl" with { type: "text" };
+import matvecRowsQ8 from "../../kernels/matvec_rows_q8.wgsl" with { type: "text" };
+import matvecRowsQ4 from "../../kernels/matvec_rows_q4.wgsl" with { type: "text" };
 import matmulQ8 from "../../kernels/matmul_q8.wgsl" with { type: "text" };
 import matmulQ4 from "../../kernels/matmul_q4.wgsl" with { type: "text" };
 import quantizeQ8F32 from "../../kernels/quantize_q8_f32.wgsl" with { type: "text" };
@@ -29,6 +34,7 @@ import quantizeQ4Bf16 from "../../kernels/quantize_q4_bf16.wgsl" with { type: "t
 import embeddingQ8 from "../../kernels/embedding_q8.wgsl" with { type: "text" };
 import embeddingQ4 from "../../kernels/embedding_q4.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
+import readBandwidthRows from "../../kernels/read_bandwidth_rows.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
 import sample from "../../kernels/sample.wgsl" with { type: "text" };
@@ -57,6 +63,11 @@ export const KERNELS = {
   matvecF32: { source: matvecF32, bindings: LINEAR },
   matvecF16: { source: matvecF16, bindings: LINEAR },
   matvecBf16: { source: matvecBf16, bindings: LINEAR },
+  matvecRowsF32: { source: matvecRowsF32, bindings: LINEAR },
+  matvecRowsF16: { source: matvecRowsF16, bindings: LINEAR },
+  matvecRowsBf16: { source: matvecRowsBf16, bindings: LINEAR },
+  matvecRowsQ8: { source: matvecRowsQ8, bindings: QUANT_LINEAR },
+  matvecRowsQ4: { source: matvecRowsQ4, bindings: QUANT_LINEAR },
   matmulF32: { source: matmulF32, bindings: MATMUL },
   matmulF16: { source: matmulF16, bindings: MATMUL },
   matmulBf16: { source: matmulBf16, bindings: MATMUL },
@@ -69,6 +80,7 @@ export const KERNELS = {
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W, W, W, R] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
+  readBandwidthRows: { source: readBandwidthRows, bindings: [U, U, R, W] },
   embeddingQ8: { source: embeddingQ8, bindings: QUANT_LINEAR },
   embeddingQ4: { source: embeddingQ4, bindings: QUANT_LINEAR },
   matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },

@@ -32,6 +32,14 @@ const MATVEC = {
   q8: "matvecQ8",
   q4: "matvecQ4",
 } as const;
+/** Decode matvecs for software adapters: each invocation owns 8 rows, no barrier. */
+const MATVEC_ROWS = {
+  f32: "matvecRowsF32",
+  f16: "matvecRowsF16",
+  bf16: "matvecRowsBf16",
+  q8: "matvecRowsQ8",
+  q4: "matvecRowsQ4",
+} as const;
 const MATMUL = {
   f32: "matmulF32",
   f16: "matmulF16",
@@ -54,7 +62,15 @@ const EMBEDDING = {
 const MAX_WIDTH = 256;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
 const MATMUL_BLOCK = 4;
-const MATVEC_ROWS = 8;
+/** Rows per matvec workgroup (split strategy) or per invocation (rows strategy). */
+const ROWS_PER_MATVEC = 8;
+
+/**
+ * How decode matvecs share out work: "split" — a workgroup per 8 rows, its threads splitting
+ * the columns and reducing in workgroup memory (GPUs); "rows" — each invocation owns 8 rows,
+ * no workgroup memory or barrier (software adapters, where a barrier costs more than the math).
+ */
+export type MatvecStrategy = "split" | "rows";
 
 type Params = (number | { f32: number })[];
 
@@ -89,8 +105,12 @@ export class Ops {
   #quantizeStatus: GPUBuffer | undefined;
   readonly #quantizedParts: string[] = [];
 
-  constructor(gpu: Gpu) {
+  readonly #matvec: MatvecStrategy;
+
+  /** `matvec` defaults to "rows" on software adapters, "split" elsewhere. */
+  constructor(gpu: Gpu, options: { matvec?: MatvecStrategy } = {}) {
     this.#gpu = gpu;
+    this.#matvec = options.matvec ?? (gpu.software ? "rows" : "split");
     this.frame = uniformBuffer(gpu.device, [0], "frame");
   }
 
@@ -136,6 +156,8 @@ export class Ops {
   linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, o: { accumulate?: boolean } = {}): Launch {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
+    const rowsOwned = this.#matvec === "rows";
+    const matvecRows = rowsOwned ? ROWS_PER_MATVEC * wg : ROWS_PER_MATVEC; // per workgroup
     const parts = w.parts.map((p) => {
       const params = this.#uniform([
         p.rows,
@@ -149,14 +171,14 @@ export class Ops {
       const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
       return {
         rows: p.rows,
-        matvec: this.#launch(MATVEC[w.type], wg, resources),
+        matvec: this.#launch((rowsOwned ? MATVEC_ROWS : MATVEC)[w.type], wg, resources),
         matmul: this.#launch(MATMUL[w.type], mmWg, [...resources, x]), // x again, read as vec4
       };
     });
     return {
       record: (pass, t) => {
         for (const p of parts) {
-          if (t === 1) p.matvec(pass, Math.ceil(p.rows / MATVEC_ROWS));
+          if (t === 1) p.matvec(pass, Math.ceil(p.rows / matvecRows));
           else {p.matmul(
               pass,
               Math.ceil((Math.ceil(p.rows / MATMUL_BLOCK) * Math.ceil(t / MATMUL_BLOCK)) / mmWg),
@@ -375,7 +397,8 @@ export class Ops {
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */
   readAll(src: GPUBuffer, bytes: number, out: GPUBuffer, workgroups: number): Launch {
     const wg = this.#gpu.workgroups.matvec; // the access pattern of the decode matvecs
-    const l = this.#launch("readBandwidth", wg, [this.#uniform([bytes / 16]), src, out]);
+    const kernel = this.#matvec === "rows" ? "readBandwidthRows" : "readBandwidth";
+    const l = this.#launch(kernel, wg, [this.#uniform([bytes / 16]), src, out]);
     return { record: (pass) => l(pass, workgroups) };
   }
 

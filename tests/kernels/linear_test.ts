@@ -1,6 +1,6 @@
 import { ELEMENT_BYTES, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
-import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
+import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
@@ -24,88 +24,98 @@ const SHAPES: [number, number, number][] = [
 
 for (const type of TYPES) {
   Deno.test(`linear (${type}) matches the CPU reference for matvec and matmul shapes`, async () => {
-    const ctx = await testGpu();
+    const { gpu } = await testGpu();
     const rng = seeded(7);
     for (const [tokens, rows, cols] of SHAPES) {
-      const w = encode(type, randomArray(rng, rows * cols));
-      const x = randomArray(rng, tokens * cols, 2);
-      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
-        type,
-        rows,
-        cols,
-        maxBindingBytes: ctx.gpu.limits.maxStorageBufferBindingSize,
-        label: "w",
-      });
-      const y = nanBuffer(ctx.gpu, tokens * rows);
-      const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y);
-      const got = await runLaunches(
-        ctx,
-        { start: 0, tokens },
-        [[launch, tokens]],
-        y,
-        tokens * rows,
-      );
-      assertRelClose(
-        got,
-        ref.linear(x, w.values, tokens, rows, cols),
-        RTOL,
-        `${type} [${tokens},${rows},${cols}]`,
-      );
+      for (const ctx of strategies(gpu)) {
+        const w = encode(type, randomArray(rng, rows * cols));
+        const x = randomArray(rng, tokens * cols, 2);
+        const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
+          type,
+          rows,
+          cols,
+          maxBindingBytes: ctx.gpu.limits.maxStorageBufferBindingSize,
+          label: "w",
+        });
+        const y = nanBuffer(ctx.gpu, tokens * rows);
+        const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y);
+        const got = await runLaunches(
+          ctx,
+          { start: 0, tokens },
+          [[launch, tokens]],
+          y,
+          tokens * rows,
+        );
+        assertRelClose(
+          got,
+          ref.linear(x, w.values, tokens, rows, cols),
+          RTOL,
+          `${type} [${tokens},${rows},${cols}] ${ctx.name}`,
+        );
+      }
     }
   });
 
   Deno.test(`linear (${type}) over a matrix split across bindings accumulates into y`, async () => {
-    const ctx = await testGpu();
+    const { gpu } = await testGpu();
     const rng = seeded(11);
     for (const tokens of [1, 5]) {
-      const [rows, cols] = [37, 31];
-      const w = encode(type, randomArray(rng, rows * cols));
-      const x = randomArray(rng, tokens * cols);
-      const y0 = randomArray(rng, tokens * rows);
-      // Room for 5 padded rows (31 columns are stored 32 apart) per binding: 8 parts; the matrix
-      // arrives as two stacked blocks (21 + 16 rows) whose seam falls inside a part.
-      const seam = 21 * cols * ELEMENT_BYTES[type];
-      const blocks = [w.bytes.subarray(0, seam), w.bytes.subarray(seam)];
-      const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), blocks, {
-        type,
-        rows,
-        cols,
-        maxBindingBytes: 5 * 32 * ELEMENT_BYTES[type],
-        label: "w",
-      });
-      if (matrix.parts.length !== 8) {
-        throw new Error(`expected a split, got ${matrix.parts.length} parts`);
+      for (const ctx of strategies(gpu)) {
+        const [rows, cols] = [37, 31];
+        const w = encode(type, randomArray(rng, rows * cols));
+        const x = randomArray(rng, tokens * cols);
+        const y0 = randomArray(rng, tokens * rows);
+        // Room for 5 padded rows (31 columns are stored 32 apart) per binding: 8 parts; the matrix
+        // arrives as two stacked blocks (21 + 16 rows) whose seam falls inside a part.
+        const seam = 21 * cols * ELEMENT_BYTES[type];
+        const blocks = [w.bytes.subarray(0, seam), w.bytes.subarray(seam)];
+        const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), blocks, {
+          type,
+          rows,
+          cols,
+          maxBindingBytes: 5 * 32 * ELEMENT_BYTES[type],
+          label: "w",
+        });
+        if (matrix.parts.length !== 8) {
+          throw new Error(`expected a split, got ${matrix.parts.length} parts`);
+        }
+        const y = uploadArray(ctx.gpu.device, Float32Array.from(y0), "y");
+        const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y, { accumulate: true });
+        const got = await runLaunches(
+          ctx,
+          { start: 0, tokens },
+          [[launch, tokens]],
+          y,
+          tokens * rows,
+        );
+        const expected = ref.linear(x, w.values, tokens, rows, cols).map((v, i) => v + y0[i]!);
+        assertRelClose(got, expected, RTOL, `${type} split, ${tokens} tokens, ${ctx.name}`);
       }
-      const y = uploadArray(ctx.gpu.device, Float32Array.from(y0), "y");
-      const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y, { accumulate: true });
-      const got = await runLaunches(
-        ctx,
-        { start: 0, tokens },
-        [[launch, tokens]],
-        y,
-        tokens * rows,
-      );
-      const expected = ref.linear(x, w.values, tokens, rows, cols).map((v, i) => v + y0[i]!);
-      assertRelClose(got, expected, RTOL, `${type} split, ${tokens} tokens`);
     }
   });
 }
 
-Deno.test("linear matvec over more than 65535 rows folds its dispatch into two dimensions", async () => {
-  const ctx = await testGpu();
+Deno.test("linear matvec over more than 65535 workgroups folds its dispatch into two dimensions", async () => {
+  const { gpu } = await testGpu();
   const rng = seeded(13);
-  const [rows, cols] = [70001, 3];
-  const w = encode("bf16", randomArray(rng, rows * cols));
-  const x = randomArray(rng, cols);
-  const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
-    type: "bf16",
-    rows,
-    cols,
-    maxBindingBytes: 1 << 27,
-    label: "w",
-  });
-  const y = nanBuffer(ctx.gpu, rows);
-  const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y);
-  const got = await runLaunches(ctx, { start: 0, tokens: 1 }, [[launch, 1]], y, rows);
-  assertRelClose(got, ref.linear(x, w.values, 1, rows, cols), RTOL, "70001 rows");
+  for (const ctx of strategies(gpu)) {
+    // Rows per workgroup: 8, or 8 per invocation when invocations own their rows.
+    const perWorkgroup = 8 * (ctx.name === "rows" ? gpu.workgroups.matvec : 1);
+    const [rows, cols] = [65535 * perWorkgroup + 17, 3];
+    const w = encode("bf16", randomArray(rng, rows * cols));
+    const x = randomArray(rng, cols);
+    const matrix = await uploadMatrix(new Uploader(gpu.device), w.bytes, {
+      type: "bf16",
+      rows,
+      cols,
+      maxBindingBytes: 1 << 27,
+      label: "w",
+    });
+    const y = nanBuffer(gpu, rows);
+    const launch = ctx.ops.linear(f32Buffer(gpu, x), matrix, y);
+    const got = await runLaunches(ctx, { start: 0, tokens: 1 }, [[launch, 1]], y, rows);
+    assertRelClose(got, ref.linear(x, w.values, 1, rows, cols), RTOL, `${rows} rows ${ctx.name}`);
+    matrix.parts.forEach((p) => p.buffer.destroy());
+    y.destroy();
+  }
 });

@@ -7,7 +7,7 @@ import {
 } from "../../src/gpu/buffers.ts";
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { Ops } from "../../src/gpu/ops.ts";
-import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
+import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, gaussianArray, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
@@ -127,15 +127,6 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
         quantize: { format, part: ops(ctx).quantizer(format, "bf16") },
       });
       const x = randomArray(rng, tokens! * cols!, 2);
-      const y = nanBuffer(ctx.gpu, tokens! * rows!);
-      const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), m, y);
-      const got = await runLaunches(
-        ctx,
-        { start: 0, tokens: tokens! },
-        [[launch, tokens!]],
-        y,
-        tokens! * rows!,
-      );
       const expected = ref.linear(
         x,
         (await dequantized(ctx.gpu.device, m)).values,
@@ -143,7 +134,18 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
         rows!,
         cols!,
       );
-      assertRelClose(got, expected, RTOL, `${format} [${tokens},${rows},${cols}]`);
+      for (const run of strategies(ctx.gpu)) {
+        const y = nanBuffer(ctx.gpu, tokens! * rows!);
+        const launch = run.ops.linear(f32Buffer(ctx.gpu, x), m, y);
+        const got = await runLaunches(
+          run,
+          { start: 0, tokens: tokens! },
+          [[launch, tokens!]],
+          y,
+          tokens! * rows!,
+        );
+        assertRelClose(got, expected, RTOL, `${format} [${tokens},${rows},${cols}] ${run.name}`);
+      }
       // Quantization stays close to the original weights (≈ half a step per weight).
       assertRelClose(
         expected,

@@ -1,6 +1,6 @@
-import { uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
-import { assertRelClose } from "../_assert.ts";
-import { f32Buffer, nanBuffer, runLaunches, testGpu } from "../_gpu.ts";
+import { readBuffer, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { assertEquals, assertRelClose } from "../_assert.ts";
+import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
@@ -243,3 +243,30 @@ function unpack(packed: Float32Array, tokens: number, widths: number[]): Float32
     return out;
   });
 }
+
+Deno.test("read bandwidth kernels read every word they are meant to (XOR of their output)", async () => {
+  const { gpu } = await testGpu();
+  const rng = seeded(77);
+  const vec4s = 100_003; // not a multiple of anything
+  const words = Uint32Array.from({ length: vec4s * 4 }, () => Math.floor(rng() * 2 ** 32));
+  const src = uploadArray(gpu.device, words, "src");
+  const workgroups = 5;
+  for (const run of strategies(gpu)) {
+    const wg = gpu.workgroups.matvec;
+    const out = uploadArray(gpu.device, new Uint32Array(workgroups * wg), "out");
+    const launch = run.ops.readAll(src, vec4s * 16, out, workgroups);
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    launch.record(pass, 0);
+    pass.end();
+    gpu.device.queue.submit([encoder.finish()]);
+    const got = new Uint32Array(await readBuffer(gpu.device, out, workgroups * wg * 4));
+    // "split" reads all; "rows" reads 8 equal streams per invocation and leaves the remainder.
+    const read = run.name === "split"
+      ? vec4s
+      : 8 * workgroups * wg * Math.floor(vec4s / (8 * workgroups * wg));
+    let expected = 0;
+    for (let i = 0; i < read * 4; i++) expected ^= words[i]!;
+    assertEquals(got.reduce((a, b) => a ^ b, 0) >>> 0, expected >>> 0, run.name);
+  }
+});

@@ -1,0 +1,119 @@
+// matvec_rows_q4: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode) on software
+// adapters (llvmpipe): each invocation owns ROWS = 8 consecutive rows and walks them whole in
+// 32-weight groups, reusing each x group for its 8 rows. No workgroup memory and no barrier: on
+// llvmpipe a barrier makes the shader a coroutine and costs more than the math (this kernel reads
+// 1.3–2.5× faster there than matvec_q4). GPUs use matvec_q4: this one would run too few
+// threads there, and uncoalesced.
+// Bindings (group 0):
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
+//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+//   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 32 — robust access — and masked)
+//   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], 4-bit quants, a group of 32 per vec4 (element k in nibble k % 8 of word k / 8); stride % 32 == 0
+//   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
+//   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32: w = min + scale · q
+// Dispatch: ceil(rows / (8 · WG)) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Precision: f32 multiply-accumulate; scale and min applied once per group (Σ scale·q·x = scale · Σ q·x).
+
+struct Frame { tokens: u32 }
+struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<u32>;
+
+override WG: u32 = 64u;
+const ROWS: u32 = 8u;
+
+// Nibbles 0–3 of a word (and 4–7, after a shift by 16) masked in place, and the x scaling that
+// undoes their place value.
+const LOW = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
+const LOW_PLACE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
+
+/** The 4 low nibbles of v masked in place (q·16^k ≤ 0xf000: a signed conversion, native on CPUs). */
+fn nibbles(v: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) & LOW));
+}
+
+/** One group of x: 8 vec4, pre-scaled by the place values, and its plain sum. */
+struct XGroup {
+  v: array<vec4<f32>, 8>,
+  sum: f32,
+}
+
+fn x_group(g: u32, masked: bool) -> XGroup {
+  var out: XGroup;
+  var total = vec4<f32>(0.0);
+  if (masked) {
+    for (var i = 0u; i < 8u; i++) {
+      let first = 32u * g + 4u * i;
+      let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
+      out.v[i] = select(vec4<f32>(0.0), x[8u * g + i], keep);
+    }
+  } else {
+    for (var i = 0u; i < 8u; i++) {
+      out.v[i] = x[8u * g + i];
+    }
+  }
+  for (var i = 0u; i < 8u; i++) {
+    total += out.v[i];
+    out.v[i] *= LOW_PLACE;
+  }
+  out.sum = dot(total, vec4<f32>(1.0));
+  return out;
+}
+
+/** Row j's dot with its group g. */
+fn group_dot(row: u32, g: u32, xg: ptr<function, XGroup>) -> f32 {
+  let q = w[row * (params.stride / 32u) + g];
+  let sm = unpack2x16float(scales[row * (params.stride / 32u) + g]);
+  let d = dot(nibbles(q.x), (*xg).v[0]) + dot(nibbles(q.x >> 16u), (*xg).v[1])
+        + dot(nibbles(q.y), (*xg).v[2]) + dot(nibbles(q.y >> 16u), (*xg).v[3])
+        + dot(nibbles(q.z), (*xg).v[4]) + dot(nibbles(q.z >> 16u), (*xg).v[5])
+        + dot(nibbles(q.w), (*xg).v[6]) + dot(nibbles(q.w >> 16u), (*xg).v[7]);
+  return sm.x * d + sm.y * (*xg).sum;
+}
+
+/** The 8 rows' dots with group g (rows past the last repeat it; their sums are never written). */
+fn rows_dot(r0: u32, n: u32, g: u32, masked: bool) -> array<vec4<f32>, 2> {
+  var xg = x_group(g, masked);
+  let last = r0 + n - 1u;
+  return array<vec4<f32>, 2>(
+    vec4<f32>(group_dot(r0, g, &xg), group_dot(min(r0 + 1u, last), g, &xg),
+              group_dot(min(r0 + 2u, last), g, &xg), group_dot(min(r0 + 3u, last), g, &xg)),
+    vec4<f32>(group_dot(min(r0 + 4u, last), g, &xg), group_dot(min(r0 + 5u, last), g, &xg),
+              group_dot(min(r0 + 6u, last), g, &xg), group_dot(min(r0 + 7u, last), g, &xg)));
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let r0 = ((wid.x + wid.y * groups.x) * WG + lid) * ROWS;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let n = min(ROWS, params.rows - r0);
+  let full = params.cols / 32u; // groups whose x needs no mask
+  var lo = vec4<f32>(0.0);
+  var hi = vec4<f32>(0.0);
+  for (var g = 0u; g < full; g++) {
+    let d = rows_dot(r0, n, g, false);
+    lo += d[0];
+    hi += d[1];
+  }
+  if (params.cols % 32u != 0u) {
+    let d = rows_dot(r0, n, full, true);
+    lo += d[0];
+    hi += d[1];
+  }
+  for (var j = 0u; j < n; j++) {
+    let o = params.first_row + r0 + j;
+    let v = select(hi[j % 4u], lo[j % 4u], j < 4u);
+    y[o] = select(v, y[o] + v, params.accumulate == 1u);
+  }
+}
