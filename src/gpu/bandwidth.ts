@@ -13,14 +13,15 @@ export interface Bandwidth {
   read: number;
 }
 
-/** Times `reps` repetitions of work recorded by `record` in one submit (best of 3 rounds). */
+/** Times `reps` repetitions of work recorded by `record` in one submit (best of 5 rounds: the
+ * figure is a ceiling, and shared machines are noisy). */
 async function timeSubmits(
   gpu: Gpu,
   reps: number,
   record: (encoder: GPUCommandEncoder) => void,
 ): Promise<number> {
   let best = Infinity;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
     const encoder = gpu.device.createCommandEncoder();
     for (let r = 0; r < reps; r++) record(encoder);
     const t0 = performance.now();
