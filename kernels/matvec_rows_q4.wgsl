@@ -1,6 +1,6 @@
 // matvec_rows_q4: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode) on software
-// adapters (llvmpipe): each invocation owns ROWS = 8 consecutive rows and walks them whole in
-// 32-weight groups, reusing each x group for its 8 rows. No workgroup memory and no barrier: on
+// adapters (llvmpipe): each invocation owns ROWS = 16 consecutive rows and walks them whole in
+// 32-weight groups, reusing each x group for its 16 rows. No workgroup memory and no barrier: on
 // llvmpipe a barrier makes the shader a coroutine and costs more than the math (this kernel reads
 // 1.3–2.5× faster there than matvec_q4). GPUs use matvec_q4: this one would run too few
 // threads there, and uncoalesced.
@@ -11,7 +11,7 @@
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], 4-bit quants, a group of 32 per vec4 (element k in nibble k % 8 of word k / 8); stride % 32 == 0
 //   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
 //   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32: w = min + scale · q
-// Dispatch: ceil(rows / (8 · WG)) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Dispatch: ceil(rows / (16 · WG)) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate; scale and min applied once per group (Σ scale·q·x = scale · Σ q·x).
 
 struct Frame { tokens: u32 }
@@ -25,7 +25,7 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 
 override WG: u32 = 64u;
-const ROWS: u32 = 8u;
+const ROWS: u32 = 16u;
 
 // Nibbles 0–3 of a word (and 4–7, after a shift by 16) masked in place, and the x scaling that
 // undoes their place value.
@@ -76,15 +76,19 @@ fn group_dot(row: u32, g: u32, xg: ptr<function, XGroup>) -> f32 {
   return sm.x * d + sm.y * (*xg).sum;
 }
 
-/** The 8 rows' dots with group g (rows past the last repeat it; their sums are never written). */
-fn rows_dot(r0: u32, n: u32, g: u32, masked: bool) -> array<vec4<f32>, 2> {
+/** The 16 rows' dots with group g (rows past the last repeat it; their sums are never written). */
+fn rows_dot(r0: u32, n: u32, g: u32, masked: bool) -> array<vec4<f32>, 4> {
   var xg = x_group(g, masked);
   let last = r0 + n - 1u;
-  return array<vec4<f32>, 2>(
+  return array<vec4<f32>, 4>(
     vec4<f32>(group_dot(r0, g, &xg), group_dot(min(r0 + 1u, last), g, &xg),
               group_dot(min(r0 + 2u, last), g, &xg), group_dot(min(r0 + 3u, last), g, &xg)),
     vec4<f32>(group_dot(min(r0 + 4u, last), g, &xg), group_dot(min(r0 + 5u, last), g, &xg),
-              group_dot(min(r0 + 6u, last), g, &xg), group_dot(min(r0 + 7u, last), g, &xg)));
+              group_dot(min(r0 + 6u, last), g, &xg), group_dot(min(r0 + 7u, last), g, &xg)),
+    vec4<f32>(group_dot(min(r0 + 8u, last), g, &xg), group_dot(min(r0 + 9u, last), g, &xg),
+              group_dot(min(r0 + 10u, last), g, &xg), group_dot(min(r0 + 11u, last), g, &xg)),
+    vec4<f32>(group_dot(min(r0 + 12u, last), g, &xg), group_dot(min(r0 + 13u, last), g, &xg),
+              group_dot(min(r0 + 14u, last), g, &xg), group_dot(min(r0 + 15u, last), g, &xg)));
 }
 
 @compute @workgroup_size(WG)
@@ -99,21 +103,18 @@ fn main(
   }
   let n = min(ROWS, params.rows - r0);
   let full = params.cols / 32u; // groups whose x needs no mask
-  var lo = vec4<f32>(0.0);
-  var hi = vec4<f32>(0.0);
+  var acc = array<vec4<f32>, 4>();
   for (var g = 0u; g < full; g++) {
     let d = rows_dot(r0, n, g, false);
-    lo += d[0];
-    hi += d[1];
+    acc = array<vec4<f32>, 4>(acc[0] + d[0], acc[1] + d[1], acc[2] + d[2], acc[3] + d[3]);
   }
   if (params.cols % 32u != 0u) {
     let d = rows_dot(r0, n, full, true);
-    lo += d[0];
-    hi += d[1];
+    acc = array<vec4<f32>, 4>(acc[0] + d[0], acc[1] + d[1], acc[2] + d[2], acc[3] + d[3]);
   }
   for (var j = 0u; j < n; j++) {
     let o = params.first_row + r0 + j;
-    let v = select(hi[j % 4u], lo[j % 4u], j < 4u);
+    let v = acc[j / 4u][j % 4u];
     y[o] = select(v, y[o] + v, params.accumulate == 1u);
   }
 }

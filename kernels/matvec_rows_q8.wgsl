@@ -88,21 +88,18 @@ fn main(
   }
   let n = min(ROWS, params.rows - r0);
   let full = params.cols / 32u; // groups whose x needs no mask
-  var lo = vec4<f32>(0.0);
-  var hi = vec4<f32>(0.0);
+  var acc = array<vec4<f32>, 2>();
   for (var g = 0u; g < full; g++) {
     let d = rows_dot(r0, n, g, false);
-    lo += d[0];
-    hi += d[1];
+    acc = array<vec4<f32>, 2>(acc[0] + d[0], acc[1] + d[1]);
   }
   if (params.cols % 32u != 0u) {
     let d = rows_dot(r0, n, full, true);
-    lo += d[0];
-    hi += d[1];
+    acc = array<vec4<f32>, 2>(acc[0] + d[0], acc[1] + d[1]);
   }
   for (var j = 0u; j < n; j++) {
     let o = params.first_row + r0 + j;
-    let v = select(hi[j % 4u], lo[j % 4u], j < 4u);
+    let v = acc[j / 4u][j % 4u];
     y[o] = select(v, y[o] + v, params.accumulate == 1u);
   }
 }

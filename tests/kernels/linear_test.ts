@@ -99,7 +99,7 @@ Deno.test("linear matvec over more than 65535 workgroups folds its dispatch into
   const { gpu } = await testGpu();
   const rng = seeded(13);
   for (const ctx of strategies(gpu)) {
-    // Rows per workgroup: 8, or 8 per invocation when invocations own their rows.
+    // Rows per workgroup: 8, or 8 per invocation (bf16) when invocations own their rows.
     const perWorkgroup = 8 * (ctx.name === "rows" ? gpu.workgroups.matvec : 1);
     const [rows, cols] = [65535 * perWorkgroup + 17, 3];
     const w = encode("bf16", randomArray(rng, rows * cols));
