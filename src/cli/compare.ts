@@ -1,4 +1,4 @@
-/** `wgllama compare MODEL --weights q8|q4 (--ids L | --text FILE)`: quantized vs stored logits. */
+/** `wgllama compare MODEL --weights bf16|q8|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { compareLogits } from "../model/compare.ts";
@@ -8,13 +8,13 @@ import { type Command, idListFlag, modelArg, parse } from "./args.ts";
 import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
-const USAGE = `Usage: wgllama compare MODEL --weights q8|q4 (--ids LIST | --text FILE) [--json]
+const USAGE = `Usage: wgllama compare MODEL --weights bf16|q8|q4 (--ids LIST | --text FILE) [--json]
 
-Runs the model in its stored dtype and quantized on the same tokens and reports top-1
-agreement, mean KL divergence KL(stored ‖ quantized) and the largest logit error over every
-position.
+Runs the model in its stored dtype and packed (rounded to bf16 or quantized) on the same tokens
+and reports top-1 agreement, mean KL divergence KL(stored ‖ packed) and the largest logit error
+over every position.
 
-  --weights F   q8 or q4
+  --weights F   bf16, q8 or q4
   --ids LIST    comma-separated token ids
   --text FILE   a text file, tokenized with BOS (needs tokenizer.json)
   --json        print {"top1_agreement", "mean_kl", "max_abs_logit_error", "positions"}
@@ -35,7 +35,7 @@ export const compare: Command = {
     if (values.help) return (out(USAGE), 0);
     const spec = modelArg("compare", positionals);
     const format = weightsFlag(values.weights);
-    if (format === undefined) throw new UsageError("compare: --weights q8 or q4 is required");
+    if (format === undefined) throw new UsageError("compare: --weights bf16, q8 or q4 is required");
     if ((values.ids === undefined) === (values.text === undefined)) {
       throw new UsageError("compare: give exactly one of --ids or --text");
     }

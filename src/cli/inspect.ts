@@ -13,7 +13,7 @@ present they are validated against the config (only their headers are read).
 
   MODEL      a Hugging Face model folder, or org/name from the local hub cache
   --json     print one JSON object instead of tables
-  --weights F  q8 | q4: the GPU memory after quantizing at load (vocabulary matrices at q8)
+  --weights F  bf16 | q8 | q4: the GPU memory after packing at load (see wgllama run --help)
   --ctx N    context length for the KV-cache estimate
              (default: max_position_embeddings, capped at 8192)
 `;
@@ -37,9 +37,7 @@ export const inspect: Command = {
         ? intFlag("ctx", values.ctx)
         : Math.min(ckpt.config.maxPositionEmbeddings, 8192);
       const weights = weightsFlag(values.weights);
-      const report = inspectCheckpoint(ckpt, ctx, {
-        weights: weights === "bf16" ? undefined : weights,
-      });
+      const report = inspectCheckpoint(ckpt, ctx, { weights });
       if (report.extraTensors.length) {
         err(`wgllama: warning: unused tensors in ${ckpt.dir}: ${report.extraTensors.join(", ")}`);
       }

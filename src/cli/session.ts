@@ -4,7 +4,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { QuantFormat } from "../gpu/buffers.ts";
+import type { PackFormat } from "../gpu/buffers.ts";
 import type { SamplingParams } from "../generate/sampling.ts";
 import { loadModel } from "../model/load.ts";
 import type { Llama } from "../model/llama.ts";
@@ -29,8 +29,8 @@ export const GENERATION_FLAGS = {
   weights: { type: "string" },
 } as const;
 
-/** `--weights`: as stored (undefined), "bf16" (must be stored so), or quantized at load. */
-export function weightsFlag(value: string | undefined): "bf16" | QuantFormat | undefined {
+/** `--weights`: as stored (undefined), rounded to bf16, or quantized at load. */
+export function weightsFlag(value: string | undefined): PackFormat | undefined {
   if (value === undefined || value === "bf16" || value === "q8" || value === "q4") return value;
   throw new UsageError(`--weights is "${value}": expected bf16, q8 or q4`);
 }
@@ -45,7 +45,7 @@ export const GENERATION_HELP = `  --system TEXT            system message (chat 
   --seed S                 seed of the draws: the same seed reproduces a run (default: random)
   --stop STR               stop when the text contains STR (repeatable; STR not printed)
   --ctx N                  context length in tokens (default: min(max_position_embeddings, 4096))
-  --weights F              bf16 | q8 | q4: quantize linear layers and lm_head on the GPU while loading
+  --weights F              bf16 | q8 | q4: round (bf16) or quantize the matrices on the GPU while loading
                            (default: as stored)`;
 
 type FlagValues = {

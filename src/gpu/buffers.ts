@@ -13,6 +13,8 @@ const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsag
 
 /** Formats that weights are quantized into at load (groups of 32 along the input dimension). */
 export type QuantFormat = "q8" | "q4";
+/** What a matrix can be packed into while loading: a quantized format, or bf16 (rounded). */
+export type PackFormat = QuantFormat | "bf16";
 /** How a matrix is stored on the GPU: in its upload element type, or quantized. */
 export type MatrixType = ElementType | QuantFormat;
 /**
@@ -119,8 +121,8 @@ export async function readBuffer(
 }
 
 /**
- * Quantizes the [rows, stride] values uploaded in `source` (columns from `cols` on are padding)
- * into new quant and scale buffers.
+ * Packs the [rows, stride] values uploaded in `source` (columns from `cols` on are padding) into
+ * a new buffer (and group scales, when quantizing).
  */
 export type PartQuantizer = (
   source: GPUBuffer,
@@ -128,7 +130,7 @@ export type PartQuantizer = (
   label: string,
 ) => {
   buffer: GPUBuffer;
-  scales: GPUBuffer;
+  scales?: GPUBuffer;
 };
 
 /** One part of a row-split matrix: rows firstRow..firstRow+rows-1 in their own buffer. */
@@ -225,8 +227,8 @@ export async function uploadMatrix(
     cols: number;
     maxBindingBytes: number;
     label: string;
-    /** Quantize each uploaded part (staged in the uploader's reusable buffer) with this. */
-    quantize?: { format: QuantFormat; part: PartQuantizer };
+    /** Pack each uploaded part (staged in the uploader's reusable buffer) with this. */
+    quantize?: { format: PackFormat; part: PartQuantizer };
   },
 ): Promise<GpuMatrix> {
   const { type, cols, maxBindingBytes, label, quantize } = shape;
@@ -240,7 +242,9 @@ export async function uploadMatrix(
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
   }
-  const align = quantize ? QUANT_BYTES[quantize.format].align : ROW_ALIGN;
+  const align = quantize && quantize.format !== "bf16"
+    ? QUANT_BYTES[quantize.format].align
+    : ROW_ALIGN;
   const stride = Math.ceil(cols / align) * align;
   const partBytes = quantize ? Math.min(maxBindingBytes, uploader.stagingBytes) : maxBindingBytes;
   const perPart = Math.floor(partBytes / (stride * size));

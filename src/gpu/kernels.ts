@@ -6,6 +6,8 @@
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import attentionCombine from "../../kernels/attention_combine.wgsl" with { type: "text" };
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
+import convertBf16F16 from "../../kernels/convert_bf16_f16.wgsl" with { type: "text" };
+import convertBf16F32 from "../../kernels/convert_bf16_f32.wgsl" with { type: "text" };
 import embeddingBf16 from "../../kernels/embedding_bf16.wgsl" with { type: "text" };
 import embeddingF16 from "../../kernels/embedding_f16.wgsl" with { type: "text" };
 import embeddingF32 from "../../kernels/embedding_f32.wgsl" with { type: "text" };
@@ -87,6 +89,8 @@ export const KERNELS = {
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
   matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
   matmulQ4: { source: matmulQ4, bindings: QUANT_MATMUL },
+  convertBf16F32: { source: convertBf16F32, bindings: [U, U, R, W] },
+  convertBf16F16: { source: convertBf16F16, bindings: [U, U, R, W] },
   quantizeQ8F32: { source: quantizeQ8F32, bindings: QUANTIZE },
   quantizeQ8F16: { source: quantizeQ8F16, bindings: QUANTIZE },
   quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: QUANTIZE },

@@ -9,10 +9,10 @@ import type { Gpu } from "./device.ts";
 import {
   type ElementType,
   type GpuMatrix,
+  type PackFormat,
   type PartQuantizer,
   QUANT_BYTES,
   QUANT_GROUP,
-  type QuantFormat,
   readBuffer,
   storageBuffer,
   uniformBuffer,
@@ -51,6 +51,7 @@ const QUANTIZE = {
   q8: { f32: "quantizeQ8F32", f16: "quantizeQ8F16", bf16: "quantizeQ8Bf16" },
   q4: { f32: "quantizeQ4F32", f16: "quantizeQ4F16", bf16: "quantizeQ4Bf16" },
 } as const;
+const CONVERT = { f32: "convertBf16F32", f16: "convertBf16F16" } as const;
 const EMBEDDING = {
   f32: "embeddingF32",
   f16: "embeddingF16",
@@ -360,11 +361,31 @@ export class Ops {
    * A quantizer for matrices uploaded as `source`: each call packs one part's [rows, stride]
    * values (stride a multiple of 32) into new quant and group-scale buffers and submits the work;
    * groups are fitted to their columns below `cols` only (the rest is padding). Parts holding
-   * a weight the format cannot represent are reported by `unquantizable`.
+   * a weight the format cannot represent are reported by `unquantizable`. "bf16" rounds an f32
+   * or f16 part to bf16 instead (no scales).
    */
-  quantizer(format: QuantFormat, source: ElementType): PartQuantizer {
+  quantizer(format: PackFormat, source: ElementType): PartQuantizer {
     const wg = this.#gpu.workgroups.elementwise;
     const { device } = this.#gpu;
+    const submit = (label: string, launch: (pass: GPUComputePassEncoder) => void) => {
+      const encoder = device.createCommandEncoder({ label });
+      const pass = encoder.beginComputePass();
+      launch(pass);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+    };
+    if (format === "bf16") {
+      if (source === "bf16") throw new Error("bf16 needs no conversion");
+      return (src, { rows, stride }, label) => {
+        const words = rows * stride / 2;
+        const buffer = storageBuffer(device, words * 4, label);
+        const params = uniformBuffer(device, [words], "convert.params");
+        const l = this.#launch(CONVERT[source], wg, [params, src, buffer]);
+        submit(`convert ${label}`, (pass) => l(pass, Math.ceil(words / wg)));
+        params.destroy(); // safe: destruction waits for the submitted work
+        return { buffer };
+      };
+    }
     this.#quantizeStatus ??= storageBuffer(device, 4, "quantize.status");
     const status = this.#quantizeStatus;
     return (src, { rows, cols, stride }, label) => {
@@ -376,11 +397,7 @@ export class Ops {
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
       const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
       const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales, status]);
-      const encoder = device.createCommandEncoder({ label: `quantize ${label}` });
-      const pass = encoder.beginComputePass();
-      l(pass, Math.ceil(invocations / wg));
-      pass.end();
-      device.queue.submit([encoder.finish()]);
+      submit(`quantize ${label}`, (pass) => l(pass, Math.ceil(invocations / wg)));
       params.destroy(); // safe: destruction waits for the submitted work
       return { buffer, scales };
     };

@@ -4,7 +4,7 @@
  * @module
  */
 import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
-import { matrixBytes, QUANT_BYTES, type QuantFormat } from "../gpu/buffers.ts";
+import { matrixBytes, type PackFormat, QUANT_BYTES, ROW_ALIGN } from "../gpu/buffers.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { countParameters, expectedTensors, type ParameterCounts } from "./tensors.ts";
 import { vocabularyFormats } from "./quantization.ts";
@@ -25,7 +25,7 @@ export interface InspectReport {
     /** Bytes of weights by stored dtype (from the files, else estimated from torch_dtype). */
     weightsByDtype: Record<string, number>;
     weights: number;
-    weightsSource: "files" | "config" | QuantFormat;
+    weightsSource: "files" | "config" | PackFormat;
     contextLength: number;
     kvCache: number;
     total: number;
@@ -38,7 +38,7 @@ export interface InspectReport {
 export function inspectCheckpoint(
   ckpt: Checkpoint,
   contextLength: number,
-  options: { weights?: QuantFormat | undefined } = {},
+  options: { weights?: PackFormat | undefined } = {},
 ): InspectReport {
   const c = ckpt.config;
   const weightsByDtype: Record<string, number> = {};
@@ -51,8 +51,8 @@ export function inspectCheckpoint(
     const vocab = vocabularyFormats(options.weights);
     const add = (key: string, bytes: number) =>
       weightsByDtype[key] = (weightsByDtype[key] ?? 0) + bytes;
-    const quantized = (type: QuantFormat, rows: number, cols: number) => {
-      const align = QUANT_BYTES[type].align;
+    const quantized = (type: PackFormat, rows: number, cols: number) => {
+      const align = type === "bf16" ? ROW_ALIGN : QUANT_BYTES[type].align;
       add(type.toUpperCase(), matrixBytes({ type, rows, stride: Math.ceil(cols / align) * align }));
     };
     for (const e of expectedTensors(c)) {

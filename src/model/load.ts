@@ -4,7 +4,6 @@ import { InputError } from "../errors.ts";
 import { openCheckpoint } from "./checkpoint.ts";
 import { inspectCheckpoint } from "./inspect.ts";
 import { Llama, type LoadOptions } from "./llama.ts";
-import type { QuantFormat } from "../gpu/buffers.ts";
 
 /** A loaded model with its generation defaults and the time the upload took. */
 export interface LoadedModel {
@@ -18,30 +17,15 @@ export interface LoadedModel {
 /** Opens `spec`, uploads its weights to `gpu` (default: a new device) and unmaps the files. */
 export async function loadModel(
   spec: string,
-  options: Omit<LoadOptions, "weights"> & {
-    gpu?: Gpu;
-    weights?: "bf16" | QuantFormat | undefined;
-  } = {},
+  options: LoadOptions & { gpu?: Gpu } = {},
 ): Promise<LoadedModel> {
   const ckpt = openCheckpoint(spec);
   try {
-    const { weights } = options;
-    if (weights === "bf16") {
-      const other = [...ckpt.weights!.tensors.values()].find((t) => t.dtype !== "BF16");
-      if (other) {
-        throw new InputError(
-          `--weights bf16: tensor "${other.name}" is stored as ${other.dtype}; converting is not supported (omit --weights, or use q8/q4)`,
-        );
-      }
-    }
     const gpu = options.gpu ?? await openGpu();
     const t0 = performance.now();
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");
-    const model = await Llama.load(ckpt, gpu, {
-      ...options,
-      weights: weights === "bf16" ? undefined : weights,
-    });
+    const model = await Llama.load(ckpt, gpu, options);
     const invalid = await gpu.device.popErrorScope();
     const oom = await gpu.device.popErrorScope();
     if (oom) {

@@ -6,7 +6,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { matrixBytes, type QuantFormat, storageBuffer, uploadArray } from "../gpu/buffers.ts";
+import { matrixBytes, type PackFormat, storageBuffer, uploadArray } from "../gpu/buffers.ts";
 import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -26,7 +26,7 @@ export interface LoadOptions {
   /** Sequences the KV cache holds at once (for `decodeRows`). @default 1 */
   slots?: number;
   /** Quantize linear layers and lm_head at load (q8: int8, q4: 4-bit, groups of 32). @default as stored */
-  weights?: QuantFormat;
+  weights?: PackFormat;
 }
 
 /** The launches of one decoder layer, in forward order. */

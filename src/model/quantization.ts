@@ -3,13 +3,14 @@
  * policy for the loader and for the memory `inspect` reports.
  * @module
  */
-import type { QuantFormat } from "../gpu/buffers.ts";
+import type { PackFormat } from "../gpu/buffers.ts";
 
-/** How a matrix is kept on the GPU: quantized, or in the dtype the checkpoint stores. */
-export type MatrixFormat = QuantFormat | "stored";
+/** How a matrix is kept on the GPU: packed at load, or in the dtype the checkpoint stores. */
+export type MatrixFormat = PackFormat | "stored";
 
 /**
  * The vocabulary matrices' formats under `format` (the decoder layers take `format` itself).
+ * Under bf16 every matrix is bf16.
  *
  * The embedding is gathered one row per token, not streamed, so keeping it as stored costs
  * memory but no decode bandwidth, while its rounding error would enter every layer: under q8 it
@@ -18,7 +19,8 @@ export type MatrixFormat = QuantFormat | "stored";
  * sensitive streamed matrix: q8 under both (a quantized copy when the embedding is tied).
  */
 export function vocabularyFormats(
-  format: QuantFormat,
-): { embedding: MatrixFormat; lmHead: QuantFormat } {
+  format: PackFormat,
+): { embedding: MatrixFormat; lmHead: PackFormat } {
+  if (format === "bf16") return { embedding: "bf16", lmHead: "bf16" };
   return { embedding: format === "q8" ? "stored" : "q8", lmHead: "q8" };
 }

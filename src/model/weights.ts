@@ -9,7 +9,7 @@ import type { Gpu } from "../gpu/device.ts";
 import {
   type ElementType,
   type GpuMatrix,
-  type QuantFormat,
+  type PackFormat,
   uploadArray,
   Uploader,
   uploadMatrix,
@@ -52,7 +52,7 @@ export async function uploadWeights(
   options: {
     onProgress?: UploadProgress | undefined;
     /** Quantize the matrices at load (vocabulary as `vocabularyFormats` says; norms stay f32). */
-    quantize?: { format: QuantFormat; ops: Ops } | undefined;
+    quantize?: { format: PackFormat; ops: Ops } | undefined;
   } = {},
 ): Promise<LlamaWeights> {
   const { onProgress, quantize } = options;
@@ -96,7 +96,8 @@ export async function uploadWeights(
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
-      quantize: quantize && format && format !== "stored"
+      quantize: quantize && format && format !== "stored" &&
+          !(format === "bf16" && ts[0]!.dtype === "BF16") // already bf16
         ? { format, part: quantize.ops.quantizer(format, ELEMENT[ts[0]!.dtype]) }
         : undefined,
     });

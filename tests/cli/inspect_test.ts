@@ -166,5 +166,9 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
     (await tiedBytes("q8")).Q8 - (await tiedBytes("q4")).Q8,
     (1_235_814_400 - vocab - 33 * 2048) / 32 * 34,
   );
+  // bf16: every matrix at 2 bytes (a bf16 checkpoint: the same bytes as stored, norms as f32).
+  const bf16 = await bytes("bf16");
+  assertEquals(bf16.weights_by_dtype.BF16, (8_030_261_248 - norms) * 2);
+  assertEquals(bf16.weights_source, "bf16");
   assertEquals((await wgllama(["inspect", dir, "--weights", "q3"])).code, 2);
 });

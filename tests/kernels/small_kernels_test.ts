@@ -1,7 +1,7 @@
 import { readBuffer, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
-import { assertEquals, assertRelClose } from "../_assert.ts";
+import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
-import { encode, randomArray, seeded } from "../_random.ts";
+import { encode, randomArray, seeded, toBf16 } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
 /** f32 math: only rounding of f32 arithmetic remains. */
@@ -270,3 +270,44 @@ Deno.test("read bandwidth kernels read every word they are meant to (XOR of thei
     assertEquals(got.reduce((a, b) => a ^ b, 0) >>> 0, expected >>> 0, run.name);
   }
 });
+
+for (const source of ["f32", "f16"] as const) {
+  Deno.test(`convert_bf16_${source} rounds to nearest even, keeps NaN a NaN, overflows to infinity`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(88);
+    const special = new Float32Array(
+      new Uint32Array([
+        0x00000000,
+        0x80000000,
+        0x7f800000,
+        0xff800000, // ±0, ±∞
+        0x7f7fffff,
+        0x00000001,
+        0x807fffff, // largest finite (→ ∞), smallest subnormals
+        0x3f808000,
+        0x3f818000,
+        0x3f808001,
+        0x3f807fff, // ties to even (down, up) and near ties
+        0x7f800001,
+        0xffc00000,
+        0x7fbfffff, // NaNs
+      ]).buffer,
+    );
+    const random = Float32Array.from(
+      { length: 994 },
+      (_, i) => (rng() * 2 - 1) * 2 ** (Math.floor(rng() * 60) - 30) * (i % 7 ? 1 : 1e30),
+    );
+    const all = Float32Array.from([...special, ...random]); // 1008 = 126 rows of 8
+    const input = encode(source, all); // f16 keeps only what it can hold (±∞ beyond its range)
+    const rows = all.length / 8;
+    const staged = uploadArray(ctx.gpu.device, new Uint32Array(input.bytes.buffer), "staged");
+    const { buffer } = ctx.ops.quantizer("bf16", source)(staged, { rows, cols: 8, stride: 8 }, "w");
+    const got = new Uint16Array(await readBuffer(ctx.gpu.device, buffer, all.length * 2));
+    const want = new Uint16Array(toBf16(Float32Array.from(input.values)).bytes.buffer);
+    input.values.forEach((v, i) => {
+      if (Number.isNaN(v)) {
+        assert((got[i]! & 0x7f80) === 0x7f80 && (got[i]! & 0x7f) !== 0, `NaN ${i}: ${got[i]}`);
+      } else assertEquals(got[i], want[i], `${v} (element ${i})`);
+    });
+  });
+}

@@ -1,0 +1,47 @@
+// convert_bf16_f32: rounds a f32 matrix part (as uploaded, [rows, stride] with stride even) to bf16
+// while loading (`--weights bf16` on a f32 checkpoint), round to nearest even as torch's
+// `.to(torch.bfloat16)` does; NaN stays NaN, overflow rounds to infinity.
+// Bindings (group 0):
+//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
+//   1 params: uniform Params { words: u32 }        (n / 2: one invocation per output word)
+//   2 w:      storage, read        array<f32>  [n], f32
+//   3 out:    storage, read_write  array<u32>  [n / 2], bf16 packed two per u32 (element 2i in the low half of word i)
+// Dispatch: ceil(words / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Precision: exact up to the one rounding to bf16.
+
+struct Frame { tokens: u32 }
+struct Params { words: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+
+override WG: u32 = 64u;
+
+/** Elements 2i and 2i + 1 as f32. */
+fn pair(i: u32) -> vec2<f32> {
+  return vec2<f32>(w[2u * i], w[2u * i + 1u]);
+}
+
+/** v rounded to bf16 (nearest even), in the low 16 bits. */
+fn bf16(v: f32) -> u32 {
+  let b = bitcast<u32>(v);
+  let rounded = (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+  let nan = (b & 0x7fffffffu) > 0x7f800000u;
+  return select(rounded, (b >> 16u) | 0x40u, nan); // a NaN keeps its sign and stays quiet
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  if (i >= params.words) {
+    return;
+  }
+  let v = pair(i);
+  out[i] = bf16(v.x) | (bf16(v.y) << 16u);
+}
