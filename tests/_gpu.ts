@@ -2,7 +2,7 @@
 import { openGpu } from "../src/gpu/device.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { readBuffer, uploadArray } from "../src/gpu/buffers.ts";
-import { type Launch, type MatvecStrategy, Ops } from "../src/gpu/ops.ts";
+import { type DecodeStrategy, type Launch, Ops } from "../src/gpu/ops.ts";
 
 let shared: Promise<{ gpu: Gpu; ops: Ops }> | undefined;
 
@@ -38,12 +38,12 @@ export async function runLaunches(
   return new Float32Array(await readBuffer(ctx.gpu.device, out, n * 4));
 }
 
-/** One Ops per decode matvec strategy, so kernel tests cover both on any adapter. */
-export function strategies(gpu: Gpu): { name: MatvecStrategy; gpu: Gpu; ops: Ops }[] {
+/** One Ops per decode strategy, so kernel tests cover both on any adapter. */
+export function strategies(gpu: Gpu): { name: DecodeStrategy; gpu: Gpu; ops: Ops }[] {
   return (["rows", "split"] as const).map((name) => {
-    if (!byStrategy.has(name)) byStrategy.set(name, new Ops(gpu, { matvec: name }));
+    if (!byStrategy.has(name)) byStrategy.set(name, new Ops(gpu, { decode: name }));
     return { name, gpu, ops: byStrategy.get(name)! };
   });
 }
 
-const byStrategy = new Map<MatvecStrategy, Ops>();
+const byStrategy = new Map<DecodeStrategy, Ops>();

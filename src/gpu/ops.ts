@@ -69,11 +69,13 @@ const ROWS_PER_MATVEC = 8;
 const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q4: 16 } as const;
 
 /**
- * How decode matvecs share out work: "split" — a workgroup per 8 rows, its threads splitting
- * the columns and reducing in workgroup memory (GPUs); "rows" — each invocation owns 8 or 16 rows,
- * no workgroup memory or barrier (software adapters, where a barrier costs more than the math).
+ * How the decode matvecs share out work. "split" (GPUs): a workgroup per 8 rows, its threads
+ * splitting the columns and reducing in workgroup memory. "rows" (software adapters, where a
+ * barrier costs more than the math): an invocation owns 8 or 16 whole rows; no workgroup memory
+ * or barrier. The read-bandwidth roofline follows the same pattern. (Attention keeps one kernel:
+ * a barrier-free one with a lane per query head measured 2× slower on lavapipe.)
  */
-export type MatvecStrategy = "split" | "rows";
+export type DecodeStrategy = "split" | "rows";
 
 type Params = (number | { f32: number })[];
 
@@ -108,12 +110,12 @@ export class Ops {
   #quantizeStatus: GPUBuffer | undefined;
   readonly #quantizedParts: string[] = [];
 
-  readonly #matvec: MatvecStrategy;
+  readonly #decode: DecodeStrategy;
 
   /** `matvec` defaults to "rows" on software adapters, "split" elsewhere. */
-  constructor(gpu: Gpu, options: { matvec?: MatvecStrategy } = {}) {
+  constructor(gpu: Gpu, options: { decode?: DecodeStrategy } = {}) {
     this.#gpu = gpu;
-    this.#matvec = options.matvec ?? (gpu.software ? "rows" : "split");
+    this.#decode = options.decode ?? (gpu.software ? "rows" : "split");
     this.frame = uniformBuffer(gpu.device, [0], "frame");
   }
 
@@ -159,7 +161,7 @@ export class Ops {
   linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, o: { accumulate?: boolean } = {}): Launch {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
-    const rowsOwned = this.#matvec === "rows";
+    const rowsOwned = this.#decode === "rows";
     const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
     const parts = w.parts.map((p) => {
       const params = this.#uniform([
@@ -416,7 +418,7 @@ export class Ops {
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */
   readAll(src: GPUBuffer, bytes: number, out: GPUBuffer, workgroups: number): Launch {
     const wg = this.#gpu.workgroups.matvec; // the access pattern of the decode matvecs
-    const kernel = this.#matvec === "rows" ? "readBandwidthRows" : "readBandwidth";
+    const kernel = this.#decode === "rows" ? "readBandwidthRows" : "readBandwidth";
     const l = this.#launch(kernel, wg, [this.#uniform([bytes / 16]), src, out]);
     return { record: (pass) => l(pass, workgroups) };
   }
