@@ -148,59 +148,57 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     [37, 0, 3, 3, 8],
     [2, 520, 8, 1, 32], // a group of 8 query heads per kv head, 3 splits
   ];
-  for (const run of strategies(ctx.gpu)) {
-    for (const [tokens, start, heads, kvHeads, hd] of cases) {
-      const kvDim = kvHeads * hd;
-      const total = start + tokens;
-      const kAll = randomArray(rng, total * kvDim, 2);
-      const vAll = randomArray(rng, total * kvDim);
-      const q = randomArray(rng, tokens * heads * hd, 2);
-      // The cache already holds positions < start; this step writes start..start+tokens-1.
-      const kCache = f32Buffer(ctx.gpu, Float32Array.from(kAll).fill(NaN, start * kvDim));
-      const vCache = f32Buffer(ctx.gpu, Float32Array.from(vAll).fill(NaN, start * kvDim));
-      // This step's q | k | v, packed per token as the qkv projection writes them.
-      const qkv = f32Buffer(
-        ctx.gpu,
-        pack(tokens, [q, kAll.subarray(start * kvDim), vAll.subarray(start * kvDim)]),
-      );
-      const row = heads * hd + 2 * kvDim;
-      const out = nanBuffer(ctx.gpu, tokens * heads * hd);
-      const scale = 1 / Math.sqrt(hd);
-      const seq = uploadArray(
-        ctx.gpu.device,
-        Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
-        "seq",
-      );
-      const write = run.ops.kvWrite(qkv, kCache, vCache, seq, {
-        kvDim,
-        row,
-        kCol: heads * hd,
-        context: total + 300,
-      });
-      const attend = run.ops.attention(qkv, kCache, vCache, out, seq, {
-        qHeads: heads,
-        kvHeads,
-        headDim: hd,
-        scale,
-        context: total + 300,
-        qRow: row,
-        rows: 4,
-      });
-      const got = await runLaunches(
-        run,
-        { start, tokens },
-        [[write, tokens], [attend, tokens]],
-        out,
-        tokens * heads * hd,
-      );
-      const expected = ref.attention(q, kAll, vAll, { tokens, start, heads, kvHeads, hd, scale });
-      assertRelClose(
-        got,
-        expected,
-        RTOL,
-        `attention T=${tokens} start=${start} H=${heads}/${kvHeads} hd=${hd} ${run.name}`,
-      );
-    }
+  for (const [tokens, start, heads, kvHeads, hd] of cases) {
+    const kvDim = kvHeads * hd;
+    const total = start + tokens;
+    const kAll = randomArray(rng, total * kvDim, 2);
+    const vAll = randomArray(rng, total * kvDim);
+    const q = randomArray(rng, tokens * heads * hd, 2);
+    // The cache already holds positions < start; this step writes start..start+tokens-1.
+    const kCache = f32Buffer(ctx.gpu, Float32Array.from(kAll).fill(NaN, start * kvDim));
+    const vCache = f32Buffer(ctx.gpu, Float32Array.from(vAll).fill(NaN, start * kvDim));
+    // This step's q | k | v, packed per token as the qkv projection writes them.
+    const qkv = f32Buffer(
+      ctx.gpu,
+      pack(tokens, [q, kAll.subarray(start * kvDim), vAll.subarray(start * kvDim)]),
+    );
+    const row = heads * hd + 2 * kvDim;
+    const out = nanBuffer(ctx.gpu, tokens * heads * hd);
+    const scale = 1 / Math.sqrt(hd);
+    const seq = uploadArray(
+      ctx.gpu.device,
+      Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
+      "seq",
+    );
+    const write = ctx.ops.kvWrite(qkv, kCache, vCache, seq, {
+      kvDim,
+      row,
+      kCol: heads * hd,
+      context: total + 300,
+    });
+    const attend = ctx.ops.attention(qkv, kCache, vCache, out, seq, {
+      qHeads: heads,
+      kvHeads,
+      headDim: hd,
+      scale,
+      context: total + 300,
+      qRow: row,
+      rows: 4,
+    });
+    const got = await runLaunches(
+      ctx,
+      { start, tokens },
+      [[write, tokens], [attend, tokens]],
+      out,
+      tokens * heads * hd,
+    );
+    const expected = ref.attention(q, kAll, vAll, { tokens, start, heads, kvHeads, hd, scale });
+    assertRelClose(
+      got,
+      expected,
+      RTOL,
+      `attention T=${tokens} start=${start} H=${heads}/${kvHeads} hd=${hd}`,
+    );
   }
 });
 
