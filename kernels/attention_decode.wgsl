@@ -17,7 +17,8 @@
 //   5 partial:  storage, read_write  array<f32>  [tokens, q_heads, splits, head_dim + 2]: acc, m, l
 //   6 seq:     storage, read        array<vec2<u32>>  [tokens] (slot, position) per token
 // Dispatch: (kv_heads * A, tokens) workgroups, A = the most splits any token uses (split fastest);
-// WG threads each (override WG, a power of two ≤ 256). head_dim ≤ 256.
+// WG threads each (override WG, a power of two ≤ 256); override GROUP = q_heads / kv_heads (a
+// constant, so the per-head loops unroll and their sums stay in registers). head_dim ≤ 256.
 // Precision: f32 scores, exponentials and sums.
 
 struct Frame { tokens: u32 }
@@ -41,6 +42,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> seq: array<vec2<u32>>;
 
 override WG: u32 = 64u;
+override GROUP: u32 = 1u; // q_heads / kv_heads, fixed per pipeline so the per-head loops unroll
 const LOWEST: f32 = -3.402823e38;
 const MAX_GROUP: u32 = 8u;
 var<workgroup> q_scaled: array<vec4<f32>, 256>; // [G, head_dim / 4], G · head_dim ≤ 1024
@@ -62,7 +64,7 @@ fn main(
     return; // this token's keys end before the split
   }
   let slot_row = seq[r].x * params.context;
-  let group = params.q_heads / params.kv_heads;
+  let group = GROUP;
   let h0 = kvh * group; // first query head of the group
   let hd = params.head_dim;
   let hd4 = hd / 4u;

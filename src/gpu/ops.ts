@@ -282,23 +282,28 @@ export class Ops {
       o.rows * o.qHeads * splits * (o.headDim + 2) * 4,
       "attention.partial",
     );
-    const decode = this.#launch("attentionDecode", this.#gpu.workgroups.attention, [
-      this.#uniform([
-        o.qHeads,
-        o.kvHeads,
-        o.headDim,
-        { f32: o.scale },
-        splits,
-        split,
-        o.qRow,
-        o.context,
-      ]),
-      q,
-      kCache,
-      vCache,
-      partial,
-      seq,
-    ]);
+    const decode = this.#launch(
+      "attentionDecode",
+      this.#gpu.workgroups.attention,
+      [
+        this.#uniform([
+          o.qHeads,
+          o.kvHeads,
+          o.headDim,
+          { f32: o.scale },
+          splits,
+          split,
+          o.qRow,
+          o.context,
+        ]),
+        q,
+        kCache,
+        vCache,
+        partial,
+        seq,
+      ],
+      { GROUP: grouped ? group : 1 }, // a constant group: its loops unroll, sums stay in registers
+    );
     const combine = this.#launch("attentionCombine", wg, [
       this.#uniform([o.qHeads, o.headDim, splits, split]),
       partial,
@@ -424,8 +429,13 @@ export class Ops {
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */
-  #launch(kernel: KernelName, wg: number | undefined, resources: GPUBuffer[]) {
-    const { pipeline, layout } = this.#pipeline(kernel, wg);
+  #launch(
+    kernel: KernelName,
+    wg: number | undefined,
+    resources: GPUBuffer[],
+    constants: Record<string, number> = {},
+  ) {
+    const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
     const bindGroup = this.#gpu.device.createBindGroup({
       label: kernel,
       layout,
@@ -446,8 +456,13 @@ export class Ops {
     };
   }
 
-  #pipeline(kernel: KernelName, wg: number | undefined): Compiled {
-    const key = `${kernel}/${wg}`;
+  /** A compiled kernel with workgroup size `wg` and other override `constants`. */
+  #pipeline(
+    kernel: KernelName,
+    wg: number | undefined,
+    constants: Record<string, number>,
+  ): Compiled {
+    const key = `${kernel}/${wg}/${JSON.stringify(constants)}`;
     let compiled = this.#pipelines.get(key);
     if (!compiled) {
       const { device } = this.#gpu;
@@ -473,7 +488,11 @@ export class Ops {
       const pipeline = device.createComputePipeline({
         label: kernel,
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: "main", constants: wg === undefined ? {} : { WG: wg } },
+        compute: {
+          module,
+          entryPoint: "main",
+          constants: wg === undefined ? constants : { ...constants, WG: wg },
+        },
       });
       compiled = { pipeline, layout };
       this.#pipelines.set(key, compiled);
