@@ -112,7 +112,7 @@ export class Ops {
 
   readonly #decode: DecodeStrategy;
 
-  /** `matvec` defaults to "rows" on software adapters, "split" elsewhere. */
+  /** `decode` defaults to "rows" on software adapters, "split" elsewhere. */
   constructor(gpu: Gpu, options: { decode?: DecodeStrategy } = {}) {
     this.#gpu = gpu;
     this.#decode = options.decode ?? (gpu.software ? "rows" : "split");

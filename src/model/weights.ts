@@ -51,7 +51,7 @@ export async function uploadWeights(
   store: TensorStore,
   options: {
     onProgress?: UploadProgress | undefined;
-    /** Quantize the matrices at load (vocabulary as `vocabularyFormats` says; norms stay f32). */
+    /** Pack the matrices at load: bf16/q8/q4 (vocabulary as `vocabularyFormats` says; norms f32). */
     quantize?: { format: PackFormat; ops: Ops } | undefined;
   } = {},
 ): Promise<LlamaWeights> {
