@@ -1,7 +1,7 @@
 /**
  * Uploads a checkpoint's tensors (HF names) from the memory map to GPU buffers, one tensor at a
- * time, in their stored dtype or quantized on the GPU while loading (q8/q4); norms are widened to
- * f32 on the host (they are tiny).
+ * time, in their stored dtype or packed on the GPU while loading (rounded to bf16, or quantized to
+ * q8/q4); norms are widened to f32 on the host (they are tiny).
  * @module
  */
 import { InputError } from "../errors.ts";
