@@ -7,7 +7,7 @@ import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
 import { matrixBytes, type PackFormat, QUANT_BYTES, ROW_ALIGN } from "../gpu/buffers.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { countParameters, expectedTensors, type ParameterCounts } from "./tensors.ts";
-import { vocabularyFormats } from "./quantization.ts";
+import { packing, vocabularyFormats } from "./quantization.ts";
 
 /** Bytes per element of the KV cache as the GPU stores it (f32, as HF computes attention). */
 export const KV_BYTES_PER_ELEMENT = 4;
@@ -46,12 +46,12 @@ export function inspectCheckpoint(
   const torchDtype = TORCH_DTYPES[c.torchDtype ?? "bfloat16"] ?? "BF16";
   const storedDtype = (name: string): DType => ckpt.weights?.tensors.get(name)?.dtype ?? torchDtype;
   if (options.weights) {
-    // On the GPU after quantizing at load: layers in the format, the vocabulary matrices as
-    // `vocabularyFormats` says (a tied embedding kept as stored adds a quantized lm_head), norms f32.
+    // On the GPU after packing at load: layers in the format, the vocabulary matrices as
+    // `vocabularyFormats` says (a tied embedding kept at 16 bits adds a quantized lm_head), norms f32.
     const vocab = vocabularyFormats(options.weights);
     const add = (key: string, bytes: number) =>
       weightsByDtype[key] = (weightsByDtype[key] ?? 0) + bytes;
-    const quantized = (type: PackFormat, rows: number, cols: number) => {
+    const packed = (type: PackFormat, rows: number, cols: number) => {
       const align = type === "bf16" ? ROW_ALIGN : QUANT_BYTES[type].align;
       add(type.toUpperCase(), matrixBytes({ type, rows, stride: Math.ceil(cols / align) * align }));
     };
@@ -62,13 +62,13 @@ export function inspectCheckpoint(
         : e.component === "lm_head"
         ? vocab.lmHead
         : options.weights;
+      const dtype = storedDtype(e.name);
+      const pack = packing(format, dtype);
       if (cols === undefined) add("F32 (norms)", rows! * 4);
-      else if (format === "stored") {
-        const dtype = storedDtype(e.name);
-        add(dtype, rows! * cols * DTYPE_BYTES[dtype]);
-      } else quantized(format, rows!, cols);
+      else if (pack) packed(pack, rows!, cols);
+      else add(dtype, rows! * cols * DTYPE_BYTES[dtype]);
       if (e.component === "embed_tokens" && c.tieWordEmbeddings && format !== vocab.lmHead) {
-        quantized(vocab.lmHead, rows!, cols!);
+        packed(vocab.lmHead, rows!, cols!);
       }
     }
   } else if (ckpt.weights) {

@@ -17,7 +17,7 @@ import {
 import type { Ops } from "../gpu/ops.ts";
 import type { DType, TensorInfo, TensorStore } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
-import { type MatrixFormat, vocabularyFormats } from "./quantization.ts";
+import { type MatrixFormat, packing, vocabularyFormats } from "./quantization.ts";
 
 /** One decoder layer's weights. Matrices are [out, in] as HF stores them. */
 export interface LayerWeights {
@@ -66,7 +66,7 @@ export async function uploadWeights(
     n.startsWith("model.") || n === "lm_head.weight"
   );
   const vocab = quantize && vocabularyFormats(quantize.format);
-  // A tied embedding kept as stored gets a quantized copy as lm_head: its bytes are read twice.
+  // A tied embedding kept at 16 bits gets a quantized copy as lm_head: its bytes are read twice.
   const lmHeadCopy = config.tieWordEmbeddings && vocab !== undefined &&
     vocab.embedding !== vocab.lmHead;
   const total = names.reduce((a, n) => a + get(n).byteLength, 0) +
@@ -91,15 +91,14 @@ export async function uploadWeights(
         `Tensors ${names.join(", ")} have different dtypes (${[...dtypes]}): expected one dtype`,
       );
     }
+    const type = ELEMENT[ts[0]!.dtype];
+    const pack = quantize && format && packing(format, ts[0]!.dtype);
     const m = await uploadMatrix(uploader, ts.map((t) => store.bytes(t)), {
-      type: ELEMENT[ts[0]!.dtype],
+      type,
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
-      quantize: quantize && format && format !== "stored" &&
-          !(format === "bf16" && ts[0]!.dtype === "BF16") // already bf16
-        ? { format, part: quantize.ops.quantizer(format, ELEMENT[ts[0]!.dtype]) }
-        : undefined,
+      quantize: pack && { format: pack, part: quantize!.ops.quantizer(pack, type) },
     });
     ts.forEach(advance);
     return m;

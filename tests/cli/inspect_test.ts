@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
+import { fixture } from "../_fixtures.ts";
 import { LLAMA32_1B, LLAMA3_8B } from "../_configs.ts";
 import { encodeSafetensors, f32Bytes, tempFolder } from "../_safetensors.ts";
 
@@ -170,5 +171,10 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
   const bf16 = await bytes("bf16");
   assertEquals(bf16.weights_by_dtype.BF16, (8_030_261_248 - norms) * 2);
   assertEquals(bf16.weights_source, "bf16");
+  // An f32 checkpoint under q8: its embedding is rounded to bf16 (kept at 16 bits), not kept at f32.
+  const f32 = JSON.parse(
+    (await wgllama(["inspect", fixture("tiny-f32"), "--json", "--weights", "q8"])).stdout,
+  ).memory.weights_by_dtype;
+  assertEquals([f32.BF16, f32.F32], [512 * 64 * 2, undefined]);
   assertEquals((await wgllama(["inspect", dir, "--weights", "q3"])).code, 2);
 });
