@@ -2,7 +2,7 @@
 // adapters (llvmpipe): each invocation owns ROWS = 8 consecutive rows and walks them whole in
 // 8-element chunks, reusing each x chunk for its 8 rows. No workgroup memory and no barrier: on
 // llvmpipe a barrier makes the shader a coroutine and costs more than the math (this kernel reads
-// 1.3–2.5× faster there than matvec_bf16). GPUs use matvec_bf16: this one would run too few
+// 1.4–2.8× faster there than matvec_bf16). GPUs use matvec_bf16: this one would run too few
 // threads there, and uncoalesced.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
