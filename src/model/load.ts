@@ -29,10 +29,19 @@ export async function loadModel(
     const invalid = await gpu.device.popErrorScope();
     const oom = await gpu.device.popErrorScope();
     if (oom) {
+      const { weights } = options;
+      const needed = inspectCheckpoint(ckpt, model.contextLength, { weights }).memory.total;
+      const smaller = weights === "q4"
+        ? ""
+        : weights === "q8"
+        ? ", --weights q4"
+        : ", --weights q8 or q4";
       throw new InputError(
         `The GPU ran out of memory loading ${ckpt.dir} (${
-          inspectCheckpoint(ckpt, model.contextLength).memory.total
-        } bytes of weights and KV cache as stored): lower --ctx, use --weights q8 or q4, or a smaller model`,
+          (needed / 2 ** 30).toFixed(2)
+        } GiB of weights and KV cache ${
+          weights ? `at ${weights}` : "as stored"
+        }): lower --ctx${smaller}, or a smaller model`,
       );
     }
     if (invalid) throw new Error(`GPU validation failed while loading: ${invalid.message}`);
