@@ -63,8 +63,15 @@ function roundedError(format: QuantFormat, v: number[]): number {
 }
 
 /** [tokens, rows, cols]: decode with a partial last row block, a single group, a long row with a
- * partial last group; prefill with padded groups. */
-const LINEAR_SHAPES = [[1, 67, 129], [1, 9, 32], [1, 19, 1000], [5, 33, 100], [40, 70, 257]];
+ * partial last group, a row shorter than a group; prefill with padded groups. */
+const LINEAR_SHAPES = [
+  [1, 67, 129],
+  [1, 9, 32],
+  [1, 19, 1000],
+  [1, 35, 16],
+  [5, 33, 100],
+  [40, 70, 257],
+];
 
 for (const format of ["q8", "q4"] as QuantFormat[]) {
   for (const type of ["f32", "f16", "bf16"] as const) {
