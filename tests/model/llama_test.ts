@@ -1,7 +1,8 @@
 import { openCheckpoint } from "../../src/model/checkpoint.ts";
 import { Llama } from "../../src/model/llama.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
-import { assertEquals, assertRelClose } from "../_assert.ts";
+import type { PackFormat } from "../../src/gpu/buffers.ts";
+import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 import { argmax, fixture, goldens, MODELS } from "../_fixtures.ts";
 
@@ -10,7 +11,10 @@ const GOLDEN_RTOL = 1e-4;
 /** Incremental decoding vs one prefill: same f32 math in a different order. */
 const INCREMENTAL_RTOL = 1e-5;
 
-async function load(name: string, options: { prefillChunk?: number; slots?: number } = {}) {
+async function load(
+  name: string,
+  options: { prefillChunk?: number; slots?: number; weights?: PackFormat } = {},
+) {
   const { gpu } = await testGpu();
   const ckpt = openCheckpoint(fixture(name));
   try {
@@ -72,6 +76,26 @@ Deno.test("Llama: prefill(N) equals prefill(N−k) + k single-token steps, acros
   const again = await model.lastLogits(ids.slice(10));
   assertRelClose(again, whole, INCREMENTAL_RTOL, "truncate(10) + rest");
 });
+
+for (const weights of ["bf16", "q8", "q4"] as const) {
+  Deno.test(`Llama --weights ${weights}: decode steps (matvec) equal one prefill (matmul) of the same packed weights`, async () => {
+    // tiny-f32: rows shorter than the intermediate size's last group; the f32 → bf16 path for bf16.
+    const model = await load("tiny-f32", { weights });
+    const ids = goldens("tiny-f32").sequences.find((s) => s.ids.length === 64)!.ids;
+    const whole = await model.lastLogits(ids, 0);
+    model.reset();
+    let logits = await model.lastLogits(ids.slice(0, ids.length - 4), 0);
+    for (const id of ids.slice(ids.length - 4)) logits = await model.lastLogits([id]);
+    assertRelClose(logits, whole, INCREMENTAL_RTOL, weights);
+    model.dispose();
+    // …and the packing took place: the logits moved away from the stored weights' ones.
+    const stored = await load("tiny-f32");
+    const reference = await stored.lastLogits(ids, 0);
+    stored.dispose();
+    const moved = Math.max(...whole.map((v, i) => Math.abs(v - reference[i]!)));
+    assert(moved > 1e-3, `${weights}: max logit change ${moved}`);
+  });
+}
 
 Deno.test("Llama.decode(): GPU-resident batches equal step-by-step decoding, greedy and sampled", async () => {
   const model = await load("tiny-llama3-vocab");
