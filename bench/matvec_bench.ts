@@ -36,7 +36,7 @@ for (const format of [undefined, "q8", "q4"] as (QuantFormat | undefined)[]) {
         cols,
         maxBindingBytes: gpu.limits.maxStorageBufferBindingSize,
         label: "w",
-        quantize: format && { format, part: ops.quantizer(format, "bf16") },
+        pack: format && { format, part: ops.packer(format, "bf16") },
       }),
     );
   } while (matrices.length * matrixBytes(matrices[0]!) < WORKING_SET);

@@ -7,6 +7,7 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { type BatchRequest, generateBatch } from "../generate/batch.ts";
 import type { GenerateResult } from "../generate/generate.ts";
+import { readText } from "../io/hf_folder.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
@@ -144,12 +145,7 @@ function resultJson(id: string | number, r: GenerateResult) {
 
 /** Parses the input file; malformed lines are reported (and skipped, or fatal under `strict`). */
 function readRequests(path: string, strict: boolean): Line[] {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
+  const text = readText(path);
   const lines: Line[] = [];
   const ids = new Set<string>();
   text.split("\n").forEach((raw, i) => {
@@ -273,13 +269,8 @@ function request(s: Session, l: Line, raw: boolean): BatchRequest {
 
 /** Ids already written to `path`; a torn last line (an interrupted write) is cut off first. */
 function completedIds(path: string): Set<string> {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new Set();
-    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
+  const text = readText(path, { optional: true });
+  if (text === undefined) return new Set();
   const ids = new Set<string>();
   let keep = 0; // bytes of complete, valid lines
   for (const line of text.split(/(?<=\n)/)) {

@@ -9,6 +9,7 @@ import { measureBandwidth } from "../gpu/bandwidth.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
+import { MAX_BATCH } from "../generate/generate.ts";
 import { GREEDY } from "../generate/sampling.ts";
 import { loadModel } from "../model/load.ts";
 import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
@@ -136,7 +137,7 @@ export const bench: Command = {
         const before = { ...model.counters };
         const t0 = performance.now();
         for (let done = 0; done < steps;) {
-          const n = Math.min(32, steps - done);
+          const n = Math.min(MAX_BATCH, steps - done);
           id = (await model.decode(id, n)).at(-1)!;
           done += n;
         }
@@ -181,7 +182,7 @@ export const bench: Command = {
         let last = (await model.decodeRows(rows, 1)).map((ids) => ids.at(-1)!); // warm
         const t0 = performance.now();
         for (let done = 0; done < steps;) {
-          const n = Math.min(32, steps - done);
+          const n = Math.min(MAX_BATCH, steps - done);
           last = (await model.decodeRows(rows.map((r, b) => ({ slot: r.slot, id: last[b]! })), n))
             .map((ids) => ids.at(-1)!);
           done += n;

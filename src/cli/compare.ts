@@ -1,6 +1,7 @@
 /** `wgllama compare MODEL --weights bf16|q8|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
+import { readText } from "../io/hf_folder.ts";
 import { compareLogits } from "../model/compare.ts";
 import { loadModel } from "../model/load.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
@@ -42,12 +43,7 @@ export const compare: Command = {
     let ids: number[];
     if (values.ids !== undefined) ids = idListFlag("ids", values.ids);
     else {
-      let text: string;
-      try {
-        text = Deno.readTextFileSync(values.text!);
-      } catch (e) {
-        throw new InputError(`Cannot read ${values.text}: ${e instanceof Error ? e.message : e}`);
-      }
+      const text = readText(values.text!);
       const tokenizer = TextTokenizer.load(spec);
       if (!tokenizer) {
         throw new InputError(`Cannot use --text: ${spec} has no tokenizer.json (use --ids)`);

@@ -10,6 +10,7 @@ import {
   type CausalLM,
   generate,
   type GenerateResult,
+  nextBatch,
   Reply,
   resultOf,
   reusablePrefix,
@@ -171,10 +172,7 @@ async function continuous(
       slots.map((slot) => ({ slot, id: active.get(slot)!.reply.tokens.at(-1)! })),
       n,
     );
-    steps = Math.max(
-      1,
-      Math.min(32, Math.floor(100 / Math.max((performance.now() - t) / n, 1e-3))),
-    );
+    steps = nextBatch((performance.now() - t) / 1000 / n);
     for (const [row, slot] of slots.entries()) {
       const a = active.get(slot)!;
       if (ids[row]!.some((id) => a.reply.accept(id))) {

@@ -26,8 +26,16 @@ export interface CausalLM {
 }
 
 /** Most tokens decoded per host round trip; batches are sized to return about every 100 ms. */
-const MAX_BATCH = 32;
+export const MAX_BATCH = 32;
 const FLUSH_SECONDS = 0.1;
+
+/** Steps for the next decode batch, after steps that took `secondsPerStep` each. */
+export function nextBatch(secondsPerStep: number): number {
+  return Math.max(
+    1,
+    Math.min(MAX_BATCH, Math.floor(FLUSH_SECONDS / Math.max(secondsPerStep, 1e-6))),
+  );
+}
 
 /** Options of {@linkcode generate}. */
 export interface GenerateOptions {
@@ -204,8 +212,7 @@ export async function generate(
     pending.push(
       ...(model.decode && steps > 1 ? await model.decode(id, steps) : [await model.step([id])]),
     );
-    const perStep = (performance.now() - t) / 1000 / steps;
-    batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(FLUSH_SECONDS / Math.max(perStep, 1e-6))));
+    batch = nextBatch((performance.now() - t) / 1000 / steps);
   }
   // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
   model.truncate(prompt.length + reply.tokens.length);

@@ -124,7 +124,7 @@ export async function readBuffer(
  * Packs the [rows, stride] values uploaded in `source` (columns from `cols` on are padding) into
  * a new buffer (and group scales, when quantizing).
  */
-export type PartQuantizer = (
+export type PartPacker = (
   source: GPUBuffer,
   shape: { rows: number; cols: number; stride: number },
   label: string,
@@ -166,8 +166,8 @@ export interface GpuMatrix {
 export class Uploader {
   #pending = 0;
   /**
-   * `stagingBytes` bounds a quantized matrix's staged part, so the GPU memory a quantized load
-   * needs is the quantized model plus at most that much.
+   * `stagingBytes` bounds a packed matrix's staged part, so the GPU memory a packed load
+   * needs is the packed model plus at most that much.
    */
   constructor(
     readonly device: GPUDevice,
@@ -188,7 +188,7 @@ export class Uploader {
 
   #staging: GPUBuffer | undefined;
 
-  /** A reusable scratch buffer of at least `bytes` (grown when needed), for quantization sources. */
+  /** A reusable scratch buffer of at least `bytes` (grown when needed), for the sources of packing. */
   staging(bytes: number): GPUBuffer {
     if (!this.#staging || this.#staging.size < bytes) {
       this.#staging?.destroy();
@@ -197,7 +197,7 @@ export class Uploader {
     return this.#staging;
   }
 
-  /** Frees the staging buffer (after the last quantization has been submitted). */
+  /** Frees the staging buffer (after the last packing has been submitted). */
   release(): void {
     this.#staging?.destroy();
     this.#staging = undefined;
@@ -216,7 +216,7 @@ export class Uploader {
  * host memory never holds a second copy of the model (only when cols is not a multiple of 8 are
  * rows padded on the host, a part at a time). Several views are stacked by rows into one matrix
  * (e.g. q, k and v projections, so one launch computes all three). Parts hold at most
- * `maxBindingBytes` (and, when quantized, stage at most the uploader's `stagingBytes`).
+ * `maxBindingBytes` (and, when packed, stage at most the uploader's `stagingBytes`).
  */
 export async function uploadMatrix(
   uploader: Uploader,
@@ -228,10 +228,10 @@ export async function uploadMatrix(
     maxBindingBytes: number;
     label: string;
     /** Pack each uploaded part (staged in the uploader's reusable buffer) with this. */
-    quantize?: { format: PackFormat; part: PartQuantizer };
+    pack?: { format: PackFormat; part: PartPacker };
   },
 ): Promise<GpuMatrix> {
-  const { type, cols, maxBindingBytes, label, quantize } = shape;
+  const { type, cols, maxBindingBytes, label, pack } = shape;
   const size = ELEMENT_BYTES[type];
   const rowBytes = cols * size;
   const sources = Array.isArray(blocks) ? blocks : [blocks];
@@ -242,11 +242,9 @@ export async function uploadMatrix(
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
   }
-  const align = quantize && quantize.format !== "bf16"
-    ? QUANT_BYTES[quantize.format].align
-    : ROW_ALIGN;
+  const align = pack && pack.format !== "bf16" ? QUANT_BYTES[pack.format].align : ROW_ALIGN;
   const stride = Math.ceil(cols / align) * align;
-  const partBytes = quantize ? Math.min(maxBindingBytes, uploader.stagingBytes) : maxBindingBytes;
+  const partBytes = pack ? Math.min(maxBindingBytes, uploader.stagingBytes) : maxBindingBytes;
   const perPart = Math.floor(partBytes / (stride * size));
   if (perPart < 1) {
     throw new Error(
@@ -257,7 +255,7 @@ export async function uploadMatrix(
   for (let firstRow = 0; firstRow < rows; firstRow += perPart) {
     const n = Math.min(perPart, rows - firstRow);
     const partLabel = parts.length ? `${label}[${parts.length}]` : label;
-    const buffer = quantize
+    const buffer = pack
       ? uploader.staging(n * stride * size)
       : storageBuffer(uploader.device, n * stride * size, partLabel);
     let blockStart = 0; // first row of the current block in the stacked matrix
@@ -272,17 +270,17 @@ export async function uploadMatrix(
       }
       blockStart += blockRows;
     }
-    if (quantize) {
+    if (pack) {
       // Every row of the part was written, padding included, so the reused staging buffer holds
       // exactly this part.
       parts.push({
-        ...quantize.part(buffer, { rows: n, cols, stride }, partLabel),
+        ...pack.part(buffer, { rows: n, cols, stride }, partLabel),
         firstRow,
         rows: n,
       });
     } else parts.push({ buffer, firstRow, rows: n });
   }
-  return { type: quantize ? quantize.format : type, rows, cols, stride, parts };
+  return { type: pack ? pack.format : type, rows, cols, stride, parts };
 }
 
 function padRows(

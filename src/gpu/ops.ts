@@ -10,7 +10,7 @@ import {
   type ElementType,
   type GpuMatrix,
   type PackFormat,
-  type PartQuantizer,
+  type PartPacker,
   QUANT_BYTES,
   QUANT_GROUP,
   readBuffer,
@@ -365,13 +365,13 @@ export class Ops {
   }
 
   /**
-   * A quantizer for matrices uploaded as `source`: each call packs one part's [rows, stride]
+   * A packer for matrices uploaded as `source`: each call packs one part's [rows, stride]
    * values (stride a multiple of 32) into new quant and group-scale buffers and submits the work;
    * groups are fitted to their columns below `cols` only (the rest is padding). Parts holding
    * a weight the format cannot represent are reported by `unquantizable`. "bf16" rounds an f32
    * or f16 part to bf16 instead (no scales).
    */
-  quantizer(format: PackFormat, source: ElementType): PartQuantizer {
+  packer(format: PackFormat, source: ElementType): PartPacker {
     const wg = this.#gpu.workgroups.elementwise;
     const { device } = this.#gpu;
     const submit = (label: string, launch: (pass: GPUComputePassEncoder) => void) => {

@@ -57,19 +57,26 @@ function* safeReadDir(path: string): Generator<string> {
   } catch { /* no such folder: nothing to list */ }
 }
 
+/** Reads a text file, failing with one line; `undefined` when absent and `optional`. */
+export function readText(path: string, options: { optional: true }): string | undefined;
+export function readText(path: string, options?: { optional?: false }): string;
+export function readText(path: string, options: { optional?: boolean } = {}): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    if (options.optional && e instanceof Deno.errors.NotFound) return undefined;
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
 /** Reads and parses a JSON file; `undefined` when absent and `optional`. */
 export function readJson(path: string, options: { optional: true }): unknown;
 export function readJson(path: string, options?: { optional?: false }): unknown;
 export function readJson(path: string, options: { optional?: boolean } = {}): unknown {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      if (options.optional) return undefined;
-      throw new InputError(`Cannot read ${path}: file not found`);
-    }
-    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  const text = readText(path, { optional: true });
+  if (text === undefined) {
+    if (options.optional) return undefined;
+    throw new InputError(`Cannot read ${path}: file not found`);
   }
   try {
     return JSON.parse(text);

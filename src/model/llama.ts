@@ -269,37 +269,11 @@ export class Llama {
    * end, each sampled id is written on the GPU into the next step's input and the position
    * advances on the GPU, all steps in one command buffer, and the ids are read back once.
    * Returns the `steps` sampled ids; all but the last are now in the cache (roll back with
-   * {@linkcode Llama.truncate} to discard tokens past a terminator).
+   * {@linkcode Llama.truncate} to discard tokens past a terminator). One row of
+   * {@linkcode Llama.decodeRows}.
    */
   async decode(first: number, steps: number, slot = 0): Promise<number[]> {
-    const start = this.#histories[slot]!.length;
-    if (!(steps >= 1 && steps <= RING)) {
-      throw new RangeError(`decode takes 1..${RING} steps, got ${steps}`);
-    }
-    this.#validate([first], start, 1, slot);
-    if (start + steps > this.contextLength) {
-      throw new RangeError(`decode past the context (${this.contextLength})`);
-    }
-    this.#remember([first], start, slot);
-    this.ops.setFrame(1);
-    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(first));
-    this.gpu.device.queue.writeBuffer(this.seq, 0, Uint32Array.of(slot, start));
-    const encoder = this.gpu.device.createCommandEncoder({ label: "decode" });
-    for (let i = 0; i < steps; i++) {
-      // The sample kernel leaves the pick in ids[0] and (slot, position + 1) in seq[0].
-      const pass = encoder.beginComputePass();
-      this.#record((launch, rows) => launch.record(pass, rows, start + i), 1, false, 1);
-      pass.end();
-    }
-    this.gpu.device.queue.submit([encoder.finish()]);
-    this.counters.submits++;
-    const ring = await this.#readRing();
-    const out = Array.from(
-      { length: steps },
-      (_, i) => ring[slot * RING + (start + 1 + i) % RING]!,
-    );
-    this.#remember(out.slice(0, -1), start + 1, slot);
-    return out;
+    return (await this.decodeRows([{ slot, id: first }], steps))[0]!;
   }
 
   /** Reads back `rows` rows of logits from the last forward. [rows, V] */
@@ -311,9 +285,10 @@ export class Llama {
   /** Prefills `ids` from `start` in chunks and returns the logits of every position. [T, V] */
   async logits(ids: ArrayLike<number>, start = this.length): Promise<Float32Array> {
     const V = this.config.vocabSize;
-    const out = new Float32Array(ids.length * V);
-    for (let i = 0; i < ids.length; i += this.logitRows) {
-      const chunk = Array.from(ids).slice(i, i + this.logitRows);
+    const all = Array.from(ids);
+    const out = new Float32Array(all.length * V);
+    for (let i = 0; i < all.length; i += this.logitRows) {
+      const chunk = all.slice(i, i + this.logitRows);
       this.forward(chunk, start + i, { allLogits: true });
       out.set(await this.readLogits(chunk.length), i * V);
     }
@@ -323,8 +298,9 @@ export class Llama {
   /** Prefills `ids` from `start` in chunks and returns the logits of the last position. [V] */
   async lastLogits(ids: ArrayLike<number>, start = this.length): Promise<Float32Array> {
     if (ids.length === 0) throw new InputError("Cannot run the model on zero tokens");
-    for (let i = 0; i < ids.length; i += this.prefillChunk) {
-      this.forward(Array.from(ids).slice(i, i + this.prefillChunk), start + i);
+    const all = Array.from(ids);
+    for (let i = 0; i < all.length; i += this.prefillChunk) {
+      this.forward(all.slice(i, i + this.prefillChunk), start + i);
     }
     return await this.readLogits(1);
   }

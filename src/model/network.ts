@@ -25,7 +25,7 @@ export interface LoadOptions {
   onProgress?: UploadProgress;
   /** Sequences the KV cache holds at once (for `decodeRows`). @default 1 */
   slots?: number;
-  /** Quantize linear layers and lm_head at load (q8: int8, q4: 4-bit, groups of 32). @default as stored */
+  /** Pack the matrices at load (bf16; q8: int8, q4: 4-bit, groups of 32). @default as stored */
   weights?: PackFormat;
 }
 
@@ -106,9 +106,9 @@ export async function buildNetwork(
   const ops = new Ops(gpu);
   const w = await uploadWeights(gpu, c, ckpt.weights, {
     onProgress: options.onProgress,
-    quantize: options.weights && { format: options.weights, ops },
+    pack: options.weights && { format: options.weights, ops },
   });
-  const owned: GPUBuffer[] = [
+  const buffers: GPUBuffer[] = [
     w.norm,
     ...w.layers.flatMap((l) => [l.inputLayernorm, l.postAttentionLayernorm]),
   ];
@@ -119,10 +119,9 @@ export async function buildNetwork(
       ...w.layers.flatMap((l) => [l.qkvProj, l.oProj, l.gateUpProj, l.downProj]),
     ]
   ) {
-    for (const p of m.parts) owned.push(p.buffer, ...(p.scales ? [p.scales] : []));
+    for (const p of m.parts) buffers.push(p.buffer, ...(p.scales ? [p.scales] : []));
   }
   const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim, rmsNormEps: eps } = c;
-  const buffers: GPUBuffer[] = owned;
   const scratch = (floats: number, label: string) => {
     const b = storageBuffer(device, floats * 4, label);
     buffers.push(b);

@@ -52,10 +52,10 @@ export async function uploadWeights(
   options: {
     onProgress?: UploadProgress | undefined;
     /** Pack the matrices at load: bf16/q8/q4 (vocabulary as `vocabularyFormats` says; norms f32). */
-    quantize?: { format: PackFormat; ops: Ops } | undefined;
+    pack?: { format: PackFormat; ops: Ops } | undefined;
   } = {},
 ): Promise<LlamaWeights> {
-  const { onProgress, quantize } = options;
+  const { onProgress, pack } = options;
   if (config.attentionBias || config.mlpBias) {
     throw new InputError(
       "config.json: attention_bias/mlp_bias true is not supported yet: expected false (as in Llama 3)",
@@ -65,7 +65,7 @@ export async function uploadWeights(
   const names = [...store.tensors.keys()].filter((n) =>
     n.startsWith("model.") || n === "lm_head.weight"
   );
-  const vocab = quantize && vocabularyFormats(quantize.format);
+  const vocab = pack && vocabularyFormats(pack.format);
   // A tied embedding kept at 16 bits gets a quantized copy as lm_head: its bytes are read twice.
   const lmHeadCopy = config.tieWordEmbeddings && vocab !== undefined &&
     vocab.embedding !== vocab.lmHead;
@@ -82,7 +82,7 @@ export async function uploadWeights(
   /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
   const matrix = async (
     names: string[],
-    format: MatrixFormat | undefined = quantize?.format,
+    format: MatrixFormat | undefined = pack?.format,
   ): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
@@ -92,13 +92,13 @@ export async function uploadWeights(
       );
     }
     const type = ELEMENT[ts[0]!.dtype];
-    const pack = quantize && format && packing(format, ts[0]!.dtype);
+    const packAs = pack && format && packing(format, ts[0]!.dtype);
     const m = await uploadMatrix(uploader, ts.map((t) => store.bytes(t)), {
       type,
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
-      quantize: pack && { format: pack, part: quantize!.ops.quantizer(pack, type) },
+      pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, type) },
     });
     ts.forEach(advance);
     return m;
@@ -135,11 +135,11 @@ export async function uploadWeights(
     : embedTokens;
   await uploader.flush();
   uploader.release();
-  const unusable = await quantize?.ops.unquantizable();
+  const unusable = await pack?.ops.unquantizable();
   if (unusable !== undefined) {
     throw new InputError(
       `${unusable}: holds a NaN, an infinity or a weight beyond ±65504, which --weights ${
-        quantize!.format
+        pack!.format
       } cannot represent (f16 scales): expected finite weights within ±65504, or load the stored weights`,
     );
   }

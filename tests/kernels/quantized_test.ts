@@ -80,13 +80,13 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
       const rng = seeded(21);
       const [rows, cols] = [64, 112]; // 112 columns: the last group of each row is half padding
       const w = encode(type, gaussianArray(rng, rows * cols, 0.05));
-      const q = ops(ctx).quantizer(format, type);
+      const q = ctx.ops.packer(format, type);
       const m = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
         type,
         cols,
         maxBindingBytes: 24 * 128 * (type === "f32" ? 4 : 2), // 24 padded rows per part: 3 parts
         label: "w",
-        quantize: { format, part: q },
+        pack: { format, part: q },
       });
       assert(m.parts.length === 3 && m.stride === 128 && m.type === format, JSON.stringify(m));
       const got = await dequantized(ctx.gpu.device, m);
@@ -131,7 +131,7 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
         cols: cols!,
         maxBindingBytes: 1 << 27,
         label: "w",
-        quantize: { format, part: ops(ctx).quantizer(format, "bf16") },
+        pack: { format, part: ctx.ops.packer(format, "bf16") },
       });
       const x = randomArray(rng, tokens! * cols!, 2);
       const expected = ref.linear(
@@ -164,10 +164,6 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
   });
 }
 
-function ops(ctx: Awaited<ReturnType<typeof testGpu>>) {
-  return ctx.ops;
-}
-
 for (const format of ["q8", "q4"] as QuantFormat[]) {
   Deno.test(`embedding (${format}) gathers dequantized rows, also across parts`, async () => {
     const ctx = await testGpu();
@@ -179,7 +175,7 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
       cols: dim,
       maxBindingBytes: 50 * 64 * 2, // 50 rows of the 64-wide padded stride per part
       label: "table",
-      quantize: { format, part: ctx.ops.quantizer(format, "bf16") },
+      pack: { format, part: ctx.ops.packer(format, "bf16") },
     });
     assert(m.parts.length === 7, `${m.parts.length} parts`);
     const ids = [0, vocab - 1, 50, 49, 7, 7, 299];
@@ -218,14 +214,14 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
       const values = randomArray(rng, 20 * 64);
       values[20 * 64 - 7] = bad; // in the last part
       const w = encode(type, values);
-      const quantize = { format, part: ops.quantizer(format, type) };
+      const pack = { format, part: ops.packer(format, type) };
       const upload = (label: string, bytes: Uint8Array<ArrayBuffer>) =>
         uploadMatrix(new Uploader(gpu.device), bytes, {
           type,
           cols: 64,
           maxBindingBytes: 8 * 64 * (type === "f32" ? 4 : 2), // 8 rows per part
           label,
-          quantize,
+          pack,
         });
       await upload("fine", encode(type, randomArray(rng, 20 * 64)).bytes);
       await upload("bad", w.bytes);
@@ -243,7 +239,7 @@ Deno.test("a quantized upload stages at most the uploader's stagingBytes per par
       cols: 96,
       maxBindingBytes: 1 << 27,
       label: "w",
-      quantize: { format: "q4", part: ctx.ops.quantizer("q4", "bf16") },
+      pack: { format: "q4", part: ctx.ops.packer("q4", "bf16") },
     });
   const [whole, split] = [await upload(256 << 20), await upload(9 * 96 * 2)]; // 9 rows staged
   assertEquals([whole.parts.length, split.parts.length], [1, 5]);

@@ -300,7 +300,7 @@ for (const source of ["f32", "f16"] as const) {
     const input = encode(source, all); // f16 keeps only what it can hold (±∞ beyond its range)
     const rows = all.length / 8;
     const staged = uploadArray(ctx.gpu.device, new Uint32Array(input.bytes.buffer), "staged");
-    const { buffer } = ctx.ops.quantizer("bf16", source)(staged, { rows, cols: 8, stride: 8 }, "w");
+    const { buffer } = ctx.ops.packer("bf16", source)(staged, { rows, cols: 8, stride: 8 }, "w");
     const got = new Uint16Array(await readBuffer(ctx.gpu.device, buffer, all.length * 2));
     const want = new Uint16Array(toBf16(Float32Array.from(input.values)).bytes.buffer);
     input.values.forEach((v, i) => {
