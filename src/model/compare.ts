@@ -1,4 +1,5 @@
 /** How far one set of logits is from a reference: the accuracy report of quantized weights. */
+import { InputError } from "../errors.ts";
 
 /** Agreement of `test` logits with `reference` logits, both [positions, vocab]. */
 export interface LogitComparison {
@@ -11,12 +12,25 @@ export interface LogitComparison {
   positions: number;
 }
 
-/** Compares row by row in float64. */
+/**
+ * Compares row by row in float64. A NaN or an infinity in either set is an error (it would turn
+ * the mean KL into NaN and the agreement into chance).
+ */
 export function compareLogits(
   reference: Float32Array,
   test: Float32Array,
   vocab: number,
 ): LogitComparison {
+  for (const [name, logits] of [["reference", reference], ["compared", test]] as const) {
+    const bad = logits.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new InputError(
+        `The ${name} logits are not finite at position ${Math.floor(bad / vocab)} (token ${
+          bad % vocab
+        }): the weights hold a NaN or an infinity`,
+      );
+    }
+  }
   const positions = reference.length / vocab;
   let agree = 0;
   let kl = 0;
