@@ -1,15 +1,18 @@
 /** The shared fixtures' models and their goldens (see tests/fixtures/README.md). */
 
-/** Folder of a fixture model. */
-export const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+/** Folder of a fixture model (the trained stories-260k is the built-in model in models/). */
+export const fixture = (name: string) =>
+  new URL(name === "stories-260k" ? `../models/${name}` : `./fixtures/${name}`, import.meta.url)
+    .pathname;
 
-/** The five fixture models. */
+/** The five random fixture models and the trained built-in one. */
 export const MODELS = [
   "tiny-f32",
   "tiny-bf16-tied",
   "tiny-f16-rope-scaled",
   "tiny-sharded",
   "tiny-llama3-vocab",
+  "stories-260k",
 ];
 
 /** One golden sequence. */
@@ -26,7 +29,7 @@ export interface GoldenSequence {
 export function goldens(
   model: string,
 ): { sequences: GoldenSequence[]; logits(s: GoldenSequence): Float32Array } {
-  const dir = `${fixture(model)}/goldens`;
+  const dir = new URL(`./fixtures/${model}/goldens`, import.meta.url).pathname;
   const json = JSON.parse(Deno.readTextFileSync(`${dir}/goldens.json`));
   return {
     sequences: json.sequences,

@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors.ts";
+import { defaultModel } from "../io/hf_folder.ts";
 
 /** A subcommand of `wgllama`. */
 export interface Command {
@@ -46,15 +47,20 @@ export function intFlag(
   return n;
 }
 
-/** Exactly one positional MODEL argument. */
+/** The optional MODEL argument: absent, `$WGLLAMA_MODEL`, else the built-in model. */
 export function modelArg(command: string, positionals: string[]): string {
-  if (positionals.length !== 1) {
+  if (positionals.length > 1) {
     throw new UsageError(
-      `${command}: expected one MODEL argument, got ${positionals.length} (see wgllama ${command} --help)`,
+      `${command}: expected at most one MODEL argument, got ${positionals.length} (see wgllama ${command} --help)`,
     );
   }
-  return positionals[0]!;
+  return positionals[0] ?? defaultModel();
 }
+
+/** How MODEL is found, for every command's --help. */
+export const MODEL_HELP = `MODEL is, first match wins: a folder; an org/name in the local Hugging Face cache
+($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub); "stories-260k", the built-in
+model (a 260K-parameter story writer). Omitted, it is $WGLLAMA_MODEL, else the built-in model.`;
 
 /** Parses a comma-separated list of token ids. */
 export function idListFlag(flag: string, value: string): number[] {

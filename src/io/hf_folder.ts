@@ -4,7 +4,23 @@
  * @module
  */
 import { InputError } from "../errors.ts";
-import { TensorStore } from "./safetensors.ts";
+import { type OpenOptions, TensorStore } from "./safetensors.ts";
+
+/** The name of the model built into wgllama (llama2.c's stories260K, 1 MB, in `models/`). */
+export const BUILTIN_MODEL = "stories-260k";
+
+/**
+ * The built-in model's folder. Beside the sources in a checkout; inside a `deno compile` binary
+ * the same path lies in its embedded file system (see {@linkcode MappedFile.open}).
+ */
+export function builtinModelDir(): string {
+  return decodeURIComponent(new URL(`../../models/${BUILTIN_MODEL}`, import.meta.url).pathname);
+}
+
+/** The model a command uses when given none: `$WGLLAMA_MODEL`, else the built-in model. */
+export function defaultModel(env: (name: string) => string | undefined = Deno.env.get): string {
+  return env("WGLLAMA_MODEL") || BUILTIN_MODEL;
+}
 
 /** The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
 export function hubCacheDir(env: (name: string) => string | undefined = Deno.env.get): string {
@@ -24,13 +40,18 @@ function isDir(path: string): boolean {
 }
 
 /**
- * Resolves `spec` (a folder path, or an `org/name` id found in the local hub cache) to a folder.
- * Never touches the network.
+ * Resolves `spec` to a folder, first match wins: an existing folder, an `org/name` id found in the
+ * local hub cache, the name of the built-in model. Never touches the network.
  */
 export function resolveModelDir(spec: string, cacheDir: string = hubCacheDir()): string {
   if (isDir(spec)) return spec.replace(/\/+$/, "") || "/";
+  if (spec === BUILTIN_MODEL) return builtinModelDir();
   const id = /^([\w.-]+)\/([\w.-]+)$/.exec(spec);
-  if (!id) throw new InputError(`Cannot find model folder ${spec}: no such directory`);
+  if (!id) {
+    throw new InputError(
+      `Cannot find model ${spec}: no such directory, and not an org/name id or "${BUILTIN_MODEL}"`,
+    );
+  }
   const repo = `${cacheDir}/models--${id[1]}--${id[2]}`;
   if (!isDir(repo)) {
     throw new InputError(
@@ -89,7 +110,7 @@ export function readJson(path: string, options: { optional?: boolean } = {}): un
  * Opens the folder's weights: `model.safetensors.index.json` shards, else `model.safetensors`.
  * Returns `undefined` when the folder has neither.
  */
-export function openWeights(dir: string): TensorStore | undefined {
+export function openWeights(dir: string, options: OpenOptions = {}): TensorStore | undefined {
   const indexPath = `${dir}/model.safetensors.index.json`;
   const index = readJson(indexPath, { optional: true });
   if (index !== undefined) {
@@ -108,7 +129,7 @@ export function openWeights(dir: string): TensorStore | undefined {
         );
       }
     }
-    return TensorStore.openIndex(indexPath, map as Record<string, string>);
+    return TensorStore.openIndex(indexPath, map as Record<string, string>, options);
   }
   const single = `${dir}/model.safetensors`;
   try {
@@ -116,5 +137,5 @@ export function openWeights(dir: string): TensorStore | undefined {
   } catch {
     return undefined;
   }
-  return TensorStore.openFile(single);
+  return TensorStore.openFile(single, options);
 }

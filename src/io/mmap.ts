@@ -36,23 +36,37 @@ function pageSize(): number {
   return pageBytes ||= lib().getpagesize();
 }
 
-/** A file mapped read-only into memory. Views die with {@linkcode MappedFile.close}. */
+/**
+ * A file mapped read-only into memory (or, for files embedded in a compiled binary, read into
+ * it). Views die with {@linkcode MappedFile.close}.
+ */
 export class MappedFile {
   #ptr: Deno.PointerObject | null;
+  /** The whole file, when it was read rather than mapped. */
+  #bytes: Uint8Array<ArrayBuffer> | undefined;
 
   private constructor(
     readonly path: string,
     readonly size: number,
     ptr: Deno.PointerObject | null,
+    bytes?: Uint8Array<ArrayBuffer>,
   ) {
     this.#ptr = ptr;
+    this.#bytes = bytes;
   }
 
-  /** Maps the whole of `path`; a zero-length file maps to an empty view. */
+  /**
+   * Maps the whole of `path`; a zero-length file maps to an empty view. Inside a `deno compile`
+   * binary, a file libc cannot open may be one embedded in the binary, which only Deno's own file
+   * APIs see: it is read whole instead (the built-in model is 1 MB).
+   */
   static open(path: string): MappedFile {
     const c = lib();
     const fd = c.open(new TextEncoder().encode(path + "\0"), O_RDONLY);
-    if (fd < 0) throw new InputError(`Cannot open ${path}: it is missing or unreadable`);
+    if (fd < 0) {
+      if (Deno.build.standalone) return MappedFile.read(path);
+      throw new InputError(`Cannot open ${path}: it is missing or unreadable`);
+    }
     try {
       const stat = new Uint8Array(STAT_BYTES);
       if (c.fstat(fd, stat) !== 0) throw new InputError(`Cannot stat ${path}`);
@@ -68,6 +82,17 @@ export class MappedFile {
     }
   }
 
+  /** Reads the whole of `path` into memory, for files that cannot be mapped (embedded ones). */
+  static read(path: string): MappedFile {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch {
+      throw new InputError(`Cannot open ${path}: it is missing or unreadable`);
+    }
+    return new MappedFile(path, bytes.length, null, bytes);
+  }
+
   /** Zero-copy view of `length` bytes at `offset` (any offset, also past 4 GiB). */
   view(offset: number, length: number): Uint8Array<ArrayBuffer> {
     if (!(offset >= 0 && length >= 0 && offset + length <= this.size)) {
@@ -76,6 +101,7 @@ export class MappedFile {
       );
     }
     if (length === 0) return new Uint8Array(0);
+    if (this.#bytes) return this.#bytes.subarray(offset, offset + length);
     if (this.#ptr === null) throw new Error(`${this.path} is already unmapped`);
     const at = Deno.UnsafePointer.offset(this.#ptr, offset);
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(at!, length));
@@ -97,6 +123,7 @@ export class MappedFile {
 
   /** Unmaps the file; every view taken from it becomes invalid. Idempotent. */
   close(): void {
+    this.#bytes = undefined;
     if (this.#ptr === null) return;
     lib().munmap(this.#ptr, BigInt(this.size));
     this.#ptr = null;

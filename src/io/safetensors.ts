@@ -150,6 +150,12 @@ function parseEntry(
   };
 }
 
+/** How {@linkcode TensorStore} opens files. */
+export interface OpenOptions {
+  /** Read files whole instead of mapping them (what embedded files need). @default false */
+  read?: boolean;
+}
+
 /** All tensors of a model, from one file or a shard set; each file is mapped once. */
 export class TensorStore {
   private constructor(
@@ -157,16 +163,20 @@ export class TensorStore {
     readonly files: MappedFile[],
   ) {}
 
-  /** Maps and validates one safetensors file. */
-  static openFile(path: string): TensorStore {
-    return TensorStore.#open([path], undefined);
+  /** Maps (or with `read`, reads whole: see {@linkcode MappedFile.read}) and validates one file. */
+  static openFile(path: string, options: OpenOptions = {}): TensorStore {
+    return TensorStore.#open([path], undefined, options);
   }
 
   /** Maps the shards of `model.safetensors.index.json` (`weight_map`: tensor name → shard file). */
-  static openIndex(indexPath: string, weightMap: Readonly<Record<string, string>>): TensorStore {
+  static openIndex(
+    indexPath: string,
+    weightMap: Readonly<Record<string, string>>,
+    options: OpenOptions = {},
+  ): TensorStore {
     const dir = indexPath.slice(0, indexPath.lastIndexOf("/") + 1);
     const shards = [...new Set(Object.values(weightMap))].map((f) => dir + f);
-    return TensorStore.#open(shards, { indexPath, weightMap, dir });
+    return TensorStore.#open(shards, { indexPath, weightMap, dir }, options);
   }
 
   static #open(
@@ -174,6 +184,7 @@ export class TensorStore {
     index:
       | { indexPath: string; weightMap: Readonly<Record<string, string>>; dir: string }
       | undefined,
+    options: OpenOptions,
   ): TensorStore {
     const files: MappedFile[] = [];
     try {
@@ -181,7 +192,7 @@ export class TensorStore {
       for (const path of paths) {
         let file: MappedFile;
         try {
-          file = MappedFile.open(path);
+          file = options.read ? MappedFile.read(path) : MappedFile.open(path);
         } catch (e) {
           const via = index ? ` (listed in ${index.indexPath})` : "";
           throw e instanceof InputError

@@ -26,16 +26,19 @@ export interface Checkpoint {
   close(): void;
 }
 
-/** Opens `spec` (folder or hub-cache id). Weights are required unless `weightsOptional`. */
+/**
+ * Opens `spec` (folder, hub-cache id or the built-in model's name). Weights are required unless
+ * `weightsOptional`; `read` reads them whole instead of mapping them.
+ */
 export function openCheckpoint(
   spec: string,
-  options: { weightsOptional?: boolean } = {},
+  options: { weightsOptional?: boolean; read?: boolean } = {},
 ): Checkpoint {
   const dir = resolveModelDir(spec);
   const config = parseLlamaConfig(readJson(`${dir}/config.json`), `${dir}/config.json`);
   const genPath = `${dir}/generation_config.json`;
   const generation = parseGenerationConfig(readJson(genPath, { optional: true }), genPath);
-  const weights = openWeights(dir);
+  const weights = openWeights(dir, { read: options.read });
   if (!weights && !options.weightsOptional) {
     throw new InputError(
       `Cannot find weights in ${dir}: expected model.safetensors or model.safetensors.index.json`,

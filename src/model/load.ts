@@ -14,12 +14,15 @@ export interface LoadedModel {
   readonly weightBytes: number;
 }
 
-/** Opens `spec`, uploads its weights to `gpu` (default: a new device) and unmaps the files. */
+/**
+ * Opens `spec`, uploads its weights to `gpu` (default: a new device) and unmaps the files.
+ * `read` reads the weight files whole instead of mapping them (as embedded files are read).
+ */
 export async function loadModel(
   spec: string,
-  options: LoadOptions & { gpu?: Gpu } = {},
+  options: LoadOptions & { gpu?: Gpu; read?: boolean } = {},
 ): Promise<LoadedModel> {
-  const ckpt = openCheckpoint(spec);
+  const ckpt = openCheckpoint(spec, { read: options.read });
   try {
     const gpu = options.gpu ?? await openGpu();
     const t0 = performance.now();

@@ -1,6 +1,14 @@
 import { InputError } from "../../src/errors.ts";
-import { hubCacheDir, openWeights, resolveModelDir } from "../../src/io/hf_folder.ts";
-import { assertEquals, assertThrows } from "../_assert.ts";
+import {
+  BUILTIN_MODEL,
+  builtinModelDir,
+  defaultModel,
+  hubCacheDir,
+  openWeights,
+  resolveModelDir,
+} from "../../src/io/hf_folder.ts";
+import { MappedFile } from "../../src/io/mmap.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { tempFolder } from "../_safetensors.ts";
 
 Deno.test("hubCacheDir() follows HF_HUB_CACHE, then HF_HOME, then ~/.cache", () => {
@@ -52,4 +60,41 @@ Deno.test("openWeights() refuses a bad index", () => {
   });
   assertThrows(() => openWeights(missing), InputError, "m-1.safetensors", "missing");
   assertEquals(openWeights(tempFolder({})), undefined);
+});
+
+Deno.test("defaultModel() is $WGLLAMA_MODEL, else the built-in model", () => {
+  assertEquals(defaultModel(() => undefined), "stories-260k");
+  assertEquals(defaultModel((k) => k === "WGLLAMA_MODEL" ? "/m" : undefined), "/m");
+  assertEquals(defaultModel(() => ""), "stories-260k");
+});
+
+Deno.test("resolveModelDir(): a folder, then the hub cache, then the built-in model's name", () => {
+  const builtin = builtinModelDir();
+  assertEquals(resolveModelDir(BUILTIN_MODEL, Deno.makeTempDirSync()), builtin);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "README.md"]) {
+    assert(Deno.statSync(`${builtin}/${f}`).isFile, f);
+  }
+  const cwd = Deno.cwd();
+  const here = Deno.makeTempDirSync();
+  Deno.mkdirSync(`${here}/${BUILTIN_MODEL}`);
+  Deno.chdir(here);
+  try {
+    assertEquals(resolveModelDir(BUILTIN_MODEL), BUILTIN_MODEL); // an existing folder wins
+  } finally {
+    Deno.chdir(cwd);
+  }
+  assertThrows(() => resolveModelDir("stories-261k"), InputError, "stories-261k", BUILTIN_MODEL);
+});
+
+Deno.test("MappedFile.read(): the path of embedded files gives the bytes a map gives", () => {
+  const path = `${builtinModelDir()}/model.safetensors`;
+  const mapped = MappedFile.open(path);
+  const read = MappedFile.read(path);
+  assertEquals(read.size, mapped.size);
+  assertEquals(read.view(1000, 4096), mapped.view(1000, 4096));
+  read.release(0, read.size); // nothing to drop: still readable
+  assertEquals(read.view(0, 8), mapped.view(0, 8));
+  read.close();
+  mapped.close();
+  assertThrows(() => MappedFile.read("/no/such/file"), InputError, "/no/such/file");
 });

@@ -1,5 +1,6 @@
 import { openCheckpoint } from "../../src/model/checkpoint.ts";
 import { Llama } from "../../src/model/llama.ts";
+import { loadModel } from "../../src/model/load.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
 import type { PackFormat } from "../../src/gpu/buffers.ts";
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
@@ -61,6 +62,18 @@ for (const name of MODELS) {
     }
   });
 }
+
+Deno.test("Llama: the built-in model read whole (as from a compiled binary's embedded files) matches its goldens", async () => {
+  const { gpu } = await testGpu();
+  const { model } = await loadModel("stories-260k", { gpu, read: true });
+  const g = goldens("stories-260k");
+  for (const s of g.sequences) {
+    model.reset();
+    const got = await model.logits(s.ids, 0);
+    assertRelClose(got, g.logits(s), GOLDEN_RTOL, s.name);
+  }
+  model.dispose();
+});
 
 Deno.test("Llama: prefill(N) equals prefill(N−k) + k single-token steps, across chunk boundaries", async () => {
   const model = await load("tiny-bf16-tied", { prefillChunk: 16 });
