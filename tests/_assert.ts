@@ -11,6 +11,13 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
+/** Throws unless `text` matches `pattern`. */
+export function assertMatch(text: string, pattern: RegExp, msg = ""): void {
+  if (!pattern.test(text)) {
+    throw new Error(`${msg ? msg + ": " : ""}${JSON.stringify(text)} does not match ${pattern}`);
+  }
+}
+
 /** Runs `fn`, requires it to throw an instance of `cls` whose message includes every `parts`. */
 export function assertThrows(
   fn: () => unknown,

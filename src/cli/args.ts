@@ -58,7 +58,8 @@ export function modelArg(command: string, positionals: string[]): string {
 }
 
 /** How MODEL is found, for every command's --help. */
-export const MODEL_HELP = `MODEL is, first match wins: a folder; an org/name in the local Hugging Face cache
+export const MODEL_HELP =
+  `MODEL is, first match wins: a folder; an org/name in the local Hugging Face cache
 ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub); "stories-260k", the built-in
 model (a 260K-parameter story writer). Omitted, it is $WGLLAMA_MODEL, else the built-in model.`;
 

@@ -9,7 +9,7 @@ import { type BatchRequest, generateBatch } from "../generate/batch.ts";
 import type { GenerateResult } from "../generate/generate.ts";
 import { readText } from "../io/hf_folder.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
-import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import {
   GENERATION_FLAGS,
@@ -19,7 +19,7 @@ import {
   type Session,
 } from "./session.ts";
 
-const USAGE = `Usage: wgllama batch MODEL --input FILE [--output FILE] [options]
+const USAGE = `Usage: wgllama batch [MODEL] --input FILE [--output FILE] [options]
 
 Answers every line of a JSONL file: {"prompt": "..."}, {"messages": [...]} or {"prompt_ids": [...]},
 each optionally with "id", "max_tokens", "temperature", "top_p", "seed" and "stop". Writes one
@@ -34,6 +34,8 @@ each completes. A malformed line is reported with its line number and skipped.
   --batch-size N      sequences decoded together (default 8): each step reads the weights once for
                       all of them; a finished sequence's slot takes the next prompt
 ${GENERATION_HELP}
+
+${MODEL_HELP}
 `;
 
 /** One valid input line. */

@@ -8,14 +8,15 @@ import { InputError, UsageError } from "../errors.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
-import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { fitContext } from "./run.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
 const COMMANDS_HELP = `Commands:
   /help                 this list
-  /reset                forget the conversation (keeps the system message)
+  /reset                forget the conversation (keeps the system message); without a chat
+                        template, start a new text
   /system TEXT          set the system message and reset
   /set KEY VALUE        temperature | top_p | top_k | min_p | repetition_penalty | max_tokens | seed
   /stats                speed of the last reply and context used
@@ -23,7 +24,7 @@ const COMMANDS_HELP = `Commands:
   /exit                 leave (also Ctrl-D, or Ctrl-C at the prompt)
 Ctrl-C during a reply stops that reply.`;
 
-const USAGE = `Usage: wgllama chat MODEL [options]
+const USAGE = `Usage: wgllama chat [MODEL] [options]
 
 An interactive chat. Replies stream as they are generated; the conversation stays in the
 KV cache, so each turn only computes its new tokens. With stdin not a terminal, each line is
@@ -32,6 +33,8 @@ one user turn or /command.
 ${GENERATION_HELP}
 
 ${COMMANDS_HELP}
+
+${MODEL_HELP}
 `;
 
 /** The chat command. */
@@ -60,6 +63,8 @@ class Repl {
   readonly #s: Session;
   readonly #interactive = Deno.stdin.isTerminal();
   #messages: ChatMessage[] = [];
+  /** Without a chat template: the ids of the text so far (prompts and replies, as generated). */
+  #text: number[] = [];
   #last: GenerateResult | undefined;
   #reply: AbortController | undefined;
   #interrupted!: () => void;
@@ -69,7 +74,12 @@ class Repl {
     this.#s = session;
     this.#reset();
     if (!session.template) {
-      err("wgllama: note: the model has no chat template; chatting in raw completion mode");
+      err(
+        "wgllama: note: the model has no chat template: each line continues the text (a completion REPL; /reset starts a new text)",
+      );
+      if (session.system !== undefined) {
+        err("wgllama: warning: --system is ignored: the model has no chat template");
+      }
     }
   }
 
@@ -124,17 +134,24 @@ class Repl {
     }
     out("\n");
     this.#messages.push({ role: "assistant", content: this.#last.text });
+    this.#text = [...prompt, ...this.#last.tokens];
     if (this.#last.finishReason === "interrupted") err("wgllama: reply stopped");
     if (this.#last.contextFull) {
       err(`wgllama: the context is full (${s.model.contextLength} tokens): /reset to start over`);
     }
   }
 
+  /**
+   * The prompt of this turn. With a template, the whole conversation rendered. Without, the ids
+   * of the text so far as the model saw and wrote them, then the new line after a newline: the
+   * cache then holds a prefix of every next prompt, and only the new line is prefilled.
+   */
   #encode(): number[] {
     const { template, tokenizer } = this.#s;
     if (template) return template.encode(this.#messages);
-    const text = this.#messages.map((m) => m.content).join("\n");
-    return tokenizer!.encode(text, { bos: true });
+    const line = this.#messages.at(-1)!.content;
+    if (this.#text.length === 0) return tokenizer!.encode(line, { bos: true });
+    return [...this.#text, ...tokenizer!.encodeContinuation("\n" + line)];
   }
 
   /** Runs a /command; false means leave. */
@@ -240,6 +257,7 @@ class Repl {
       ? [{ role: "system", content: this.#s.system }]
       : [];
     this.#last = undefined;
+    this.#text = [];
     this.#s.model.reset();
   }
 }

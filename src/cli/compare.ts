@@ -1,15 +1,16 @@
 /** `wgllama compare MODEL --weights bf16|q8|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
-import { readText } from "../io/hf_folder.ts";
+import { readText, resolveModelDir } from "../io/hf_folder.ts";
 import { compareLogits } from "../model/compare.ts";
 import { loadModel } from "../model/load.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, idListFlag, modelArg, parse } from "./args.ts";
+import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
-const USAGE = `Usage: wgllama compare MODEL --weights bf16|q8|q4 (--ids LIST | --text FILE) [--json]
+const USAGE =
+  `Usage: wgllama compare [MODEL] --weights bf16|q8|q4 (--ids LIST | --text FILE) [--json]
 
 Runs the model in its stored dtype and packed (rounded to bf16 or quantized) on the same tokens
 and reports top-1 agreement, mean KL divergence KL(stored ‖ packed) and the largest logit error
@@ -19,6 +20,8 @@ over every position.
   --ids LIST    comma-separated token ids
   --text FILE   a text file, tokenized with BOS (needs tokenizer.json)
   --json        print {"top1_agreement", "mean_kl", "max_abs_logit_error", "positions"}
+
+${MODEL_HELP}
 `;
 
 /** The compare command. */
@@ -44,7 +47,7 @@ export const compare: Command = {
     if (values.ids !== undefined) ids = idListFlag("ids", values.ids);
     else {
       const text = readText(values.text!);
-      const tokenizer = TextTokenizer.load(spec);
+      const tokenizer = TextTokenizer.load(resolveModelDir(spec));
       if (!tokenizer) {
         throw new InputError(`Cannot use --text: ${spec} has no tokenizer.json (use --ids)`);
       }

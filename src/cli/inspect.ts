@@ -1,21 +1,22 @@
 /** `wgllama inspect MODEL [--json] [--ctx N]`: hyperparameters, parameters, shapes, memory. */
 import { openCheckpoint } from "../model/checkpoint.ts";
 import { inspectCheckpoint, type InspectReport } from "../model/inspect.ts";
-import { type Command, intFlag, modelArg, parse } from "./args.ts";
+import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { err, formatBytes, formatCount, out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
-const USAGE = `Usage: wgllama inspect MODEL [--json] [--ctx N]
+const USAGE = `Usage: wgllama inspect [MODEL] [--json] [--ctx N]
 
 Shows a model's hyperparameters, parameter counts by component, the tensor shapes of one
 forward pass and the memory a run needs. Works from config.json alone; when weights are
 present they are validated against the config (only their headers are read).
 
-  MODEL      a Hugging Face model folder, or org/name from the local hub cache
   --json     print one JSON object instead of tables
   --weights F  bf16 | q8 | q4: the GPU memory after packing at load (see wgllama run --help)
   --ctx N    context length for the KV-cache estimate
              (default: max_position_embeddings, capped at 8192)
+
+${MODEL_HELP}
 `;
 
 /** The inspect command. */

@@ -1,25 +1,28 @@
 /** `wgllama logits MODEL (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]`. */
 import { InputError, UsageError } from "../errors.ts";
 import { loadModel } from "../model/load.ts";
+import { resolveModelDir } from "../io/hf_folder.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, idListFlag, intFlag, modelArg, parse } from "./args.ts";
+import { type Command, idListFlag, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { weightsFlag } from "./session.ts";
 
 const USAGE =
-  `Usage: wgllama logits MODEL (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]
+  `Usage: wgllama logits [MODEL] (--ids 1,2,3 | --text STR) [--out FILE] [--top K] [--ctx N]
 
 Runs one prefill over the tokens and reports the logits of every position: our tool for
 comparing with other implementations.
 
   --ids LIST   comma-separated token ids
-  --text STR   text, tokenized as Hugging Face's tokenizer(text) does for Llama 3
+  --text STR   text, tokenized as Hugging Face's tokenizer(text) does
                (BOS prepended, special-token text parsed)
   --out FILE   write float32 little-endian logits, row-major [n_tokens, vocab_size]
   --top K      print the K best tokens of every position (default 5 without --out)
   --ctx N      context length (default: the number of tokens)
   --weights F  bf16 | q8 | q4 (default: as stored)
+
+${MODEL_HELP}
 `;
 
 /** The logits command. */
@@ -51,7 +54,7 @@ export const logits: Command = {
     let tokenizer: TextTokenizer | undefined;
     const ids = values.ids !== undefined
       ? idListFlag("ids", values.ids)
-      : encodeText(spec, values.text!);
+      : encodeText(resolveModelDir(spec), values.text!);
     function encodeText(dir: string, text: string): number[] {
       tokenizer = TextTokenizer.load(dir);
       if (!tokenizer) {
@@ -80,7 +83,7 @@ export const logits: Command = {
       err(`wgllama: wrote logits [${ids.length}, ${V}] float32 to ${values.out}`);
     }
     if (top > 0) {
-      tokenizer ??= TextTokenizer.load(spec);
+      tokenizer ??= TextTokenizer.load(resolveModelDir(spec));
       for (let p = 0; p < ids.length; p++) {
         const row = logits.subarray(p * V, (p + 1) * V);
         const best = [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, top);

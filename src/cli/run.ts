@@ -1,11 +1,11 @@
 /** `wgllama run MODEL [PROMPT]`: one-shot generation for pipes; only the answer goes to stdout. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
-import { type Command, idListFlag, modelArg, parse } from "./args.ts";
+import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
-const USAGE = `Usage: wgllama run MODEL [PROMPT] [options]
+const USAGE = `Usage: wgllama run [MODEL] [PROMPT] [options]
 
 Generates one reply. The prompt is PROMPT, or standard input when PROMPT is absent. Only the
 generated text goes to standard output; everything else goes to standard error.
@@ -17,6 +17,8 @@ generated text goes to standard output; everything else goes to standard error.
 ${GENERATION_HELP}
 
 Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted (Ctrl-C).
+
+${MODEL_HELP}
 `;
 
 /** The run command. */
@@ -57,6 +59,13 @@ export const run: Command = {
     const raw = values.raw || promptIds !== undefined || !session.template;
     if (!session.template && !values.raw && !promptIds) {
       err("wgllama: note: the model has no chat template; using raw completion");
+    }
+    if (raw && session.system !== undefined) {
+      err(
+        `wgllama: warning: --system is ignored: ${
+          session.template ? "raw completion" : "the model has no chat template"
+        }`,
+      );
     }
     let prompt = promptIds ?? encodePrompt(session, text, raw);
     prompt = fitContext(prompt, session, values.truncate ?? false);

@@ -2,10 +2,10 @@
 import { InputError, UsageError } from "../errors.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, modelArg, parse } from "./args.ts";
+import { type Command, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { out } from "./output.ts";
 
-const TOKENIZE_USAGE = `Usage: wgllama tokenize MODEL [--text STR] [--bos] [--special]
+const TOKENIZE_USAGE = `Usage: wgllama tokenize [MODEL] [--text STR] [--bos] [--special]
 
 Prints the token ids of STR (or of standard input) as a JSON array.
 
@@ -13,15 +13,19 @@ Prints the token ids of STR (or of standard input) as a JSON array.
   --bos        prepend the BOS token
   --special    parse special-token text such as <|eot_id|> as control tokens
                (default: it is ordinary text)
+
+${MODEL_HELP}
 `;
 
-const DETOKENIZE_USAGE = `Usage: wgllama detokenize MODEL [--ids LIST] [--skip-special]
+const DETOKENIZE_USAGE = `Usage: wgllama detokenize [MODEL] [--ids LIST] [--skip-special]
 
 Prints the text of token ids given as LIST or on standard input (a JSON array or
 comma/space-separated ids).
 
   --ids LIST       the ids (default: standard input)
   --skip-special   leave out special tokens
+
+${MODEL_HELP}
 `;
 
 function loadTokenizer(spec: string): TextTokenizer {

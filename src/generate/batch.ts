@@ -128,7 +128,7 @@ async function continuous(
         terminators: o.terminators,
         stop: r.stop ?? [],
         decode: o.decode,
-      });
+      }, r.promptIds);
       const reused = reusablePrefix(model.tokensOf(slot), r.promptIds);
       model.truncate(reused, slot);
       model.setSampling(r.sampling, slot);

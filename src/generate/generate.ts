@@ -25,6 +25,9 @@ export interface CausalLM {
   decode?(first: number, steps: number): Promise<number[]>;
 }
 
+/** Prompt tokens a reply's text is decoded after (so its first piece keeps its leading space). */
+const CONTEXT_TOKENS = 4;
+
 /** Most tokens decoded per host round trip; batches are sized to return about every 100 ms. */
 export const MAX_BATCH = 32;
 const FLUSH_SECONDS = 0.1;
@@ -89,8 +92,9 @@ export class Reply {
 
   constructor(
     readonly o: Pick<GenerateOptions, "maxTokens" | "terminators" | "stop" | "decode" | "onText">,
+    prompt: readonly number[] = [],
   ) {
-    this.#stream = new TextStream(o.decode);
+    this.#stream = new TextStream(o.decode, prompt.slice(-CONTEXT_TOKENS));
     this.#stops = (o.stop ?? []).filter((s) => s.length > 0);
   }
 
@@ -188,7 +192,7 @@ export async function generate(
   const reused = reusablePrefix(model.tokens, prompt);
   model.truncate(reused);
   model.setSampling(o.sampling);
-  const reply = new Reply(o);
+  const reply = new Reply(o, prompt);
   let contextFull = false;
   const t0 = performance.now();
   const pending = [await model.step(prompt.slice(reused), reused)];

@@ -15,8 +15,15 @@ export class TextStream {
   #prefix = 0; // start of the decode window
   #read = 0; // tokens whose text has been emitted
 
-  constructor(decode: Decode) {
+  /**
+   * `context`: the tokens just before the stream (the prompt's tail). Text is decoded in their
+   * context, so a continuation keeps the leading space a SentencePiece decoder strips from the
+   * start of a text ("Tom had a" + " big box", not "big box").
+   */
+  constructor(decode: Decode, context: readonly number[] = []) {
     this.#decode = decode;
+    this.#ids.push(...context);
+    this.#read = context.length;
   }
 
   /** Adds a token and returns the text it completes ("" while a character is incomplete). */

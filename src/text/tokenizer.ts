@@ -20,6 +20,8 @@ export interface EncodeOptions {
   special?: boolean;
 }
 
+const ANCHOR = "\n";
+
 /** A model's tokenizer. */
 export class TextTokenizer {
   readonly #json: Record<string, unknown>;
@@ -88,6 +90,20 @@ export class TextTokenizer {
       ids.unshift(this.bosTokenId);
     }
     return ids;
+  }
+
+  /**
+   * Ids of `text` as it continues earlier text: a SentencePiece normalizer prepends "▁" to every
+   * text it encodes, which is right at the start of a text and wrong in its middle. The text is
+   * encoded after an anchor ("\n", which such vocabularies keep as a byte of its own) whose ids
+   * are then dropped; where the anchor merges with the text (byte-level BPE, which prepends
+   * nothing), the text is encoded alone.
+   */
+  encodeContinuation(text: string): number[] {
+    const anchor = this.encode(ANCHOR);
+    const both = this.encode(ANCHOR + text);
+    const prefixed = both.length > anchor.length && anchor.every((id, i) => both[i] === id);
+    return prefixed ? both.slice(anchor.length) : this.encode(text);
   }
 
   /** Text of `ids` (special tokens included unless `skipSpecial`). */
