@@ -37,6 +37,24 @@ export function assertThrows(
   throw new Error(`expected ${cls.name} to be thrown`);
 }
 
+/** Awaits `fn()`, requires it to reject with an instance of `cls` whose message includes `parts`. */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  cls: new (...args: never[]) => Error,
+  ...parts: string[]
+): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    for (const p of parts) {
+      if (!e.message.includes(p)) throw new Error(`message "${e.message}" lacks "${p}"`);
+    }
+    return;
+  }
+  throw new Error(`expected ${cls.name} to be thrown`);
+}
+
 /**
  * Relative error ‖a−e‖/‖e‖ must be ≤ `rtol`; any NaN/Inf in `actual` fails. Reports the worst index.
  */

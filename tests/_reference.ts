@@ -180,3 +180,20 @@ export function quantizeQ4(v: ArrayLike<number>): Float64Array {
     (x) => (s > 0 ? Math.min(15, Math.max(0, roundEven((x - m) / s))) : 0) * s + m,
   );
 }
+
+/** −log softmax(logits[r])[targets[r]] per row in float64; a negative target (ignored) gives 0. */
+export function crossEntropy(
+  logits: Float32Array,
+  targets: readonly number[],
+  vocab: number,
+): Float64Array {
+  return Float64Array.from(targets, (target, r) => {
+    if (target < 0) return 0;
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    return Math.log(sum) + max - row[target]!;
+  });
+}

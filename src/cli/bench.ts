@@ -11,6 +11,7 @@ import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
 import { MAX_BATCH } from "../generate/generate.ts";
 import { GREEDY } from "../generate/sampling.ts";
+import { IGNORE_INDEX } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
 import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
 import { type Command, parse } from "./args.ts";
@@ -125,6 +126,16 @@ export const bench: Command = {
         log(`prefill ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s`);
         sampleRss();
       }
+      // The same passes scored as perplexity does: every position's logits and loss, on the GPU.
+      const scoring: Record<string, number> = {};
+      for (const n of prefills) {
+        const ids = prompt(n);
+        const t0 = performance.now();
+        await model.crossEntropy(ids, ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX));
+        scoring[n] = n / ((performance.now() - t0) / 1000);
+        log(`perplexity ${n} tokens: ${scoring[n]!.toFixed(1)} tokens/s`);
+        sampleRss();
+      }
 
       const decode: Record<string, number> = {};
       const profiles: Record<string, unknown> = {};
@@ -204,6 +215,7 @@ export const bench: Command = {
         load_seconds: loaded.loadSeconds,
         load_gb_s: loaded.weightBytes / 1e9 / loaded.loadSeconds,
         prefill_tokens_per_s: prefill,
+        perplexity_tokens_per_s: scoring,
         decode_tokens_per_s: decode,
         decode_efficiency: efficiency,
         decode_bytes_per_token: Object.fromEntries(contexts.map((c) => [c, model.decodeBytes(c)])),
@@ -223,7 +235,11 @@ export const bench: Command = {
             `  load        ${(result.weight_bytes / 1e9).toFixed(2)} GB in ${
               result.load_seconds.toFixed(2)
             } s (${result.load_gb_s.toFixed(2)} GB/s)\n` +
-            prefills.map((n) => `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s\n`)
+            prefills.map((n) =>
+              `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s (perplexity ${
+                scoring[n]!.toFixed(1)
+              })\n`
+            )
               .join("") +
             contexts.map((c) =>
               `  decode      context ${c}: ${decode[c]!.toFixed(2)} tokens/s, efficiency ${

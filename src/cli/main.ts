@@ -8,6 +8,7 @@ import { compare } from "./compare.ts";
 import { gpu } from "./gpu.ts";
 import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
+import { perplexity } from "./perplexity.ts";
 import { run } from "./run.ts";
 import { detokenize, tokenize } from "./tokenize.ts";
 import { err, out } from "./output.ts";
@@ -21,6 +22,7 @@ const COMMANDS: readonly Command[] = [
   detokenize,
   gpu,
   logits,
+  perplexity,
   bench,
   compare,
 ];

@@ -8,6 +8,7 @@ import attentionCombine from "../../kernels/attention_combine.wgsl" with { type:
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
 import convertBf16F16 from "../../kernels/convert_bf16_f16.wgsl" with { type: "text" };
 import convertBf16F32 from "../../kernels/convert_bf16_f32.wgsl" with { type: "text" };
+import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import embeddingBf16 from "../../kernels/embedding_bf16.wgsl" with { type: "text" };
 import embeddingF16 from "../../kernels/embedding_f16.wgsl" with { type: "text" };
 import embeddingF32 from "../../kernels/embedding_f32.wgsl" with { type: "text" };
@@ -41,6 +42,7 @@ import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
 import sample from "../../kernels/sample.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
+import sumInto from "../../kernels/sum_into.wgsl" with { type: "text" };
 
 /** Kind of one binding: uniform, read-only storage, or read-write storage. */
 export type BindingKind = "uniform" | "read" | "write";
@@ -81,6 +83,8 @@ export const KERNELS = {
   attentionCombine: { source: attentionCombine, bindings: [U, U, R, W, R] },
   siluMul: { source: siluMul, bindings: [U, U, R, W] },
   sample: { source: sample, bindings: [U, U, R, W, W, W, W, R] },
+  crossEntropy: { source: crossEntropy, bindings: [U, U, R, R, W] },
+  sumInto: { source: sumInto, bindings: [U, R, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
   readBandwidthRows: { source: readBandwidthRows, bindings: [U, U, R, W] },
   embeddingQ8: { source: embeddingQ8, bindings: QUANT_LINEAR },

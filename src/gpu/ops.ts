@@ -327,6 +327,26 @@ export class Ops {
   }
 
   /**
+   * nll[t] = −log softmax(logits[t])[targets[t]] for each of `tokens` rows of logits [rows, vocab];
+   * a target of 0xffffffff (ignore_index) gives 0.
+   */
+  crossEntropy(logits: GPUBuffer, targets: GPUBuffer, nll: GPUBuffer, vocab: number): Launch {
+    const l = this.#launch("crossEntropy", this.#gpu.workgroups.reduce, [
+      this.#uniform([vocab]),
+      logits,
+      targets,
+      nll,
+    ]);
+    return { record: (pass, t) => l(pass, t) };
+  }
+
+  /** total[0] += x[0..tokens): a running sum that stays on the GPU. */
+  sumInto(x: GPUBuffer, total: GPUBuffer): Launch {
+    const l = this.#launch("sumInto", this.#gpu.workgroups.reduce, [x, total]);
+    return { record: (pass) => l(pass, 1) };
+  }
+
+  /**
    * Samples the next token of each of `rows` rows of logits [rows, V] (see kernels/sample.wgsl):
    * each row's sequence (slot, position) comes from `seq`; the pick is recorded in `ring`, written
    * to `ids` and `seq` as that sequence's next input, and marked in its `seen` bits. Settings are

@@ -10,7 +10,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { readBuffer } from "../gpu/buffers.ts";
+import { readBuffer, storageBuffer } from "../gpu/buffers.ts";
 import type { Launch } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -18,6 +18,19 @@ import { buildNetwork, type LoadOptions, type Network, RING } from "./network.ts
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 
 export type { LoadOptions } from "./network.ts";
+
+/** A target that is not scored (Hugging Face's `ignore_index`). */
+export const IGNORE_INDEX = -100;
+/** How the loss kernel spells {@linkcode IGNORE_INDEX}. */
+const IGNORED = 0xffffffff;
+
+/** The loss of {@linkcode Llama.crossEntropy}: per-row NLL, summed into a total on the GPU. */
+interface LossLaunches {
+  targets: GPUBuffer; // u32 [logitRows]
+  total: GPUBuffer; // f32 [1]
+  nll: Launch;
+  sum: Launch;
+}
 
 /** A Llama model loaded on a GPU with its KV cache. */
 export class Llama {
@@ -30,6 +43,7 @@ export class Llama {
   /** Host copy of each slot's seen-token bits that the repetition penalty reads. [slots, W] */
   readonly #seen: Uint32Array<ArrayBuffer>;
   readonly #seenWords: number;
+  readonly #loss: LossLaunches;
 
   readonly config: LlamaConfig;
   readonly contextLength: number;
@@ -67,6 +81,7 @@ export class Llama {
     this.#histories = Array.from({ length: this.slots }, () => []);
     this.#seenWords = Math.ceil(this.config.vocabSize / 32);
     this.#seen = new Uint32Array(this.slots * this.#seenWords);
+    this.#loss = this.#lossLaunches();
   }
 
   /**
@@ -293,6 +308,61 @@ export class Llama {
       out.set(await this.readLogits(chunk.length), i * V);
     }
     return out;
+  }
+
+  /**
+   * Cross-entropy of one fresh pass over `ids` (positions from 0; slot 0's cache is replaced):
+   * the sum over positions t with `targets[t]` ≥ 0 of −log p(targets[t] | ids[0..t]); a target
+   * of −100 (Hugging Face's ignore_index) is not counted. Log-softmax and the sum run on the GPU,
+   * a chunk of positions at a time; only the total is read back, never the logits.
+   */
+  async crossEntropy(ids: readonly number[], targets: readonly number[]): Promise<number> {
+    if (ids.length === 0 || targets.length !== ids.length) {
+      throw new RangeError(
+        `crossEntropy takes as many targets as ids (${ids.length}), got ${targets.length}`,
+      );
+    }
+    const V = this.config.vocabSize;
+    for (const t of targets) {
+      if (t !== IGNORE_INDEX && !(Number.isInteger(t) && t >= 0 && t < V)) {
+        throw new InputError(`Target id ${t} is outside the vocabulary: expected 0..${V - 1}`);
+      }
+    }
+    const loss = this.#loss;
+    const { device } = this.gpu;
+    device.queue.writeBuffer(loss.total, 0, Float32Array.of(0));
+    this.truncate(0);
+    for (let i = 0; i < ids.length; i += this.logitRows) {
+      const chunk = ids.slice(i, i + this.logitRows);
+      this.forward(chunk, i, { allLogits: true });
+      const labels = targets.slice(i, i + chunk.length).map((t) =>
+        t === IGNORE_INDEX ? IGNORED : t
+      );
+      device.queue.writeBuffer(loss.targets, 0, Uint32Array.from(labels));
+      const encoder = device.createCommandEncoder({ label: "cross entropy" });
+      const pass = encoder.beginComputePass();
+      loss.nll.record(pass, chunk.length);
+      loss.sum.record(pass, chunk.length);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      this.counters.submits++;
+    }
+    this.counters.readbacks++;
+    return new Float32Array(await readBuffer(device, loss.total, 4))[0]!;
+  }
+
+  #lossLaunches(): LossLaunches {
+    const { device } = this.gpu;
+    const targets = storageBuffer(device, this.logitRows * 4, "loss.targets"); // u32 [logitRows]
+    const nll = storageBuffer(device, this.logitRows * 4, "loss.nll"); // f32 [logitRows]
+    const total = storageBuffer(device, 4, "loss.total"); // f32 [1]
+    this.buffers.push(targets, nll, total);
+    return {
+      targets,
+      total,
+      nll: this.ops.crossEntropy(this.logitsBuffer, targets, nll, this.config.vocabSize),
+      sum: this.ops.sumInto(nll, total),
+    };
   }
 
   /** Prefills `ids` from `start` in chunks and returns the logits of the last position. [V] */

@@ -18,6 +18,11 @@ export interface EncodeOptions {
   bos?: boolean;
   /** Match special-token text (e.g. `<|eot_id|>`) as the control token. @default false */
   special?: boolean;
+  /**
+   * Add the special tokens `tokenizer.json`'s post-processor adds, as Hugging Face's
+   * `tokenizer(text)` does (BOS on Llama tokenizers that add it). @default false
+   */
+  postProcess?: boolean;
 }
 
 const ANCHOR = "\n";
@@ -84,7 +89,7 @@ export class TextTokenizer {
     const parseSpecial = options.special ||
       ![...this.specialTokens.keys()].some((s) => text.includes(s));
     const ids = (parseSpecial ? this.#tokenizer : this.#plainTokenizer()).encode(text, {
-      add_special_tokens: false,
+      add_special_tokens: options.postProcess ?? false,
     }).ids;
     if (options.bos && this.bosTokenId !== undefined && ids[0] !== this.bosTokenId) {
       ids.unshift(this.bosTokenId);
