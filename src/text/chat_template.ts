@@ -4,7 +4,7 @@
  * control tokens while message content is always plain text.
  * @module
  */
-import { Template } from "@huggingface/jinja";
+import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { InputError } from "../errors.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
@@ -18,13 +18,71 @@ export interface ChatMessage {
 const MARK = (i: number) => `\uE000${i}\uE001`;
 const MARK_RE = /\uE000(\d+)\uE001/;
 
+const MONTHS =
+  "January February March April May June July August September October November December"
+    .split(" ");
+const DAYS = "Sunday Monday Tuesday Wednesday Thursday Friday Saturday".split(" ");
+
+/** Python's `date.strftime(format)` in the C locale (the directives chat templates use). */
+export function strftime(date: Date, format: string): string {
+  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+  const start = Date.UTC(date.getFullYear(), 0, 1);
+  const dayOfYear = Math.floor(
+    (Date.UTC(date.getFullYear(), date.getMonth(), date.getDate()) - start) / 86_400_000,
+  ) + 1;
+  const fields: Record<string, () => string> = {
+    a: () => DAYS[date.getDay()]!.slice(0, 3),
+    A: () => DAYS[date.getDay()]!,
+    b: () => MONTHS[date.getMonth()]!.slice(0, 3),
+    B: () => MONTHS[date.getMonth()]!,
+    d: () => pad(date.getDate()),
+    m: () => pad(date.getMonth() + 1),
+    y: () => pad(date.getFullYear() % 100),
+    Y: () => String(date.getFullYear()),
+    H: () => pad(date.getHours()),
+    I: () => pad((date.getHours() + 11) % 12 + 1),
+    p: () => (date.getHours() < 12 ? "AM" : "PM"),
+    M: () => pad(date.getMinutes()),
+    S: () => pad(date.getSeconds()),
+    j: () => pad(dayOfYear, 3),
+    "%": () => "%",
+  };
+  return format.replace(/%(.)/g, (all, c: string) => fields[c]?.() ?? all);
+}
+
+/** Python's range(stop) / range(start, stop[, step]). */
+function pythonRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error("range() step must not be zero");
+  const out: number[] = [];
+  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
+function unaligned(at: number, message?: number): InputError {
+  return new InputError(
+    `Cannot encode the chat safely: the chat template ${
+      message === undefined
+        ? "writes different text around the messages"
+        : `rewrites the content of message ${message} (not as written or trimmed)`
+    } at character ${at} of the rendered text`,
+  );
+}
+
 /** A compiled chat template bound to its tokenizer. */
 export class ChatTemplate {
   readonly #template: Template;
   readonly #tokenizer: TextTokenizer;
   readonly #vars: Record<string, unknown>;
+  readonly #now: () => Date;
 
-  private constructor(source: string, tokenizer: TextTokenizer, origin: string) {
+  private constructor(
+    source: string,
+    tokenizer: TextTokenizer,
+    origin: string,
+    now: () => Date = () => new Date(),
+  ) {
+    this.#now = now;
     try {
       this.#template = new Template(source);
     } catch (e) {
@@ -42,13 +100,21 @@ export class ChatTemplate {
     };
   }
 
-  /** The folder's template (chat_template.jinja, else tokenizer_config.json), if it has one. */
-  static load(dir: string, tokenizer: TextTokenizer): ChatTemplate | undefined {
+  /**
+   * The folder's template (chat_template.jinja, else tokenizer_config.json), if it has one.
+   * `now` is the clock of `strftime_now` (for tests).
+   */
+  static load(
+    dir: string,
+    tokenizer: TextTokenizer,
+    now?: () => Date,
+  ): ChatTemplate | undefined {
     try {
       return new ChatTemplate(
         Deno.readTextFileSync(`${dir}/chat_template.jinja`),
         tokenizer,
         `${dir}/chat_template.jinja`,
+        now,
       );
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -56,7 +122,7 @@ export class ChatTemplate {
     let source = tokenizer.config.chat_template;
     if (Array.isArray(source)) source = source.find((t) => t?.name === "default")?.template;
     if (typeof source !== "string") return undefined;
-    return new ChatTemplate(source, tokenizer, `${dir}/tokenizer_config.json`);
+    return new ChatTemplate(source, tokenizer, `${dir}/tokenizer_config.json`, now);
   }
 
   /** The conversation as text, exactly as the template writes it. */
@@ -69,7 +135,9 @@ export class ChatTemplate {
 
   /**
    * Token ids of the conversation: template text with special tokens parsed, each message's
-   * content encoded as plain text (a user typing `<|eot_id|>` gets ordinary tokens).
+   * content encoded as plain text (a user typing `<|eot_id|>` gets ordinary tokens). A template
+   * that rewrites content beyond trimming it cannot be split this way and is refused: encoding
+   * its whole text with special tokens parsed would let user text become control tokens.
    */
   encode(
     messages: readonly ChatMessage[],
@@ -83,7 +151,7 @@ export class ChatTemplate {
     const pieces = marked.split(MARK_RE); // template, index, template, index, …, template
     for (let p = 0; p < pieces.length; p += 2) {
       const template = pieces[p]!;
-      if (!real.startsWith(template, pos)) return this.#tokenizer.encode(real, { special: true }); // not alignable
+      if (!real.startsWith(template, pos)) throw unaligned(pos);
       ids.push(...this.#tokenizer.encode(template, { special: true }));
       pos += template.length;
       if (p + 1 >= pieces.length) break;
@@ -92,7 +160,7 @@ export class ChatTemplate {
       // Templates may transform content (Llama 3's `| trim`); find the form that was written.
       const written = [content, content.trim(), content.trimStart(), content.trimEnd()]
         .find((c) => real.startsWith(c + next, pos));
-      if (written === undefined) return this.#tokenizer.encode(real, { special: true });
+      if (written === undefined) throw unaligned(pos, Number(pieces[p + 1]));
       ids.push(...this.#tokenizer.encode(written));
       pos += written.length;
     }
@@ -100,17 +168,28 @@ export class ChatTemplate {
   }
 
   #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
-    const now = new Date();
-    const dateString = `${now.getDate()} ${
-      now.toLocaleString("en-US", { month: "short" })
-    } ${now.getFullYear()}`;
     try {
-      return this.#template.render({
+      // Template.render's globals, except that strftime_now follows Python's C locale ("Dec", not
+      // the system locale's month) as transformers' does; and, as transformers, no date_string.
+      const env = new Environment();
+      const variables = {
+        true: true,
+        false: false,
+        none: null,
+        True: true,
+        False: false,
+        None: null,
+        raise_exception: (message: string) => {
+          throw new Error(message);
+        },
+        range: pythonRange,
+        strftime_now: (format: string) => strftime(this.#now(), format),
         ...this.#vars,
         messages,
         add_generation_prompt: addGenerationPrompt,
-        date_string: dateString,
-      });
+      };
+      for (const [name, value] of Object.entries(variables)) env.set(name, value);
+      return (new Interpreter(env).run(this.#template.parsed) as { value: string }).value;
     } catch (e) {
       if (e instanceof InputError) throw e;
       throw new InputError(
