@@ -6,12 +6,12 @@
  */
 import { UsageError } from "../errors.ts";
 import { measureBandwidth } from "../gpu/bandwidth.ts";
-import { resolveModelDir } from "../io/hf_folder.ts";
 import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
 import { MAX_BATCH } from "../generate/generate.ts";
 import { GREEDY } from "../generate/sampling.ts";
 import { IGNORE_INDEX } from "../model/llama.ts";
+import { openCheckpoint } from "../model/checkpoint.ts";
 import { loadModel } from "../model/load.ts";
 import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
 import { type Command, parse } from "./args.ts";
@@ -69,8 +69,8 @@ export const bench: Command = {
     if (!(shape in SHAPES)) {
       throw new UsageError(`--shape is "${shape}": expected ${Object.keys(SHAPES).join(", ")}`);
     }
-    const prefills = listFlag("prefill", values.prefill ?? "128,512");
-    const contexts = listFlag("contexts", values.contexts ?? "128,2048");
+    let prefills = listFlag("prefill", values.prefill ?? "128,512");
+    let contexts = listFlag("contexts", values.contexts ?? "128,2048");
     const steps = listFlag("steps", values.steps ?? "32")[0]!;
     const weights = weightsFlag(values.weights);
     const batches = values.batch !== undefined ? listFlag("batch", values.batch) : [];
@@ -81,7 +81,25 @@ export const bench: Command = {
     let peakRss = Deno.memoryUsage().rss;
     const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
 
-    if (positionals[0] !== undefined) resolveModelDir(positionals[0]); // a bad MODEL fails before any work
+    const warnings: string[] = [];
+    if (positionals[0] !== undefined) {
+      // A bad MODEL fails before any work; a model trained for fewer positions than asked for is
+      // timed at the positions it knows (past them its cost is the same but its output junk).
+      const ckpt = openCheckpoint(positionals[0], { weightsOptional: true });
+      const trained = ckpt.config.maxPositionEmbeddings;
+      ckpt.close();
+      const clamp = (flag: string, list: number[], most: number) => {
+        if (list.every((n) => n <= most)) return list;
+        const clamped = [...new Set(list.map((n) => Math.min(n, most)))];
+        warnings.push(
+          `the model is trained for ${trained} positions: --${flag} ${list} clamped to ${clamped}`,
+        );
+        return clamped;
+      };
+      prefills = clamp("prefill", prefills, trained);
+      contexts = clamp("contexts", contexts, Math.max(1, trained - steps - 2)); // + warm-up, profile
+      for (const w of warnings) err(`wgllama: note: ${w}`);
+    }
     const gpu = await openGpu();
     const bandwidth = await measureBandwidth(gpu, new Ops(gpu));
     log(
@@ -223,6 +241,7 @@ export const bench: Command = {
         submits_per_token: perToken.submits,
         readbacks_per_token: perToken.readbacks,
         peak_rss_bytes: peakRss,
+        ...(warnings.length ? { warnings } : {}),
         ...(values.profile ? { profile: profiles } : {}),
       };
       if (values.json) out(JSON.stringify(result, null, 2) + "\n");

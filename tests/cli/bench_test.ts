@@ -32,3 +32,27 @@ Deno.test("wgllama bench MODEL --json reports every figure, batched decode witho
   );
   assertEquals((await wgllama(["bench", "--shape", "7b"])).code, 2);
 });
+
+Deno.test("wgllama bench on a model trained for 512 positions clamps longer lengths and says so", async () => {
+  const r = await wgllama([
+    "bench",
+    "stories-260k",
+    "--prefill",
+    "16,600",
+    "--contexts",
+    "8,2048",
+    "--steps",
+    "4",
+    "--json",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assertEquals(Object.keys(j.prefill_tokens_per_s), ["16", "512"]);
+  assertEquals(Object.keys(j.perplexity_tokens_per_s), ["16", "512"]);
+  assertEquals(Object.keys(j.decode_tokens_per_s), ["8", "506"]);
+  assertEquals(j.warnings.length, 2, r.stdout);
+  assert(
+    r.stderr.includes("trained for 512 positions: --contexts 8,2048 clamped to 8,506"),
+    r.stderr,
+  );
+});
