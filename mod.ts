@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { ChatTemplate, generate, GREEDY, loadModel, TextTokenizer } from "./mod.ts";
- * const { model, dir } = await loadModel("tests/fixtures/tiny-llama3-vocab");
+ * const { model, dir } = await loadModel("tests/fixtures/tiny-llama3-vocab"); // or "stories-260k"
  * const tokenizer = TextTokenizer.load(dir)!;
  * const prompt = ChatTemplate.load(dir, tokenizer)!.encode([{ role: "user", content: "Hi!" }]);
  * const reply = await generate(model, prompt, {
@@ -27,11 +27,23 @@ export {
 } from "./src/model/config.ts";
 export { inspectCheckpoint, type InspectReport } from "./src/model/inspect.ts";
 export { countParameters, expectedTensors } from "./src/model/tensors.ts";
-export { Llama, type LoadOptions } from "./src/model/llama.ts";
+export { IGNORE_INDEX, Llama, type LoadOptions } from "./src/model/llama.ts";
+export {
+  perplexity,
+  type PerplexityResult,
+  perplexityWindows,
+  type ScoringModel,
+  type Window,
+} from "./src/model/perplexity.ts";
 export { type LoadedModel, loadModel } from "./src/model/load.ts";
 export { type Gpu, openGpu } from "./src/gpu/device.ts";
 export { type DType, type TensorInfo, TensorStore } from "./src/io/safetensors.ts";
-export { resolveModelDir } from "./src/io/hf_folder.ts";
+export {
+  BUILTIN_MODEL,
+  builtinModelDir,
+  defaultModel,
+  resolveModelDir,
+} from "./src/io/hf_folder.ts";
 export {
   type CausalLM,
   generate,
