@@ -27,7 +27,7 @@ const x = storageBuffer(gpu.device, cols * 4, "x");
 const y = storageBuffer(gpu.device, rows * 4, "y");
 ops.setFrame(1);
 console.log(`${gpu.info.description || gpu.info.vendor}: matvec ${rows}×${cols}`);
-for (const format of [undefined, "q8", "q4"] as (QuantFormat | undefined)[]) {
+for (const format of [undefined, "q8", "q5", "q4"] as (QuantFormat | undefined)[]) {
   const matrices: GpuMatrix[] = [];
   do {
     matrices.push(

@@ -19,7 +19,7 @@ export async function wgllama(
 
 /**
  * Spawns `wgllama ...args` like {@linkcode wgllama}, also sampling the process's peak resident
- * memory (Linux VmHWM, a high-water mark, read every 20 ms while it runs).
+ * memory (Linux VmHWM, a high-water mark, read every 20 ms while it runs; 0 elsewhere).
  */
 export async function wgllamaMeasured(
   args: string[],
@@ -32,14 +32,16 @@ export async function wgllamaMeasured(
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
-  let peakRssBytes = 0;
-  const poll = setInterval(() => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-      peakRssBytes = Math.max(peakRssBytes, kb * 1024);
-    } catch { /* exited, or not Linux */ }
-  }, 20);
+  // Deno reads /proc only with --allow-all: a shell polls the child's high-water mark instead.
+  const watcher = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'while [ -e "/proc/$0/status" ]; do grep VmHWM "/proc/$0/status"; sleep 0.02; done',
+      String(child.pid),
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
   if (options.stdin !== undefined) {
     const w = child.stdin.getWriter();
     const { stdin } = options;
@@ -47,8 +49,9 @@ export async function wgllamaMeasured(
     await w.close();
   }
   const { code, stdout, stderr } = await child.output();
-  clearInterval(poll);
   const dec = new TextDecoder();
+  const marks = dec.decode((await watcher.output()).stdout).matchAll(/VmHWM:\s+(\d+) kB/g);
+  const peakRssBytes = Math.max(0, ...[...marks].map((m) => Number(m[1]) * 1024));
   const result = { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) };
   return { result, peakRssBytes };
 }

@@ -149,16 +149,16 @@ export function quantizeQ8(v: ArrayLike<number>): Float64Array {
 }
 
 /**
- * q4 of one group: v ≈ s·q + m, q in [0, 15], (s, m) stored as f16. (s, m) is the least-squares
- * fit with the least squared error among the level sets min + (max − min)·l / (15 + c),
- * c = −1 … 1 by ¼, each also refitted once after rounding to its fitted grid.
+ * q4 of one group (q5: `top` 31): v ≈ s·q + m, q in [0, top], (s, m) stored as f16. (s, m) is the
+ * least-squares fit with the least squared error among the level sets min + (max − min)·l /
+ * (top + c), c = −1 … 1 by ¼, each also refitted once after rounding to its fitted grid.
  */
-export function quantizeQ4(v: ArrayLike<number>): Float64Array {
+export function quantizeQ4(v: ArrayLike<number>, top = 15): Float64Array {
   const n = v.length;
   const lo = Math.min(...Array.from(v));
   const hi = Math.max(...Array.from(v));
   const fit = (low: number, step: number) => {
-    const l = Array.from(v, (x) => Math.min(15, Math.max(0, roundEven((x - low) / step))));
+    const l = Array.from(v, (x) => Math.min(top, Math.max(0, roundEven((x - low) / step))));
     const [sl, sll] = [l.reduce((a, b) => a + b, 0), l.reduce((a, b) => a + b * b, 0)];
     const sv = Array.from(v).reduce((a, b) => a + b, 0);
     const svl = l.reduce((a, b, k) => a + b * v[k]!, 0);
@@ -168,16 +168,16 @@ export function quantizeQ4(v: ArrayLike<number>): Float64Array {
     const m = (sv - s * sl) / n;
     return { s, m, err: l.reduce((a, b, k) => a + (v[k]! - s * b - m) ** 2, 0) };
   };
-  let best = { s: (hi - lo) / 15, m: lo, err: Infinity };
+  let best = { s: (hi - lo) / top, m: lo, err: Infinity };
   for (let c = 0; hi > lo && c < 9; c++) {
-    const first = fit(lo, (hi - lo) / (14 + c / 4));
+    const first = fit(lo, (hi - lo) / (top - 1 + c / 4));
     const refit = first.s > 0 ? fit(first.m, first.s) : first;
     for (const f of [first, refit]) if (f.err < best.err) best = f;
   }
   const [s, m] = [Math.f16round(best.s), Math.f16round(best.m)];
   return Float64Array.from(
     v,
-    (x) => (s > 0 ? Math.min(15, Math.max(0, roundEven((x - m) / s))) : 0) * s + m,
+    (x) => (s > 0 ? Math.min(top, Math.max(0, roundEven((x - m) / s))) : 0) * s + m,
   );
 }
 

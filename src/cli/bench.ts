@@ -32,7 +32,7 @@ token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of 
   --steps N           decode steps timed per context (default 32)
   --batch LIST        also decode LIST sequences at once (e.g. 1,4,8) at the first context and report
                       the aggregate tokens/s
-  --weights F         bf16 | q8 | q4: pack at load (efficiency counts the packed bytes)
+  --weights F         bf16 | q8 | q5 | q4: pack at load (efficiency counts the packed bytes)
   --profile           per-kernel time and GB/s of one decode step at each context (timestamp-query)
   --json              print one JSON object
 `;

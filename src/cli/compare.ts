@@ -1,8 +1,9 @@
-/** `wgllama compare MODEL --weights bf16|q8|q4 (--ids L | --text FILE)`: packed vs stored logits. */
+/** `wgllama compare MODEL --weights bf16|q8|q5|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { readText, resolveModelDir } from "../io/hf_folder.ts";
 import { compareLogits } from "../model/compare.ts";
+import { IGNORE_INDEX, type Llama } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
@@ -10,16 +11,18 @@ import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
 const USAGE =
-  `Usage: wgllama compare [MODEL] --weights bf16|q8|q4 (--ids LIST | --text FILE) [--json]
+  `Usage: wgllama compare [MODEL] --weights bf16|q8|q5|q4 (--ids LIST | --text FILE) [--json]
 
 Runs the model in its stored dtype and packed (rounded to bf16 or quantized) on the same tokens
 and reports top-1 agreement, mean KL divergence KL(stored ‖ packed) and the largest logit error
-over every position.
+over every position, and the perplexity of the tokens under both (mean cross-entropy of each next
+token, as \`wgllama perplexity\` with one window).
 
-  --weights F   bf16, q8 or q4
+  --weights F   bf16, q8, q5 or q4
   --ids LIST    comma-separated token ids
   --text FILE   a text file, tokenized with BOS (needs tokenizer.json)
-  --json        print {"top1_agreement", "mean_kl", "max_abs_logit_error", "positions"}
+  --json        print {"weights", "positions", "top1_agreement", "mean_kl", "max_abs_logit_error",
+                "ppl", "ppl_reference", "delta_ppl"} (delta_ppl = ppl / ppl_reference − 1)
 
 ${MODEL_HELP}
 `;
@@ -39,7 +42,9 @@ export const compare: Command = {
     if (values.help) return (out(USAGE), 0);
     const spec = modelArg("compare", positionals);
     const format = weightsFlag(values.weights);
-    if (format === undefined) throw new UsageError("compare: --weights bf16, q8 or q4 is required");
+    if (format === undefined) {
+      throw new UsageError("compare: --weights bf16, q8, q5 or q4 is required");
+    }
     if ((values.ids === undefined) === (values.text === undefined)) {
       throw new UsageError("compare: give exactly one of --ids or --text");
     }
@@ -55,11 +60,17 @@ export const compare: Command = {
     }
     if (ids.length === 0) throw new InputError("Nothing to compare: zero tokens");
     const gpu = await openGpu();
+    // Perplexity of the text under each model: mean cross-entropy of every next token.
+    const targets = ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX);
+    const ppl = async (model: Llama) =>
+      Math.exp(await model.crossEntropy(ids, targets) / Math.max(1, ids.length - 1));
     const stored = await loadModel(spec, { gpu, contextLength: ids.length });
     const reference = await stored.model.logits(ids, 0);
+    const pplReference = await ppl(stored.model);
     stored.model.dispose();
     const quantized = await loadModel(spec, { gpu, contextLength: ids.length, weights: format });
     const test = await quantized.model.logits(ids, 0);
+    const pplTest = await ppl(quantized.model);
     const r = compareLogits(reference, test, stored.model.config.vocabSize);
     gpu.device.destroy();
     const json = {
@@ -68,6 +79,9 @@ export const compare: Command = {
       top1_agreement: r.top1Agreement,
       mean_kl: r.meanKl,
       max_abs_logit_error: r.maxAbsLogitError,
+      ppl: pplTest,
+      ppl_reference: pplReference,
+      delta_ppl: pplTest / pplReference - 1,
     };
     if (values.json) out(JSON.stringify(json) + "\n");
     else {
@@ -76,7 +90,9 @@ export const compare: Command = {
           (100 * r.top1Agreement).toFixed(2)
         }%, mean KL ${r.meanKl.toExponential(3)} nats, max |logit error| ${
           r.maxAbsLogitError.toFixed(4)
-        }\n`,
+        }; perplexity ${pplTest.toFixed(4)} vs ${pplReference.toFixed(4)} stored (${
+          json.delta_ppl >= 0 ? "+" : ""
+        }${(100 * json.delta_ppl).toFixed(2)}%)\n`,
       );
     }
     return 0;

@@ -12,7 +12,7 @@ forward pass and the memory a run needs. Works from config.json alone; when weig
 present they are validated against the config (only their headers are read).
 
   --json     print one JSON object instead of tables
-  --weights F  bf16 | q8 | q4: the GPU memory after packing at load (see wgllama run --help)
+  --weights F  bf16 | q8 | q5 | q4: the GPU memory after packing at load (see wgllama run --help)
   --ctx N    context length for the KV-cache estimate
              (default: max_position_embeddings, capped at 8192)
 

@@ -20,7 +20,7 @@ comparing with other implementations.
   --out FILE   write float32 little-endian logits, row-major [n_tokens, vocab_size]
   --top K      print the K best tokens of every position (default 5 without --out)
   --ctx N      context length (default: the number of tokens)
-  --weights F  bf16 | q8 | q4 (default: as stored)
+  --weights F  bf16 | q8 | q5 | q4 (default: as stored)
 
 ${MODEL_HELP}
 `;

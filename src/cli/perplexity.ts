@@ -24,7 +24,7 @@ scored. Log-softmax runs on the GPU; the logits are never read back.
   --text FILE   the text (default: standard input), UTF-8
   --ctx N       tokens per window (default: the model's context, at most 4096)
   --stride N    tokens between window starts, 1..ctx (default: ctx)
-  --weights F   bf16 | q8 | q4: round or quantize the matrices at load (default: as stored)
+  --weights F   bf16 | q8 | q5 | q4: round or quantize the matrices at load (default: as stored)
   --json        print {"tokens", "windows", "nll", "ppl", "ctx", "stride", "weights",
                 "tokens_per_second"} (tokens: scored; tokens_per_second: run through the model)
 

@@ -31,8 +31,8 @@ export const GENERATION_FLAGS = {
 
 /** `--weights`: as stored (undefined), rounded to bf16, or quantized at load. */
 export function weightsFlag(value: string | undefined): PackFormat | undefined {
-  if (value === undefined || value === "bf16" || value === "q8" || value === "q4") return value;
-  throw new UsageError(`--weights is "${value}": expected bf16, q8 or q4`);
+  if (["bf16", "q8", "q5", "q4", undefined].includes(value)) return value as PackFormat | undefined;
+  throw new UsageError(`--weights is "${value}": expected bf16, q8, q5 or q4`);
 }
 
 /** Help text for {@linkcode GENERATION_FLAGS}. */
@@ -45,7 +45,7 @@ export const GENERATION_HELP = `  --system TEXT            system message (chat 
   --seed S                 seed of the draws: the same seed reproduces a run (default: random)
   --stop STR               stop when the text contains STR (repeatable; STR not printed)
   --ctx N                  context length in tokens (default: min(max_position_embeddings, 4096))
-  --weights F              bf16 | q8 | q4: round (bf16) or quantize the matrices on the GPU while loading
+  --weights F              bf16 | q8 | q5 | q4: round (bf16) or quantize the matrices on the GPU while loading
                            (default: as stored)`;
 
 type FlagValues = {

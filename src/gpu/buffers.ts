@@ -11,28 +11,33 @@ export const ELEMENT_BYTES: Readonly<Record<ElementType, number>> = { f32: 4, f1
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-/** Formats that weights are quantized into at load (groups of 32 along the input dimension). */
-export type QuantFormat = "q8" | "q4";
+/**
+ * Formats that weights are quantized into at load, along the input dimension: q8 (int8, groups of
+ * 32), q5 (5-bit, groups of 64), q4 (4-bit, groups of 32).
+ */
+export type QuantFormat = "q8" | "q5" | "q4";
 /** What a matrix can be packed into while loading: a quantized format, or bf16 (rounded). */
 export type PackFormat = QuantFormat | "bf16";
 /** How a matrix is stored on the GPU: in its upload element type, or quantized. */
 export type MatrixType = ElementType | QuantFormat;
 /**
- * Bytes of quants and of group scales per 32-element group of each quantized format, and the row
- * stride alignment (q8 packs the f16 scales of two groups per u32, so its rows hold whole pairs).
+ * Bytes of quants and of group scales per 32 elements of each quantized format, and the row
+ * stride alignment (q8 packs the f16 scales of two groups per u32, so its rows hold whole pairs;
+ * q5's groups are 64 wide: 12 bytes of scale, min and high bits per 64).
  */
 export const QUANT_BYTES: Readonly<
   Record<QuantFormat, { quants: number; scales: number; align: number }>
 > = {
   q8: { quants: 32, scales: 2, align: 64 }, // int8 ×32, f16 scale
+  q5: { quants: 16, scales: 6, align: 64 }, // low 4 bits ×32; per 64: f16 scale + min, 64 high bits
   q4: { quants: 16, scales: 4, align: 32 }, // 4-bit ×32, f16 scale + f16 min
 };
-/** Elements per quantization group. */
+/** Elements per quantization unit of {@linkcode QUANT_BYTES} (q5's groups hold two). */
 export const QUANT_GROUP = 32;
 
 /** Bytes a matrix occupies on the GPU (quants and scales for quantized ones). */
 export function matrixBytes(m: { type: MatrixType; rows: number; stride: number }): number {
-  if (m.type === "q8" || m.type === "q4") {
+  if (m.type === "q8" || m.type === "q5" || m.type === "q4") {
     const q = QUANT_BYTES[m.type];
     return (m.rows * m.stride / QUANT_GROUP) * (q.quants + q.scales);
   }

@@ -28,6 +28,13 @@ import matvecRowsQ8 from "../../kernels/matvec_rows_q8.wgsl" with { type: "text"
 import matvecRowsQ4 from "../../kernels/matvec_rows_q4.wgsl" with { type: "text" };
 import matmulQ8 from "../../kernels/matmul_q8.wgsl" with { type: "text" };
 import matmulQ4 from "../../kernels/matmul_q4.wgsl" with { type: "text" };
+import matmulQ5 from "../../kernels/matmul_q5.wgsl" with { type: "text" };
+import matvecQ5 from "../../kernels/matvec_q5.wgsl" with { type: "text" };
+import matvecRowsQ5 from "../../kernels/matvec_rows_q5.wgsl" with { type: "text" };
+import embeddingQ5 from "../../kernels/embedding_q5.wgsl" with { type: "text" };
+import quantizeQ5F32 from "../../kernels/quantize_q5_f32.wgsl" with { type: "text" };
+import quantizeQ5F16 from "../../kernels/quantize_q5_f16.wgsl" with { type: "text" };
+import quantizeQ5Bf16 from "../../kernels/quantize_q5_bf16.wgsl" with { type: "text" };
 import quantizeQ8F32 from "../../kernels/quantize_q8_f32.wgsl" with { type: "text" };
 import quantizeQ8F16 from "../../kernels/quantize_q8_f16.wgsl" with { type: "text" };
 import quantizeQ8Bf16 from "../../kernels/quantize_q8_bf16.wgsl" with { type: "text" };
@@ -93,6 +100,13 @@ export const KERNELS = {
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
   matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
   matmulQ4: { source: matmulQ4, bindings: QUANT_MATMUL },
+  matvecQ5: { source: matvecQ5, bindings: QUANT_LINEAR },
+  matvecRowsQ5: { source: matvecRowsQ5, bindings: QUANT_LINEAR },
+  matmulQ5: { source: matmulQ5, bindings: QUANT_MATMUL },
+  embeddingQ5: { source: embeddingQ5, bindings: QUANT_LINEAR },
+  quantizeQ5F32: { source: quantizeQ5F32, bindings: QUANTIZE },
+  quantizeQ5F16: { source: quantizeQ5F16, bindings: QUANTIZE },
+  quantizeQ5Bf16: { source: quantizeQ5Bf16, bindings: QUANTIZE },
   convertBf16F32: { source: convertBf16F32, bindings: [U, U, R, W] },
   convertBf16F16: { source: convertBf16F16, bindings: [U, U, R, W] },
   quantizeQ8F32: { source: quantizeQ8F32, bindings: QUANTIZE },

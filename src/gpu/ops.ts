@@ -30,6 +30,7 @@ const MATVEC = {
   f16: "matvecF16",
   bf16: "matvecBf16",
   q8: "matvecQ8",
+  q5: "matvecQ5",
   q4: "matvecQ4",
 } as const;
 /** Decode matvecs for software adapters: each invocation owns its rows, no barrier. */
@@ -38,6 +39,7 @@ const MATVEC_ROWS = {
   f16: "matvecRowsF16",
   bf16: "matvecRowsBf16",
   q8: "matvecRowsQ8",
+  q5: "matvecRowsQ5",
   q4: "matvecRowsQ4",
 } as const;
 const MATMUL = {
@@ -45,10 +47,12 @@ const MATMUL = {
   f16: "matmulF16",
   bf16: "matmulBf16",
   q8: "matmulQ8",
+  q5: "matmulQ5",
   q4: "matmulQ4",
 } as const;
 const QUANTIZE = {
   q8: { f32: "quantizeQ8F32", f16: "quantizeQ8F16", bf16: "quantizeQ8Bf16" },
+  q5: { f32: "quantizeQ5F32", f16: "quantizeQ5F16", bf16: "quantizeQ5Bf16" },
   q4: { f32: "quantizeQ4F32", f16: "quantizeQ4F16", bf16: "quantizeQ4Bf16" },
 } as const;
 const CONVERT = { f32: "convertBf16F32", f16: "convertBf16F16" } as const;
@@ -57,6 +61,7 @@ const EMBEDDING = {
   f16: "embeddingF16",
   bf16: "embeddingBf16",
   q8: "embeddingQ8",
+  q5: "embeddingQ5",
   q4: "embeddingQ4",
 } as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
@@ -66,7 +71,7 @@ const MATMUL_BLOCK = 4;
 /** Rows per matvec workgroup (split strategy). */
 const ROWS_PER_MATVEC = 8;
 /** Rows each invocation owns (rows strategy): 16 measurably pays for q4 only (its pre-scaled x). */
-const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q4: 16 } as const;
+const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q5: 16, q4: 16 } as const;
 
 /**
  * How the decode matvecs share out work. "split" (GPUs): a workgroup per 8 rows, its threads
@@ -419,8 +424,8 @@ export class Ops {
       const groups = rows * stride / QUANT_GROUP;
       const buffer = storageBuffer(device, groups * QUANT_BYTES[format].quants, label);
       const scales = storageBuffer(device, groups * QUANT_BYTES[format].scales, `${label}.scales`);
-      // q8 quantizes pairs of groups per invocation (their f16 scales share a u32).
-      const invocations = format === "q8" ? groups / 2 : groups;
+      // q8 quantizes pairs of groups per invocation (their f16 scales share a u32); q5 groups of 64.
+      const invocations = format === "q4" ? groups : groups / 2;
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
       const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
       const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales, status]);

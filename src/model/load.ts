@@ -36,9 +36,11 @@ export async function loadModel(
       const needed = inspectCheckpoint(ckpt, model.contextLength, { weights }).memory.total;
       const smaller = weights === "q4"
         ? ""
-        : weights === "q8"
+        : weights === "q5"
         ? ", --weights q4"
-        : ", --weights q8 or q4";
+        : weights === "q8"
+        ? ", --weights q5 or q4"
+        : ", --weights q8, q5 or q4";
       throw new InputError(
         `The GPU ran out of memory loading ${ckpt.dir} (${
           (needed / 2 ** 30).toFixed(2)

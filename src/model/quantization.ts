@@ -1,5 +1,5 @@
 /**
- * Which format each matrix takes when a model is packed at load (`--weights bf16|q8|q4`): one
+ * Which format each matrix takes when a model is packed at load (`--weights bf16|q8|q5|q4`): one
  * policy for the loader and for the memory `inspect` reports.
  * @module
  */

@@ -154,6 +154,10 @@ Deno.test("wgllama inspect --weights q8|q4 gives the GPU memory of an 8B model q
     `${q8.weights_bytes} ${q4.weights_bytes}`,
   );
   assertEquals(q4.weights_source, "q4");
+  // q5: per 64 weights 32 bytes of low nibbles, 8 of high bits, f16 scale and min: 0.6875
+  // bytes/weight, 10% over q4's 0.625; the vocabulary matrices as under q4.
+  const q5 = await bytes("q5");
+  assertEquals(q5.weights_bytes, layers / 64 * 44 + 2 * embedding / 32 * 34 + norms * 4);
   // Llama 3.2 1B ties lm_head to the embedding: under q8 the bf16 embedding gets a q8 copy as
   // lm_head; under q4 one q8 matrix serves both.
   const tied = tempFolder({ "config.json": LLAMA32_1B });

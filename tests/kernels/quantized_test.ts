@@ -13,7 +13,10 @@ import * as ref from "../_reference.ts";
 
 /** f32 math on the dequantized weights: only accumulation rounding remains. */
 const RTOL = 1e-5;
-const GROUP = 32;
+/** Elements per group of each format. */
+const GROUP = { q8: 32, q5: 64, q4: 32 } as const;
+/** Largest and smallest quant. */
+const LEVELS = { q8: [-127, 127], q5: [0, 31], q4: [0, 15] } as const;
 
 /** A quantized matrix read back: the weights it stands for, with each one's level and step. */
 async function dequantized(
@@ -24,25 +27,34 @@ async function dequantized(
   const level = new Int32Array(m.rows * m.cols);
   const step = new Float32Array(m.rows * m.cols);
   for (const p of m.parts) {
-    const groups = (p.rows * m.stride) / GROUP;
+    const elements = p.rows * m.stride;
     const bytes = new Uint8Array(
-      await readBuffer(device, p.buffer, groups * (m.type === "q8" ? 32 : 16)),
+      await readBuffer(device, p.buffer, m.type === "q8" ? elements : elements / 2),
     );
-    // q8: one f16 scale per group; q4: an f16 scale then an f16 min per group.
-    const scales = new Float16Array(
-      await readBuffer(device, p.scales!, groups * (m.type === "q8" ? 2 : 4)),
-    );
+    // q8: one f16 scale per 32; q4: an f16 scale then an f16 min per 32; q5: per 64 an f16 scale,
+    // an f16 min, then two u32 of high bits.
+    const scaleBytes = elements / 32 * (m.type === "q8" ? 2 : m.type === "q4" ? 4 : 6);
+    const raw = await readBuffer(device, p.scales!, scaleBytes);
+    const scales = new Float16Array(raw);
+    const words = new Uint32Array(raw);
     for (let r = 0; r < p.rows; r++) {
       for (let k = 0; k < m.cols; k++) {
         const e = r * m.stride + k; // element within the part
-        const g = Math.floor(e / GROUP);
         const i = (p.firstRow + r) * m.cols + k;
         if (m.type === "q8") {
-          [level[i], step[i]] = [(bytes[e]! << 24) >> 24, scales[g]!];
+          [level[i], step[i]] = [(bytes[e]! << 24) >> 24, scales[e >> 5]!];
           values[i] = level[i]! * step[i]!;
-        } else {
+        } else if (m.type === "q4") {
+          const g = e >> 5;
           [level[i], step[i]] = [(bytes[e >> 1]! >> (4 * (e & 1))) & 15, scales[2 * g]!];
           values[i] = scales[2 * g + 1]! + step[i]! * level[i]!;
+        } else {
+          const g = e >> 6;
+          // Quant 32h + 8u + j's high bit is bit 4j + u of word 1 + h.
+          const high = (words[3 * g + 1 + ((e >> 5) & 1)]! >>> (4 * (e & 7) + ((e >> 3) & 3))) & 1;
+          level[i] = ((bytes[e >> 1]! >> (4 * (e & 1))) & 15) | (high << 4);
+          step[i] = scales[6 * g]!;
+          values[i] = scales[6 * g + 1]! + step[i]! * level[i]!;
         }
       }
     }
@@ -56,9 +68,10 @@ function roundedError(format: QuantFormat, v: number[]): number {
     const s = Math.f16round(Math.max(...v.map(Math.abs)) / 127);
     return v.reduce((a, x) => a + (s > 0 ? x - Math.round(x / s) * s : x) ** 2, 0);
   }
+  const top = LEVELS[format][1];
   const [lo, hi] = [Math.min(...v), Math.max(...v)];
-  const [s, m] = [Math.f16round((hi - lo) / 15), Math.f16round(lo)];
-  const l = (x: number) => (s > 0 ? Math.min(15, Math.max(0, Math.round((x - m) / s))) : 0);
+  const [s, m] = [Math.f16round((hi - lo) / top), Math.f16round(lo)];
+  const l = (x: number) => (s > 0 ? Math.min(top, Math.max(0, Math.round((x - m) / s))) : 0);
   return v.reduce((a, x) => a + (x - m - l(x) * s) ** 2, 0);
 }
 
@@ -73,33 +86,35 @@ const LINEAR_SHAPES = [
   [40, 70, 257],
 ];
 
-for (const format of ["q8", "q4"] as QuantFormat[]) {
+for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
   for (const type of ["f32", "f16", "bf16"] as const) {
-    Deno.test(`quantize_${format}_${type} fits each group of 32 as the reference does, ≥ 15% below plain rounding`, async () => {
+    Deno.test(`quantize_${format}_${type} fits each group of ${GROUP[format]} as the reference does, ≥ 15% below plain rounding`, async () => {
       const ctx = await testGpu();
       const rng = seeded(21);
-      const [rows, cols] = [64, 112]; // 112 columns: the last group of each row is half padding
+      // The last group of each row is half padding (q5: a quarter).
+      const [rows, cols] = [64, format === "q5" ? 112 + 64 : 112];
       const w = encode(type, gaussianArray(rng, rows * cols, 0.05));
       const q = ctx.ops.packer(format, type);
       const m = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
         type,
         cols,
-        maxBindingBytes: 24 * 128 * (type === "f32" ? 4 : 2), // 24 padded rows per part: 3 parts
+        maxBindingBytes: 24 * (format === "q5" ? 192 : 128) * (type === "f32" ? 4 : 2), // 24 padded rows per part: 3 parts
         label: "w",
         pack: { format, part: q },
       });
-      assert(m.parts.length === 3 && m.stride === 128 && m.type === format, JSON.stringify(m));
+      const stride = format === "q5" ? 192 : 128;
+      assert(m.parts.length === 3 && m.stride === stride && m.type === format, JSON.stringify(m));
       const got = await dequantized(ctx.gpu.device, m);
-      const top = format === "q8" ? 127 : 15;
-      const bottom = format === "q8" ? -127 : 0;
+      const [bottom, top] = LEVELS[format];
       // Squared errors of full groups [0] and of rows' last, padded groups [1].
       const [sse, reference, rounded] = [[0, 0], [0, 0], [0, 0]];
       for (let r = 0; r < rows; r++) {
-        for (let g = 0; g < cols; g += GROUP) {
-          const v = [...w.values.subarray(r * cols + g, r * cols + Math.min(cols, g + GROUP))];
+        const group = GROUP[format];
+        for (let g = 0; g < cols; g += group) {
+          const v = [...w.values.subarray(r * cols + g, r * cols + Math.min(cols, g + group))];
           // A row's last group is fitted to its real columns only, not to the padding.
-          const fitted = format === "q8" ? ref.quantizeQ8(v) : ref.quantizeQ4(v);
-          const kind = v.length < GROUP ? 1 : 0;
+          const fitted = format === "q8" ? ref.quantizeQ8(v) : ref.quantizeQ4(v, top);
+          const kind = v.length < group ? 1 : 0;
           v.forEach((x, k) => {
             const i = r * cols + g + k;
             const [y, l, step] = [got.values[i]!, got.level[i]!, got.step[i]!];
@@ -157,14 +172,14 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
       assertRelClose(
         expected,
         ref.linear(x, w.values, tokens!, rows!, cols!),
-        format === "q8" ? 1e-2 : 1e-1,
+        format === "q8" ? 1e-2 : format === "q5" ? 5e-2 : 1e-1,
         "vs bf16",
       );
     }
   });
 }
 
-for (const format of ["q8", "q4"] as QuantFormat[]) {
+for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
   Deno.test(`embedding (${format}) gathers dequantized rows, also across parts`, async () => {
     const ctx = await testGpu();
     const rng = seeded(44);
@@ -197,7 +212,7 @@ for (const format of ["q8", "q4"] as QuantFormat[]) {
   });
 }
 
-for (const format of ["q8", "q4"] as QuantFormat[]) {
+for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
   Deno.test(`quantize (${format}) reports the part that holds a NaN, an infinity or a weight beyond ±65504`, async () => {
     const { gpu } = await testGpu();
     const rng = seeded(55);

@@ -90,7 +90,7 @@ Deno.test("Llama: prefill(N) equals prefill(N−k) + k single-token steps, acros
   assertRelClose(again, whole, INCREMENTAL_RTOL, "truncate(10) + rest");
 });
 
-for (const weights of ["bf16", "q8", "q4"] as const) {
+for (const weights of ["bf16", "q8", "q5", "q4"] as const) {
   Deno.test(`Llama --weights ${weights}: decode steps (matvec) equal one prefill (matmul) of the same packed weights`, async () => {
     // tiny-f32: rows shorter than the intermediate size's last group; the f32 → bf16 path for bf16.
     const model = await load("tiny-f32", { weights });

@@ -1,0 +1,140 @@
+// matmul_q5: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
+// computes a 4-token × 4-row block in registers, walking k in 8-element chunks (16-byte weight
+// loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
+// chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
+// Bindings (group 0):
+//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
+//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+//   2 x:      storage, read        array<f32>  [tokens, cols]
+//   3 w:      storage, read        array<u32>  [rows, stride / 8], low 4 bits of the 5-bit quants, 8 per chunk as one u32 (element k in nibble k % 8); stride % 64 == 0
+//   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
+//   5 scales: storage, read        array<u32>  [rows, stride / 64, 3], per 64-element group: (scale, min) as two f16,
+//             then the quants' high bits (bit 4j + u of word 1 + h: quant 32h + 8u + j): w = min + scale · q
+//   6 x4:     storage, read        array<vec4<f32>>  the same x, read as vec4 when cols % 4 == 0
+// Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
+// x ≤ 65535; WG threads each.
+// Precision: f32 multiply-accumulate of the dequantized weights.
+
+struct Frame { tokens: u32 }
+struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+
+@group(0) @binding(0) var<uniform> frame: Frame;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<u32>;
+@group(0) @binding(6) var<storage, read> x4: array<vec4<f32>>;
+
+override WG: u32 = 64u;
+
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
+/** Nibbles j..j+3 of word v as f32. */
+fn u4x4(v: u32, j: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
+}
+
+/** Bits 4j, 4j + 4, 4j + 8, 4j + 12 of v as f32 (the high bits beside nibbles j..j+3). */
+fn u1x4(v: u32, j: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(1u));
+}
+
+/** The 8 dequantized weights of chunk c (8 per chunk, 8 chunks per 64-element group), in order. */
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let info = 3u * (c >> 3u);
+  let sm = unpack2x16float(scales[info]);
+  let high = scales[info + 1u + ((c >> 2u) & 1u)] >> (c & 3u); // this chunk's bits at 4j
+  return Chunk(
+    sm.y + sm.x * (u4x4(q, 0u) + 16.0 * u1x4(high, 0u)),
+    sm.y + sm.x * (u4x4(q, 4u) + 16.0 * u1x4(high, 4u)),
+  );
+}
+
+/** X[t, 4v..4v+3], zero past cols or past the last token. */
+/** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0). */
+fn x4_at(t: u32, v: u32) -> vec4<f32> {
+  return select(vec4<f32>(0.0), x4[t * (params.cols / 4u) + v], t < frame.tokens && 4u * v < params.cols);
+}
+
+/** X[t, 4v..4v+3] element by element, for any cols. */
+fn x_at(t: u32, v: u32) -> vec4<f32> {
+  let k = 4u * v;
+  if (t >= frame.tokens) {
+    return vec4<f32>(0.0);
+  }
+  let base = t * params.cols + k;
+  return vec4<f32>(
+    select(0.0, x[base], k < params.cols),
+    select(0.0, x[base + 1u], k + 1u < params.cols),
+    select(0.0, x[base + 2u], k + 2u < params.cols),
+    select(0.0, x[base + 3u], k + 3u < params.cols),
+  );
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  let token_blocks = (frame.tokens + 3u) / 4u;
+  let t0 = (i % token_blocks) * 4u;
+  let r0 = (i / token_blocks) * 4u;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let chunks = params.stride / 8u;
+  let last_row = params.rows - 1u;
+  // Rows past the end repeat the last row (their results are not written).
+  let w0 = min(r0, last_row) * chunks;
+  let w1 = min(r0 + 1u, last_row) * chunks;
+  let w2 = min(r0 + 2u, last_row) * chunks;
+  let w3 = min(r0 + 3u, last_row) * chunks;
+  var acc: array<vec4<f32>, 4>; // acc[token][row]
+  // Two copies of the loop so that the x loads carry no branch (CPU implementations care).
+  if (params.cols % 4u == 0u) {
+    for (var c = 0u; c < chunks; c++) {
+      // Each row's chunk is widened once and serves the 4 tokens.
+      let k0 = chunk_weights(w0 + c);
+      let k1 = chunk_weights(w1 + c);
+      let k2 = chunk_weights(w2 + c);
+      let k3 = chunk_weights(w3 + c);
+      for (var j = 0u; j < 4u; j++) {
+        let xa = x4_at(t0 + j, 2u * c);
+        let xb = x4_at(t0 + j, 2u * c + 1u);
+        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
+      }
+    }
+  } else {
+    for (var c = 0u; c < chunks; c++) {
+      // Each row's chunk is widened once and serves the 4 tokens.
+      let k0 = chunk_weights(w0 + c);
+      let k1 = chunk_weights(w1 + c);
+      let k2 = chunk_weights(w2 + c);
+      let k3 = chunk_weights(w3 + c);
+      for (var j = 0u; j < 4u; j++) {
+        let xa = x_at(t0 + j, 2u * c);
+        let xb = x_at(t0 + j, 2u * c + 1u);
+        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
+      }
+    }
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let t = t0 + j;
+    for (var r = 0u; r < 4u; r++) {
+      if (t < frame.tokens && r0 + r < params.rows) {
+        let o = t * params.y_stride + params.first_row + r0 + r;
+        y[o] = select(acc[j][r], y[o] + acc[j][r], params.accumulate == 1u);
+      }
+    }
+  }
+}
