@@ -81,3 +81,20 @@ Deno.test("wgllama chat with no MODEL: a completion REPL that prefills only each
   assertEquals(stats[1]![0], stats[1]![1], "after /reset the new story is prefilled whole");
   assert(r.stdout.startsWith(", there was a little girl"), r.stdout);
 });
+
+Deno.test("wgllama run --system on a model without a chat template warns in one line", async () => {
+  const r = await wgllama([
+    "run",
+    "stories-260k",
+    "Once",
+    "--system",
+    "Be brief.",
+    "--max-tokens",
+    "2",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(
+    r.stderr,
+    /^wgllama: note: the model has no chat template; using raw completion\nwgllama: warning: --system is ignored: the model has no chat template\n$/,
+  );
+});
