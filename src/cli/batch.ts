@@ -7,9 +7,9 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { type BatchRequest, generateBatch } from "../generate/batch.ts";
 import type { GenerateResult } from "../generate/generate.ts";
-import { readText } from "../io/hf_folder.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { decodeUtf8, readBytes } from "./input.ts";
 import { err, out } from "./output.ts";
 import {
   GENERATION_FLAGS,
@@ -24,12 +24,15 @@ const USAGE = `Usage: wgllama batch [MODEL] --input FILE [--output FILE] [option
 Answers every line of a JSONL file: {"prompt": "..."}, {"messages": [...]} or {"prompt_ids": [...]},
 each optionally with "id", "max_tokens", "temperature", "top_p", "seed" and "stop". Writes one
 line per prompt, {"id", "text", "tokens", "finish_reason", "prompt_tokens"}, in input order as
-each completes. A malformed line is reported with its line number and skipped.
+each completes (finish_reason: stop, length = max tokens, context = the context filled). A line
+that cannot run (malformed, an unknown role, ids outside the vocabulary, too long) is reported
+with its line number and skipped; an unknown field is reported and ignored. The file is UTF-8.
 
   --input FILE        the prompts (JSONL)
   --output FILE       append results here (default: standard output)
-  --resume            skip ids already in --output (a torn last line is dropped first)
-  --strict            stop at the first malformed line instead of skipping it
+  --resume            skip ids already in --output, which must hold only results of this input
+                      (a torn last line is dropped first; anything else stops the run)
+  --strict            stop at the first problem with a line instead of skipping it
   --raw               plain completion: no chat template
   --batch-size N      sequences decoded together (default 8): each step reads the weights once for
                       all of them; a finished sequence's slot takes the next prompt
@@ -70,7 +73,9 @@ export const batch: Command = {
       ? intFlag("batch-size", values["batch-size"], 1, 256)
       : 8;
     const lines = readRequests(values.input, values.strict ?? false);
-    const done = values.resume ? completedIds(values.output!) : new Set<string>();
+    const done = values.resume
+      ? completedIds(values.output!, new Set(lines.map((l) => String(l.id))), values.input)
+      : new Set<string>();
     const todo = lines.filter((l) => !done.has(String(l.id)));
     if (done.size) {
       err(`wgllama: resuming: ${lines.length - todo.length} of ${lines.length} already done`);
@@ -93,8 +98,9 @@ export const batch: Command = {
         runnable.push(l);
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
-        if (values.strict) throw new InputError(`${values.input}:${e.message}`);
-        err(`wgllama: warning: ${values.input}:${e.message}; skipped`);
+        const where = `${values.input}:${l.line}: ${e.message}`;
+        if (values.strict) throw new InputError(where);
+        err(`wgllama: warning: ${where}; skipped`);
       }
     }
     const sink = values.output === undefined
@@ -145,19 +151,41 @@ function resultJson(id: string | number, r: GenerateResult) {
   };
 }
 
-/** Parses the input file; malformed lines are reported (and skipped, or fatal under `strict`). */
+/** The fields a line may have; any other (a misspelling, say) is reported. */
+const FIELDS = [
+  "id",
+  "prompt",
+  "messages",
+  "prompt_ids",
+  "max_tokens",
+  "temperature",
+  "top_p",
+  "seed",
+  "stop",
+];
+/** The roles a chat template knows; another role could smuggle text into the template's own. */
+const ROLES = ["system", "user", "assistant", "tool"];
+
+/**
+ * Parses the input file; malformed lines are reported (and skipped, or fatal under `strict`).
+ * The file must be UTF-8 (a byte-order mark is allowed): other bytes would be answered as text
+ * the user never wrote.
+ */
 function readRequests(path: string, strict: boolean): Line[] {
-  const text = readText(path);
+  const text = decodeUtf8(readBytes(path), path).replace(/^\uFEFF/, "");
   const lines: Line[] = [];
   const ids = new Set<string>();
+  const report = (n: number, problem: string, skipped: boolean) => {
+    if (strict) throw new InputError(`${path}:${n}: ${problem}`);
+    err(`wgllama: warning: ${path}:${n}: ${problem}${skipped ? "; skipped" : ""}`);
+  };
   text.split("\n").forEach((raw, i) => {
     const n = i + 1;
     if (raw.trim() === "") return;
     const problem = validate(raw, n, ids);
-    if (typeof problem === "string") {
-      if (strict) throw new InputError(`${path}:${n}: ${problem}`);
-      err(`wgllama: warning: ${path}:${n}: ${problem}; skipped`);
-      return;
+    if (typeof problem === "string") return report(n, problem, true);
+    for (const k of Object.keys(problem.json).filter((k) => !FIELDS.includes(k))) {
+      report(n, `unknown field "${k}" (known: ${FIELDS.join(", ")}); ignored`, false);
     }
     ids.add(String(problem.id));
     lines.push(problem);
@@ -189,6 +217,10 @@ function validate(raw: string, n: number, ids: Set<string>): Line | string {
     !(Array.isArray(j.messages) && j.messages.length > 0 &&
       j.messages.every((m) => typeof m?.role === "string" && typeof m?.content === "string"))
   ) return `"messages" must be a non-empty list of {role, content} strings`;
+  const role = (j.messages as { role: string }[] | undefined)?.find((m) => !ROLES.includes(m.role));
+  if (role) {
+    return `"messages" has role ${JSON.stringify(role.role)}: expected ${ROLES.join(", ")}`;
+  }
   if (
     j.prompt_ids !== undefined &&
     !(Array.isArray(j.prompt_ids) && j.prompt_ids.length > 0 &&
@@ -244,7 +276,14 @@ function request(s: Session, l: Line, raw: boolean): BatchRequest {
   }
   if (promptIds.length >= s.model.contextLength) {
     throw new InputError(
-      `${l.line}: the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
+      `the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
+    );
+  }
+  const vocab = s.model.config.vocabSize;
+  const outside = promptIds.find((id) => id >= vocab);
+  if (outside !== undefined) {
+    throw new InputError(
+      `"prompt_ids" holds ${outside}: expected token ids from 0 to ${vocab - 1}`,
     );
   }
   const sampling = samplingFrom({
@@ -269,21 +308,52 @@ function request(s: Session, l: Line, raw: boolean): BatchRequest {
   };
 }
 
-/** Ids already written to `path`; a torn last line (an interrupted write) is cut off first. */
-function completedIds(path: string): Set<string> {
-  const text = readText(path, { optional: true });
-  if (text === undefined) return new Set();
-  const ids = new Set<string>();
-  let keep = 0; // bytes of complete, valid lines
-  for (const line of text.split(/(?<=\n)/)) {
-    let id: unknown;
-    try {
-      id = line.endsWith("\n") ? JSON.parse(line).id : undefined;
-    } catch { /* torn or foreign line */ }
-    if (id === undefined) break;
-    ids.add(String(id));
-    keep += new TextEncoder().encode(line).length;
+/**
+ * Ids already answered in `path` by an earlier run on this input. Every complete line must be a
+ * result of this input; a torn last line (the start of a result whose write was interrupted) is
+ * cut off. Anything else — a foreign line, a file that is not ours — stops the run before a byte
+ * of the file changes.
+ */
+function completedIds(path: string, inputIds: ReadonlySet<string>, input: string): Set<string> {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return new Set();
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
   }
-  if (keep < new TextEncoder().encode(text).length) Deno.truncateSync(path, keep);
+  const text = decodeUtf8(bytes, path);
+  const ids = new Set<string>();
+  let keep = 0; // bytes of complete result lines
+  for (const [i, line] of text.split(/(?<=\n)/).entries()) {
+    if (line === "") continue;
+    const complete = line.endsWith("\n");
+    const id = complete ? resultId(line) : undefined;
+    if (id !== undefined && inputIds.has(id)) {
+      ids.add(id);
+      keep += new TextEncoder().encode(line).length;
+      continue;
+    }
+    if (!complete && line.startsWith('{"id":')) break; // torn: cut below
+    throw new InputError(
+      `${path}:${i + 1}: not a result of ${input}${
+        id === undefined ? "" : ` (id ${JSON.stringify(id)} is not in it)`
+      }: --resume only continues a results file of this input (the file is left as it is)`,
+    );
+  }
+  if (keep < bytes.length) Deno.truncateSync(path, keep);
   return ids;
+}
+
+/** The id of a result line as batch writes it, or undefined. */
+function resultId(line: string): string | undefined {
+  try {
+    const j = JSON.parse(line);
+    const isResult = typeof j === "object" && j !== null && !Array.isArray(j) &&
+      (typeof j.id === "string" || typeof j.id === "number") && typeof j.text === "string" &&
+      Array.isArray(j.tokens) && typeof j.finish_reason === "string";
+    return isResult ? String(j.id) : undefined;
+  } catch {
+    return undefined;
+  }
 }

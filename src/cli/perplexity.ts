@@ -6,6 +6,7 @@ import { loadModel } from "../model/load.ts";
 import { perplexity as measure } from "../model/perplexity.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { decodeUtf8, readBytes, readStdinBytes } from "./input.ts";
 import { out } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { weightsFlag } from "./session.ts";
@@ -57,7 +58,7 @@ export const perplexity: Command = {
     const tokenizer = TextTokenizer.load(resolveModelDir(spec));
     if (!tokenizer) throw new InputError(`Cannot score text: ${spec} has no tokenizer.json`);
     const source = values.text ?? "standard input";
-    const text = decodeUtf8(await readInput(values.text), source);
+    const text = decodeUtf8(await readInput(values.text), source).replace(/^\uFEFF/, "");
     if (text.length === 0) throw new InputError(`The text (${source}) is empty: nothing to score`);
     const ids = tokenizer.encode(text, { postProcess: true });
     if (ids.length < 2) {
@@ -111,23 +112,9 @@ export const perplexity: Command = {
 };
 
 async function readInput(path: string | undefined): Promise<Uint8Array> {
-  if (path === undefined) {
-    if (Deno.stdin.isTerminal()) {
-      throw new UsageError("perplexity: give --text FILE, or pipe the text into stdin");
-    }
-    return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  if (path !== undefined) return readBytes(path);
+  if (Deno.stdin.isTerminal()) {
+    throw new UsageError("perplexity: give --text FILE, or pipe the text into stdin");
   }
-  try {
-    return Deno.readFileSync(path);
-  } catch (e) {
-    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
-}
-
-function decodeUtf8(bytes: Uint8Array, source: string): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new InputError(`The text (${source}) is not valid UTF-8`);
-  }
+  return await readStdinBytes();
 }

@@ -2,6 +2,7 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
 import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { decodeUtf8, readStdinBytes } from "./input.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
@@ -13,6 +14,8 @@ generated text goes to standard output; everything else goes to standard error.
   --raw                    plain completion: no chat template (BOS + prompt)
   --prompt-ids LIST        feed these comma-separated token ids as the prompt (implies --raw)
   --json                   print one JSON object {text, tokens, prompt_tokens, finish_reason, timings}
+                           (finish_reason: stop, length = --max-tokens, context = the context filled,
+                           interrupted = Ctrl-C; warnings when there are any)
   --truncate               drop the oldest prompt tokens when the prompt does not fit the context
 ${GENERATION_HELP}
 
@@ -88,7 +91,8 @@ export const run: Command = {
             text: result.text,
             tokens: result.tokens,
             prompt_tokens: result.promptTokens,
-            finish_reason: result.finishReason === "interrupted" ? "stop" : result.finishReason,
+            finish_reason: result.finishReason,
+            ...(session.warnings.length ? { warnings: session.warnings } : {}),
             timings: {
               prefill_seconds: result.timings.prefillSeconds,
               decode_seconds: result.timings.decodeSeconds,
@@ -98,6 +102,11 @@ export const run: Command = {
           }) + "\n",
         );
       } else if (Deno.stdout.isTerminal() && !result.text.endsWith("\n")) out("\n");
+      if (result.finishReason === "context") {
+        err(
+          `wgllama: note: the reply stopped at the end of the context (${session.model.contextLength} tokens; raise --ctx)`,
+        );
+      } else if (result.finishReason === "interrupted") err("wgllama: note: interrupted");
       if (Deno.stderr.isTerminal()) {
         const t = result.timings;
         err(
@@ -147,6 +156,6 @@ async function readStdin(): Promise<string> {
   if (Deno.stdin.isTerminal()) {
     throw new UsageError("run: give PROMPT, or pipe the prompt into stdin");
   }
-  const text = await new Response(Deno.stdin.readable).text();
-  return text.replace(/\r?\n$/, "");
+  const text = decodeUtf8(await readStdinBytes(), "standard input");
+  return text.replace(/^\uFEFF/, "").replace(/\r?\n$/, "");
 }

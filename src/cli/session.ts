@@ -12,6 +12,7 @@ import type { GenerationDefaults, LlamaConfig } from "../model/config.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { intFlag } from "./args.ts";
+import { err } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
 /** parseArgs options of the flags that shape generation. */
@@ -99,6 +100,8 @@ export interface Session {
   maxTokens: number;
   stop: string[];
   system: string | undefined;
+  /** What the user should know about the settings (also printed to stderr at open). */
+  warnings: string[];
 }
 
 /** Every id that ends a reply: eos ids of both configs and the tokenizer, <|eot_id|>, <|eom_id|>. */
@@ -136,6 +139,14 @@ export async function openSession(
     ...(options.slots ? { slots: options.slots } : {}),
   });
   const tokenizer = TextTokenizer.load(loaded.dir);
+  const warnings: string[] = [];
+  const trained = loaded.model.config.maxPositionEmbeddings;
+  if (loaded.model.contextLength > trained) {
+    warnings.push(
+      `--ctx ${loaded.model.contextLength} is beyond the ${trained} positions the model was trained for: past them its output degrades`,
+    );
+  }
+  for (const w of warnings) err(`wgllama: warning: ${w}`);
   return {
     model: loaded.model,
     tokenizer,
@@ -145,5 +156,6 @@ export async function openSession(
     maxTokens,
     stop: values.stop ?? [],
     system: values.system,
+    warnings,
   };
 }

@@ -153,7 +153,7 @@ async function continuous(
     // Sequences whose cache is full end here; the others decode together.
     for (const [slot, a] of active) {
       if (model.tokensOf(slot).length >= model.contextLength) {
-        a.reply.end("length");
+        a.reply.end("context");
         await finish(slot, a, true);
         await admit(slot);
       }

@@ -56,8 +56,11 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
-/** Why generation ended. */
-export type FinishReason = "stop" | "length" | "interrupted";
+/**
+ * Why generation ended: a terminator or stop string, max tokens, a full context, or the caller's
+ * abort signal.
+ */
+export type FinishReason = "stop" | "length" | "context" | "interrupted";
 
 /** The outcome of {@linkcode generate}. */
 export interface GenerateResult {
@@ -207,7 +210,7 @@ export async function generate(
     const room = model.contextLength - model.tokens.length;
     if (room <= 0) {
       contextFull = true;
-      reply.end("length");
+      reply.end("context");
       break;
     }
     const id = reply.tokens.at(-1)!;

@@ -50,6 +50,11 @@ export function strftime(date: Date, format: string): string {
   return format.replace(/%(.)/g, (all, c: string) => fields[c]?.() ?? all);
 }
 
+/** ids.push(...more) without spreading: a 1 MB message has more tokens than a call has arguments. */
+function append(ids: number[], more: readonly number[]): void {
+  for (const id of more) ids.push(id);
+}
+
 /** Python's range(stop) / range(start, stop[, step]). */
 function pythonRange(start: number, stop?: number, step = 1): number[] {
   if (stop === undefined) [start, stop] = [0, start];
@@ -152,7 +157,7 @@ export class ChatTemplate {
     for (let p = 0; p < pieces.length; p += 2) {
       const template = pieces[p]!;
       if (!real.startsWith(template, pos)) throw unaligned(pos);
-      ids.push(...this.#tokenizer.encode(template, { special: true }));
+      append(ids, this.#tokenizer.encode(template, { special: true }));
       pos += template.length;
       if (p + 1 >= pieces.length) break;
       const content = messages[Number(pieces[p + 1])]!.content;
@@ -161,7 +166,7 @@ export class ChatTemplate {
       const written = [content, content.trim(), content.trimStart(), content.trimEnd()]
         .find((c) => real.startsWith(c + next, pos));
       if (written === undefined) throw unaligned(pos, Number(pieces[p + 1]));
-      ids.push(...this.#tokenizer.encode(written));
+      append(ids, this.#tokenizer.encode(written));
       pos += written.length;
     }
     return ids;

@@ -56,7 +56,7 @@ Deno.test("wgllama perplexity: bad input is one line and the right exit code", a
   const cases: [string[], string | Uint8Array, number, RegExp][] = [
     [[], "", 1, /empty/],
     [[fixture("tiny-llama3-vocab")], "Hi", 1, /1 token: perplexity needs at least 2/],
-    [[], new Uint8Array([0x4f, 0x6e, 0xff, 0xfe]), 1, /not valid UTF-8/],
+    [[], new Uint8Array([0x4f, 0x6e, 0xff, 0xfe]), 1, /standard input:1: invalid UTF-8 at byte 2/],
     [
       ["--stride", "0"],
       "Once upon a time",

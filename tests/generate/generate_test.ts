@@ -64,7 +64,7 @@ Deno.test("generate() ends with finish_reason length at max tokens and when the 
     [1, 2],
     options(),
   );
-  assertEquals([full.text, full.finishReason, full.contextFull], ["BBBB", "length", true]);
+  assertEquals([full.text, full.finishReason, full.contextFull], ["BBBB", "context", true]);
 });
 
 Deno.test("generate() reuses the cached prefix: a second turn prefills only its new tokens", async () => {
