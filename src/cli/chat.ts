@@ -9,8 +9,8 @@ import { resolveModelDir } from "../io/hf_folder.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { decodeUtf8 } from "./input.ts";
 import { err, out } from "./output.ts";
-import { fitContext } from "./run.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
 const COMMANDS_HELP = `Commands:
@@ -21,8 +21,8 @@ const COMMANDS_HELP = `Commands:
   /set KEY VALUE        temperature | top_p | top_k | min_p | repetition_penalty | max_tokens | seed
   /stats                speed of the last reply and context used
   /save FILE            write the conversation as JSON messages
-  /exit                 leave (also Ctrl-D, or Ctrl-C at the prompt)
-Ctrl-C during a reply stops that reply.`;
+  /exit                 leave (also Ctrl-D)
+Ctrl-C during a reply stops that reply; it never ends the chat.`;
 
 const USAGE = `Usage: wgllama chat [MODEL] [options]
 
@@ -67,8 +67,6 @@ class Repl {
   #text: number[] = [];
   #last: GenerateResult | undefined;
   #reply: AbortController | undefined;
-  #interrupted!: () => void;
-  #interrupt = new Promise<void>((resolve) => (this.#interrupted = resolve));
 
   constructor(session: Session) {
     this.#s = session;
@@ -84,7 +82,9 @@ class Repl {
   }
 
   async loop(): Promise<number> {
-    const onSigint = () => (this.#reply ? this.#reply.abort() : this.#interrupted());
+    // Ctrl-C stops a reply; it never ends the chat (a second press must not lose the history).
+    const onSigint = () =>
+      this.#reply ? this.#reply.abort() : err("\n(Ctrl-C stops a reply; /exit or Ctrl-D leaves)");
     Deno.addSignalListener("SIGINT", onSigint);
     const lines = readLines();
     try {
@@ -95,8 +95,8 @@ class Repl {
       }
       while (true) {
         if (this.#interactive) out("> ");
-        const next = await Promise.race([lines.next(), this.#interrupt.then(() => undefined)]);
-        if (!next || next.done) break; // Ctrl-C at the prompt, or end of input
+        const next = await lines.next();
+        if (next.done) break; // end of input (Ctrl-D)
         const line = next.value.trim();
         if (line === "") continue;
         if (line.startsWith("/")) {
@@ -113,7 +113,14 @@ class Repl {
   async #turn(text: string): Promise<void> {
     const s = this.#s;
     this.#messages.push({ role: "user", content: text });
-    const prompt = fitContext(this.#encode(), s, false);
+    let prompt: number[];
+    try {
+      prompt = this.#fit();
+    } catch (e) {
+      this.#messages.pop();
+      if (e instanceof InputError) return err(`wgllama: error: ${e.message}`);
+      throw e;
+    }
     this.#reply = new AbortController();
     try {
       this.#last = await generate(s.model, prompt, {
@@ -137,8 +144,62 @@ class Repl {
     this.#text = [...prompt, ...this.#last.tokens];
     if (this.#last.finishReason === "interrupted") err("wgllama: reply stopped");
     if (this.#last.contextFull) {
-      err(`wgllama: the context is full (${s.model.contextLength} tokens): /reset to start over`);
+      err(
+        `wgllama: note: the reply stopped at the end of the context (${s.model.contextLength} tokens); the oldest turns make room for the next`,
+      );
     }
+  }
+
+  /**
+   * The prompt of this turn, leaving room for a reply (its --max-tokens, at most half the
+   * context): a conversation that outgrew the context loses its oldest turns (never the system
+   * message), and says so. Only a turn that cannot fit even alone is refused.
+   */
+  #fit(): number[] {
+    const ctx = this.#s.model.contextLength;
+    const room = Math.min(this.#s.maxTokens, Math.floor(ctx / 2));
+    let prompt = this.#encode();
+    let dropped = 0;
+    while (prompt.length + room > ctx && this.#dropOldest(ctx - room)) {
+      dropped++;
+      prompt = this.#encode();
+    }
+    if (prompt.length >= ctx) {
+      throw new InputError(
+        `the message makes a prompt of ${prompt.length} tokens: the context holds ${ctx} (raise --ctx); not sent`,
+      );
+    }
+    if (dropped) {
+      err(
+        `wgllama: note: the conversation outgrew the context (${ctx} tokens): the oldest ${
+          this.#s.template ? `${dropped} turn${dropped === 1 ? "" : "s"}` : "text"
+        } dropped`,
+      );
+    }
+    return prompt;
+  }
+
+  /**
+   * Drops the oldest turn (a user message and its reply) before the current one; without a
+   * template, the oldest text so that the rest fits `budget` tokens. False when nothing is left.
+   */
+  #dropOldest(budget: number): boolean {
+    if (!this.#s.template) {
+      const line = this.#encode().length - this.#text.length;
+      const keep = budget - line - 1; // and BOS
+      if (this.#text.length === 0 || keep >= this.#text.length - 1) return false;
+      const bos = this.#text[0]!;
+      this.#text = keep > 0 ? [bos, ...this.#text.slice(this.#text.length - keep)] : [];
+      return true;
+    }
+    const first = this.#messages.findIndex((m) => m.role !== "system");
+    if (first < 0 || first === this.#messages.length - 1) return false;
+    const turn = this.#messages[first + 1]?.role === "assistant" &&
+        first + 1 < this.#messages.length - 1
+      ? 2
+      : 1;
+    this.#messages.splice(first, turn);
+    return true;
   }
 
   /**
@@ -264,16 +325,25 @@ class Repl {
 
 /** Lines of stdin as they arrive. */
 async function* readLines(): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, nl).replace(/\r$/, "");
-      buffer = buffer.slice(nl + 1);
+  let pending = new Uint8Array(0);
+  let line = 0;
+  // Text the user did not write must never be answered: a line that is not UTF-8 ends the chat.
+  const text = (bytes: Uint8Array) => {
+    line++;
+    return decodeUtf8(bytes, "standard input", line).replace(/\r$/, "").replace(/^\uFEFF/, "");
+  };
+  for await (const chunk of Deno.stdin.readable) {
+    const joined = new Uint8Array(pending.length + chunk.length);
+    joined.set(pending);
+    joined.set(chunk, pending.length);
+    let start = 0;
+    for (let nl = joined.indexOf(0x0a); nl >= 0; nl = joined.indexOf(0x0a, start)) {
+      yield text(joined.subarray(start, nl));
+      start = nl + 1;
     }
+    pending = joined.slice(start);
   }
-  if (buffer) yield buffer;
+  if (pending.length) yield text(pending);
 }
 
 function existsFile(path: string): boolean {

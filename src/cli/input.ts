@@ -10,14 +10,18 @@ export function readBytes(path: string): Uint8Array {
   }
 }
 
-/** Strict UTF-8, naming the line and byte of the first invalid sequence. */
-export function decodeUtf8(bytes: Uint8Array, source: string): string {
+/**
+ * Strict UTF-8, naming the line and byte of the first invalid sequence (`firstLine`: the line
+ * number `bytes` start on).
+ */
+export function decodeUtf8(bytes: Uint8Array, source: string, firstLine = 1): string {
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
-    const line = bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1;
-    throw new InputError(`${source}:${line}: invalid UTF-8 at byte ${at}: expected UTF-8 text`);
+    const line = bytes.subarray(0, at).filter((b) => b === 0x0a).length + firstLine;
+    const where = firstLine === 1 ? ` at byte ${at}` : ` at byte ${at} of the line`;
+    throw new InputError(`${source}:${line}: invalid UTF-8${where}: expected UTF-8 text`);
   }
 }
 

@@ -86,3 +86,71 @@ Deno.test("wgllama chat: Ctrl-C (SIGINT) during a reply stops it and keeps the s
   const stats = stdout.split("\n").find((l) => l.startsWith("last reply:"));
   assert(stats?.includes("(interrupted)"), stdout.slice(-300));
 });
+
+Deno.test("wgllama chat outgrowing its context drops the oldest turns and goes on; a turn too long alone is refused", async () => {
+  const raw = await wgllama(["chat", "--ctx", "64", "--max-tokens", "40", "--temperature", "0"], {
+    stdin: "Once upon a time\nThe dog ran\nLily saw a cat\n/stats\n",
+  });
+  assertEquals(raw.code, 0, raw.stderr);
+  assertEquals(raw.stdout.split("\n").filter((l) => l.startsWith("last reply:")).length, 1);
+  assert(raw.stderr.includes("the conversation outgrew the context (64 tokens)"), raw.stderr);
+  const long = Array(80).fill("word").join(" ");
+  const r = await wgllama([
+    "chat",
+    LLAMA3,
+    "--ctx",
+    "48",
+    "--max-tokens",
+    "6",
+    "--temperature",
+    "0",
+    "--system",
+    "Be kind.",
+  ], {
+    stdin:
+      `Hello\nHow are you?\nGood\n${long}\nStill here?\n/save ${Deno.makeTempDirSync()}/c.json\n`,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assert(/oldest \d+ turns? dropped/.test(r.stderr), r.stderr);
+  assert(r.stderr.includes("tokens: the context holds 48 (raise --ctx); not sent"), r.stderr);
+  assert(r.stdout.includes("(saved"), r.stdout);
+  const saved = JSON.parse(
+    Deno.readTextFileSync(r.stdout.match(/saved \d+ messages to (\S+)\)/)![1]!),
+  );
+  assertEquals(saved[0], { role: "system", content: "Be kind." });
+  assertEquals(saved.at(-2).content, "Still here?");
+});
+
+Deno.test("wgllama chat: Ctrl-C at the prompt, even twice, never ends the chat", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "chat", LLAMA3, "--max-tokens", "4", "--temperature", "0"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  let stdout = "";
+  const readUntil = async (lines: number) => {
+    while (stdout.split("\n").length <= lines) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += new TextDecoder().decode(value);
+    }
+  };
+  await writer.write(new TextEncoder().encode("Hello\n"));
+  await readUntil(1);
+  child.kill("SIGINT");
+  child.kill("SIGINT");
+  await new Promise((r) => setTimeout(r, 300));
+  await writer.write(new TextEncoder().encode("Again\n/stats\n"));
+  await writer.close();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    stdout += new TextDecoder().decode(chunk.value);
+  }
+  const status = await child.status;
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  assertEquals(status.code, 0, stderr);
+  assert(stderr.includes("/exit or Ctrl-D leaves"), stderr);
+  assert(stdout.includes("last reply: 4 tokens"), stdout);
+});

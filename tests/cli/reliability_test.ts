@@ -156,3 +156,15 @@ Deno.test("batch: a reply cut by the context reports finish_reason context", asy
   assertEquals(r.code, 0, r.stderr);
   assertEquals(JSON.parse(r.stdout).finish_reason, "context");
 });
+
+Deno.test("chat: a line of invalid UTF-8 is refused naming the line, after the lines before it are answered", async () => {
+  const bytes = new Uint8Array([
+    ...new TextEncoder().encode("Once upon\nThe "),
+    0xff,
+    ...new TextEncoder().encode(" dog\n"),
+  ]);
+  const r = await wgllama(["chat", "--max-tokens", "3", "--temperature", "0"], { stdin: bytes });
+  assertEquals(r.code, 1);
+  assertEquals(r.stdout, " a time,\n");
+  assertMatch(r.stderr, /standard input:2: invalid UTF-8 at byte 4 of the line/);
+});
