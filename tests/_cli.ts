@@ -9,11 +9,19 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How a CLI run is spawned. */
+export interface CliOptions {
+  stdin?: string | Uint8Array;
+  /** Variables added to the environment (`undefined` removes one). */
+  env?: Record<string, string | undefined>;
+  /** Deno permission flags. @default read, write, ffi, env */
+  permissions?: string[];
+}
+
+const ALL = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env"];
+
 /** Spawns `wgllama ...args` and collects its output. */
-export async function wgllama(
-  args: string[],
-  options: { stdin?: string | Uint8Array; env?: Record<string, string> } = {},
-) {
+export async function wgllama(args: string[], options: CliOptions = {}) {
   return (await wgllamaMeasured(args, options)).result;
 }
 
@@ -23,14 +31,20 @@ export async function wgllama(
  */
 export async function wgllamaMeasured(
   args: string[],
-  options: { stdin?: string | Uint8Array; env?: Record<string, string> } = {},
+  options: CliOptions = {},
 ): Promise<{ result: CliResult; peakRssBytes: number }> {
+  const env: Record<string, string> = { ...Deno.env.toObject(), NO_COLOR: "1" };
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-ffi", "--allow-env", MAIN, ...args],
+    args: ["run", ...(options.permissions ?? ALL), MAIN, ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: true,
+    env,
   }).spawn();
   // Deno reads /proc only with --allow-all: a shell polls the child's high-water mark instead.
   const watcher = new Deno.Command("sh", {

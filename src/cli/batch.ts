@@ -10,7 +10,7 @@ import type { GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { decodeUtf8, readBytes } from "./input.ts";
-import { err, out } from "./output.ts";
+import { err, openOutput, out, writeOutput } from "./output.ts";
 import {
   GENERATION_FLAGS,
   GENERATION_HELP,
@@ -82,13 +82,21 @@ export const batch: Command = {
     }
     if (todo.length === 0) return EXIT.ok;
 
-    const session = await openSession(spec, values, { slots: Math.min(slots, todo.length) });
-    const { tokenizer } = session;
-    if (!tokenizer && todo.some((l) => l.json.prompt_ids === undefined)) {
-      throw new InputError(
-        `Cannot find tokenizer.json in ${spec}: text prompts need one (use prompt_ids)`,
-      );
+    // The output must be writable before the weights load (a typo costs no loading time).
+    const sink = values.output === undefined ? undefined : openOutput(values.output);
+    let session: Session;
+    try {
+      session = await openSession(spec, values, {
+        slots: Math.min(slots, todo.length),
+        ...(todo.some((l) => l.json.prompt_ids === undefined)
+          ? { tokenizerFor: "text prompts need one (use prompt_ids)" }
+          : {}),
+      });
+    } catch (e) {
+      sink?.close();
+      throw e;
     }
+    const { tokenizer } = session;
     // A prompt that cannot run (longer than the context) is reported like a malformed line.
     const runnable: Line[] = [];
     const requests: BatchRequest[] = [];
@@ -103,9 +111,6 @@ export const batch: Command = {
         err(`wgllama: warning: ${where}; skipped`);
       }
     }
-    const sink = values.output === undefined
-      ? undefined
-      : Deno.openSync(values.output, { append: true, create: true });
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     Deno.addSignalListener("SIGINT", onSigint);
@@ -118,7 +123,7 @@ export const batch: Command = {
         signal: controller.signal,
         onResult: (i, r) => {
           const line = JSON.stringify(resultJson(runnable[i]!.id, r)) + "\n";
-          if (sink) sink.writeSync(new TextEncoder().encode(line));
+          if (sink) writeOutput(sink, values.output!, new TextEncoder().encode(line));
           else out(line);
           tokens += r.tokens.length;
           if (Deno.stderr.isTerminal()) {

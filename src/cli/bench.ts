@@ -4,7 +4,7 @@
  * measured read bandwidth, on a random Llama-3-shaped model or a MODEL folder.
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { EXIT, UsageError } from "../errors.ts";
 import { measureBandwidth } from "../gpu/bandwidth.ts";
 import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
@@ -111,6 +111,16 @@ export const bench: Command = {
     const temp = dir === undefined
       ? Deno.makeTempDirSync({ prefix: `wgllama_bench_${shape}_` })
       : undefined;
+    // The generated model (0.3–16 GB) must not outlive the run, also when it is interrupted.
+    const removeTemp = () => temp && Deno.removeSync(temp, { recursive: true });
+    const onSignal = (code: number) => () => {
+      removeTemp();
+      Deno.exit(code);
+    };
+    const signals = temp
+      ? ([["SIGINT", onSignal(EXIT.interrupted)], ["SIGTERM", onSignal(143)]] as const)
+      : [];
+    for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
     try {
       if (temp) {
         log(`generating a random ${shape} model…`);
@@ -277,7 +287,8 @@ export const bench: Command = {
       gpu.device.destroy();
       return 0;
     } finally {
-      if (temp) Deno.removeSync(temp, { recursive: true });
+      for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);
+      removeTemp();
     }
   },
 };

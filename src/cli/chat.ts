@@ -10,7 +10,7 @@ import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { decodeUtf8 } from "./input.ts";
-import { err, out } from "./output.ts";
+import { err, openOutput, out, writeOutput } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
 const COMMANDS_HELP = `Commands:
@@ -244,14 +244,23 @@ class Repl {
           break;
         case "/save":
           if (!arg) throw new UsageError("/save needs a FILE");
-          Deno.writeTextFileSync(arg, JSON.stringify(this.#messages, null, 2) + "\n");
+          {
+            const file = openOutput(arg, { truncate: true });
+            try {
+              const json = JSON.stringify(this.#messages, null, 2) + "\n";
+              writeOutput(file, arg, new TextEncoder().encode(json));
+            } finally {
+              file.close();
+            }
+          }
           out(`(saved ${this.#messages.length} messages to ${arg})\n`);
           break;
         default:
           throw new UsageError(`unknown command ${name} (/help lists them)`);
       }
     } catch (e) {
-      if (e instanceof UsageError || e instanceof InputError) err(`wgllama: ${e.message}`);
+      if (e instanceof UsageError) err(`wgllama: ${e.message}`);
+      else if (e instanceof InputError) err(`wgllama: error: ${e.message}`);
       else if (e instanceof Error) err(`wgllama: error: ${e.message}`);
       else throw e;
     }

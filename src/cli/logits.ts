@@ -4,7 +4,7 @@ import { loadModel } from "../model/load.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, idListFlag, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
-import { err, out } from "./output.ts";
+import { err, openOutput, out, writeOutput } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { weightsFlag } from "./session.ts";
 
@@ -64,39 +64,42 @@ export const logits: Command = {
     }
     if (ids.length === 0) throw new InputError("--text encodes to zero tokens: nothing to run");
     const ctx = values.ctx !== undefined ? intFlag("ctx", values.ctx) : ids.length;
-    const { model } = await loadModel(spec, {
-      contextLength: ctx,
-      weights: weightsFlag(values.weights),
-      onProgress: progressBar("Loading"),
-    });
-    const V = model.config.vocabSize;
-    const logits = await model.logits(ids, 0);
-    if (values.out !== undefined) {
-      try {
-        Deno.writeFileSync(
-          values.out,
+    // The output must be writable before the weights load.
+    const file = values.out === undefined ? undefined : openOutput(values.out, { truncate: true });
+    try {
+      const { model } = await loadModel(spec, {
+        contextLength: ctx,
+        weights: weightsFlag(values.weights),
+        onProgress: progressBar("Loading"),
+      });
+      const V = model.config.vocabSize;
+      const logits = await model.logits(ids, 0);
+      if (file) {
+        writeOutput(
+          file,
+          values.out!,
           new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength),
         );
-      } catch (e) {
-        throw new InputError(`Cannot write ${values.out}: ${e instanceof Error ? e.message : e}`);
+        err(`wgllama: wrote logits [${ids.length}, ${V}] float32 to ${values.out}`);
       }
-      err(`wgllama: wrote logits [${ids.length}, ${V}] float32 to ${values.out}`);
-    }
-    if (top > 0) {
-      tokenizer ??= TextTokenizer.load(resolveModelDir(spec));
-      for (let p = 0; p < ids.length; p++) {
-        const row = logits.subarray(p * V, (p + 1) * V);
-        const best = [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, top);
-        const shown = best.map((id) => {
-          const text = tokenizer?.decode([id]);
-          return `${id}${text === undefined ? "" : ` ${JSON.stringify(text)}`} ${
-            row[id]!.toFixed(4)
-          }`;
-        });
-        out(`${p}\t${ids[p]}\t${shown.join("\t")}\n`);
+      if (top > 0) {
+        tokenizer ??= TextTokenizer.load(resolveModelDir(spec));
+        for (let p = 0; p < ids.length; p++) {
+          const row = logits.subarray(p * V, (p + 1) * V);
+          const best = [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, top);
+          const shown = best.map((id) => {
+            const text = tokenizer?.decode([id]);
+            return `${id}${text === undefined ? "" : ` ${JSON.stringify(text)}`} ${
+              row[id]!.toFixed(4)
+            }`;
+          });
+          out(`${p}\t${ids[p]}\t${shown.join("\t")}\n`);
+        }
       }
+      model.gpu.device.destroy();
+      return 0;
+    } finally {
+      file?.close();
     }
-    model.gpu.device.destroy();
-    return 0;
   },
 };

@@ -1,10 +1,40 @@
 /** The CLI's writers: stdout carries results only; everything else goes to stderr. */
+import { InputError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 
 /** Writes text to stdout, completely. */
 export function out(text: string): void {
   writeAll(Deno.stdout, encoder.encode(text));
+}
+
+/**
+ * Opens a file the user named for writing (appending, or from empty with `truncate`); a
+ * permission or I/O failure is the user's, in one line naming the path and the cause.
+ */
+export function openOutput(path: string, options: { truncate?: boolean } = {}): Deno.FsFile {
+  try {
+    return Deno.openSync(path, {
+      create: true,
+      ...(options.truncate ? { write: true, truncate: true } : { append: true }),
+    });
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotCapable
+      ? "wgllama was not given write access (deno run --allow-write)"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw new InputError(`Cannot write ${path}: ${why}`);
+  }
+}
+
+/** Writes all of `bytes` to a file opened with {@linkcode openOutput}. */
+export function writeOutput(file: Deno.FsFile, path: string, bytes: Uint8Array): void {
+  try {
+    writeAll(file, bytes);
+  } catch (e) {
+    throw new InputError(`Cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 /** Writes a line to stderr. */

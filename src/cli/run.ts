@@ -2,6 +2,7 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
 import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
 import { decodeUtf8, readStdinBytes } from "./input.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
@@ -48,17 +49,27 @@ export const run: Command = {
     if (promptIds && positionals.length === 2) {
       throw new UsageError("run: give PROMPT or --prompt-ids, not both");
     }
+    if (positionals.length === 1) {
+      // One argument is MODEL; a user who meant it as the prompt learns how to say that.
+      try {
+        resolveModelDir(spec);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        throw new InputError(
+          `${e.message}. To prompt the default model, name it first (wgllama run ${BUILTIN_MODEL} "${
+            spec.slice(0, 40)
+          }") or pipe the prompt into stdin`,
+        );
+      }
+    }
     const text = promptIds ? "" : positionals[1] ?? await readStdin();
     if (!promptIds && text.trim() === "") {
       throw new InputError("The prompt is empty: give PROMPT or pipe text to stdin");
     }
-    const session = await openSession(spec, values);
+    const session = await openSession(spec, values, {
+      ...(promptIds ? {} : { tokenizerFor: "text prompts need one (or use --prompt-ids)" }),
+    });
     const tokenizer = session.tokenizer;
-    if (!tokenizer && !promptIds) {
-      throw new InputError(
-        `Cannot find tokenizer.json in ${spec}: text prompts need one (or use --prompt-ids)`,
-      );
-    }
     const raw = values.raw || promptIds !== undefined || !session.template;
     if (!session.template && !values.raw && !promptIds) {
       err("wgllama: note: the model has no chat template; using raw completion");

@@ -3,7 +3,8 @@
  * merge point), and a loaded model with its tokenizer, chat template and terminators.
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { InputError, UsageError } from "../errors.ts";
+import { resolveModelDir } from "../io/hf_folder.ts";
 import type { PackFormat } from "../gpu/buffers.ts";
 import type { SamplingParams } from "../generate/sampling.ts";
 import { loadModel } from "../model/load.ts";
@@ -124,7 +125,7 @@ export function terminatorIds(
 export async function openSession(
   spec: string,
   values: FlagValues,
-  options: { slots?: number } = {},
+  options: { slots?: number; tokenizerFor?: string } = {},
 ): Promise<Session> {
   samplingFrom(values, { eosTokenIds: [] }); // flag mistakes are usage errors, before any loading
   const maxTokens = values["max-tokens"] !== undefined
@@ -132,7 +133,12 @@ export async function openSession(
     : 256;
   const contextLength = values.ctx !== undefined ? intFlag("ctx", values.ctx, 2) : undefined;
   const weights = weightsFlag(values.weights);
-  const loaded = await loadModel(spec, {
+  // What the command needs is checked before the weights load, not after.
+  const dir = resolveModelDir(spec);
+  if (options.tokenizerFor && !isFile(`${dir}/tokenizer.json`)) {
+    throw new InputError(`Cannot find tokenizer.json in ${dir}: ${options.tokenizerFor}`);
+  }
+  const loaded = await loadModel(dir, {
     contextLength,
     weights,
     onProgress: progressBar("Loading"),
@@ -158,4 +164,12 @@ export async function openSession(
     system: values.system,
     warnings,
   };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }

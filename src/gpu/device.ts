@@ -47,11 +47,17 @@ export interface Gpu {
 
 /** Opens the default adapter's device, or explains how to get one. */
 export async function openGpu(): Promise<Gpu> {
-  if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
-    // Mesa complains on stderr when XDG_RUNTIME_DIR is unset; give it a private folder.
-    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "wgllama-xdg-" }));
+  // Mesa's window-system probe complains on stderr when XDG_RUNTIME_DIR is unset. We draw no
+  // windows: point it at an existing folder while the adapter is found (nothing is created there,
+  // and nothing needs write access), then put the environment back.
+  const unset = Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR");
+  if (unset) Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+  let adapter: GPUAdapter | null | undefined;
+  try {
+    adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+  } finally {
+    if (unset) Deno.env.delete("XDG_RUNTIME_DIR");
   }
-  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) {
     throw new InputError(
       "No WebGPU adapter found: install a GPU driver with Vulkan support, or on Linux without a GPU " +
