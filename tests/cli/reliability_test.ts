@@ -168,3 +168,56 @@ Deno.test("chat: a line of invalid UTF-8 is refused naming the line, after the l
   assertEquals(r.stdout, " a time,\n");
   assertMatch(r.stderr, /standard input:2: invalid UTF-8 at byte 4 of the line/);
 });
+
+Deno.test("run: a 1 MB prompt through a chat template is refused with its length, or truncated under --truncate", async () => {
+  const words = ["the", "cat", "sat", "on", "a", "mat", "!"];
+  const big = Array.from({ length: 200_000 }, (_, i) => words[(i * 5) % words.length]).join(" ");
+  const refused = await wgllama(["run", LLAMA3, "--max-tokens", "2"], { stdin: big });
+  assertEquals(refused.code, 1);
+  assertMatch(
+    refused.stderr,
+    /^wgllama: error: The prompt has \d{6} tokens: the context holds 4096/,
+  );
+  const truncated = await wgllama(["run", LLAMA3, "--max-tokens", "2", "--truncate"], {
+    stdin: big,
+  });
+  assertEquals(truncated.code, 0, truncated.stderr);
+  assertMatch(truncated.stderr, /prompt truncated from \d{6} to \d+ tokens/);
+});
+
+Deno.test("run --json: Ctrl-C ends the reply with finish_reason interrupted, exit 130 and a note", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "run",
+      "stories-260k",
+      "Once",
+      "--max-tokens",
+      "100000",
+      "--ctx",
+      "100000",
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.getReader();
+  let seen = "";
+  while (!seen.includes("raw completion")) {
+    const { value, done } = await stderr.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill("SIGINT");
+  const stdout = new Response(child.stdout).text();
+  for (let c = await stderr.read(); !c.done; c = await stderr.read()) {
+    seen += new TextDecoder().decode(c.value);
+  }
+  const { code } = await child.status;
+  assertEquals(code, 130, seen);
+  assertEquals(JSON.parse(await stdout).finish_reason, "interrupted");
+  assertMatch(seen, /wgllama: note: interrupted/);
+});
