@@ -4,7 +4,10 @@
  */
 import { expectedTensors } from "../src/model/tensors.ts";
 import { parseLlamaConfig } from "../src/model/config.ts";
-import { LLAMA3_8B } from "../tests/_configs.ts";
+import { writeSafetensors } from "../src/io/safetensors_writer.ts";
+import { syntheticConfig } from "../src/model/synthetic.ts";
+
+const LLAMA3_8B = syntheticConfig("8b");
 
 const dir = Deno.makeTempDirSync({ prefix: "wgllama_8b_" });
 Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(LLAMA3_8B));
@@ -13,23 +16,9 @@ const SHARDS = 4;
 const weightMap: Record<string, string> = {};
 for (let s = 0; s < SHARDS; s++) {
   const name = `model-0000${s + 1}-of-0000${SHARDS}.safetensors`;
-  const mine = tensors.filter((_, i) => i % SHARDS === s);
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const t of mine) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 2;
-    header[t.name] = { dtype: "BF16", shape: t.shape, data_offsets: [offset, offset + bytes] };
-    weightMap[t.name] = name;
-    offset += bytes;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const f = Deno.openSync(`${dir}/${name}`, { create: true, write: true });
-  const len = new Uint8Array(8);
-  new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
-  f.writeSync(len);
-  f.writeSync(json);
-  f.truncateSync(8 + json.length + offset);
-  f.close();
+  const mine = tensors.filter((_, i) => i % SHARDS === s).map((t) => ({ ...t, dtype: "BF16" }));
+  for (const t of mine) weightMap[t.name] = name;
+  writeSafetensors(`${dir}/${name}`, mine); // sparse: only the header is written
 }
 Deno.writeTextFileSync(
   `${dir}/model.safetensors.index.json`,

@@ -1,4 +1,5 @@
-/** A small safetensors writer for tests, plus helpers to write model folders. */
+/** Safetensors files for tests (through src/io's writer), plus helpers to write model folders. */
+import { safetensorsFile } from "../src/io/safetensors_writer.ts";
 
 /** A tensor to write: dtype, shape and raw little-endian bytes. */
 export interface TensorSpec {
@@ -7,35 +8,28 @@ export interface TensorSpec {
   data: Uint8Array;
 }
 
-/** Serialises tensors (in order) with an optional raw header override. */
+/** Serialises tensors (in order), with the project's writer. */
 export function encodeSafetensors(
   tensors: Record<string, TensorSpec>,
   metadata?: Record<string, string>,
 ): Uint8Array {
+  const entries = Object.entries(tensors).map(([name, t]) => ({ name, ...t }));
+  // The data spans come from the bytes given (a test may give a span that disagrees with the shape).
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    header[name] = {
+  for (const t of entries) {
+    header[t.name] = {
       dtype: t.dtype,
       shape: t.shape,
       data_offsets: [offset, offset + t.data.length],
     };
     offset += t.data.length;
   }
-  return withHeader(JSON.stringify(header), Object.values(tensors).map((t) => t.data));
+  return safetensorsFile(JSON.stringify(header), entries.map((t) => t.data));
 }
 
 /** A file from a literal header string and data chunks (for malformed cases). */
-export function withHeader(header: string, chunks: Uint8Array[] = []): Uint8Array {
-  const json = new TextEncoder().encode(header);
-  const total = 8 + json.length + chunks.reduce((a, c) => a + c.length, 0);
-  const out = new Uint8Array(total);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let at = 8 + json.length;
-  for (const c of chunks) (out.set(c, at), at += c.length);
-  return out;
-}
+export const withHeader = safetensorsFile;
 
 /** f32 values as bytes. */
 export function f32Bytes(values: number[] | Float32Array): Uint8Array {

@@ -64,22 +64,22 @@ export async function generateBatch(
 async function oneByOne(
   model: CausalLM,
   requests: readonly BatchRequest[],
-  o: BatchOptions,
+  options: BatchOptions,
 ): Promise<GenerateResult[]> {
   const results: GenerateResult[] = [];
   for (const [i, r] of requests.entries()) {
-    if (o.signal?.aborted) break;
+    if (options.signal?.aborted) break;
     const result = await generate(model, r.promptIds, {
       sampling: r.sampling,
       maxTokens: r.maxTokens,
-      terminators: o.terminators,
+      terminators: options.terminators,
       stop: r.stop ?? [],
-      decode: o.decode,
-      ...(o.signal ? { signal: o.signal } : {}),
+      decode: options.decode,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     if (result.finishReason === "interrupted") break; // partial: left for a later run
     results.push(result);
-    await o.onResult?.(i, result);
+    await options.onResult?.(i, result);
   }
   return results;
 }
@@ -96,7 +96,7 @@ interface Active {
 async function continuous(
   model: BatchLM,
   requests: readonly BatchRequest[],
-  o: BatchOptions,
+  options: BatchOptions,
 ): Promise<GenerateResult[]> {
   const done: (GenerateResult | undefined)[] = new Array(requests.length);
   let emitted = 0;
@@ -113,21 +113,21 @@ async function continuous(
     }, contextFull);
     active.delete(slot);
     while (emitted < requests.length && done[emitted]) {
-      await o.onResult?.(emitted, done[emitted]!);
+      await options.onResult?.(emitted, done[emitted]!);
       emitted++;
     }
   };
 
   /** Prefills the next waiting request into `slot` and takes its first token. */
   const admit = async (slot: number) => {
-    while (next < requests.length && !o.signal?.aborted) {
+    while (next < requests.length && !options.signal?.aborted) {
       const index = next++;
       const r = requests[index]!;
       const reply = new Reply({
         maxTokens: r.maxTokens,
-        terminators: o.terminators,
+        terminators: options.terminators,
         stop: r.stop ?? [],
-        decode: o.decode,
+        decode: options.decode,
       }, r.promptIds);
       const reused = reusablePrefix(model.tokensOf(slot), r.promptIds);
       model.truncate(reused, slot);
@@ -149,7 +149,7 @@ async function continuous(
 
   for (let slot = 0; slot < model.slots; slot++) await admit(slot);
   let steps = 1;
-  while (active.size > 0 && !o.signal?.aborted) {
+  while (active.size > 0 && !options.signal?.aborted) {
     // Sequences whose cache is full end here; the others decode together.
     for (const [slot, a] of active) {
       if (model.tokensOf(slot).length >= model.contextLength) {

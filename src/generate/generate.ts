@@ -94,19 +94,22 @@ export class Reply {
   #held = ""; // produced but possibly the start of a stop string
 
   constructor(
-    readonly o: Pick<GenerateOptions, "maxTokens" | "terminators" | "stop" | "decode" | "onText">,
+    readonly options: Pick<
+      GenerateOptions,
+      "maxTokens" | "terminators" | "stop" | "decode" | "onText"
+    >,
     prompt: readonly number[] = [],
   ) {
-    this.#stream = new TextStream(o.decode, prompt.slice(-CONTEXT_TOKENS));
-    this.#stops = (o.stop ?? []).filter((s) => s.length > 0);
+    this.#stream = new TextStream(options.decode, prompt.slice(-CONTEXT_TOKENS));
+    this.#stops = (options.stop ?? []).filter((s) => s.length > 0);
   }
 
   /** Takes the next sampled id; returns true when the reply is finished. */
   accept(id: number): boolean {
-    if (this.o.terminators.has(id)) return this.#end("stop");
+    if (this.options.terminators.has(id)) return this.#end("stop");
     this.tokens.push(id);
     if (this.#text(this.#stream.push(id))) return this.#end("stop");
-    if (this.tokens.length >= this.o.maxTokens) return this.#end("length");
+    if (this.tokens.length >= this.options.maxTokens) return this.#end("length");
     return false;
   }
 
@@ -150,7 +153,7 @@ export class Reply {
   #emit(t: string): void {
     if (!t) return;
     this.text += t;
-    this.o.onText?.(t);
+    this.options.onText?.(t);
   }
 }
 
@@ -189,20 +192,20 @@ export function resultOf(
 export async function generate(
   model: CausalLM,
   prompt: readonly number[],
-  o: GenerateOptions,
+  options: GenerateOptions,
 ): Promise<GenerateResult> {
   if (prompt.length === 0) throw new RangeError("generate needs at least one prompt token");
   const reused = reusablePrefix(model.tokens, prompt);
   model.truncate(reused);
-  model.setSampling(o.sampling);
-  const reply = new Reply(o, prompt);
+  model.setSampling(options.sampling);
+  const reply = new Reply(options, prompt);
   let contextFull = false;
   const t0 = performance.now();
   const pending = [await model.step(prompt.slice(reused), reused)];
   const t1 = performance.now();
   let batch = 1;
   while (!reply.accept(pending.shift()!)) {
-    if (o.signal?.aborted) {
+    if (options.signal?.aborted) {
       reply.end("interrupted");
       break;
     }
@@ -214,7 +217,7 @@ export async function generate(
       break;
     }
     const id = reply.tokens.at(-1)!;
-    const steps = Math.min(batch, o.maxTokens - reply.tokens.length, room);
+    const steps = Math.min(batch, options.maxTokens - reply.tokens.length, room);
     const t = performance.now();
     pending.push(
       ...(model.decode && steps > 1 ? await model.decode(id, steps) : [await model.step([id])]),

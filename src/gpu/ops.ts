@@ -18,6 +18,7 @@ import {
   uniformBuffer,
 } from "./buffers.ts";
 import { type KernelName, KERNELS } from "./kernels.ts";
+import type { SamplingParams } from "./sampling_params.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
 export interface Launch {
@@ -84,20 +85,6 @@ export type DecodeStrategy = "split" | "rows";
 
 type Params = (number | { f32: number })[];
 
-/** Settings of the sample kernel (Hugging Face processor semantics). */
-export interface SampleSettings {
-  greedy: boolean;
-  seed: number;
-  /** 0 = off */
-  topK: number;
-  temperature: number;
-  /** 1 = off */
-  topP: number;
-  /** 0 = off */
-  minP: number;
-  /** 1 = off */
-  repetitionPenalty: number;
-}
 interface Compiled {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
@@ -148,22 +135,22 @@ export class Ops {
     x: GPUBuffer,
     w: GPUBuffer,
     y: GPUBuffer,
-    o: { dim: number; eps: number; lastOnly?: boolean },
+    options: { dim: number; eps: number; lastOnly?: boolean },
   ): Launch {
     const l = this.#launch("rmsnorm", this.#gpu.workgroups.reduce, [
-      this.#uniform([o.dim, { f32: o.eps }, o.lastOnly ? 1 : 0]),
+      this.#uniform([options.dim, { f32: options.eps }, options.lastOnly ? 1 : 0]),
       x,
       w,
       y,
     ]);
-    return { record: (pass, t) => l(pass, o.lastOnly ? 1 : t) };
+    return { record: (pass, t) => l(pass, options.lastOnly ? 1 : t) };
   }
 
   /**
    * y (+)= x·Wᵀ: x f32 [tokens, cols], W [rows, cols] in its stored type, y f32 [tokens, rows].
    * One token uses the matvec kernel, more use the tiled matmul.
    */
-  linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, o: { accumulate?: boolean } = {}): Launch {
+  linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, options: { accumulate?: boolean } = {}): Launch {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
@@ -175,7 +162,7 @@ export class Ops {
         w.stride,
         p.firstRow,
         w.rows,
-        o.accumulate ? 1 : 0,
+        options.accumulate ? 1 : 0,
       ]);
       // Quantized matrices bring their group scales as binding 5.
       const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
@@ -207,17 +194,17 @@ export class Ops {
     cos: GPUBuffer,
     sin: GPUBuffer,
     seq: GPUBuffer,
-    o: { qHeads: number; kvHeads: number; headDim: number; row: number },
+    options: { qHeads: number; kvHeads: number; headDim: number; row: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch("rope", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, o.row]),
+      this.#uniform([options.qHeads, options.kvHeads, options.headDim, options.row]),
       cos,
       sin,
       qkv,
       seq,
     ]);
-    const perToken = ((o.qHeads + o.kvHeads) * o.headDim) / 2;
+    const perToken = ((options.qHeads + options.kvHeads) * options.headDim) / 2;
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
   }
 
@@ -227,17 +214,17 @@ export class Ops {
     kCache: GPUBuffer,
     vCache: GPUBuffer,
     seq: GPUBuffer,
-    o: { kvDim: number; row: number; kCol: number; context: number },
+    options: { kvDim: number; row: number; kCol: number; context: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch("kvWrite", wg, [
-      this.#uniform([o.kvDim, o.row, o.kCol, o.context]),
+      this.#uniform([options.kvDim, options.row, options.kCol, options.context]),
       qkv,
       kCache,
       vCache,
       seq,
     ]);
-    return { record: (pass, t) => l(pass, Math.ceil((t * o.kvDim) / wg)) };
+    return { record: (pass, t) => l(pass, Math.ceil((t * options.kvDim) / wg)) };
   }
 
   /**
@@ -253,7 +240,7 @@ export class Ops {
     vCache: GPUBuffer,
     out: GPUBuffer,
     seq: GPUBuffer,
-    o: {
+    options: {
       qHeads: number;
       kvHeads: number;
       headDim: number;
@@ -264,27 +251,34 @@ export class Ops {
       rows: number;
     },
   ): Launch {
-    if (o.headDim > MAX_WIDTH || o.qHeads % o.kvHeads !== 0) {
+    if (options.headDim > MAX_WIDTH || options.qHeads % options.kvHeads !== 0) {
       throw new Error(
-        `attention: head_dim ${o.headDim} must be ≤ ${MAX_WIDTH} and kv heads must divide q heads`,
+        `attention: head_dim ${options.headDim} must be ≤ ${MAX_WIDTH} and kv heads must divide q heads`,
       );
     }
     const wg = this.#gpu.workgroups.reduce;
     const whole = this.#launch("attention", wg, [
-      this.#uniform([o.qHeads, o.kvHeads, o.headDim, { f32: o.scale }, o.qRow, o.context]),
+      this.#uniform([
+        options.qHeads,
+        options.kvHeads,
+        options.headDim,
+        { f32: options.scale },
+        options.qRow,
+        options.context,
+      ]),
       q,
       kCache,
       vCache,
       out,
       seq,
     ]);
-    const group = o.qHeads / o.kvHeads;
+    const group = options.qHeads / options.kvHeads;
     // The decode kernel keeps G·split scores in workgroup memory (≤ 2048) and G ≤ 8 heads' sums.
     const split = Math.min(this.#gpu.workgroups.attentionSplit, Math.floor(2048 / group));
-    const grouped = group <= 8 && o.headDim % 4 === 0 && group * o.headDim <= 1024;
-    const splits = Math.ceil(o.context / split);
+    const grouped = group <= 8 && options.headDim % 4 === 0 && group * options.headDim <= 1024;
+    const splits = Math.ceil(options.context / split);
     const partial = this.#scratch(
-      o.rows * o.qHeads * splits * (o.headDim + 2) * 4,
+      options.rows * options.qHeads * splits * (options.headDim + 2) * 4,
       "attention.partial",
     );
     const decode = this.#launch(
@@ -292,14 +286,14 @@ export class Ops {
       this.#gpu.workgroups.attention,
       [
         this.#uniform([
-          o.qHeads,
-          o.kvHeads,
-          o.headDim,
-          { f32: o.scale },
+          options.qHeads,
+          options.kvHeads,
+          options.headDim,
+          { f32: options.scale },
           splits,
           split,
-          o.qRow,
-          o.context,
+          options.qRow,
+          options.context,
         ]),
         q,
         kCache,
@@ -310,25 +304,25 @@ export class Ops {
       { GROUP: grouped ? group : 1 }, // a constant group: its loops unroll, sums stay in registers
     );
     const combine = this.#launch("attentionCombine", wg, [
-      this.#uniform([o.qHeads, o.headDim, splits, split]),
+      this.#uniform([options.qHeads, options.headDim, splits, split]),
       partial,
       out,
       seq,
     ]);
     return {
-      record: (pass, t, lastPosition = o.context - 1) => {
-        if (t > o.rows || !grouped) return whole(pass, t * o.qHeads);
-        decode(pass, o.kvHeads * Math.min(splits, Math.floor(lastPosition / split) + 1), t);
-        combine(pass, t * o.qHeads);
+      record: (pass, t, lastPosition = options.context - 1) => {
+        if (t > options.rows || !grouped) return whole(pass, t * options.qHeads);
+        decode(pass, options.kvHeads * Math.min(splits, Math.floor(lastPosition / split) + 1), t);
+        combine(pass, t * options.qHeads);
       },
     };
   }
 
   /** h = silu(gate) · up [tokens, width] from packed rows gateUp [tokens, 2·width]. */
-  siluMul(gateUp: GPUBuffer, h: GPUBuffer, o: { width: number }): Launch {
+  siluMul(gateUp: GPUBuffer, h: GPUBuffer, options: { width: number }): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("siluMul", wg, [this.#uniform([o.width]), gateUp, h]);
-    return { record: (pass, t) => l(pass, Math.ceil((t * o.width) / wg)) };
+    const l = this.#launch("siluMul", wg, [this.#uniform([options.width]), gateUp, h]);
+    return { record: (pass, t) => l(pass, Math.ceil((t * options.width) / wg)) };
   }
 
   /**
@@ -380,9 +374,10 @@ export class Ops {
       state.settings,
     ]);
     const launch: Launch = { record: (pass, rows) => l(pass, rows) };
-    const set = (slot: number, s: SampleSettings) => {
+    // Temperature 0 is greedy (argmax), as Hugging Face's do_sample = false.
+    const set = (slot: number, s: SamplingParams) => {
       const data = new ArrayBuffer(32);
-      new Uint32Array(data, 0, 3).set([s.greedy ? 1 : 0, s.seed >>> 0, s.topK]);
+      new Uint32Array(data, 0, 3).set([s.temperature <= 0 ? 1 : 0, s.seed >>> 0, s.topK]);
       new Float32Array(data, 12, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
       this.#gpu.device.queue.writeBuffer(state.settings, slot * 32, data);
     };

@@ -198,7 +198,7 @@ export class Llama {
 
   /** Sets how a slot's tokens are drawn (temperature 0 = greedy). */
   setSampling(p: SamplingParams, slot = 0): void {
-    this.sampler.set(slot, { ...p, greedy: p.temperature <= 0 });
+    this.sampler.set(slot, p);
   }
 
   /**

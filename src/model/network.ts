@@ -7,7 +7,8 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { matrixBytes, type PackFormat, storageBuffer, uploadArray } from "../gpu/buffers.ts";
-import { type Launch, Ops, type SampleSettings } from "../gpu/ops.ts";
+import { type Launch, Ops } from "../gpu/ops.ts";
+import type { SamplingParams } from "../gpu/sampling_params.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
 import { ropeTables } from "./rope.ts";
@@ -66,7 +67,7 @@ export interface Network {
     sample: Launch;
   };
   readonly sampler: {
-    set(slot: number, s: SampleSettings): void;
+    set(slot: number, s: SamplingParams): void;
     seen: GPUBuffer; // u32 [slots, ceil(V/32)]
     ring: GPUBuffer; // u32 [slots, RING]
   };

@@ -4,6 +4,7 @@
  * @module
  */
 import { parseLlamaConfig } from "./config.ts";
+import { writeSafetensors } from "../io/safetensors_writer.ts";
 import { expectedTensors } from "./tensors.ts";
 
 const LLAMA3 = {
@@ -58,60 +59,39 @@ export const SHAPES = {
 /** A shape name. */
 export type ShapeName = keyof typeof SHAPES;
 
+/** The config.json of a named shape. */
+export function syntheticConfig(shape: ShapeName): Record<string, unknown> {
+  return { ...LLAMA3, ...SHAPES[shape] };
+}
+
 /**
  * Writes `config.json` and a random bf16 `model.safetensors` of `shape` into `dir`. Weights are
  * ±[2⁻⁹, 2⁻⁵) with random mantissas; norms are 1. Streams in 16 MiB blocks.
  */
 export function writeSyntheticModel(dir: string, shape: ShapeName, seed = 1): void {
-  const json = { ...LLAMA3, ...SHAPES[shape] };
+  const json = syntheticConfig(shape);
   Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(json, null, 2));
-  const tensors = expectedTensors(parseLlamaConfig(json));
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 2;
-    header[t.name] = { dtype: "BF16", shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  const file = Deno.openSync(`${dir}/model.safetensors`, {
-    create: true,
-    write: true,
-    truncate: true,
-  });
-  try {
-    const len = new Uint8Array(8);
-    new DataView(len.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-    writeAll(file, len);
-    writeAll(file, headerBytes);
-    let state = seed >>> 0 || 1;
-    const block = new Uint16Array(8 << 20);
-    for (const t of tensors) {
-      let left = t.shape.reduce((a, b) => a * b, 1);
-      const isNorm = t.shape.length === 1;
-      while (left > 0) {
-        const n = Math.min(left, block.length);
-        for (let i = 0; i < n; i++) {
-          if (isNorm) {
-            block[i] = 0x3f80; // 1.0
-            continue;
-          }
-          state ^= state << 13;
-          state ^= state >>> 17;
-          state ^= state << 5;
-          // sign | exponent 118..121 | 7 mantissa bits
-          block[i] = ((state >>> 16) & 0x8000) | ((118 + (state & 3)) << 7) |
-            ((state >>> 2) & 0x7f);
+  const tensors = expectedTensors(parseLlamaConfig(json)).map((t) => ({ ...t, dtype: "BF16" }));
+  let state = seed >>> 0 || 1;
+  const block = new Uint16Array(8 << 20);
+  writeSafetensors(`${dir}/model.safetensors`, tensors, (t, write) => {
+    let left = t.shape.reduce((a, b) => a * b, 1);
+    const isNorm = t.shape.length === 1;
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      for (let i = 0; i < n; i++) {
+        if (isNorm) {
+          block[i] = 0x3f80; // 1.0
+          continue;
         }
-        writeAll(file, new Uint8Array(block.buffer, 0, n * 2));
-        left -= n;
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        // sign | exponent 118..121 | 7 mantissa bits
+        block[i] = ((state >>> 16) & 0x8000) | ((118 + (state & 3)) << 7) | ((state >>> 2) & 0x7f);
       }
+      write(new Uint8Array(block.buffer, 0, n * 2));
+      left -= n;
     }
-  } finally {
-    file.close();
-  }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  });
 }

@@ -58,7 +58,7 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         ids,
         settings,
       }, vocab);
-      set(0, { ...p, greedy: p.temperature <= 0 });
+      set(0, p);
       const got: number[] = [];
       const want: number[] = [];
       for (let position = 10; position < 40; position++) {
