@@ -26,6 +26,8 @@ export {
   parseLlamaConfig,
 } from "./src/model/config.ts";
 export { inspectCheckpoint, type InspectReport } from "./src/model/inspect.ts";
+export { type BenchmarkOptions, runBenchmark } from "./src/model/benchmark.ts";
+export { compareLogits, compareWeights, type WeightComparison } from "./src/model/compare.ts";
 export { countParameters, expectedTensors } from "./src/model/tensors.ts";
 export { IGNORE_INDEX, Llama, type LoadOptions } from "./src/model/llama.ts";
 export {

@@ -141,7 +141,7 @@ export const batch: Command = {
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
       sink?.close();
-      session.model.gpu.device.destroy();
+      session.close();
     }
   },
 };

@@ -54,7 +54,7 @@ export const chat: Command = {
     try {
       return await new Repl(session).loop();
     } finally {
-      session.model.gpu.device.destroy();
+      session.close();
     }
   },
 };

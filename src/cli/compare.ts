@@ -1,10 +1,7 @@
 /** `wgllama compare MODEL --weights bf16|q8|q5|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
-import { openGpu } from "../gpu/device.ts";
 import { readText, resolveModelDir } from "../io/hf_folder.ts";
-import { compareLogits } from "../model/compare.ts";
-import { IGNORE_INDEX, type Llama } from "../model/llama.ts";
-import { loadModel } from "../model/load.ts";
+import { compareWeights } from "../model/compare.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
 import { out } from "./output.ts";
@@ -59,20 +56,8 @@ export const compare: Command = {
       ids = tokenizer.encode(text, { bos: true });
     }
     if (ids.length === 0) throw new InputError("Nothing to compare: zero tokens");
-    const gpu = await openGpu();
-    // Perplexity of the text under each model: mean cross-entropy of every next token.
-    const targets = ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX);
-    const ppl = async (model: Llama) =>
-      Math.exp(await model.crossEntropy(ids, targets) / Math.max(1, ids.length - 1));
-    const stored = await loadModel(spec, { gpu, contextLength: ids.length });
-    const reference = await stored.model.logits(ids, 0);
-    const pplReference = await ppl(stored.model);
-    stored.model.dispose();
-    const quantized = await loadModel(spec, { gpu, contextLength: ids.length, weights: format });
-    const test = await quantized.model.logits(ids, 0);
-    const pplTest = await ppl(quantized.model);
-    const r = compareLogits(reference, test, stored.model.config.vocabSize);
-    gpu.device.destroy();
+    const r = await compareWeights(spec, format, ids);
+    const [pplTest, pplReference] = [r.ppl, r.pplReference];
     const json = {
       weights: format,
       positions: r.positions,

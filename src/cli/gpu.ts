@@ -1,6 +1,6 @@
 /** `wgllama gpu [--json]`: the adapter, its features and limits, and our workgroup choices. */
 import { UsageError } from "../errors.ts";
-import { openGpu } from "../gpu/device.ts";
+import { describeGpu } from "../gpu/device.ts";
 import { type Command, parse } from "./args.ts";
 import { out } from "./output.ts";
 
@@ -23,22 +23,8 @@ export const gpu: Command = {
     if (positionals.length) {
       throw new UsageError(`gpu: takes no arguments, got "${positionals[0]}"`);
     }
-    const g = await openGpu();
-    const limits: Record<string, number> = {};
-    for (const key in g.limits) {
-      const v = g.limits[key as keyof GPUSupportedLimits];
-      if (typeof v === "number") limits[key] = v;
-    }
-    const info = {
-      description: g.info.description,
-      vendor: g.info.vendor,
-      architecture: g.info.architecture,
-      device: g.info.device,
-      software: g.software,
-      features: [...g.features].sort(),
-      workgroups: g.workgroups,
-      limits,
-    };
+    const info = await describeGpu();
+    const { limits, workgroups } = info;
     if (values.json) out(JSON.stringify(info, null, 2) + "\n");
     else {
       const w = Math.max(...Object.keys(limits).map((k) => k.length));
@@ -48,13 +34,12 @@ export const gpu: Command = {
         }\n` +
           `Vendor       ${info.vendor} ${info.architecture} ${info.device}\n` +
           `Features     ${info.features.join(", ")}\n` +
-          `Workgroups   matvec ${g.workgroups.matvec}, reduce ${g.workgroups.reduce}, elementwise ${g.workgroups.elementwise}\n` +
+          `Workgroups   matvec ${workgroups.matvec}, reduce ${workgroups.reduce}, elementwise ${workgroups.elementwise}\n` +
           `Limits\n${
             Object.entries(limits).map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n")
           }\n`,
       );
     }
-    g.device.destroy();
     return 0;
   },
 };

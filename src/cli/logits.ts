@@ -67,11 +67,12 @@ export const logits: Command = {
     // The output must be writable before the weights load.
     const file = values.out === undefined ? undefined : openOutput(values.out, { truncate: true });
     try {
-      const { model } = await loadModel(spec, {
+      const loaded = await loadModel(spec, {
         contextLength: ctx,
         weights: weightsFlag(values.weights),
         onProgress: progressBar("Loading"),
       });
+      const { model } = loaded;
       const V = model.config.vocabSize;
       const logits = await model.logits(ids, 0);
       if (file) {
@@ -96,7 +97,7 @@ export const logits: Command = {
           out(`${p}\t${ids[p]}\t${shown.join("\t")}\n`);
         }
       }
-      model.gpu.device.destroy();
+      loaded.close();
       return 0;
     } finally {
       file?.close();

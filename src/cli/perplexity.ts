@@ -66,11 +66,12 @@ export const perplexity: Command = {
         `The text (${source}) is ${ids.length} token: perplexity needs at least 2 (one to predict)`,
       );
     }
-    const { model } = await loadModel(spec, {
+    const loaded = await loadModel(spec, {
       contextLength: Math.min(ctx, ids.length),
       weights,
       onProgress: progressBar("Loading"),
     });
+    const { model } = loaded;
     try {
       const r = await measure(model, ids, {
         ctx: Math.min(ctx, ids.length),
@@ -106,7 +107,7 @@ export const perplexity: Command = {
       }
       return 0;
     } finally {
-      model.gpu.device.destroy();
+      loaded.close();
     }
   },
 };

@@ -130,7 +130,7 @@ export const run: Command = {
       return result.finishReason === "interrupted" ? EXIT.interrupted : EXIT.ok;
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
-      session.model.gpu.device.destroy();
+      session.close();
     }
   },
 };

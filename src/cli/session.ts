@@ -103,6 +103,8 @@ export interface Session {
   system: string | undefined;
   /** What the user should know about the settings (also printed to stderr at open). */
   warnings: string[];
+  /** Frees the GPU (the model and its device). */
+  close(): void;
 }
 
 /** Every id that ends a reply: eos ids of both configs and the tokenizer, <|eot_id|>, <|eom_id|>. */
@@ -163,6 +165,7 @@ export async function openSession(
     stop: values.stop ?? [],
     system: values.system,
     warnings,
+    close: loaded.close,
   };
 }
 

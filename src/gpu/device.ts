@@ -88,3 +88,27 @@ export async function openGpu(): Promise<Gpu> {
       : { matvec: 128, reduce: 128, elementwise: 256, attention: 64, attentionSplit: 256 },
   };
 }
+
+/** What the default adapter offers, as `wgllama gpu` shows it; the device is closed again. */
+export async function describeGpu() {
+  const g = await openGpu();
+  try {
+    const limits: Record<string, number> = {};
+    for (const key in g.limits) {
+      const v = g.limits[key as keyof GPUSupportedLimits];
+      if (typeof v === "number") limits[key] = v;
+    }
+    return {
+      description: g.info.description,
+      vendor: g.info.vendor,
+      architecture: g.info.architecture,
+      device: g.info.device,
+      software: g.software,
+      features: [...g.features].sort(),
+      workgroups: g.workgroups,
+      limits,
+    };
+  } finally {
+    g.device.destroy();
+  }
+}

@@ -1,5 +1,9 @@
 /** How far one set of logits is from a reference: the accuracy report of quantized weights. */
 import { InputError } from "../errors.ts";
+import { openGpu } from "../gpu/device.ts";
+import type { PackFormat } from "../gpu/buffers.ts";
+import { IGNORE_INDEX, type Llama } from "./llama.ts";
+import { loadModel } from "./load.ts";
 
 /** Agreement of `test` logits with `reference` logits, both [positions, vocab]. */
 export interface LogitComparison {
@@ -67,4 +71,47 @@ function logSoftmax(a: Float32Array): Float64Array {
   for (const v of a) sum += Math.exp(v - max);
   const log = Math.log(sum) + max;
   return Float64Array.from(a, (v) => v - log);
+}
+
+/** {@linkcode LogitComparison} plus the perplexity of the tokens under both weights. */
+export interface WeightComparison extends LogitComparison {
+  /** exp(mean cross-entropy of each next token) with the packed weights. */
+  ppl: number;
+  /** The same with the stored weights. */
+  pplReference: number;
+}
+
+/**
+ * Runs `spec` as stored and packed as `format` on `ids` (one pass from position 0 each, one
+ * model on the GPU at a time) and compares their logits and perplexities.
+ */
+export async function compareWeights(
+  spec: string,
+  format: PackFormat,
+  ids: readonly number[],
+): Promise<WeightComparison> {
+  const gpu = await openGpu();
+  try {
+    const targets = ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX);
+    const run = async (weights: PackFormat | undefined) => {
+      const loaded = await loadModel(spec, { gpu, contextLength: ids.length, weights });
+      try {
+        const model: Llama = loaded.model;
+        const logits = await model.logits(ids, 0);
+        const ppl = Math.exp(await model.crossEntropy(ids, targets) / Math.max(1, ids.length - 1));
+        return { logits, ppl, vocab: model.config.vocabSize };
+      } finally {
+        loaded.close();
+      }
+    };
+    const stored = await run(undefined);
+    const packed = await run(format);
+    return {
+      ...compareLogits(stored.logits, packed.logits, stored.vocab),
+      ppl: packed.ppl,
+      pplReference: stored.ppl,
+    };
+  } finally {
+    gpu.device.destroy();
+  }
 }

@@ -12,6 +12,8 @@ export interface LoadedModel {
   readonly generation: ReturnType<typeof openCheckpoint>["generation"];
   readonly loadSeconds: number;
   readonly weightBytes: number;
+  /** Frees the model's GPU memory, and the device when `loadModel` opened it. Idempotent. */
+  close(): void;
 }
 
 /**
@@ -25,6 +27,7 @@ export async function loadModel(
   const ckpt = openCheckpoint(spec, { read: options.read });
   try {
     const gpu = options.gpu ?? await openGpu();
+    const ownDevice = options.gpu === undefined;
     const t0 = performance.now();
     gpu.device.pushErrorScope("out-of-memory");
     gpu.device.pushErrorScope("validation");
@@ -52,12 +55,19 @@ export async function loadModel(
     if (invalid) throw new Error(`GPU validation failed while loading: ${invalid.message}`);
     await gpu.device.queue.onSubmittedWorkDone();
     const weightBytes = [...ckpt.weights!.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
+    let open = true;
     return {
       model,
       dir: ckpt.dir,
       generation: ckpt.generation,
       loadSeconds: (performance.now() - t0) / 1000,
       weightBytes,
+      close() {
+        if (!open) return;
+        open = false;
+        model.dispose();
+        if (ownDevice) gpu.device.destroy();
+      },
     };
   } finally {
     ckpt.close();

@@ -1,0 +1,184 @@
+/**
+ * The benchmark behind `wgllama bench`: the device's copy and read bandwidth (our own kernels),
+ * load speed, prefill, perplexity and decode tokens/s, and decode efficiency = bytes read per token
+ * ÷ time per token ÷ measured read bandwidth, on one model folder. The CLI only prints the report.
+ * @module
+ */
+import { measureBandwidth } from "../gpu/bandwidth.ts";
+import type { PackFormat } from "../gpu/buffers.ts";
+import { openGpu } from "../gpu/device.ts";
+import { Ops } from "../gpu/ops.ts";
+import { IGNORE_INDEX } from "./llama.ts";
+import { loadModel } from "./load.ts";
+import { RING } from "./network.ts";
+import { GREEDY } from "./sampling_params.ts";
+import type { UploadProgress } from "./weights.ts";
+
+/** What to measure. */
+export interface BenchmarkOptions {
+  /** Prompt lengths whose prefill (and perplexity pass) is timed. */
+  prefills: number[];
+  /** Cached tokens before each decode timing (filled without compute). */
+  contexts: number[];
+  /** Decode steps timed per context. */
+  steps: number;
+  /** Also decode this many sequences at once at the first context. */
+  batches?: number[];
+  weights?: PackFormat | undefined;
+  /** Per-kernel timestamps of one decode step at each context. */
+  profile?: boolean;
+  /** Progress lines as the run goes. */
+  log?: (line: string) => void;
+  onProgress?: UploadProgress | undefined;
+}
+
+/** Decode steps per submit (a whole sampled-id ring). */
+const DECODE_BATCH = RING / 2;
+
+/** Runs the benchmark on the model folder `dir`; the report is what `bench --json` prints. */
+export async function runBenchmark(dir: string, options: BenchmarkOptions) {
+  const { prefills, contexts, steps, weights, profile = false } = options;
+  const batches = options.batches ?? [];
+  const log = options.log ?? (() => {});
+  let peakRss = Deno.memoryUsage().rss;
+  const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
+  const gpu = await openGpu();
+  const bandwidth = await measureBandwidth(gpu, new Ops(gpu));
+  log(
+    `device: ${gpu.info.description}; copy ${(bandwidth.copy / 1e9).toFixed(1)} GB/s, read ${
+      (bandwidth.read / 1e9).toFixed(1)
+    } GB/s`,
+  );
+  try {
+    const contextLength = Math.max(...contexts, ...prefills) + steps + 2; // + warm-up and profile steps
+    const loaded = await loadModel(dir, {
+      weights,
+      slots: Math.max(1, ...batches),
+      gpu,
+      contextLength,
+      onProgress: options.onProgress,
+    });
+    sampleRss();
+    const { model } = loaded;
+    const vocab = model.config.vocabSize;
+    const prompt = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+    log(
+      `loaded ${(loaded.weightBytes / 1e9).toFixed(2)} GB in ${loaded.loadSeconds.toFixed(2)} s`,
+    );
+    model.setSampling(GREEDY);
+    await model.step([1], 0); // compile and warm every pipeline
+
+    const prefill: Record<string, number> = {};
+    for (const n of prefills) {
+      model.reset();
+      const t0 = performance.now();
+      await model.step(prompt(n), 0);
+      prefill[n] = n / ((performance.now() - t0) / 1000);
+      log(`prefill ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s`);
+      sampleRss();
+    }
+    // The same passes scored as perplexity does: every position's logits and loss, on the GPU.
+    const scoring: Record<string, number> = {};
+    for (const n of prefills) {
+      const ids = prompt(n);
+      const t0 = performance.now();
+      await model.crossEntropy(ids, ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX));
+      scoring[n] = n / ((performance.now() - t0) / 1000);
+      log(`perplexity ${n} tokens: ${scoring[n]!.toFixed(1)} tokens/s`);
+      sampleRss();
+    }
+
+    const decode: Record<string, number> = {};
+    const profiles: Record<string, unknown> = {};
+    const efficiency: Record<string, number> = {};
+    let perToken = { submits: 0, readbacks: 0 };
+    for (const ctx of contexts) {
+      model.reset();
+      model.assumeCached(ctx);
+      let id = await model.step([1]); // warm at this length
+      const before = { ...model.counters };
+      const t0 = performance.now();
+      for (let done = 0; done < steps;) {
+        const n = Math.min(DECODE_BATCH, steps - done);
+        id = (await model.decode(id, n)).at(-1)!;
+        done += n;
+      }
+      const seconds = (performance.now() - t0) / 1000 / steps;
+      perToken = {
+        submits: (model.counters.submits - before.submits) / steps,
+        readbacks: (model.counters.readbacks - before.readbacks) / steps,
+      };
+      decode[ctx] = 1 / seconds;
+      efficiency[ctx] = model.decodeBytes(ctx + steps / 2) / seconds / bandwidth.read;
+      if (profile) {
+        const rows = await model.profileDecode();
+        const total = rows.reduce((a, r) => a + r.seconds, 0);
+        profiles[ctx] = rows;
+        log(
+          `profile of one decode step at context ${model.length}: ${
+            (total * 1000).toFixed(2)
+          } ms of kernel time`,
+        );
+        for (const r of rows) {
+          const gbs = r.weightBytes ? `${(r.weightBytes / r.seconds / 1e9).toFixed(2)} GB/s` : "";
+          log(
+            `  ${r.name.padEnd(14)} ${(r.seconds * 1000).toFixed(3).padStart(9)} ms ${
+              (100 * r.seconds / total).toFixed(1).padStart(5)
+            }%  ×${r.launches}  ${gbs}`,
+          );
+        }
+      }
+      log(
+        `decode at context ${ctx}: ${decode[ctx]!.toFixed(2)} tokens/s (${
+          (seconds * 1000).toFixed(1)
+        } ms/token), ` +
+          `efficiency ${efficiency[ctx]!.toFixed(2)}`,
+      );
+      sampleRss();
+    }
+    const batchRate: Record<string, number> = {};
+    for (const B of batches) {
+      model.reset();
+      const rows = Array.from({ length: B }, (_, slot) => ({ slot, id: 1 }));
+      for (const r of rows) model.assumeCached(contexts[0]!, r.slot);
+      let last = (await model.decodeRows(rows, 1)).map((ids) => ids.at(-1)!); // warm
+      const t0 = performance.now();
+      for (let done = 0; done < steps;) {
+        const n = Math.min(DECODE_BATCH, steps - done);
+        last = (await model.decodeRows(rows.map((r, b) => ({ slot: r.slot, id: last[b]! })), n))
+          .map((ids) => ids.at(-1)!);
+        done += n;
+      }
+      batchRate[B] = (B * steps) / ((performance.now() - t0) / 1000);
+      log(
+        `decode ${B} sequences at once at context ${contexts[0]}: ${
+          batchRate[B]!.toFixed(2)
+        } tokens/s in all`,
+      );
+    }
+    const result = {
+      device: gpu.info.description,
+      model: dir,
+      weights: weights ?? "stored",
+      copy_bandwidth_gb_s: bandwidth.copy / 1e9,
+      read_bandwidth_gb_s: bandwidth.read / 1e9,
+      weight_bytes: loaded.weightBytes,
+      load_seconds: loaded.loadSeconds,
+      load_gb_s: loaded.weightBytes / 1e9 / loaded.loadSeconds,
+      prefill_tokens_per_s: prefill,
+      perplexity_tokens_per_s: scoring,
+      decode_tokens_per_s: decode,
+      decode_efficiency: efficiency,
+      decode_bytes_per_token: Object.fromEntries(contexts.map((c) => [c, model.decodeBytes(c)])),
+      ...(batches.length ? { decode_batch_tokens_per_s: batchRate } : {}),
+      submits_per_token: perToken.submits,
+      readbacks_per_token: perToken.readbacks,
+      peak_rss_bytes: peakRss,
+      ...(profile ? { profile: profiles } : {}),
+    };
+    loaded.close();
+    return result;
+  } finally {
+    gpu.device.destroy();
+  }
+}
