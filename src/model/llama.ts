@@ -16,6 +16,8 @@ import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
 import { buildNetwork, type LoadOptions, type Network, RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
+import { timeLaunches } from "./profile.ts";
+import { Slots } from "./slots.ts";
 
 export type { LoadOptions } from "./network.ts";
 
@@ -36,13 +38,10 @@ interface LossLaunches {
 export class Llama {
   /** Submits and readbacks since load (for the benchmark's per-token counts). */
   readonly counters = { submits: 0, readbacks: 0 };
-  /** Token ids held in each sequence slot's KV cache, position by position. */
-  readonly #histories: number[][];
+  /** Token ids held in each sequence slot's KV cache, and their seen bits. */
+  readonly #slots: Slots;
   #weightBytesRead = 0;
   #bytesByLaunch: Record<string, number> = {};
-  /** Host copy of each slot's seen-token bits that the repetition penalty reads. [slots, W] */
-  readonly #seen: Uint32Array<ArrayBuffer>;
-  readonly #seenWords: number;
   readonly #loss: LossLaunches;
 
   readonly config: LlamaConfig;
@@ -78,9 +77,10 @@ export class Llama {
     } = net);
     this.#weightBytesRead = net.weightBytesRead;
     this.#bytesByLaunch = net.bytesByLaunch;
-    this.#histories = Array.from({ length: this.slots }, () => []);
-    this.#seenWords = Math.ceil(this.config.vocabSize / 32);
-    this.#seen = new Uint32Array(this.slots * this.#seenWords);
+    this.#slots = new Slots(this.slots, this.config.vocabSize, (slot, bits, offset) => {
+      const words = this.#slots.words;
+      this.gpu.device.queue.writeBuffer(this.sampler.seen, slot * words * 4, bits, offset, words);
+    });
     this.#loss = this.#lossLaunches();
   }
 
@@ -99,23 +99,23 @@ export class Llama {
    */
   assumeCached(n: number, slot = 0): void {
     if (n > this.contextLength) throw new RangeError(`assumeCached(${n}) is past the context`);
-    const have = this.#histories[slot]!.length;
-    this.#remember(new Array(Math.max(0, n - have)).fill(0), have, slot);
+    const have = this.#slots.tokens(slot).length;
+    this.#slots.remember(new Array(Math.max(0, n - have)).fill(0), have, slot);
   }
 
   /** Tokens currently held in slot 0's KV cache (positions 0..length-1). */
   get length(): number {
-    return this.#histories[0]!.length;
+    return this.#slots.tokens(0).length;
   }
 
   /** The token ids in slot 0's KV cache. */
   get tokens(): readonly number[] {
-    return this.#histories[0]!;
+    return this.#slots.tokens(0);
   }
 
   /** The token ids in a slot's KV cache. */
   tokensOf(slot: number): readonly number[] {
-    return this.#histories[slot]!;
+    return this.#slots.tokens(slot);
   }
 
   /** Uploads the checkpoint's weights and prepares every launch. */
@@ -138,7 +138,7 @@ export class Llama {
   ): void {
     const T = ids.length;
     this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk, slot);
-    this.#remember(ids, start, slot);
+    this.#slots.remember(ids, start, slot);
     this.ops.setFrame(T);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
     this.gpu.device.queue.writeBuffer(
@@ -207,7 +207,7 @@ export class Llama {
    */
   async step(ids: ArrayLike<number>, start?: number, slot = 0): Promise<number> {
     if (ids.length === 0) throw new InputError("Cannot run the model on zero tokens");
-    const from = start ?? this.#histories[slot]!.length;
+    const from = start ?? this.#slots.tokens(slot).length;
     const all = Array.from(ids);
     for (let i = 0; i < all.length; i += this.prefillChunk) {
       const chunk = all.slice(i, i + this.prefillChunk);
@@ -237,13 +237,13 @@ export class Llama {
     if (new Set(rows.map((r) => r.slot)).size !== B) {
       throw new RangeError("decodeRows: one row per slot");
     }
-    const starts = rows.map((r) => this.#histories[r.slot]!.length);
+    const starts = rows.map((r) => this.#slots.tokens(r.slot).length);
     rows.forEach((r, b) => {
       this.#validate([r.id], starts[b]!, 1, r.slot);
       if (starts[b]! + steps > this.contextLength) {
         throw new RangeError(`decodeRows past the context (${this.contextLength})`);
       }
-      this.#remember([r.id], starts[b]!, r.slot);
+      this.#slots.remember([r.id], starts[b]!, r.slot);
     });
     this.ops.setFrame(B);
     this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(rows, (r) => r.id));
@@ -267,7 +267,7 @@ export class Llama {
         { length: steps },
         (_, i) => ring[r.slot * RING + (starts[b]! + 1 + i) % RING]!,
       );
-      this.#remember(out.slice(0, -1), starts[b]! + 1, r.slot);
+      this.#slots.remember(out.slice(0, -1), starts[b]! + 1, r.slot);
       return out;
     });
   }
@@ -382,10 +382,6 @@ export class Llama {
   async profileDecode(): Promise<
     { name: string; seconds: number; launches: number; weightBytes: number }[]
   > {
-    if (!this.gpu.features.has("timestamp-query")) {
-      throw new InputError("This GPU does not offer timestamp-query");
-    }
-    const { device } = this.gpu;
     const names = new Map<Launch, string>();
     for (const layer of this.launches.layers) {
       for (const [k, v] of Object.entries(layer)) names.set(v, k);
@@ -393,57 +389,23 @@ export class Llama {
     for (const [k, v] of Object.entries(this.launches)) {
       if (k !== "layers") names.set(v as Launch, k);
     }
-    const order: string[] = [];
     const start = this.length;
     this.#validate([0], start, 1, 0);
-    this.#remember([0], start, 0);
+    this.#slots.remember([0], start, 0);
     this.ops.setFrame(1);
-    device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
-    device.queue.writeBuffer(this.seq, 0, Uint32Array.of(0, start));
-    const count = 2 * (this.launches.layers.length * 10 + 4);
-    const querySet = device.createQuerySet({ type: "timestamp", count });
-    const resolved = device.createBuffer({
-      size: count * 8,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const encoder = device.createCommandEncoder({ label: "profile" });
-    this.#record(
-      (launch, rows) => {
-        const i = order.length;
-        order.push(names.get(launch) ?? "?");
-        const pass = encoder.beginComputePass({
-          timestampWrites: {
-            querySet,
-            beginningOfPassWriteIndex: 2 * i,
-            endOfPassWriteIndex: 2 * i + 1,
-          },
-        });
-        launch.record(pass, rows, start);
-        pass.end();
-      },
-      1,
-      false,
-      1,
-    );
-    encoder.resolveQuerySet(querySet, 0, 2 * order.length, resolved, 0);
-    device.queue.submit([encoder.finish()]);
-    const times = new BigUint64Array(await readBuffer(device, resolved, 2 * order.length * 8));
-    querySet.destroy();
-    resolved.destroy();
-    this.truncate(start);
-    const byName = new Map<string, { seconds: number; launches: number }>();
-    order.forEach((name, i) => {
-      const entry = byName.get(name) ?? { seconds: 0, launches: 0 };
-      entry.seconds += Number(times[2 * i + 1]! - times[2 * i]!) / 1e9;
-      entry.launches++;
-      byName.set(name, entry);
-    });
-    return [...byName].map(([name, e]) => ({
-      name,
-      ...e,
-      weightBytes: this.#bytesByLaunch[name] ?? 0,
-    }))
-      .sort((a, b) => b.seconds - a.seconds);
+    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
+    this.gpu.device.queue.writeBuffer(this.seq, 0, Uint32Array.of(0, start));
+    try {
+      const times = await timeLaunches(
+        this.gpu,
+        (record) => this.#record(record, 1, false, 1),
+        (launch) => names.get(launch) ?? "?",
+        start,
+      );
+      return times.map((t) => ({ ...t, weightBytes: this.#bytesByLaunch[t.name] ?? 0 }));
+    } finally {
+      this.truncate(start);
+    }
   }
 
   /** Frees the model's GPU memory (weights, caches, scratch); the model is unusable afterwards. */
@@ -453,44 +415,12 @@ export class Llama {
 
   /** Forgets a slot's cached positions ≥ n (its next forward starts at n). */
   truncate(n: number, slot = 0): void {
-    const history = this.#histories[slot]!;
-    if (n >= history.length) return;
-    history.length = Math.max(0, n);
-    const seen = this.#seen.subarray(slot * this.#seenWords, (slot + 1) * this.#seenWords);
-    seen.fill(0);
-    for (const id of history) seen[id >>> 5]! |= 1 << (id & 31);
-    this.#uploadSeen(slot);
+    this.#slots.truncate(n, slot);
   }
 
   /** Empties every slot's KV cache. */
   reset(): void {
     for (let slot = 0; slot < this.slots; slot++) this.truncate(0, slot);
-  }
-
-  /** Records ids at start.. in a slot's history and seen bits, uploading the bits when changed. */
-  #remember(ids: ArrayLike<number>, start: number, slot: number): void {
-    this.truncate(start, slot);
-    const history = this.#histories[slot]!;
-    const seen = this.#seen.subarray(slot * this.#seenWords, (slot + 1) * this.#seenWords);
-    let changed = false;
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      history.push(id);
-      const bit = 1 << (id & 31);
-      if (!(seen[id >>> 5]! & bit)) [seen[id >>> 5], changed] = [seen[id >>> 5]! | bit, true];
-    }
-    if (changed) this.#uploadSeen(slot);
-  }
-
-  #uploadSeen(slot: number): void {
-    const words = this.#seenWords;
-    this.gpu.device.queue.writeBuffer(
-      this.sampler.seen,
-      slot * words * 4,
-      this.#seen,
-      slot * words,
-      words,
-    );
   }
 
   #validate(ids: ArrayLike<number>, start: number, maxTokens: number, slot: number): void {
@@ -499,7 +429,7 @@ export class Llama {
       throw new RangeError(`forward takes 1..${maxTokens} tokens, got ${T}`);
     }
     if (!(slot >= 0 && slot < this.slots)) throw new RangeError(`slot ${slot} of ${this.slots}`);
-    const cached = this.#histories[slot]!.length;
+    const cached = this.#slots.tokens(slot).length;
     if (start > cached) {
       throw new RangeError(`start ${start} is past the ${cached} cached tokens`);
     }
