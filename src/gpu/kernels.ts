@@ -1,17 +1,26 @@
 /**
  * The only importer of `kernels/*.wgsl`: every kernel's source, embedded in the module graph (and
- * so in `deno compile` binaries), with the kinds of its bindings in order.
+ * so in `deno compile` binaries), with the kinds of its bindings in order. A kernel that reads a
+ * matrix in any of its stored formats is composed: the format's part (`kernels/formats/`, which
+ * declares the matrix's bindings and how an element is read) joined before the op's body. Plain
+ * concatenation of valid WGSL with a fixed function contract; no text macros.
  * @module
  */
+import formatF32 from "../../kernels/formats/f32.wgsl" with { type: "text" };
+import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
+import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
+import formatQ8 from "../../kernels/formats/q8.wgsl" with { type: "text" };
+import formatQ5 from "../../kernels/formats/q5.wgsl" with { type: "text" };
+import formatQ4 from "../../kernels/formats/q4.wgsl" with { type: "text" };
+import convertBf16 from "../../kernels/convert_bf16.wgsl" with { type: "text" };
+import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
+import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
+import quantizeQ5 from "../../kernels/quantize_q5.wgsl" with { type: "text" };
+import quantizeQ4 from "../../kernels/quantize_q4.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import attentionCombine from "../../kernels/attention_combine.wgsl" with { type: "text" };
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
-import convertBf16F16 from "../../kernels/convert_bf16_f16.wgsl" with { type: "text" };
-import convertBf16F32 from "../../kernels/convert_bf16_f32.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
-import embeddingBf16 from "../../kernels/embedding_bf16.wgsl" with { type: "text" };
-import embeddingF16 from "../../kernels/embedding_f16.wgsl" with { type: "text" };
-import embeddingF32 from "../../kernels/embedding_f32.wgsl" with { type: "text" };
 import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
 import matmulBf16 from "../../kernels/matmul_bf16.wgsl" with { type: "text" };
 import matmulF16 from "../../kernels/matmul_f16.wgsl" with { type: "text" };
@@ -31,18 +40,6 @@ import matmulQ4 from "../../kernels/matmul_q4.wgsl" with { type: "text" };
 import matmulQ5 from "../../kernels/matmul_q5.wgsl" with { type: "text" };
 import matvecQ5 from "../../kernels/matvec_q5.wgsl" with { type: "text" };
 import matvecRowsQ5 from "../../kernels/matvec_rows_q5.wgsl" with { type: "text" };
-import embeddingQ5 from "../../kernels/embedding_q5.wgsl" with { type: "text" };
-import quantizeQ5F32 from "../../kernels/quantize_q5_f32.wgsl" with { type: "text" };
-import quantizeQ5F16 from "../../kernels/quantize_q5_f16.wgsl" with { type: "text" };
-import quantizeQ5Bf16 from "../../kernels/quantize_q5_bf16.wgsl" with { type: "text" };
-import quantizeQ8F32 from "../../kernels/quantize_q8_f32.wgsl" with { type: "text" };
-import quantizeQ8F16 from "../../kernels/quantize_q8_f16.wgsl" with { type: "text" };
-import quantizeQ8Bf16 from "../../kernels/quantize_q8_bf16.wgsl" with { type: "text" };
-import quantizeQ4F32 from "../../kernels/quantize_q4_f32.wgsl" with { type: "text" };
-import quantizeQ4F16 from "../../kernels/quantize_q4_f16.wgsl" with { type: "text" };
-import quantizeQ4Bf16 from "../../kernels/quantize_q4_bf16.wgsl" with { type: "text" };
-import embeddingQ8 from "../../kernels/embedding_q8.wgsl" with { type: "text" };
-import embeddingQ4 from "../../kernels/embedding_q4.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import readBandwidthRows from "../../kernels/read_bandwidth_rows.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
@@ -63,14 +60,48 @@ const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
 /** Matmuls also read x as vec4 through one more binding (the same buffer). */
 const MATMUL: BindingKind[] = [...LINEAR, R];
 const QUANT_MATMUL: BindingKind[] = [...QUANT_LINEAR, R];
-/** Quantizers: source, quants and scales, and a status word flagging weights they cannot hold. */
-const QUANTIZE: BindingKind[] = [U, U, R, W, W, W];
+/** Quantizers: quants, source, scales, and a status word flagging weights they cannot hold. */
+const QUANTIZE: BindingKind[] = [U, U, W, R, W, W];
+
+/** The formats a stored matrix can have, by the part that reads it. */
+const FORMATS = {
+  f32: formatF32,
+  f16: formatF16,
+  bf16: formatBf16,
+  q8: formatQ8,
+  q5: formatQ5,
+  q4: formatQ4,
+};
+/** The float formats weights are uploaded in (sources of packing at load). */
+const SOURCES = { f32: formatF32, f16: formatF16, bf16: formatBf16 };
+
+/** A composed kernel: a format's part, then the op's body. */
+function compose(format: string, body: string): string {
+  return `${format}\n${body}`;
+}
+
+/** Quantizers and the bf16 converter read their source through a float format. */
+const QUANTIZERS = { q8: quantizeQ8, q5: quantizeQ5, q4: quantizeQ4 };
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {
-  embeddingF32: { source: embeddingF32, bindings: [U, U, R, R, W] },
-  embeddingF16: { source: embeddingF16, bindings: [U, U, R, R, W] },
-  embeddingBf16: { source: embeddingBf16, bindings: [U, U, R, R, W] },
+  embeddingF32: { source: compose(FORMATS.f32, embedding), bindings: [U, U, R, R, W] },
+  embeddingF16: { source: compose(FORMATS.f16, embedding), bindings: [U, U, R, R, W] },
+  embeddingBf16: { source: compose(FORMATS.bf16, embedding), bindings: [U, U, R, R, W] },
+  embeddingQ8: { source: compose(FORMATS.q8, embedding), bindings: QUANT_LINEAR },
+  embeddingQ5: { source: compose(FORMATS.q5, embedding), bindings: QUANT_LINEAR },
+  embeddingQ4: { source: compose(FORMATS.q4, embedding), bindings: QUANT_LINEAR },
+  convertBf16F32: { source: compose(SOURCES.f32, convertBf16), bindings: [U, U, W, R] },
+  convertBf16F16: { source: compose(SOURCES.f16, convertBf16), bindings: [U, U, W, R] },
+  quantizeQ8F32: { source: compose(SOURCES.f32, QUANTIZERS.q8), bindings: QUANTIZE },
+  quantizeQ8F16: { source: compose(SOURCES.f16, QUANTIZERS.q8), bindings: QUANTIZE },
+  quantizeQ8Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q8), bindings: QUANTIZE },
+  quantizeQ5F32: { source: compose(SOURCES.f32, QUANTIZERS.q5), bindings: QUANTIZE },
+  quantizeQ5F16: { source: compose(SOURCES.f16, QUANTIZERS.q5), bindings: QUANTIZE },
+  quantizeQ5Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q5), bindings: QUANTIZE },
+  quantizeQ4F32: { source: compose(SOURCES.f32, QUANTIZERS.q4), bindings: QUANTIZE },
+  quantizeQ4F16: { source: compose(SOURCES.f16, QUANTIZERS.q4), bindings: QUANTIZE },
+  quantizeQ4Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q4), bindings: QUANTIZE },
   matvecF32: { source: matvecF32, bindings: LINEAR },
   matvecF16: { source: matvecF16, bindings: LINEAR },
   matvecBf16: { source: matvecBf16, bindings: LINEAR },
@@ -94,8 +125,6 @@ export const KERNELS = {
   sumInto: { source: sumInto, bindings: [U, R, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
   readBandwidthRows: { source: readBandwidthRows, bindings: [U, U, R, W] },
-  embeddingQ8: { source: embeddingQ8, bindings: QUANT_LINEAR },
-  embeddingQ4: { source: embeddingQ4, bindings: QUANT_LINEAR },
   matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },
   matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
   matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
@@ -103,18 +132,6 @@ export const KERNELS = {
   matvecQ5: { source: matvecQ5, bindings: QUANT_LINEAR },
   matvecRowsQ5: { source: matvecRowsQ5, bindings: QUANT_LINEAR },
   matmulQ5: { source: matmulQ5, bindings: QUANT_MATMUL },
-  embeddingQ5: { source: embeddingQ5, bindings: QUANT_LINEAR },
-  quantizeQ5F32: { source: quantizeQ5F32, bindings: QUANTIZE },
-  quantizeQ5F16: { source: quantizeQ5F16, bindings: QUANTIZE },
-  quantizeQ5Bf16: { source: quantizeQ5Bf16, bindings: QUANTIZE },
-  convertBf16F32: { source: convertBf16F32, bindings: [U, U, R, W] },
-  convertBf16F16: { source: convertBf16F16, bindings: [U, U, R, W] },
-  quantizeQ8F32: { source: quantizeQ8F32, bindings: QUANTIZE },
-  quantizeQ8F16: { source: quantizeQ8F16, bindings: QUANTIZE },
-  quantizeQ8Bf16: { source: quantizeQ8Bf16, bindings: QUANTIZE },
-  quantizeQ4F32: { source: quantizeQ4F32, bindings: QUANTIZE },
-  quantizeQ4F16: { source: quantizeQ4F16, bindings: QUANTIZE },
-  quantizeQ4Bf16: { source: quantizeQ4Bf16, bindings: QUANTIZE },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

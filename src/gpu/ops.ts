@@ -407,7 +407,7 @@ export class Ops {
         const words = rows * stride / 2;
         const buffer = storageBuffer(device, words * 4, label);
         const params = uniformBuffer(device, [words], "convert.params");
-        const l = this.#launch(CONVERT[source], wg, [params, src, buffer]);
+        const l = this.#launch(CONVERT[source], wg, [params, buffer, src]);
         submit(`convert ${label}`, (pass) => l(pass, Math.ceil(words / wg)));
         params.destroy(); // safe: destruction waits for the submitted work
         return { buffer };
@@ -423,7 +423,7 @@ export class Ops {
       const invocations = format === "q4" ? groups : groups / 2;
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
       const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
-      const l = this.#launch(QUANTIZE[format][source], wg, [params, src, buffer, scales, status]);
+      const l = this.#launch(QUANTIZE[format][source], wg, [params, buffer, src, scales, status]);
       submit(`quantize ${label}`, (pass) => l(pass, Math.ceil(invocations / wg)));
       params.destroy(); // safe: destruction waits for the submitted work
       return { buffer, scales };

@@ -1,15 +1,16 @@
-// quantize_q4_f16: packs a [rows, stride] f16 matrix (as uploaded, zero padded) into the q4 format:
+// quantize_q4: packs a [rows, stride] matrix (as uploaded, zero padded, in a float format) into the q4 format:
 // per 32-element group, v ≈ scale · q + min with q in [0, 15]. (scale, min) is the least-squares fit
 // that makes the group's squared error smallest among 9 level assignments (levels (max − min) /
 // (15 + c), c = −1 … 1 in steps of ¼, each refitted once after re-rounding to the fitted grid);
 // ~20% less squared error than plain min/max rounding on Gaussian weights. The quants are then
 // rounded to the f16-stored (scale, min), so every weight sits on its nearest stored level.
+// Joined after a float format (kernels/formats/f32, f16, bf16), whose `weight(i)` reads the source.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per group;
 //             part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
-//   2 w:      storage, read        array<u32>  [rows, stride], f16 packed two per u32 (element i in half i & 1), widened exactly with unpack2x16float
-//   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
+//   2 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
+//   3 w: the source [rows, stride], from the format
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 32] (scale, min) as two f16
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
 //             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
@@ -21,17 +22,11 @@ struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read_write> q: array<u32>;
+@group(0) @binding(2) var<storage, read_write> q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
 
 override WG: u32 = 64u;
-
-fn weight(i: u32) -> f32 {
-  let pair = unpack2x16float(w[i >> 1u]);
-  return select(pair.x, pair.y, (i & 1u) == 1u);
-}
 
 // A least-squares (scale, min) for fixed levels and its squared error.
 struct Fit { scale: f32, low: f32, err: f32 }

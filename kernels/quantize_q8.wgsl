@@ -1,15 +1,16 @@
-// quantize_q8_bf16: packs a [rows, stride] bf16 matrix (as uploaded, zero padded) into the q8 format:
+// quantize_q8: packs a [rows, stride] matrix (as uploaded, zero padded, in a float format) into the q8 format:
 // per 32-element group, v ≈ scale · q with q in [−127, 127]. The scale is the least-squares fit that
 // makes the group's squared error smallest among 17 level assignments (levels max|v| / (127 − c),
 // c = 0 … 16): ~20% less squared error than plain max|v| / 127 on Gaussian weights. The quants are
 // then rounded to the f16-stored scale, so every weight sits on its nearest stored level.
+// Joined after a float format (kernels/formats/f32, f16, bf16), whose `weight(i)` reads the source.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per pair of
 //             groups; stride % 64 == 0; part: this call's id, ≥ 1; cols, stride unused: zero padding
 //             changes neither max|v| nor the least-squares sums)
-//   2 w:      storage, read        array<u32>  [rows, stride], bf16 packed two per u32 (element i in half i & 1), widened exactly
-//   3 q:      storage, read_write  array<u32>  [rows, stride / 4]: 4 int8 per word
+//   2 q:      storage, read_write  array<u32>  [rows, stride / 4]: 4 int8 per word
+//   3 w: the source [rows, stride], from the format
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 64] f16 scales of groups 2i, 2i+1
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
 //             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
@@ -21,17 +22,11 @@ struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read_write> q: array<u32>;
+@group(0) @binding(2) var<storage, read_write> q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
 
 override WG: u32 = 64u;
-
-fn weight(i: u32) -> f32 {
-  let word = w[i >> 1u];
-  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
-}
 
 // The scale with the least squared error over the group (0 for an all-zero group).
 fn best_scale(v: ptr<function, array<f32, 32>>) -> f32 {

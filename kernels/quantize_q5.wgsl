@@ -1,4 +1,4 @@
-// quantize_q5_f16: packs a [rows, stride] f16 matrix (as uploaded, zero padded) into the q5 format:
+// quantize_q5: packs a [rows, stride] matrix (as uploaded, zero padded, in a float format) into the q5 format:
 // per 64-element group, v ≈ scale · q + min with q in [0, 31]. (scale, min) is the least-squares fit
 // that makes the group's squared error smallest among 9 level assignments (levels (max − min) /
 // (31 + c), c = −1 … 1 in steps of ¼, each refitted once after re-rounding to the fitted grid), as
@@ -7,12 +7,13 @@
 // nibble layout and its high bit in a bit plane beside the group's (scale, min), arranged so that
 // a shift puts a nibble word's 8 high bits at its nibbles' places: the high bit of quant 32h + 8u + j
 // (nibble j of word u) is bit 4j + u of word 1 + h.
+// Joined after a float format (kernels/formats/f32, f16, bf16), whose `weight(i)` reads the source.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per group;
 //             stride % 64 == 0; part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
-//   2 w:      storage, read        array<u32>  [rows, stride], f16 packed two per u32 (element i in half i & 1), widened exactly with unpack2x16float
-//   3 q:      storage, read_write  array<u32>  [rows, stride / 8]: low 4 bits of 8 quants per word
+//   2 q:      storage, read_write  array<u32>  [rows, stride / 8]: low 4 bits of 8 quants per word
+//   3 w: the source [rows, stride], from the format
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 64, 3]: (scale, min) as two f16, then
 //             the high bits of quants 0–31 and 32–63 (bit 4j + u of word 1 + h: quant 32h + 8u + j)
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
@@ -25,17 +26,11 @@ struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read_write> q: array<u32>;
+@group(0) @binding(2) var<storage, read_write> q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
 
 override WG: u32 = 64u;
-
-fn weight(i: u32) -> f32 {
-  let pair = unpack2x16float(w[i >> 1u]);
-  return select(pair.x, pair.y, (i & 1u) == 1u);
-}
 
 // A least-squares (scale, min) for fixed levels and its squared error.
 struct Fit { scale: f32, low: f32, err: f32 }

@@ -1,11 +1,12 @@
-// convert_bf16_f32: rounds a f32 matrix part (as uploaded, [rows, stride] with stride even) to bf16
-// while loading (`--weights bf16` on a f32 checkpoint), round to nearest even as torch's
-// `.to(torch.bfloat16)` does; NaN stays NaN, overflow rounds to infinity.
+// convert_bf16: rounds a matrix part (as uploaded, [rows, stride] with stride even, f32 or f16) to
+// bf16 while loading (`--weights bf16` on an f32 or f16 checkpoint), round to nearest even as
+// torch's `.to(torch.bfloat16)` does; NaN stays NaN, overflow rounds to infinity. Joined after a
+// float format (kernels/formats/f32, f16), whose `weight(i)` reads the source.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { words: u32 }        (n / 2: one invocation per output word)
-//   2 w:      storage, read        array<f32>  [n], f32
-//   3 out:    storage, read_write  array<u32>  [n / 2], bf16 packed two per u32 (element 2i in the low half of word i)
+//   2 out:    storage, read_write  array<u32>  [n / 2], bf16 packed two per u32 (element 2i in the low half of word i)
+//   3 w:      the source [n], from the format
 // Dispatch: ceil(words / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: exact up to the one rounding to bf16.
 
@@ -14,14 +15,13 @@ struct Params { words: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
 
 override WG: u32 = 64u;
 
 /** Elements 2i and 2i + 1 as f32. */
 fn pair(i: u32) -> vec2<f32> {
-  return vec2<f32>(w[2u * i], w[2u * i + 1u]);
+  return vec2<f32>(weight(2u * i), weight(2u * i + 1u));
 }
 
 /** v rounded to bf16 (nearest even), in the low 16 bits. */

@@ -1,14 +1,14 @@
-// embedding_q4: x[t, :] = table[ids[t] - first_row, :dim] for the ids that fall in this part of
-// the table (a table larger than one binding is split by rows and launched once per part).
+// embedding: x[t, :] = table[ids[t] - first_row, :dim] for the ids that fall in this part of the
+// table (a table larger than one binding is split by rows and launched once per part). Joined
+// after a format (kernels/formats/), whose `weight(i)` reads the table in any stored type.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 //   2 ids:    storage, read        array<u32>  [tokens]
-//   3 w:      storage, read        array<u32>  [rows, stride], 4-bit quants, 8 per u32 (element i in nibble i % 8)
+//   3 w (and 5 scales): the table [rows, stride], from the format
 //   4 x:      storage, read_write  array<f32>  [tokens, dim]
-//   5 scales: storage, read        array<u32>  [rows, stride / 32], (scale, min) per 32-element group as two f16 in one u32
 // Dispatch: ceil(tokens * dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
-// Precision: f32 dequantization.
+// Precision: the format's widening or dequantization, in f32.
 
 struct Frame { tokens: u32 }
 struct Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
@@ -16,17 +16,9 @@ struct Params { dim: u32, stride: u32, first_row: u32, rows: u32 }
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
-@group(0) @binding(5) var<storage, read> scales: array<u32>;
 
 override WG: u32 = 64u;
-
-fn weight(i: u32) -> f32 {
-  let q = (w[i >> 3u] >> (4u * (i & 7u))) & 15u;
-  let sm = unpack2x16float(scales[i >> 5u]);
-  return sm.y + sm.x * f32(q);
-}
 
 @compute @workgroup_size(WG)
 fn main(
