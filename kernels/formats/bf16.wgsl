@@ -1,12 +1,34 @@
-// formats/bf16: a [rows, stride] matrix stored as bf16, two elements per u32.
+// formats/bf16: a [rows, stride] matrix stored as bf16; stride % 8 == 0 (rows 16-byte aligned).
 // Contract: see formats/f32.wgsl.
 // Bindings (group 0):
-//   3 w:      storage, read        array<u32>  [rows, stride / 2], element i in half i & 1
+//   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 8], one vec4<u32> per 8-element chunk
+//             (element 2j in the low half of word j)
 // Precision: widened exactly (a bf16 is the top half of an f32).
 
-@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
+
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
 
 fn weight(i: u32) -> f32 {
-  let word = w[i >> 1u];
+  let word = w[i >> 3u][(i >> 1u) & 3u];
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
+}
+
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
+  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+  return Chunk(vec4<f32>(even.x, odd.x, even.y, odd.y), vec4<f32>(even.z, odd.z, even.w, odd.w));
+}
+
+/** Low halves pair with even x, high halves with odd: no shuffle of the weights. */
+fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  let q = w[c];
+  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
+  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+  return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
 }

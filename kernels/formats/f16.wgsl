@@ -1,12 +1,34 @@
-// formats/f16: a [rows, stride] matrix stored as f16, two elements per u32.
+// formats/f16: a [rows, stride] matrix stored as f16; stride % 8 == 0 (rows 16-byte aligned).
 // Contract: see formats/f32.wgsl.
 // Bindings (group 0):
-//   3 w:      storage, read        array<u32>  [rows, stride / 2], element i in half i & 1
+//   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 8], one vec4<u32> per 8-element chunk
+//             (element 2j in the low half of word j)
 // Precision: widened exactly with unpack2x16float.
 
-@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
+
+/** Eight consecutive weights. */
+struct Chunk {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
 
 fn weight(i: u32) -> f32 {
-  let pair = unpack2x16float(w[i >> 1u]);
+  let pair = unpack2x16float(w[i >> 3u][(i >> 1u) & 3u]);
   return select(pair.x, pair.y, (i & 1u) == 1u);
+}
+
+fn chunk_weights(c: u32) -> Chunk {
+  let q = w[c];
+  return Chunk(
+    vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
+    vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
+  );
+}
+
+fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  let q = w[c];
+  let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+  let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+  return dot(a, xa) + dot(b, xb);
 }

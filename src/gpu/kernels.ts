@@ -14,6 +14,9 @@ import formatQ5 from "../../kernels/formats/q5.wgsl" with { type: "text" };
 import formatQ4 from "../../kernels/formats/q4.wgsl" with { type: "text" };
 import convertBf16 from "../../kernels/convert_bf16.wgsl" with { type: "text" };
 import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
+import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
+import matvec from "../../kernels/matvec.wgsl" with { type: "text" };
+import matvecRows from "../../kernels/matvec_rows.wgsl" with { type: "text" };
 import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
 import quantizeQ5 from "../../kernels/quantize_q5.wgsl" with { type: "text" };
 import quantizeQ4 from "../../kernels/quantize_q4.wgsl" with { type: "text" };
@@ -22,17 +25,8 @@ import attentionCombine from "../../kernels/attention_combine.wgsl" with { type:
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
-import matmulBf16 from "../../kernels/matmul_bf16.wgsl" with { type: "text" };
-import matmulF16 from "../../kernels/matmul_f16.wgsl" with { type: "text" };
-import matmulF32 from "../../kernels/matmul_f32.wgsl" with { type: "text" };
-import matvecBf16 from "../../kernels/matvec_bf16.wgsl" with { type: "text" };
-import matvecF16 from "../../kernels/matvec_f16.wgsl" with { type: "text" };
-import matvecF32 from "../../kernels/matvec_f32.wgsl" with { type: "text" };
 import matvecQ8 from "../../kernels/matvec_q8.wgsl" with { type: "text" };
 import matvecQ4 from "../../kernels/matvec_q4.wgsl" with { type: "text" };
-import matvecRowsF32 from "../../kernels/matvec_rows_f32.wgsl" with { type: "text" };
-import matvecRowsF16 from "../../kernels/matvec_rows_f16.wgsl" with { type: "text" };
-import matvecRowsBf16 from "../../kernels/matvec_rows_bf16.wgsl" with { type: "text" };
 import matvecRowsQ8 from "../../kernels/matvec_rows_q8.wgsl" with { type: "text" };
 import matvecRowsQ4 from "../../kernels/matvec_rows_q4.wgsl" with { type: "text" };
 import matmulQ8 from "../../kernels/matmul_q8.wgsl" with { type: "text" };
@@ -85,6 +79,15 @@ const QUANTIZERS = { q8: quantizeQ8, q5: quantizeQ5, q4: quantizeQ4 };
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {
+  matvecF32: { source: compose(FORMATS.f32, matvec), bindings: LINEAR },
+  matvecF16: { source: compose(FORMATS.f16, matvec), bindings: LINEAR },
+  matvecBf16: { source: compose(FORMATS.bf16, matvec), bindings: LINEAR },
+  matvecRowsF32: { source: compose(FORMATS.f32, matvecRows), bindings: LINEAR },
+  matvecRowsF16: { source: compose(FORMATS.f16, matvecRows), bindings: LINEAR },
+  matvecRowsBf16: { source: compose(FORMATS.bf16, matvecRows), bindings: LINEAR },
+  matmulF32: { source: compose(FORMATS.f32, matmul), bindings: MATMUL },
+  matmulF16: { source: compose(FORMATS.f16, matmul), bindings: MATMUL },
+  matmulBf16: { source: compose(FORMATS.bf16, matmul), bindings: MATMUL },
   embeddingF32: { source: compose(FORMATS.f32, embedding), bindings: [U, U, R, R, W] },
   embeddingF16: { source: compose(FORMATS.f16, embedding), bindings: [U, U, R, R, W] },
   embeddingBf16: { source: compose(FORMATS.bf16, embedding), bindings: [U, U, R, R, W] },
@@ -102,17 +105,8 @@ export const KERNELS = {
   quantizeQ4F32: { source: compose(SOURCES.f32, QUANTIZERS.q4), bindings: QUANTIZE },
   quantizeQ4F16: { source: compose(SOURCES.f16, QUANTIZERS.q4), bindings: QUANTIZE },
   quantizeQ4Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q4), bindings: QUANTIZE },
-  matvecF32: { source: matvecF32, bindings: LINEAR },
-  matvecF16: { source: matvecF16, bindings: LINEAR },
-  matvecBf16: { source: matvecBf16, bindings: LINEAR },
-  matvecRowsF32: { source: matvecRowsF32, bindings: LINEAR },
-  matvecRowsF16: { source: matvecRowsF16, bindings: LINEAR },
-  matvecRowsBf16: { source: matvecRowsBf16, bindings: LINEAR },
   matvecRowsQ8: { source: matvecRowsQ8, bindings: QUANT_LINEAR },
   matvecRowsQ4: { source: matvecRowsQ4, bindings: QUANT_LINEAR },
-  matmulF32: { source: matmulF32, bindings: MATMUL },
-  matmulF16: { source: matmulF16, bindings: MATMUL },
-  matmulBf16: { source: matmulBf16, bindings: MATMUL },
   rmsnorm: { source: rmsnorm, bindings: [U, U, R, R, W] },
   rope: { source: rope, bindings: [U, U, R, R, W, R] },
   kvWrite: { source: kvWrite, bindings: [U, U, R, W, W, R] },

@@ -1,4 +1,4 @@
-// matmul_bf16: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
+// matmul: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
 // computes a 4-token × 4-row block in registers, walking k in 8-element chunks (16-byte weight
 // loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
 // chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
@@ -6,7 +6,8 @@
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<f32>  [tokens, cols]
-//   3 w:      storage, read        array<vec4<u32>>  [rows, stride], bf16, one vec4<u32> per 8-element chunk (element 2j in the low half of word j); stride % 8 == 0, zero padded
+//   3 w:      the matrix [rows, stride], from a float format (kernels/formats/: f32, f16, bf16),
+//             whose chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 //   5 x4:     storage, read        array<vec4<f32>>  the same x, read as vec4 when cols % 4 == 0
 // Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
@@ -19,25 +20,10 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
-
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
-/** The 8 weights of chunk c, in order (low half of word j = element 2j). */
-fn chunk_weights(c: u32) -> Chunk {
-  let q = w[c];
-  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
-  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-  return Chunk(vec4<f32>(even.x, odd.x, even.y, odd.y), vec4<f32>(even.z, odd.z, even.w, odd.w));
-}
 
 /** X[t, 4v..4v+3], zero past cols or past the last token. */
 /** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0). */

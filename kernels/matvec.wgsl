@@ -1,4 +1,4 @@
-// matvec_bf16: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode), the bandwidth-bound
+// matvec: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode), the bandwidth-bound
 // step. Each workgroup computes ROWS = 8 rows; its WG threads walk the rows' 8-element chunks with
 // 16-byte loads (consecutive threads, consecutive chunks), reusing each x chunk for the 8 rows,
 // then reduce in workgroup memory.
@@ -6,7 +6,8 @@
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward; unused: x is one row)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [cols / 4] (row 0; read up to the next multiple of 8, masked)
-//   3 w:      storage, read        array<vec4<u32>>  [rows, stride], bf16, one vec4<u32> per 8-element chunk (element 2j in the low half of word j); stride % 8 == 0, zero padded
+//   3 w:      the matrix [rows, stride], from a float format (kernels/formats/: f32, f16, bf16),
+//             whose chunk_dot reads it 8 elements at a time; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [1, y_stride]; y += W·x when accumulate == 1
 // Dispatch: ceil(rows / 8) workgroups, folded into (x, y) with x ≤ 65535; WG threads each (power of two ≤ 256).
 // Precision: f32 multiply-accumulate.
@@ -17,20 +18,11 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 64u;
 const ROWS: u32 = 8u;
 var<workgroup> partial: array<array<vec4<f32>, 2>, 256>; // per thread: rows 0–3, rows 4–7
-
-/** Σ over the 8 weights of chunk c times xa, xb: low halves pair with even, high with odd x. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
-  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-  return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
-}
 
 /** x[4v..4v+3] with elements at or past cols zeroed (they meet zero padding, but may be NaN). */
 fn x_at(v: u32) -> vec4<f32> {
