@@ -16,7 +16,7 @@
 //   5 seq:     storage, read_write  array<vec2<u32>>  [tokens] (slot, position) per input token
 //   6 ids:      storage, read_write  array<u32>  [tokens] the model's input ids
 //   7 settings: storage, read        array<Settings>  [slots] each sequence's sampling settings
-// Dispatch: R workgroups of 256 threads.
+// Dispatch: R workgroups of WG threads (override WG, a power of two ≤ 256).
 // Precision: f32 scores and probabilities (exp relative to the maximum).
 
 struct Frame { tokens: u32 }
@@ -41,7 +41,7 @@ struct Settings {
 @group(0) @binding(6) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(7) var<storage, read> settings: array<Settings>;
 
-const WG: u32 = 256u;
+override WG: u32 = 256u;
 var<workgroup> red_f: array<f32, 256>;
 var<workgroup> red_u: array<u32, 256>;
 var<workgroup> chosen: atomic<u32>;
@@ -110,7 +110,7 @@ fn pick(r: u32, slot: u32, position: u32, id: u32) {
   seen[seen_base + (id >> 5u)] |= 1u << (id & 31u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) groups: vec3u,

@@ -17,8 +17,8 @@ const LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-/** Optional features requested when the adapter offers them. */
-const FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as const;
+/** Optional features requested when the adapter offers them (timestamps for `bench --profile`). */
+const FEATURES = ["timestamp-query"] as const;
 
 /** Workgroup sizes per kind of kernel (WGSL `override WG`), chosen for the adapter. */
 export interface WorkgroupSizes {
@@ -32,6 +32,8 @@ export interface WorkgroupSizes {
   readonly attention: number;
   /** Keys per workgroup in decode attention (≤ 2048 / group size). */
   readonly attentionSplit: number;
+  /** The sampler's workgroup: one per sequence, its threads split the vocabulary. */
+  readonly sample: number;
 }
 
 /** An opened device with what we learned about it. */
@@ -84,8 +86,15 @@ export async function openGpu(): Promise<Gpu> {
     // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8× (matvec:
     // invocations that each own 8 rows, see Ops).
     workgroups: software
-      ? { matvec: 8, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256 }
-      : { matvec: 128, reduce: 128, elementwise: 256, attention: 64, attentionSplit: 256 },
+      ? { matvec: 8, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256, sample: 256 }
+      : {
+        matvec: 128,
+        reduce: 128,
+        elementwise: 256,
+        attention: 64,
+        attentionSplit: 256,
+        sample: 256,
+      },
   };
 }
 

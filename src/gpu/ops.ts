@@ -364,7 +364,7 @@ export class Ops {
     vocab: number,
   ) {
     const params = uniformBuffer(this.#gpu.device, [vocab, state.ringLength], "sample.params");
-    const l = this.#launch("sample", undefined, [
+    const l = this.#launch("sample", this.#gpu.workgroups.sample, [
       params,
       logits,
       state.seen,
