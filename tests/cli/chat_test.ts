@@ -5,6 +5,38 @@ import { fixture } from "../_fixtures.ts";
 const LLAMA3 = fixture("tiny-llama3-vocab");
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/** A chat process driven line by line: type, read stdout until a condition, then finish. */
+function startChat(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "chat", ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  const session = {
+    stdout: "",
+    type: (text: string) => writer.write(new TextEncoder().encode(text)),
+    async readUntil(done: (stdout: string) => boolean) {
+      while (!done(session.stdout)) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        session.stdout += new TextDecoder().decode(chunk.value);
+      }
+    },
+    signal: (signal: Deno.Signal) => child.kill(signal),
+    /** Closes stdin, reads everything, and returns the exit code and stderr. */
+    async finish() {
+      await writer.close();
+      await session.readUntil(() => false);
+      const { code } = await child.status;
+      return { code, stderr: await new Response(child.stderr).text() };
+    },
+  };
+  return session;
+}
+
 Deno.test("wgllama chat driven through stdin: turns, /stats, /set, /save, /reset, cache reuse", async () => {
   const save = Deno.makeTempFileSync({ suffix: ".json" });
   const script = [
@@ -58,33 +90,16 @@ Deno.test("wgllama chat driven through stdin: turns, /stats, /set, /save, /reset
 });
 
 Deno.test("wgllama chat: Ctrl-C (SIGINT) during a reply stops it and keeps the session", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "chat", LLAMA3, "--max-tokens", "3000", "--temperature", "0"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("Tell me a long story\n"));
-  const reader = child.stdout.getReader();
-  let stdout = "";
-  while (stdout.length < 20) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stdout += new TextDecoder().decode(value);
-  }
-  child.kill("SIGINT");
-  await writer.write(new TextEncoder().encode("/stats\n/exit\n"));
-  await writer.close();
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    stdout += new TextDecoder().decode(chunk.value);
-  }
-  const status = await child.status;
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-  assertEquals(status.code, 0, stderr);
+  const chat = startChat([LLAMA3, "--max-tokens", "3000", "--temperature", "0"]);
+  await chat.type("Tell me a long story\n");
+  await chat.readUntil((stdout) => stdout.length >= 20);
+  chat.signal("SIGINT");
+  await chat.type("/stats\n/exit\n");
+  const { code, stderr } = await chat.finish();
+  assertEquals(code, 0, stderr);
   assert(stderr.includes("reply stopped"), stderr);
-  const stats = stdout.split("\n").find((l) => l.startsWith("last reply:"));
-  assert(stats?.includes("(interrupted)"), stdout.slice(-300));
+  const stats = chat.stdout.split("\n").find((l) => l.startsWith("last reply:"));
+  assert(stats?.includes("(interrupted)"), chat.stdout.slice(-300));
 });
 
 Deno.test("wgllama chat outgrowing its context drops the oldest turns and goes on; a turn too long alone is refused", async () => {
@@ -122,35 +137,15 @@ Deno.test("wgllama chat outgrowing its context drops the oldest turns and goes o
 });
 
 Deno.test("wgllama chat: Ctrl-C at the prompt, even twice, never ends the chat", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "chat", LLAMA3, "--max-tokens", "4", "--temperature", "0"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const reader = child.stdout.getReader();
-  let stdout = "";
-  const readUntil = async (lines: number) => {
-    while (stdout.split("\n").length <= lines) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += new TextDecoder().decode(value);
-    }
-  };
-  await writer.write(new TextEncoder().encode("Hello\n"));
-  await readUntil(1);
-  child.kill("SIGINT");
-  child.kill("SIGINT");
+  const chat = startChat([LLAMA3, "--max-tokens", "4", "--temperature", "0"]);
+  await chat.type("Hello\n");
+  await chat.readUntil((stdout) => stdout.includes("\n"));
+  chat.signal("SIGINT");
+  chat.signal("SIGINT");
   await new Promise((r) => setTimeout(r, 300));
-  await writer.write(new TextEncoder().encode("Again\n/stats\n"));
-  await writer.close();
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    stdout += new TextDecoder().decode(chunk.value);
-  }
-  const status = await child.status;
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-  assertEquals(status.code, 0, stderr);
+  await chat.type("Again\n/stats\n");
+  const { code, stderr } = await chat.finish();
+  assertEquals(code, 0, stderr);
   assert(stderr.includes("/exit or Ctrl-D leaves"), stderr);
-  assert(stdout.includes("last reply: 4 tokens"), stdout);
+  assert(chat.stdout.includes("last reply: 4 tokens"), chat.stdout);
 });
