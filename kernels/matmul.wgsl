@@ -5,11 +5,11 @@
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<f32>  [tokens, cols]
-//   3 w:      the matrix [rows, stride], from a float format (kernels/formats/: f32, f16, bf16),
-//             whose chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
+//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols] read as vec4 (one load per 4 values when
+//             cols % 4 == 0; element by element otherwise)
+//   3 w (and 5 scales): the matrix [rows, stride], from any format (kernels/formats/), whose
+//             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
-//   5 x4:     storage, read        array<vec4<f32>>  the same x, read as vec4 when cols % 4 == 0
 // Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
@@ -19,16 +19,20 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 
-/** X[t, 4v..4v+3], zero past cols or past the last token. */
-/** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0). */
+/** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0); zero past
+ * cols or past the last token. */
 fn x4_at(t: u32, v: u32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), x4[t * (params.cols / 4u) + v], t < frame.tokens && 4u * v < params.cols);
+  return select(vec4<f32>(0.0), x[t * (params.cols / 4u) + v], t < frame.tokens && 4u * v < params.cols);
+}
+
+/** Element i of the flat X. */
+fn x_elem(i: u32) -> f32 {
+  return x[i >> 2u][i & 3u];
 }
 
 /** X[t, 4v..4v+3] element by element, for any cols. */
@@ -39,10 +43,10 @@ fn x_at(t: u32, v: u32) -> vec4<f32> {
   }
   let base = t * params.cols + k;
   return vec4<f32>(
-    select(0.0, x[base], k < params.cols),
-    select(0.0, x[base + 1u], k + 1u < params.cols),
-    select(0.0, x[base + 2u], k + 2u < params.cols),
-    select(0.0, x[base + 3u], k + 3u < params.cols),
+    select(0.0, x_elem(base), k < params.cols),
+    select(0.0, x_elem(base + 1u), k + 1u < params.cols),
+    select(0.0, x_elem(base + 2u), k + 2u < params.cols),
+    select(0.0, x_elem(base + 3u), k + 3u < params.cols),
   );
 }
 

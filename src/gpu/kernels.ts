@@ -17,6 +17,8 @@ import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import matvec from "../../kernels/matvec.wgsl" with { type: "text" };
 import matvecRows from "../../kernels/matvec_rows.wgsl" with { type: "text" };
+import matvecGrouped from "../../kernels/matvec_grouped.wgsl" with { type: "text" };
+import matvecRowsGrouped from "../../kernels/matvec_rows_grouped.wgsl" with { type: "text" };
 import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
 import quantizeQ5 from "../../kernels/quantize_q5.wgsl" with { type: "text" };
 import quantizeQ4 from "../../kernels/quantize_q4.wgsl" with { type: "text" };
@@ -25,15 +27,6 @@ import attentionCombine from "../../kernels/attention_combine.wgsl" with { type:
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
-import matvecQ8 from "../../kernels/matvec_q8.wgsl" with { type: "text" };
-import matvecQ4 from "../../kernels/matvec_q4.wgsl" with { type: "text" };
-import matvecRowsQ8 from "../../kernels/matvec_rows_q8.wgsl" with { type: "text" };
-import matvecRowsQ4 from "../../kernels/matvec_rows_q4.wgsl" with { type: "text" };
-import matmulQ8 from "../../kernels/matmul_q8.wgsl" with { type: "text" };
-import matmulQ4 from "../../kernels/matmul_q4.wgsl" with { type: "text" };
-import matmulQ5 from "../../kernels/matmul_q5.wgsl" with { type: "text" };
-import matvecQ5 from "../../kernels/matvec_q5.wgsl" with { type: "text" };
-import matvecRowsQ5 from "../../kernels/matvec_rows_q5.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import readBandwidthRows from "../../kernels/read_bandwidth_rows.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
@@ -51,9 +44,6 @@ const W = "write";
 const LINEAR: BindingKind[] = [U, U, R, R, W];
 /** Quantized linear kernels add the group scales as binding 5. */
 const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
-/** Matmuls also read x as vec4 through one more binding (the same buffer). */
-const MATMUL: BindingKind[] = [...LINEAR, R];
-const QUANT_MATMUL: BindingKind[] = [...QUANT_LINEAR, R];
 /** Quantizers: quants, source, scales, and a status word flagging weights they cannot hold. */
 const QUANTIZE: BindingKind[] = [U, U, W, R, W, W];
 
@@ -85,9 +75,18 @@ export const KERNELS = {
   matvecRowsF32: { source: compose(FORMATS.f32, matvecRows), bindings: LINEAR },
   matvecRowsF16: { source: compose(FORMATS.f16, matvecRows), bindings: LINEAR },
   matvecRowsBf16: { source: compose(FORMATS.bf16, matvecRows), bindings: LINEAR },
-  matmulF32: { source: compose(FORMATS.f32, matmul), bindings: MATMUL },
-  matmulF16: { source: compose(FORMATS.f16, matmul), bindings: MATMUL },
-  matmulBf16: { source: compose(FORMATS.bf16, matmul), bindings: MATMUL },
+  matvecQ8: { source: compose(FORMATS.q8, matvecGrouped), bindings: QUANT_LINEAR },
+  matvecQ5: { source: compose(FORMATS.q5, matvecGrouped), bindings: QUANT_LINEAR },
+  matvecQ4: { source: compose(FORMATS.q4, matvecGrouped), bindings: QUANT_LINEAR },
+  matvecRowsQ8: { source: compose(FORMATS.q8, matvecRowsGrouped), bindings: QUANT_LINEAR },
+  matvecRowsQ5: { source: compose(FORMATS.q5, matvecRowsGrouped), bindings: QUANT_LINEAR },
+  matvecRowsQ4: { source: compose(FORMATS.q4, matvecRowsGrouped), bindings: QUANT_LINEAR },
+  matmulF32: { source: compose(FORMATS.f32, matmul), bindings: LINEAR },
+  matmulF16: { source: compose(FORMATS.f16, matmul), bindings: LINEAR },
+  matmulBf16: { source: compose(FORMATS.bf16, matmul), bindings: LINEAR },
+  matmulQ8: { source: compose(FORMATS.q8, matmul), bindings: QUANT_LINEAR },
+  matmulQ5: { source: compose(FORMATS.q5, matmul), bindings: QUANT_LINEAR },
+  matmulQ4: { source: compose(FORMATS.q4, matmul), bindings: QUANT_LINEAR },
   embeddingF32: { source: compose(FORMATS.f32, embedding), bindings: [U, U, R, R, W] },
   embeddingF16: { source: compose(FORMATS.f16, embedding), bindings: [U, U, R, R, W] },
   embeddingBf16: { source: compose(FORMATS.bf16, embedding), bindings: [U, U, R, R, W] },
@@ -105,8 +104,6 @@ export const KERNELS = {
   quantizeQ4F32: { source: compose(SOURCES.f32, QUANTIZERS.q4), bindings: QUANTIZE },
   quantizeQ4F16: { source: compose(SOURCES.f16, QUANTIZERS.q4), bindings: QUANTIZE },
   quantizeQ4Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q4), bindings: QUANTIZE },
-  matvecRowsQ8: { source: matvecRowsQ8, bindings: QUANT_LINEAR },
-  matvecRowsQ4: { source: matvecRowsQ4, bindings: QUANT_LINEAR },
   rmsnorm: { source: rmsnorm, bindings: [U, U, R, R, W] },
   rope: { source: rope, bindings: [U, U, R, R, W, R] },
   kvWrite: { source: kvWrite, bindings: [U, U, R, W, W, R] },
@@ -119,13 +116,6 @@ export const KERNELS = {
   sumInto: { source: sumInto, bindings: [U, R, W] },
   readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
   readBandwidthRows: { source: readBandwidthRows, bindings: [U, U, R, W] },
-  matvecQ8: { source: matvecQ8, bindings: QUANT_LINEAR },
-  matvecQ4: { source: matvecQ4, bindings: QUANT_LINEAR },
-  matmulQ8: { source: matmulQ8, bindings: QUANT_MATMUL },
-  matmulQ4: { source: matmulQ4, bindings: QUANT_MATMUL },
-  matvecQ5: { source: matvecQ5, bindings: QUANT_LINEAR },
-  matvecRowsQ5: { source: matvecRowsQ5, bindings: QUANT_LINEAR },
-  matmulQ5: { source: matmulQ5, bindings: QUANT_MATMUL },
 } as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
 
 /** A kernel's name. */

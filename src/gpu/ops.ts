@@ -169,7 +169,7 @@ export class Ops {
       return {
         rows: p.rows,
         matvec: this.#launch((rowsOwned ? MATVEC_ROWS : MATVEC)[w.type], wg, resources),
-        matmul: this.#launch(MATMUL[w.type], mmWg, [...resources, x]), // x again, read as vec4
+        matmul: this.#launch(MATMUL[w.type], mmWg, resources),
       };
     });
     return {
