@@ -2,7 +2,8 @@
 // an f16 scale and minimum: w = min + scale · q, q in [0, 31]; stride % 64 == 0. A quant's low 4
 // bits are q4's nibbles, its high bit lies in a bit plane beside its group's (scale, min), laid out
 // so that one shift puts a nibble word's 8 high bits at its nibbles' places.
-// Contract: see formats/q4.wgsl (groups of 32 for the linear ops: halves of a q5 group).
+// Contract: see formats/q4.wgsl (groups of 32 for the linear ops: halves of a q5 group). Joined
+// after formats/nibbles.wgsl.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], low 4 bits, 32 per vec4 (element k
 //             in nibble k % 8 of word k / 8); also viewed as array<u32> (w_words) by the matmul
@@ -25,33 +26,6 @@ fn weight(i: u32) -> f32 {
   return sm.y + sm.x * f32(q);
 }
 
-// Nibbles 0–3 of a word (and 4–7, after a shift by 16) masked in place, and the x scaling that
-// undoes their place value.
-const LOW = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
-const LOW_PLACE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
-
-/** The 4 low nibbles of v masked in place (q·16^k ≤ 0xf000: a signed conversion, native on CPUs). */
-fn nibbles(v: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) & LOW));
-}
-
-/** One group of x as the dot wants it: pre-scaled by the place values, and its plain sum. */
-struct XGroup {
-  v: array<vec4<f32>, 8>,
-  sum: f32,
-}
-
-fn prepare_x(v: array<vec4<f32>, 8>) -> XGroup {
-  var out: XGroup;
-  var total = vec4<f32>(0.0);
-  for (var i = 0u; i < 8u; i++) {
-    total += v[i];
-    out.v[i] = v[i] * LOW_PLACE;
-  }
-  out.sum = dot(total, vec4<f32>(1.0));
-  return out;
-}
-
 // Nibbles with their high bits, masked in place: lane j holds (q + 16·high)·16^j, exact in f32.
 const HIGH = vec4<u32>(0x10u, 0x100u, 0x1000u, 0x10000u);
 
@@ -71,17 +45,6 @@ fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
         + dot(quants(q.z, h >> 2u), (*xg).v[4]) + dot(quants(q.z >> 16u, h >> 18u), (*xg).v[5])
         + dot(quants(q.w, h >> 3u), (*xg).v[6]) + dot(quants(q.w >> 16u, h >> 19u), (*xg).v[7]);
   return sm.x * d + sm.y * (*xg).sum;
-}
-
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
-
-/** Nibbles j..j+3 of word v as f32. */
-fn u4x4(v: u32, j: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(v) >> vec4<u32>(4u * j, 4u * j + 4u, 4u * j + 8u, 4u * j + 12u)) & vec4<u32>(15u));
 }
 
 /** Bits 4j, 4j + 4, 4j + 8, 4j + 12 of v as f32 (the high bits beside nibbles j..j+3). */

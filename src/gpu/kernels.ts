@@ -11,6 +11,7 @@ import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
 import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
 import formatQ8 from "../../kernels/formats/q8.wgsl" with { type: "text" };
 import formatQ5 from "../../kernels/formats/q5.wgsl" with { type: "text" };
+import nibbles from "../../kernels/formats/nibbles.wgsl" with { type: "text" };
 import formatQ4 from "../../kernels/formats/q4.wgsl" with { type: "text" };
 import convertBf16 from "../../kernels/convert_bf16.wgsl" with { type: "text" };
 import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
@@ -20,8 +21,9 @@ import matvecRows from "../../kernels/matvec_rows.wgsl" with { type: "text" };
 import matvecGrouped from "../../kernels/matvec_grouped.wgsl" with { type: "text" };
 import matvecRowsGrouped from "../../kernels/matvec_rows_grouped.wgsl" with { type: "text" };
 import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
-import quantizeQ5 from "../../kernels/quantize_q5.wgsl" with { type: "text" };
-import quantizeQ4 from "../../kernels/quantize_q4.wgsl" with { type: "text" };
+import quantizeAsym from "../../kernels/quantize_asym.wgsl" with { type: "text" };
+import packingQ5 from "../../kernels/packing/q5.wgsl" with { type: "text" };
+import packingQ4 from "../../kernels/packing/q4.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import attentionCombine from "../../kernels/attention_combine.wgsl" with { type: "text" };
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
@@ -53,8 +55,8 @@ const FORMATS = {
   f16: formatF16,
   bf16: formatBf16,
   q8: formatQ8,
-  q5: formatQ5,
-  q4: formatQ4,
+  q5: `${nibbles}\n${formatQ5}`,
+  q4: `${nibbles}\n${formatQ4}`,
 };
 /** The float formats weights are uploaded in (sources of packing at load). */
 const SOURCES = { f32: formatF32, f16: formatF16, bf16: formatBf16 };
@@ -64,8 +66,15 @@ function compose(format: string, body: string): string {
   return `${format}\n${body}`;
 }
 
-/** Quantizers and the bf16 converter read their source through a float format. */
-const QUANTIZERS = { q8: quantizeQ8, q5: quantizeQ5, q4: quantizeQ4 };
+/**
+ * Quantizers and the bf16 converter read their source through a float format; the asymmetric
+ * quantizer writes through a packing part (q5, q4).
+ */
+const QUANTIZERS = {
+  q8: quantizeQ8,
+  q5: `${packingQ5}\n${quantizeAsym}`,
+  q4: `${packingQ4}\n${quantizeAsym}`,
+};
 
 /** Every kernel: WGSL source and binding kinds (binding i = index i). */
 export const KERNELS = {

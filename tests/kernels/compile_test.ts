@@ -21,8 +21,8 @@ Deno.test("every kernels/ file is documented and used; every kernel compiles wit
       text.startsWith(`// ${name}: `),
       `${file} must start with "// ${name}: <what it computes>"`,
     );
-    // Op bodies say how they are dispatched; a format part only what it stores and reads.
-    const parts = file.startsWith("formats/")
+    // Op bodies say how they are dispatched; a format or packing part only what it stores.
+    const parts = file.startsWith("formats/") || file.startsWith("packing/")
       ? ["// Bindings (group 0):", "// Precision:"]
       : ["// Bindings (group 0):", "// Dispatch:", "// Precision:"];
     for (const part of parts) assert(text.includes(part), `${file} header lacks "${part}"`);

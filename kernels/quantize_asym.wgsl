@@ -1,29 +1,28 @@
-// quantize_q4: packs a [rows, stride] matrix (as uploaded, zero padded, in a float format) into the q4 format:
-// per 32-element group, v ≈ scale · q + min with q in [0, 15]. (scale, min) is the least-squares fit
-// that makes the group's squared error smallest among 9 level assignments (levels (max − min) /
-// (15 + c), c = −1 … 1 in steps of ¼, each refitted once after re-rounding to the fitted grid);
-// ~20% less squared error than plain min/max rounding on Gaussian weights. The quants are then
-// rounded to the f16-stored (scale, min), so every weight sits on its nearest stored level.
-// Joined after a float format (kernels/formats/f32, f16, bf16), whose `weight(i)` reads the source.
+// quantize_asym: packs a [rows, stride] matrix (as uploaded, zero padded, in a float format) into an
+// asymmetric format (q4, q5): per group of GROUP elements, v ≈ scale · q + min with q in [0, TOP].
+// (scale, min) is the least-squares fit that makes the group's squared error smallest among 9
+// level assignments (levels (max − min) / (TOP + c), c = −1 … 1 in steps of ¼, each refitted once
+// after re-rounding to the fitted grid); ~20% less squared error than plain min/max rounding on
+// Gaussian weights. The quants are then rounded to the f16-stored (scale, min), so every weight
+// sits on its nearest stored level. Joined after a float format (kernels/formats/f32, f16, bf16),
+// whose `weight(i)` reads the source, and a packing part (kernels/packing/q4, q5), which gives
+// GROUP, TOP and how a group is stored.
 // Bindings (group 0):
 //   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per group;
-//             part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
-//   2 q:      storage, read_write  array<u32>  [rows, stride / 8]: 8 nibbles per word
+//             stride % GROUP == 0; part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
+//   2 q, 4 scales: the packed output, from the packing part
 //   3 w: the source [rows, stride], from the format
-//   4 scales: storage, read_write  array<u32>  [rows, stride / 32] (scale, min) as two f16
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
 //             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
 // Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
-// Precision: f32 sums over 32 elements; scale and min stored as f16 (round: half to even).
+// Precision: f32 sums over a group; scale and min stored as f16 (round: half to even).
 
 struct Frame { tokens: u32 }
 struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read_write> q: array<u32>;
-@group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
 
 override WG: u32 = 64u;
@@ -31,14 +30,14 @@ override WG: u32 = 64u;
 // A least-squares (scale, min) for fixed levels and its squared error.
 struct Fit { scale: f32, low: f32, err: f32 }
 
-// Fits v ≈ scale · round(clamp((v − low) · inv, 0, 15)) + min over the group.
+// Fits v ≈ scale · round(clamp((v − low) · inv, 0, TOP)) + min over the group.
 // Only the first n elements count (the rest is row padding).
-fn fit(v: ptr<function, array<f32, 32>>, n: u32, sq: f32, sum: f32, low: f32, inv: f32) -> Fit {
+fn fit(v: ptr<function, array<f32, GROUP>>, n: u32, sq: f32, sum: f32, low: f32, inv: f32) -> Fit {
   var sl = 0.0;
   var sll = 0.0;
   var svl = 0.0;
-  for (var k = 0u; k < 32u; k++) {
-    let l = select(0.0, clamp(round(((*v)[k] - low) * inv), 0.0, 15.0), k < n);
+  for (var k = 0u; k < GROUP; k++) {
+    let l = select(0.0, clamp(round(((*v)[k] - low) * inv), 0.0, TOP), k < n);
     sl += l;
     sll += l * l;
     svl += (*v)[k] * l;
@@ -64,15 +63,15 @@ fn main(
   if (g >= params.groups) {
     return;
   }
-  let base = g * 32u;
-  let n = min(32u, params.cols - base % params.stride); // the group's columns that are not padding
-  var v: array<f32, 32>;
+  let base = g * GROUP;
+  let n = min(GROUP, params.cols - base % params.stride); // the group's columns that are not padding
+  var v: array<f32, GROUP>;
   var lo = weight(base);
   var hi = lo;
   var sum = 0.0;
   var sq = 0.0;
   var worst = 0u; // largest magnitude bit pattern: above 65504 (0x477fe000), infinity or NaN is unusable
-  for (var k = 0u; k < 32u; k++) {
+  for (var k = 0u; k < GROUP; k++) {
     v[k] = weight(base + k);
     worst = max(worst, bitcast<u32>(v[k]) & 0x7fffffffu);
     let inside = k < n;
@@ -81,10 +80,10 @@ fn main(
     sum += select(0.0, v[k], inside);
     sq += select(0.0, v[k] * v[k], inside);
   }
-  var best = Fit((hi - lo) / 15.0, lo, 3.4e38);
+  var best = Fit((hi - lo) / TOP, lo, 3.4e38);
   if (hi > lo) {
     for (var c = 0u; c < 9u; c++) {
-      let first = fit(&v, n, sq, sum, lo, (14.0 + 0.25 * f32(c)) / (hi - lo));
+      let first = fit(&v, n, sq, sum, lo, (TOP - 1.0 + 0.25 * f32(c)) / (hi - lo));
       if (first.err < best.err) {
         best = first;
       }
@@ -99,15 +98,11 @@ fn main(
   let stored = pack2x16float(vec2<f32>(best.scale, best.low));
   let sm = unpack2x16float(stored);
   let inv = select(0.0, 1.0 / sm.x, sm.x > 0.0);
-  for (var word = 0u; word < 4u; word++) {
-    var packed = 0u;
-    for (var n = 0u; n < 8u; n++) {
-      let l = clamp(round((v[8u * word + n] - sm.y) * inv), 0.0, 15.0);
-      packed |= u32(l) << (4u * n);
-    }
-    q[g * 4u + word] = packed;
+  var levels: array<u32, GROUP>;
+  for (var k = 0u; k < GROUP; k++) {
+    levels[k] = u32(clamp(round((v[k] - sm.y) * inv), 0.0, TOP));
   }
-  scales[g] = stored;
+  store_group(g, &levels, stored);
   if (worst > 0x477fe000u) {
     atomicMax(&status, params.part);
   }
