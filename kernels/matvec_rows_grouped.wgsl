@@ -1,7 +1,7 @@
 // matvec_rows_grouped: y[first_row + r] (+)= dot(W[r, :cols], x) for one token (decode) on
 // software adapters (llvmpipe), for quantized formats: each invocation owns ROWS_OWNED
-// consecutive rows (the format's choice: 8 for q8, 16 for q4/q5, whose pre-scaled x serves more
-// rows) and walks them whole in 32-weight groups, reusing each x group for its rows. No workgroup
+// consecutive rows (override, set by Ops per format: 8 for q8, 16 for q4/q5, whose pre-scaled x
+// serves more rows) and walks them whole in 32-weight groups, reusing each x group for its rows. No workgroup
 // memory and no barrier: on llvmpipe a barrier makes the shader a coroutine and costs more than
 // the math. GPUs use matvec_grouped: this one would run too few threads there, and uncoalesced.
 // Bindings (group 0):
@@ -23,6 +23,8 @@ struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 64u;
+/** Rows per invocation: 8 or 16. */
+override ROWS_OWNED: u32 = 16u;
 
 /** 32 elements of x from element 32g, those at or past cols zeroed when masked. */
 fn load_x(g: u32, masked: bool) -> array<vec4<f32>, 8> {
@@ -44,7 +46,7 @@ fn load_x(g: u32, masked: bool) -> array<vec4<f32>, 8> {
 /**
  * Adds the owned rows' dots with group g to acc, 4 rows per vec4, written out so every call and
  * accumulator stays in registers; rows past the last repeat it (never written). ROWS_OWNED is 8
- * or 16, a constant: the second half folds away for 8.
+ * or 16, a pipeline constant: the second half folds away for 8.
  */
 fn add_rows_dot(acc: ptr<function, array<vec4<f32>, 4>>, r0: u32, last: u32, g: u32, masked: bool) {
   var xg = prepare_x(load_x(g, masked));

@@ -2,8 +2,7 @@
 // an f16 scale and minimum: w = min + scale · q, q in [0, 15]; stride % 32 == 0.
 // Contract: see formats/f32.wgsl; quantized formats give the decode matvecs whole groups of 32
 // instead of chunks: `prepare_x(v)` turns 32 elements of x into what `group_dot(row, g, stride, xg)`
-// dots with group g of a row; `ROWS_OWNED` rows per invocation in matvec_rows_grouped;
-// `chunk_weights(c)` as the float formats. Joined after formats/nibbles.wgsl.
+// dots with group g of a row; `chunk_weights(c)` as the float formats. Joined after formats/nibbles.wgsl.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], a group of 32 per vec4 (element k in
 //             nibble k % 8 of word k / 8); also viewed as array<u32> (w_words) by the matmul
@@ -15,9 +14,6 @@
 // The same buffer as words, for the matmul's 8-element chunks: each entry point uses one view only.
 @group(0) @binding(3) var<storage, read> w_words: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
-
-/** Rows per invocation of matvec_rows_grouped: 16 pays for q4 (its pre-scaled x serves twice the rows). */
-const ROWS_OWNED: u32 = 16u;
 
 fn weight(i: u32) -> f32 {
   let q = (w[i >> 5u][(i >> 3u) & 3u] >> (4u * (i & 7u))) & 15u;

@@ -16,8 +16,6 @@
 @group(0) @binding(3) var<storage, read> w_words: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 
-const ROWS_OWNED: u32 = 16u;
-
 fn weight(i: u32) -> f32 {
   let info = 3u * (i >> 6u);
   let high = (scales[info + 1u + ((i >> 5u) & 1u)] >> (4u * (i & 7u) + ((i >> 3u) & 3u))) & 1u;

@@ -13,8 +13,6 @@
 @group(0) @binding(3) var<storage, read> w_pairs: array<vec2<u32>>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 
-const ROWS_OWNED: u32 = 8u;
-
 fn weight(i: u32) -> f32 {
   let q = (bitcast<i32>(w[i >> 4u][(i >> 2u) & 3u] << (24u - 8u * (i & 3u))) >> 24u);
   let pair = unpack2x16float(scales[i >> 6u]);

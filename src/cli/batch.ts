@@ -177,7 +177,7 @@ const ROLES = ["system", "user", "assistant", "tool"];
  * the user never wrote.
  */
 function readRequests(path: string, strict: boolean): Line[] {
-  const text = decodeUtf8(readBytes(path), path).replace(/^\uFEFF/, "");
+  const text = decodeUtf8(readBytes(path), path);
   const lines: Line[] = [];
   const ids = new Set<string>();
   const report = (n: number, problem: string, skipped: boolean) => {

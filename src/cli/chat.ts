@@ -5,7 +5,6 @@
  * @module
  */
 import { InputError, UsageError } from "../errors.ts";
-import { resolveModelDir } from "../io/hf_folder.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
@@ -46,11 +45,7 @@ export const chat: Command = {
     const { values, positionals } = parse("chat", args, GENERATION_FLAGS);
     if (values.help) return (out(USAGE), 0);
     const spec = modelArg("chat", positionals);
-    const dir = resolveModelDir(spec);
-    if (!existsFile(`${dir}/tokenizer.json`)) {
-      throw new InputError(`Cannot chat: ${dir} has no tokenizer.json`); // before loading the weights
-    }
-    const session = await openSession(spec, values);
+    const session = await openSession(spec, values, { tokenizerFor: "chat needs one" });
     try {
       return await new Repl(session).loop();
     } finally {
@@ -260,7 +255,6 @@ class Repl {
       }
     } catch (e) {
       if (e instanceof UsageError) err(`wgllama: ${e.message}`);
-      else if (e instanceof InputError) err(`wgllama: error: ${e.message}`);
       else if (e instanceof Error) err(`wgllama: error: ${e.message}`);
       else throw e;
     }
@@ -339,7 +333,7 @@ async function* readLines(): AsyncGenerator<string> {
   // Text the user did not write must never be answered: a line that is not UTF-8 ends the chat.
   const text = (bytes: Uint8Array) => {
     line++;
-    return decodeUtf8(bytes, "standard input", line).replace(/\r$/, "").replace(/^\uFEFF/, "");
+    return decodeUtf8(bytes, "standard input", line).replace(/\r$/, "");
   };
   for await (const chunk of Deno.stdin.readable) {
     const joined = new Uint8Array(pending.length + chunk.length);
@@ -353,12 +347,4 @@ async function* readLines(): AsyncGenerator<string> {
     pending = joined.slice(start);
   }
   if (pending.length) yield text(pending);
-}
-
-function existsFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }

@@ -1,9 +1,10 @@
 /** `wgllama compare MODEL --weights bf16|q8|q5|q4 (--ids L | --text FILE)`: packed vs stored logits. */
 import { InputError, UsageError } from "../errors.ts";
-import { readText, resolveModelDir } from "../io/hf_folder.ts";
+import { resolveModelDir } from "../io/hf_folder.ts";
 import { compareWeights } from "../model/compare.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { decodeUtf8, readBytes } from "./input.ts";
 import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
@@ -48,7 +49,7 @@ export const compare: Command = {
     let ids: number[];
     if (values.ids !== undefined) ids = idListFlag("ids", values.ids);
     else {
-      const text = readText(values.text!);
+      const text = decodeUtf8(readBytes(values.text!), values.text!);
       const tokenizer = TextTokenizer.load(resolveModelDir(spec));
       if (!tokenizer) {
         throw new InputError(`Cannot use --text: ${spec} has no tokenizer.json (use --ids)`);

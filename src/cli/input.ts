@@ -11,12 +11,12 @@ export function readBytes(path: string): Uint8Array {
 }
 
 /**
- * Strict UTF-8, naming the line and byte of the first invalid sequence (`firstLine`: the line
- * number `bytes` start on).
+ * Strict UTF-8 without a leading byte-order mark, naming the line and byte of the first invalid
+ * sequence (`firstLine`: the line number `bytes` start on).
  */
 export function decodeUtf8(bytes: Uint8Array, source: string, firstLine = 1): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
     const line = bytes.subarray(0, at).filter((b) => b === 0x0a).length + firstLine;

@@ -58,7 +58,7 @@ export const perplexity: Command = {
     const tokenizer = TextTokenizer.load(resolveModelDir(spec));
     if (!tokenizer) throw new InputError(`Cannot score text: ${spec} has no tokenizer.json`);
     const source = values.text ?? "standard input";
-    const text = decodeUtf8(await readInput(values.text), source).replace(/^\uFEFF/, "");
+    const text = decodeUtf8(await readInput(values.text), source);
     if (text.length === 0) throw new InputError(`The text (${source}) is empty: nothing to score`);
     const ids = tokenizer.encode(text, { postProcess: true });
     if (ids.length < 2) {

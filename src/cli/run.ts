@@ -168,5 +168,5 @@ async function readStdin(): Promise<string> {
     throw new UsageError("run: give PROMPT, or pipe the prompt into stdin");
   }
   const text = decodeUtf8(await readStdinBytes(), "standard input");
-  return text.replace(/^\uFEFF/, "").replace(/\r?\n$/, "");
+  return text.replace(/\r?\n$/, "");
 }

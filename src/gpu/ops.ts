@@ -71,7 +71,10 @@ const MAX_WIDTH = 256;
 const MATMUL_BLOCK = 4;
 /** Rows per matvec workgroup (split strategy). */
 const ROWS_PER_MATVEC = 8;
-/** Rows each invocation owns (rows strategy): 16 measurably pays for q4 only (its pre-scaled x). */
+/**
+ * Rows each invocation owns (rows strategy): the float kernel owns 8; the quantized one takes this
+ * as its ROWS_OWNED override, and 16 pays for q4 and q5 (their pre-scaled x serves more rows).
+ */
 const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q5: 16, q4: 16 } as const;
 
 /**
@@ -168,7 +171,13 @@ export class Ops {
       const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
       return {
         rows: p.rows,
-        matvec: this.#launch((rowsOwned ? MATVEC_ROWS : MATVEC)[w.type], wg, resources),
+        // The grouped (quantized) rows kernel takes its rows per invocation from here.
+        matvec: this.#launch(
+          (rowsOwned ? MATVEC_ROWS : MATVEC)[w.type],
+          wg,
+          resources,
+          rowsOwned && p.scales ? { ROWS_OWNED: ROWS_OWNED[w.type] } : {},
+        ),
         matmul: this.#launch(MATMUL[w.type], mmWg, resources),
       };
     });

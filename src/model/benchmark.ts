@@ -32,7 +32,7 @@ export interface BenchmarkOptions {
   onProgress?: UploadProgress | undefined;
 }
 
-/** Decode steps per submit (a whole sampled-id ring). */
+/** Decode steps per submit, as the generation loop's largest batches (half the sampled-id ring). */
 const DECODE_BATCH = RING / 2;
 
 /** Runs the benchmark on the model folder `dir`; the report is what `bench --json` prints. */

@@ -2,7 +2,7 @@
 import { InputError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import type { PackFormat } from "../gpu/buffers.ts";
-import { IGNORE_INDEX, type Llama } from "./llama.ts";
+import { IGNORE_INDEX } from "./llama.ts";
 import { loadModel } from "./load.ts";
 
 /** Agreement of `test` logits with `reference` logits, both [positions, vocab]. */
@@ -14,16 +14,23 @@ export interface LogitComparison {
   /** Largest |test − reference| over all logits. */
   maxAbsLogitError: number;
   positions: number;
+  /**
+   * With `targets`: mean −log p(target) over the positions that have one, under each set
+   * (perplexity = exp of it).
+   */
+  nll?: { reference: number; test: number };
 }
 
 /**
  * Compares row by row in float64. A NaN or an infinity in either set is an error (it would turn
- * the mean KL into NaN and the agreement into chance).
+ * the mean KL into NaN and the agreement into chance). `targets[p]` is the token position p
+ * predicts (−100 or absent: none), for the mean NLL of each set.
  */
 export function compareLogits(
   reference: Float32Array,
   test: Float32Array,
   vocab: number,
+  targets?: readonly number[],
 ): LogitComparison {
   for (const [name, logits] of [["reference", reference], ["compared", test]] as const) {
     const bad = logits.findIndex((v) => !Number.isFinite(v));
@@ -39,6 +46,7 @@ export function compareLogits(
   let agree = 0;
   let kl = 0;
   let maxErr = 0;
+  const nll = { reference: 0, test: 0, count: 0 };
   for (let p = 0; p < positions; p++) {
     const r = reference.subarray(p * vocab, (p + 1) * vocab);
     const t = test.subarray(p * vocab, (p + 1) * vocab);
@@ -49,12 +57,21 @@ export function compareLogits(
       kl += Math.exp(lr[i]!) * (lr[i]! - lt[i]!);
       maxErr = Math.max(maxErr, Math.abs(r[i]! - t[i]!));
     }
+    const target = targets?.[p] ?? IGNORE_INDEX;
+    if (target !== IGNORE_INDEX) {
+      nll.reference -= lr[target]!;
+      nll.test -= lt[target]!;
+      nll.count++;
+    }
   }
   return {
     top1Agreement: agree / positions,
     meanKl: kl / positions,
     maxAbsLogitError: maxErr,
     positions,
+    ...(targets && nll.count > 0
+      ? { nll: { reference: nll.reference / nll.count, test: nll.test / nll.count } }
+      : {}),
   };
 }
 
@@ -83,7 +100,7 @@ export interface WeightComparison extends LogitComparison {
 
 /**
  * Runs `spec` as stored and packed as `format` on `ids` (one pass from position 0 each, one
- * model on the GPU at a time) and compares their logits and perplexities.
+ * model on the GPU at a time) and compares their logits and the perplexities of `ids` under both.
  */
 export async function compareWeights(
   spec: string,
@@ -92,25 +109,21 @@ export async function compareWeights(
 ): Promise<WeightComparison> {
   const gpu = await openGpu();
   try {
-    const targets = ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX);
-    const run = async (weights: PackFormat | undefined) => {
+    const logits = async (weights: PackFormat | undefined) => {
       const loaded = await loadModel(spec, { gpu, contextLength: ids.length, weights });
       try {
-        const model: Llama = loaded.model;
-        const logits = await model.logits(ids, 0);
-        const ppl = Math.exp(await model.crossEntropy(ids, targets) / Math.max(1, ids.length - 1));
-        return { logits, ppl, vocab: model.config.vocabSize };
+        return await loaded.model.logits(ids, 0);
       } finally {
         loaded.close();
       }
     };
-    const stored = await run(undefined);
-    const packed = await run(format);
-    return {
-      ...compareLogits(stored.logits, packed.logits, stored.vocab),
-      ppl: packed.ppl,
-      pplReference: stored.ppl,
-    };
+    const [stored, packed] = [await logits(undefined), await logits(format)];
+    const targets = ids.map((_, t) => ids[t + 1] ?? IGNORE_INDEX);
+    const vocab = stored.length / ids.length;
+    const r = compareLogits(stored, packed, vocab, targets);
+    // A single token predicts nothing: both perplexities are then 1.
+    const nll = r.nll ?? { reference: 0, test: 0 };
+    return { ...r, ppl: Math.exp(nll.test), pplReference: Math.exp(nll.reference) };
   } finally {
     gpu.device.destroy();
   }

@@ -91,7 +91,15 @@ export async function perplexity(
       const next = w.begin + t + 1;
       return next >= w.scoreFrom && next < w.end ? ids[next]! : IGNORE_INDEX;
     });
-    sum += await model.crossEntropy(input, targets);
+    const loss = await model.crossEntropy(input, targets);
+    if (!Number.isFinite(loss)) {
+      throw new InputError(
+        `The loss of tokens ${w.begin}..${
+          w.end - 1
+        } is not finite: the model's logits hold a NaN or an infinity (its weights do)`,
+      );
+    }
+    sum += loss;
     forwarded += input.length;
     done += w.end - w.scoreFrom;
     options.onProgress?.(done, scored);

@@ -109,3 +109,10 @@ Deno.test("Llama.crossEntropy on a 128,256 vocabulary, across logit chunks, equa
   await assertRejects(() => model.crossEntropy([1, 2], [1]), RangeError, "as many targets");
   await assertRejects(() => model.crossEntropy([1, 2], [2, 128256]), InputError, "128256");
 });
+
+Deno.test("perplexity() refuses a loss that is not finite (weights holding a NaN) instead of printing NaN", async () => {
+  for (const bad of [NaN, Infinity]) {
+    const model = { contextLength: 8, crossEntropy: () => Promise.resolve(bad) };
+    await assertRejects(() => perplexity(model, [1, 2, 3, 4]), InputError, "not finite");
+  }
+});
