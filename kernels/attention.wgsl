@@ -4,7 +4,7 @@
 //   out[t, h] = Σ_{j ≤ p_t} softmax_j(q[t,h]·K[s_t, j, g] · scale) · V[s_t, j, g],  g = h / (q_heads / kv_heads)
 // where (s_t, p_t) = seq[t], the token's sequence slot and position.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { tokens: u32 }      (per forward)
+//   0 frame:   the prelude's { tokens }  (per forward)
 //   1 params:  uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32,
 //                               context: u32 }
 //   2 q:       storage, read        array<f32>  [tokens, q_row]: q heads at the start of each row
@@ -16,10 +16,8 @@
 // (override WG, a power of two ≤ 256). head_dim ≤ 256.
 // Precision: f32 scores, softmax and accumulation (HF upcasts softmax to float32).
 
-struct Frame { tokens: u32 }
 struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u32, context: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
 @group(0) @binding(3) var<storage, read> k_cache: array<f32>;
@@ -27,8 +25,6 @@ struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, q_row: u
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read> seq: array<vec2<u32>>;
 
-override WG: u32 = 64u;
-const LOWEST: f32 = -3.402823e38;
 var<workgroup> q_scaled: array<f32, 256>;
 var<workgroup> acc: array<f32, 256>;
 var<workgroup> tile: array<f32, 256>;
@@ -39,7 +35,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = wid.x + wid.y * groups.x;
+  let g = workgroup_index(wid, groups);
   if (g >= frame.tokens * params.q_heads) {
     return;
   }

@@ -2,7 +2,7 @@
 //   out[t, h, d] = Σ_s exp(m_s − M) · acc_s[d] / Σ_s exp(m_s − M) · l_s,  M = max_s m_s
 // over the A = position / split + 1 splits that hold the token's keys.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { tokens: u32 }      (per forward: tokens)
+//   0 frame:   the prelude's { tokens }  (per forward: tokens)
 //   1 params:  uniform Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 //   2 partial: storage, read        array<f32>  [tokens, q_heads, splits, head_dim + 2]: acc, m, l
 //   3 out:     storage, read_write  array<f32>  [tokens, q_heads, head_dim]
@@ -10,16 +10,12 @@
 // Dispatch: tokens * q_heads workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
 // Precision: f32.
 
-struct Frame { tokens: u32 }
 struct Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> partial: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> seq: array<vec2<u32>>;
-
-override WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -27,7 +23,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = wid.x + wid.y * groups.x; // token · q_heads + head
+  let g = workgroup_index(wid, groups); // token · q_heads + head
   if (g >= frame.tokens * params.q_heads) {
     return;
   }
@@ -35,7 +31,7 @@ fn main(
   let row = hd + 2u;
   let base = g * params.splits * row;
   let used = min(params.splits, seq[g / params.q_heads].y / params.split + 1u);
-  var big = -3.402823e38;
+  var big = LOWEST;
   for (var s = 0u; s < used; s++) {
     big = max(big, partial[base + s * row + hd]);
   }

@@ -7,7 +7,7 @@
 // over keys j of the split with j ≤ the token's position, s_j = q[h]·K[j, g] · scale. Keys, values
 // and q are read as vec4 (head_dim % 4 == 0). Splits past a token's position return at once.
 // Bindings (group 0):
-//   0 frame:    uniform Frame  { tokens: u32 }     (per forward; unused)
+//   0 frame:    the prelude's { tokens }  (per forward; unused)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32,
 //                                split: u32, q_row: u32, context: u32 }  (splits = ceil(context / split);
 //                                G · split ≤ 2048, G ≤ 8, G · head_dim ≤ 1024: 12 KiB of workgroup memory)
@@ -21,7 +21,6 @@
 // constant, so the per-head loops unroll and their sums stay in registers). head_dim ≤ 256.
 // Precision: f32 scores, exponentials and sums.
 
-struct Frame { tokens: u32 }
 struct Params {
   q_heads: u32,
   kv_heads: u32,
@@ -33,7 +32,6 @@ struct Params {
   context: u32,
 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;
@@ -41,9 +39,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(6) var<storage, read> seq: array<vec2<u32>>;
 
-override WG: u32 = 64u;
 override GROUP: u32 = 1u; // q_heads / kv_heads, fixed per pipeline so the per-head loops unroll
-const LOWEST: f32 = -3.402823e38;
 const MAX_GROUP: u32 = 8u;
 var<workgroup> q_scaled: array<vec4<f32>, 256>; // [G, head_dim / 4], G · head_dim ≤ 1024
 var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)

@@ -3,21 +3,17 @@
 // torch's `.to(torch.bfloat16)` does; NaN stays NaN, overflow rounds to infinity. Joined after a
 // float format (kernels/formats/f32, f16), whose `weight(i)` reads the source.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
+//   0 frame:  the prelude's { tokens }  (unused; shared layout)
 //   1 params: uniform Params { words: u32 }        (n / 2: one invocation per output word)
 //   2 out:    storage, read_write  array<u32>  [n / 2], bf16 packed two per u32 (element 2i in the low half of word i)
 //   3 w:      the source [n], from the format
-// Dispatch: ceil(words / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Dispatch: shared/elementwise over words items.
 // Precision: exact up to the one rounding to bf16.
 
-struct Frame { tokens: u32 }
 struct Params { words: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
-
-override WG: u32 = 64u;
 
 /** Elements 2i and 2i + 1 as f32. */
 fn pair(i: u32) -> vec2<f32> {
@@ -32,16 +28,11 @@ fn bf16(v: f32) -> u32 {
   return select(rounded, (b >> 16u) | 0x40u, nan); // a NaN keeps its sign and stays quiet
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = (wid.x + wid.y * groups.x) * WG + lid;
-  if (i >= params.words) {
-    return;
-  }
+fn items() -> u32 {
+  return params.words;
+}
+
+fn item(i: u32) {
   let v = pair(i);
   out[i] = bf16(v.x) | (bf16(v.y) << 16u);
 }

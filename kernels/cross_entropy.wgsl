@@ -3,7 +3,7 @@
 // 0. The loss of `perplexity` (and of training next). One row per workgroup: each thread keeps a
 // running (max, sum of exp) over its strided columns, then the workgroup merges them.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { tokens: u32 }      (rows this pass)
+//   0 frame:   the prelude's { tokens }  (rows this pass)
 //   1 params:  uniform Params { vocab: u32 }
 //   2 logits:  storage, read        array<f32>  [tokens, vocab]
 //   3 targets: storage, read        array<u32>  [tokens]
@@ -12,16 +12,13 @@
 // a power of two ≤ 256).
 // Precision: f32; the sum is rescaled at each new maximum, so no exp overflows.
 
-struct Frame { tokens: u32 }
 struct Params { vocab: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> nll: array<f32>;
 
-override WG: u32 = 64u;
 const IGNORE = 0xffffffffu;
 var<workgroup> maxima: array<f32, 256>;
 var<workgroup> sums: array<f32, 256>;
@@ -29,7 +26,7 @@ var<workgroup> sums: array<f32, 256>;
 /** (m, s) merged with (m2, s2): the sum of exp over both, relative to the larger maximum. */
 fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2f {
   let top = max(m, m2);
-  if (top == -3.4e38) {
+  if (top == LOWEST) {
     return vec2f(top, 0.0);
   }
   return vec2f(top, s * exp(m - top) + s2 * exp(m2 - top));
@@ -41,7 +38,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let row = wid.x + wid.y * groups.x;
+  let row = workgroup_index(wid, groups);
   if (row >= frame.tokens) {
     return;
   }
@@ -53,7 +50,7 @@ fn main(
     return;
   }
   let base = row * params.vocab;
-  var m = -3.4e38;
+  var m = LOWEST;
   var s = 0.0;
   for (var i = lid; i < params.vocab; i += WG) {
     let ms = merge(m, s, logits[base + i], 1.0);

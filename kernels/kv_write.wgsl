@@ -1,37 +1,28 @@
 // kv_write: appends this step's keys and values (from each token's packed [q | k | v] row) to the
 // cache of its sequence slot at its position.
 // Bindings (group 0):
-//   0 frame:   uniform Frame  { tokens: u32 }      (per forward)
+//   0 frame:   the prelude's { tokens }  (per forward)
 //   1 params:  uniform Params { kv_dim: u32, row: u32, k_col: u32, context: u32 }  (v follows k)
 //   2 qkv:     storage, read        array<f32>  [tokens, row]
 //   3 k_cache: storage, read_write  array<f32>  [slots, context, kv_dim]
 //   4 v_cache: storage, read_write  array<f32>  [slots, context, kv_dim]
 //   5 seq:    storage, read        array<vec2<u32>>  [tokens] (slot, position) per token
-// Dispatch: ceil(tokens * kv_dim / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads.
+// Dispatch: shared/elementwise over tokens · kv_dim items.
 // Precision: exact copy.
 
-struct Frame { tokens: u32 }
 struct Params { kv_dim: u32, row: u32, k_col: u32, context: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
 @group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
 @group(0) @binding(5) var<storage, read> seq: array<vec2<u32>>;
 
-override WG: u32 = 64u;
+fn items() -> u32 {
+  return frame.tokens * params.kv_dim;
+}
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = (wid.x + wid.y * groups.x) * WG + lid;
-  if (i >= frame.tokens * params.kv_dim) {
-    return;
-  }
+fn item(i: u32) {
   let t = i / params.kv_dim;
   let m = seq[t];
   let at = (m.x * params.context + m.y) * params.kv_dim + i % params.kv_dim;

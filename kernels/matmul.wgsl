@@ -3,10 +3,10 @@
 // loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
 // chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
+//   0 frame:  the prelude's { tokens }  (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 //   2 x:      storage, read        array<vec4<f32>>  [tokens, cols] read as vec4 (one load per 4 values when
-//             cols % 4 == 0; element by element otherwise)
+//             cols % 4 == 0, the X_ALIGNED override; element by element otherwise)
 //   3 w (and 5 scales): the matrix [rows, stride], from any format (kernels/formats/), whose
 //             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
@@ -14,30 +14,26 @@
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
 
-struct Frame { tokens: u32 }
 struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-override WG: u32 = 64u;
-
-/** X[t, 4v..4v+3] as one vector load, when rows start 16-byte aligned (cols % 4 == 0); zero past
- * cols or past the last token. */
-fn x4_at(t: u32, v: u32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), x[t * (params.cols / 4u) + v], t < frame.tokens && 4u * v < params.cols);
-}
+/** X's rows start 16-byte aligned (cols % 4 == 0), set by Ops: x loads whole vectors. */
+override X_ALIGNED: bool = true;
 
 /** Element i of the flat X. */
 fn x_elem(i: u32) -> f32 {
   return x[i >> 2u][i & 3u];
 }
 
-/** X[t, 4v..4v+3] element by element, for any cols. */
+/** X[t, 4v..4v+3], zero past cols or past the last token: one load if X_ALIGNED, else 4. */
 fn x_at(t: u32, v: u32) -> vec4<f32> {
   let k = 4u * v;
+  if (X_ALIGNED) {
+    return select(vec4<f32>(0.0), x[t * (params.cols / 4u) + v], t < frame.tokens && k < params.cols);
+  }
   if (t >= frame.tokens) {
     return vec4<f32>(0.0);
   }
@@ -56,7 +52,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let i = (wid.x + wid.y * groups.x) * WG + lid;
+  let i = workgroup_index(wid, groups) * WG + lid;
   let token_blocks = (frame.tokens + 3u) / 4u;
   let t0 = (i % token_blocks) * 4u;
   let r0 = (i / token_blocks) * 4u;
@@ -71,34 +67,17 @@ fn main(
   let w2 = min(r0 + 2u, last_row) * chunks;
   let w3 = min(r0 + 3u, last_row) * chunks;
   var acc: array<vec4<f32>, 4>; // acc[token][row]
-  // Two copies of the loop so that the x loads carry no branch (CPU implementations care).
-  if (params.cols % 4u == 0u) {
-    for (var c = 0u; c < chunks; c++) {
-      // Each row's chunk is widened once and serves the 4 tokens.
-      let k0 = chunk_weights(w0 + c);
-      let k1 = chunk_weights(w1 + c);
-      let k2 = chunk_weights(w2 + c);
-      let k3 = chunk_weights(w3 + c);
-      for (var j = 0u; j < 4u; j++) {
-        let xa = x4_at(t0 + j, 2u * c);
-        let xb = x4_at(t0 + j, 2u * c + 1u);
-        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
-                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
-      }
-    }
-  } else {
-    for (var c = 0u; c < chunks; c++) {
-      // Each row's chunk is widened once and serves the 4 tokens.
-      let k0 = chunk_weights(w0 + c);
-      let k1 = chunk_weights(w1 + c);
-      let k2 = chunk_weights(w2 + c);
-      let k3 = chunk_weights(w3 + c);
-      for (var j = 0u; j < 4u; j++) {
-        let xa = x_at(t0 + j, 2u * c);
-        let xb = x_at(t0 + j, 2u * c + 1u);
-        acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
-                            dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
-      }
+  for (var c = 0u; c < chunks; c++) {
+    // Each row's chunk is widened once and serves the 4 tokens.
+    let k0 = chunk_weights(w0 + c);
+    let k1 = chunk_weights(w1 + c);
+    let k2 = chunk_weights(w2 + c);
+    let k3 = chunk_weights(w3 + c);
+    for (var j = 0u; j < 4u; j++) {
+      let xa = x_at(t0 + j, 2u * c);
+      let xb = x_at(t0 + j, 2u * c + 1u);
+      acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                          dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
     }
   }
   for (var j = 0u; j < 4u; j++) {

@@ -8,24 +8,20 @@
 // whose `weight(i)` reads the source, and a packing part (kernels/packing/q4, q5), which gives
 // GROUP, TOP and how a group is stored.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
+//   0 frame:  the prelude's { tokens }  (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per group;
 //             stride % GROUP == 0; part: this call's id, ≥ 1; columns from cols on are padding, left out of the fit)
 //   2 q, 4 scales: the packed output, from the packing part
 //   3 w: the source [rows, stride], from the format
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
 //             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
-// Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Dispatch: shared/elementwise over params.groups items.
 // Precision: f32 sums over a group; scale and min stored as f16 (round: half to even).
 
-struct Frame { tokens: u32 }
 struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
-
-override WG: u32 = 64u;
 
 // A least-squares (scale, min) for fixed levels and its squared error.
 struct Fit { scale: f32, low: f32, err: f32 }
@@ -53,16 +49,11 @@ fn fit(v: ptr<function, array<f32, GROUP>>, n: u32, sq: f32, sum: f32, low: f32,
   return Fit(s, m, err);
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = (wid.x + wid.y * groups.x) * WG + lid;
-  if (g >= params.groups) {
-    return;
-  }
+fn items() -> u32 {
+  return params.groups;
+}
+
+fn item(g: u32) {
   let base = g * GROUP;
   let n = min(GROUP, params.cols - base % params.stride); // the group's columns that are not padding
   var v: array<f32, GROUP>;

@@ -5,7 +5,7 @@
 // then rounded to the f16-stored scale, so every weight sits on its nearest stored level.
 // Joined after a float format (kernels/formats/f32, f16, bf16), whose `weight(i)` reads the source.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
+//   0 frame:  the prelude's { tokens }  (unused; shared layout)
 //   1 params: uniform Params { groups: u32, part: u32, cols: u32, stride: u32 }  (one invocation per pair of
 //             groups; stride % 64 == 0; part: this call's id, ≥ 1; cols, stride unused: zero padding
 //             changes neither max|v| nor the least-squares sums)
@@ -14,19 +14,15 @@
 //   4 scales: storage, read_write  array<u32>  [rows, stride / 64] f16 scales of groups 2i, 2i+1
 //   5 status: storage, read_write  atomic<u32>  raised to params.part when a weight is NaN, infinite or
 //             beyond ±65504 (the f16 range of scales and minimums): such a part cannot be quantized
-// Dispatch: ceil(groups / WG) workgroups, folded into (x, y) with x ≤ 65535; WG threads each.
+// Dispatch: shared/elementwise over params.groups items.
 // Precision: f32 sums over 32 elements; scales stored as f16 (round: half to even).
 
-struct Frame { tokens: u32 }
 struct Params { groups: u32, part: u32, cols: u32, stride: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scales: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: atomic<u32>;
-
-override WG: u32 = 64u;
 
 // The scale with the least squared error over the group (0 for an all-zero group).
 fn best_scale(v: ptr<function, array<f32, 32>>) -> f32 {
@@ -57,16 +53,11 @@ fn best_scale(v: ptr<function, array<f32, 32>>) -> f32 {
   return scale;
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = (wid.x + wid.y * groups.x) * WG + lid;
-  if (g >= params.groups) {
-    return;
-  }
+fn items() -> u32 {
+  return params.groups;
+}
+
+fn item(g: u32) {
   var pair = vec2<f32>(0.0);
   var worst = 0u; // largest magnitude bit pattern: above 65504 (0x477fe000), infinity or NaN is unusable
   for (var h = 0u; h < 2u; h++) {

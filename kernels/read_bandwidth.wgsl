@@ -1,29 +1,32 @@
 // read_bandwidth: reads a buffer once with vec4<u32> loads and writes one word per thread, the
-// roofline reference for bandwidth-bound kernels (a kernel that only reads as fast as possible;
-// no workgroup memory or barrier, which software adapters charge for).
+// roofline reference for bandwidth-bound kernels (a kernel that only reads as fast as possible),
+// in the access pattern of the decode matvecs: OWNED = false (matvec, GPUs): workgroup g reads the
+// g-th contiguous slice as 8 interleaved streams (like the 8 rows of a matvec workgroup), its
+// threads reading consecutive vec4s of each stream; OWNED = true (matvec_rows, software adapters):
+// each invocation streams its own slice as 8 streams side by side (its "8 rows"), with no bounds
+// test in the loop. Independent accumulators; no workgroup memory or barrier.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (unused; shared layout)
+//   0 frame:  the prelude's { tokens }  (unused; shared layout)
 //   1 params: uniform Params { vec4s: u32 }
 //   2 src:    storage, read        array<vec4<u32>>  [vec4s]
 //   3 out:    storage, read_write  array<u32>        [workgroups · WG]
-// Dispatch: G workgroups of WG threads, folded into (x, y) with x ≤ 65535; workgroup g reads the
-// g-th contiguous slice as 8 interleaved streams (like the 8 rows of a matvec workgroup), its
-// threads reading consecutive vec4s of each stream, with independent accumulators.
+// Dispatch: G workgroups of WG threads, folded into (x, y) with x ≤ 65535. Slices: OWNED = false,
+// ceil(vec4s / G) per workgroup; OWNED = true, 8·floor(vec4s / (8·G·WG)) per invocation (the
+// remainder, under 128 bytes per invocation, is not read).
 // Precision: integer XOR (exact; only defeats dead-code elimination).
 
-struct Frame { tokens: u32 }
 struct Params { vec4s: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> src: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
-override WG: u32 = 64u;
+/** Each invocation reads a slice of its own (else its workgroup's threads share one). */
+override OWNED: bool = false;
 
-/** src[i], or zero past the slice. */
+/** src[i], or zero past the slice (an owned slice needs no test). */
 fn load(i: u32, end: u32) -> vec4<u32> {
-  return select(vec4<u32>(0u), src[i], i < end);
+  return select(select(vec4<u32>(0u), src[i], i < end), src[i], OWNED);
 }
 
 @compute @workgroup_size(WG)
@@ -32,12 +35,14 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = wid.x + wid.y * groups.x;
-  let slice = (params.vec4s + groups.x * groups.y - 1u) / (groups.x * groups.y);
-  let start = g * slice;
+  let g = workgroup_index(wid, groups);
+  let units = groups.x * groups.y * select(1u, WG, OWNED);
+  let unit = select(g, g * WG + lid, OWNED);
+  let slice = select((params.vec4s + units - 1u) / units, 8u * (params.vec4s / (8u * units)), OWNED);
+  let start = unit * slice;
   let end = min(params.vec4s, start + slice);
   let sub = (slice + 7u) / 8u; // vec4s per stream
-  // Eight named accumulators (not an array: dynamic indexing would spill on GPUs).
+  // Eight named accumulators (not an array: dynamic indexing would spill).
   var a0 = vec4<u32>(0u);
   var a1 = vec4<u32>(0u);
   var a2 = vec4<u32>(0u);
@@ -46,7 +51,7 @@ fn main(
   var a5 = vec4<u32>(0u);
   var a6 = vec4<u32>(0u);
   var a7 = vec4<u32>(0u);
-  for (var k = lid; k < sub; k += WG) {
+  for (var k = select(lid, 0u, OWNED); k < sub; k += select(WG, 1u, OWNED)) {
     let i = start + k;
     a0 ^= load(i, end);
     a1 ^= load(i + sub, end);

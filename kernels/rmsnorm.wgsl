@@ -2,7 +2,7 @@
 // workgroup. With last_only == 1 only the last token's row is normalised, into y row 0 (the
 // final norm before lm_head during generation).
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
+//   0 frame:  the prelude's { tokens }  (per forward)
 //   1 params: uniform Params { dim: u32, eps: f32, last_only: u32 }
 //   2 x:      storage, read        array<f32>  [tokens, dim]
 //   3 w:      storage, read        array<f32>  [dim]
@@ -11,17 +11,12 @@
 // each (override WG, a power of two ≤ 256).
 // Precision: f32 accumulate, as HF (which upcasts to float32).
 
-struct Frame { tokens: u32 }
 struct Params { dim: u32, eps: f32, last_only: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-override WG: u32 = 64u;
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -29,7 +24,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = wid.x + wid.y * groups.x;
+  let g = workgroup_index(wid, groups);
   let last_only = params.last_only == 1u;
   if (g >= select(frame.tokens, 1u, last_only)) {
     return;
@@ -41,15 +36,7 @@ fn main(
     let v = x[src + i];
     sum += v * v;
   }
-  partial[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / sqrt(partial[0] / f32(params.dim) + params.eps);
+  let inv = 1.0 / sqrt(workgroup_sum(lid, sum) / f32(params.dim) + params.eps);
   for (var i = lid; i < params.dim; i += WG) {
     y[dst + i] = w[i] * (x[src + i] * inv);
   }

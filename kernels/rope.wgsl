@@ -4,40 +4,30 @@
 // the token's position (seq) · inv_freq[j], precomputed on the host. q heads come first in the
 // row, then k heads.
 // Bindings (group 0):
-//   0 frame:  uniform Frame  { tokens: u32 }       (per forward)
+//   0 frame:  the prelude's { tokens }  (per forward)
 //   1 params: uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 //   2 cos:    storage, read        array<f32>  [context, head_dim / 2]
 //   3 sin:    storage, read        array<f32>  [context, head_dim / 2]
 //   4 qkv:    storage, read_write  array<f32>  [tokens, row]: q [q_heads, head_dim], k [kv_heads, head_dim], v
 //   5 seq:   storage, read        array<vec2<u32>>  [tokens] (sequence slot, position) per token
-// Dispatch: ceil(tokens * (q_heads + kv_heads) * head_dim / 2 / WG) workgroups, folded into (x, y)
-// with x ≤ 65535; WG threads each.
+// Dispatch: shared/elementwise over tokens · (q_heads + kv_heads) · head_dim / 2 items.
 // Precision: f32.
 
-struct Frame { tokens: u32 }
 struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> cos_table: array<f32>;
 @group(0) @binding(3) var<storage, read> sin_table: array<f32>;
 @group(0) @binding(4) var<storage, read_write> qkv: array<f32>;
 @group(0) @binding(5) var<storage, read> seq: array<vec2<u32>>;
 
-override WG: u32 = 64u;
+fn items() -> u32 {
+  return frame.tokens * (params.q_heads + params.kv_heads) * (params.head_dim / 2u);
+}
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
+fn item(i: u32) {
   let half = params.head_dim / 2u;
   let heads = params.q_heads + params.kv_heads;
-  let i = (wid.x + wid.y * groups.x) * WG + lid;
-  if (i >= frame.tokens * heads * half) {
-    return;
-  }
   let j = i % half;
   let head = (i / half) % heads;
   let t = i / (half * heads);

@@ -8,7 +8,7 @@
 // position P = p + 1 becomes that sequence's next input on the GPU: ids[r] = pick, seq[r] = (s, P),
 // and ring[s, P % ring_len] = pick for the host to collect.
 // Bindings (group 0):
-//   0 frame:    uniform Frame  { tokens: u32 }    (per forward: tokens)
+//   0 frame:    the prelude's { tokens }  (per forward: tokens)
 //   1 params:   uniform Params { vocab: u32, ring_len: u32 }
 //   2 logits:   storage, read        array<f32>  [R, vocab]
 //   3 seen:     storage, read_write  array<u32>  [slots, ceil(vocab / 32)] bit per token; picks are set
@@ -19,7 +19,6 @@
 // Dispatch: R workgroups of WG threads (override WG, a power of two ≤ 256).
 // Precision: f32 scores and probabilities (exp relative to the maximum).
 
-struct Frame { tokens: u32 }
 struct Params { vocab: u32, ring_len: u32 }
 struct Settings {
   greedy: u32,
@@ -32,7 +31,6 @@ struct Settings {
   pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> seen: array<u32>;
@@ -41,8 +39,6 @@ struct Settings {
 @group(0) @binding(6) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(7) var<storage, read> settings: array<Settings>;
 
-override WG: u32 = 256u;
-var<workgroup> red_f: array<f32, 256>;
 var<workgroup> red_u: array<u32, 256>;
 var<workgroup> chosen: atomic<u32>;
 // This workgroup's row: its settings, where its logits and seen bits start.
@@ -75,34 +71,6 @@ fn pcg(v: u32) -> u32 {
   return (word >> 22u) ^ word;
 }
 
-fn sum_f(lid: u32, v: f32) -> f32 {
-  red_f[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (lid < s) {
-      red_f[lid] += red_f[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red_f[0];
-  workgroupBarrier();
-  return total;
-}
-
-fn sum_u(lid: u32, v: u32) -> u32 {
-  red_u[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (lid < s) {
-      red_u[lid] += red_u[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red_u[0];
-  workgroupBarrier();
-  return total;
-}
-
 fn pick(r: u32, slot: u32, position: u32, id: u32) {
   ring[slot * params.ring_len + position % params.ring_len] = id;
   seq[r] = vec2<u32>(slot, position);
@@ -131,7 +99,7 @@ fn main(
   logit_base = r * n;
   seen_base = slot * ((n + 31u) / 32u);
   // 1. Maximum score and its lowest index.
-  var best = -3.402823e38;
+  var best = LOWEST;
   var best_i = 0xffffffffu;
   for (var i = lid; i < n; i += WG) {
     let s = score(i);
@@ -140,20 +108,20 @@ fn main(
       best_i = i;
     }
   }
-  red_f[lid] = best;
+  partial[lid] = best;
   red_u[lid] = best_i;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s /= 2u) {
     if (lid < s) {
-      let o = red_f[lid + s];
-      if (o > red_f[lid] || (o == red_f[lid] && red_u[lid + s] < red_u[lid])) {
-        red_f[lid] = o;
+      let o = partial[lid + s];
+      if (o > partial[lid] || (o == partial[lid] && red_u[lid + s] < red_u[lid])) {
+        partial[lid] = o;
         red_u[lid] = red_u[lid + s];
       }
     }
     workgroupBarrier();
   }
-  let m = red_f[0];
+  let m = partial[0];
   let argmax = red_u[0];
   workgroupBarrier();
   if (greedy) {
@@ -171,7 +139,7 @@ fn main(
       for (var i = lid; i < n; i += WG) {
         c += u32(key(score(i)) >= cand);
       }
-      if (sum_u(lid, c) >= top_k) {
+      if (workgroup_sum(lid, f32(c)) >= f32(top_k)) { // counts < 2²⁴: exact in f32
         k_min = cand;
       }
     }
@@ -186,7 +154,7 @@ fn main(
       let s = score(i);
       z += select(0.0, exp(s - m), key(s) >= k_min);
     }
-    let mass_goal = top_p * sum_f(lid, z);
+    let mass_goal = top_p * workgroup_sum(lid, z);
     for (var bit = 31i; bit >= 0i; bit--) {
       let cand = p_above | (1u << u32(bit));
       var g = 0.0;
@@ -195,13 +163,13 @@ fn main(
         let kk = key(s);
         g += select(0.0, exp(s - m), kk >= k_min && kk > cand);
       }
-      if (sum_f(lid, g) >= mass_goal) {
+      if (workgroup_sum(lid, g) >= mass_goal) {
         p_above = cand;
       }
     }
   }
   // 4. min-p: keep scores ≥ m + ln(min_p), i.e. probabilities ≥ min_p · the top probability.
-  let floor_s = select(-3.402823e38, m + log(cfg.min_p), cfg.min_p > 0.0);
+  let floor_s = select(LOWEST, m + log(cfg.min_p), cfg.min_p > 0.0);
   // 5. Inverse CDF over contiguous chunks in vocabulary order.
   let chunk = (n + WG - 1u) / WG;
   let lo = min(lid * chunk, n);
@@ -214,7 +182,7 @@ fn main(
       mine += exp(s - m);
     }
   }
-  red_f[lid] = mine;
+  partial[lid] = mine;
   if (lid == 0u) {
     atomicStore(&chosen, 0xffffffffu);
   }
@@ -222,7 +190,7 @@ fn main(
   var before = 0.0;
   var total = 0.0;
   for (var t = 0u; t < WG; t++) {
-    let v = red_f[t];
+    let v = partial[t];
     before += select(0.0, v, t < lid);
     total += v;
   }

@@ -1,5 +1,5 @@
 // formats/bf16: a [rows, stride] matrix stored as bf16; stride % 8 == 0 (rows 16-byte aligned).
-// Contract: see formats/f32.wgsl.
+// Contract: see formats/f32.wgsl. Joined after formats/plain_x.wgsl.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 8], one vec4<u32> per 8-element chunk
 //             (element 2j in the low half of word j)
@@ -7,11 +7,7 @@
 
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
+const DOT_GROUP: u32 = 8u;
 
 fn weight(i: u32) -> f32 {
   let word = w[i >> 3u][(i >> 1u) & 3u];
@@ -26,9 +22,11 @@ fn chunk_weights(c: u32) -> Chunk {
 }
 
 /** Low halves pair with even x, high halves with odd: no shuffle of the weights. */
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
+fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
+  let q = w[row * (stride / 8u) + g];
   let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
   let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+  let xa = (*xg).v[0];
+  let xb = (*xg).v[1];
   return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
 }

@@ -1,5 +1,5 @@
 // formats/f16: a [rows, stride] matrix stored as f16; stride % 8 == 0 (rows 16-byte aligned).
-// Contract: see formats/f32.wgsl.
+// Contract: see formats/f32.wgsl. Joined after formats/plain_x.wgsl.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 8], one vec4<u32> per 8-element chunk
 //             (element 2j in the low half of word j)
@@ -7,11 +7,7 @@
 
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>;
 
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
+const DOT_GROUP: u32 = 8u;
 
 fn weight(i: u32) -> f32 {
   let pair = unpack2x16float(w[i >> 3u][(i >> 1u) & 3u]);
@@ -26,9 +22,7 @@ fn chunk_weights(c: u32) -> Chunk {
   );
 }
 
-fn chunk_dot(c: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let q = w[c];
-  let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-  return dot(a, xa) + dot(b, xb);
+fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
+  let k = chunk_weights(row * (stride / 8u) + g);
+  return dot(k.a, (*xg).v[0]) + dot(k.b, (*xg).v[1]);
 }

@@ -15,25 +15,19 @@ fn nibbles(v: u32) -> vec4<f32> {
 
 /** One group of x as the dot wants it: pre-scaled by the place values, and its plain sum. */
 struct XGroup {
-  v: array<vec4<f32>, 8>,
+  v: array<vec4<f32>, DOT_GROUP / 4u>,
   sum: f32,
 }
 
-fn prepare_x(v: array<vec4<f32>, 8>) -> XGroup {
+fn prepare_x(v: array<vec4<f32>, DOT_GROUP / 4u>) -> XGroup {
   var out: XGroup;
   var total = vec4<f32>(0.0);
-  for (var i = 0u; i < 8u; i++) {
+  for (var i = 0u; i < DOT_GROUP / 4u; i++) {
     total += v[i];
     out.v[i] = v[i] * LOW_PLACE;
   }
   out.sum = dot(total, vec4<f32>(1.0));
   return out;
-}
-
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
 }
 
 /** Nibbles j..j+3 of word v as f32. */

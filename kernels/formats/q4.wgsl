@@ -1,8 +1,7 @@
 // formats/q4: a [rows, stride] matrix quantized to 4 bits in groups of 32 along the row, each with
 // an f16 scale and minimum: w = min + scale · q, q in [0, 15]; stride % 32 == 0.
-// Contract: see formats/f32.wgsl; quantized formats give the decode matvecs whole groups of 32
-// instead of chunks: `prepare_x(v)` turns 32 elements of x into what `group_dot(row, g, stride, xg)`
-// dots with group g of a row; `chunk_weights(c)` as the float formats. Joined after formats/nibbles.wgsl.
+// Contract: see formats/f32.wgsl; DOT_GROUP = 32, x pre-scaled by formats/nibbles.wgsl, joined
+// before.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], a group of 32 per vec4 (element k in
 //             nibble k % 8 of word k / 8); also viewed as array<u32> (w_words) by the matmul
@@ -14,6 +13,8 @@
 // The same buffer as words, for the matmul's 8-element chunks: each entry point uses one view only.
 @group(0) @binding(3) var<storage, read> w_words: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
+
+const DOT_GROUP: u32 = 32u;
 
 fn weight(i: u32) -> f32 {
   let q = (w[i >> 5u][(i >> 3u) & 3u] >> (4u * (i & 7u))) & 15u;

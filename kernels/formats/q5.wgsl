@@ -2,8 +2,8 @@
 // an f16 scale and minimum: w = min + scale · q, q in [0, 31]; stride % 64 == 0. A quant's low 4
 // bits are q4's nibbles, its high bit lies in a bit plane beside its group's (scale, min), laid out
 // so that one shift puts a nibble word's 8 high bits at its nibbles' places.
-// Contract: see formats/q4.wgsl (groups of 32 for the linear ops: halves of a q5 group). Joined
-// after formats/nibbles.wgsl.
+// Contract: see formats/f32.wgsl; DOT_GROUP = 32 (halves of a q5 group), x pre-scaled by
+// formats/nibbles.wgsl, joined before.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 32], low 4 bits, 32 per vec4 (element k
 //             in nibble k % 8 of word k / 8); also viewed as array<u32> (w_words) by the matmul
@@ -15,6 +15,8 @@
 // The same buffer as words, for the matmul's 8-element chunks: each entry point uses one view only.
 @group(0) @binding(3) var<storage, read> w_words: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
+
+const DOT_GROUP: u32 = 32u;
 
 fn weight(i: u32) -> f32 {
   let info = 3u * (i >> 6u);

@@ -1,6 +1,6 @@
 // formats/q8: a [rows, stride] matrix quantized to int8 in groups of 32 along the row, each with
 // an f16 scale: w = scale · q, q in [−127, 127]; stride % 64 == 0.
-// Contract: see formats/q4.wgsl.
+// Contract: see formats/f32.wgsl; DOT_GROUP = 32. Joined after formats/plain_x.wgsl.
 // Bindings (group 0):
 //   3 w:      storage, read        array<vec4<u32>>  [rows, stride / 16], a group of 32 per two vec4 (element k
 //             in byte k % 4 of word k / 4); also viewed as array<vec2<u32>> (w_pairs) by the matmul
@@ -12,6 +12,8 @@
 // The same buffer in 8-byte pairs, for the matmul's 8-element chunks: each entry point uses one view.
 @group(0) @binding(3) var<storage, read> w_pairs: array<vec2<u32>>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
+
+const DOT_GROUP: u32 = 32u;
 
 fn weight(i: u32) -> f32 {
   let q = (bitcast<i32>(w[i >> 4u][(i >> 2u) & 3u] << (24u - 8u * (i & 3u))) >> 24u);
@@ -28,16 +30,6 @@ fn dot_i8x4(v: u32, xs: vec4<f32>) -> f32 {
   return dot(vec4<f32>(bitcast<vec4<i32>>((vec4<u32>(v) << TO_TOP) & TOP)), xs);
 }
 
-/** One group of x as the dot wants it: here, as it is. */
-struct XGroup {
-  v: array<vec4<f32>, 8>,
-}
-
-fn prepare_x(v: array<vec4<f32>, 8>) -> XGroup {
-  return XGroup(v);
-}
-
-
 /** Row j's dot with its group g. */
 fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
   let a = w[row * (stride / 16u) + 2u * g];
@@ -48,12 +40,6 @@ fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
         + dot_i8x4(a.w, (*xg).v[3]) + dot_i8x4(b.x, (*xg).v[4]) + dot_i8x4(b.y, (*xg).v[5])
         + dot_i8x4(b.z, (*xg).v[6]) + dot_i8x4(b.w, (*xg).v[7]);
   return scale * d;
-}
-
-/** Eight consecutive weights. */
-struct Chunk {
-  a: vec4<f32>,
-  b: vec4<f32>,
 }
 
 /** The 4 signed bytes of word v as f32. */

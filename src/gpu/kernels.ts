@@ -1,11 +1,17 @@
 /**
  * The only importer of `kernels/*.wgsl`: every kernel's source, embedded in the module graph (and
- * so in `deno compile` binaries), with the kinds of its bindings in order. A kernel that reads a
- * matrix in any of its stored formats is composed: the format's part (`kernels/formats/`, which
- * declares the matrix's bindings and how an element is read) joined before the op's body. Plain
- * concatenation of valid WGSL with a fixed function contract; no text macros.
+ * so in `deno compile` binaries), with the kinds of its bindings in order. A kernel is composed of
+ * parts: the shared prelude (`kernels/shared/`), then for an op that reads a matrix the parts of
+ * the matrix's format (`kernels/formats/`: its bindings and how its elements are read), then the
+ * op's own parts, its body last. Plain concatenation of valid WGSL with a fixed function contract;
+ * no text macros. One table, {@linkcode OPS}, says which formats each op is built for.
  * @module
  */
+import prelude from "../../kernels/shared/prelude.wgsl" with { type: "text" };
+import elementwise from "../../kernels/shared/elementwise.wgsl" with { type: "text" };
+import reduce from "../../kernels/shared/reduce.wgsl" with { type: "text" };
+import matvecX from "../../kernels/shared/matvec_x.wgsl" with { type: "text" };
+import plainX from "../../kernels/formats/plain_x.wgsl" with { type: "text" };
 import formatF32 from "../../kernels/formats/f32.wgsl" with { type: "text" };
 import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
 import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
@@ -18,8 +24,6 @@ import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import matvec from "../../kernels/matvec.wgsl" with { type: "text" };
 import matvecRows from "../../kernels/matvec_rows.wgsl" with { type: "text" };
-import matvecGrouped from "../../kernels/matvec_grouped.wgsl" with { type: "text" };
-import matvecRowsGrouped from "../../kernels/matvec_rows_grouped.wgsl" with { type: "text" };
 import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
 import quantizeAsym from "../../kernels/quantize_asym.wgsl" with { type: "text" };
 import packingQ5 from "../../kernels/packing/q5.wgsl" with { type: "text" };
@@ -30,7 +34,6 @@ import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
-import readBandwidthRows from "../../kernels/read_bandwidth_rows.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
 import sample from "../../kernels/sample.wgsl" with { type: "text" };
@@ -43,89 +46,104 @@ export type BindingKind = "uniform" | "read" | "write";
 const U = "uniform";
 const R = "read";
 const W = "write";
+
+/** Every format a stored matrix can have: the parts that read it, the bindings it adds (scales). */
+const FORMATS = {
+  f32: { parts: [plainX, formatF32], bindings: [] },
+  f16: { parts: [plainX, formatF16], bindings: [] },
+  bf16: { parts: [plainX, formatBf16], bindings: [] },
+  q8: { parts: [plainX, formatQ8], bindings: [R] },
+  q5: { parts: [nibbles, formatQ5], bindings: [R] },
+  q4: { parts: [nibbles, formatQ4], bindings: [R] },
+} as const satisfies Record<string, { parts: string[]; bindings: BindingKind[] }>;
+
+/** A stored matrix's format. */
+export type Format = keyof typeof FORMATS;
+
+const ALL: Format[] = ["f32", "f16", "bf16", "q8", "q5", "q4"];
+/** The formats weights are uploaded in: the sources the quantizers and the converter read. */
+const FLOATS: Format[] = ["f32", "f16", "bf16"];
 const LINEAR: BindingKind[] = [U, U, R, R, W];
-/** Quantized linear kernels add the group scales as binding 5. */
-const QUANT_LINEAR: BindingKind[] = [U, U, R, R, W, R];
 /** Quantizers: quants, source, scales, and a status word flagging weights they cannot hold. */
 const QUANTIZE: BindingKind[] = [U, U, W, R, W, W];
 
-/** The formats a stored matrix can have, by the part that reads it. */
-const FORMATS = {
-  f32: formatF32,
-  f16: formatF16,
-  bf16: formatBf16,
-  q8: formatQ8,
-  q5: `${nibbles}\n${formatQ5}`,
-  q4: `${nibbles}\n${formatQ4}`,
-};
-/** The float formats weights are uploaded in (sources of packing at load). */
-const SOURCES = { f32: formatF32, f16: formatF16, bf16: formatBf16 };
-
-/** A composed kernel: a format's part, then the op's body. */
-function compose(format: string, body: string): string {
-  return `${format}\n${body}`;
+interface Op {
+  /** Joined after the prelude and the format's parts; the body last. */
+  parts: string[];
+  /** The op's own bindings, from 0; a format's follow them. */
+  bindings: BindingKind[];
+  /** The matrix formats it is built for; none: it reads no matrix. */
+  formats?: Format[];
 }
 
-/**
- * Quantizers and the bf16 converter read their source through a float format; the asymmetric
- * quantizer writes through a packing part (q5, q4).
- */
-const QUANTIZERS = {
-  q8: quantizeQ8,
-  q5: `${packingQ5}\n${quantizeAsym}`,
-  q4: `${packingQ4}\n${quantizeAsym}`,
-};
+/** Every op. */
+export const OPS = {
+  matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL },
+  matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL },
+  matmul: { parts: [matmul], bindings: LINEAR, formats: ALL },
+  embedding: { parts: [elementwise, embedding], bindings: LINEAR, formats: ALL },
+  convertBf16: {
+    parts: [elementwise, convertBf16],
+    bindings: [U, U, W, R],
+    formats: ["f32", "f16"],
+  },
+  quantizeQ8: { parts: [elementwise, quantizeQ8], bindings: QUANTIZE, formats: FLOATS },
+  quantizeQ5: {
+    parts: [elementwise, packingQ5, quantizeAsym],
+    bindings: QUANTIZE,
+    formats: FLOATS,
+  },
+  quantizeQ4: {
+    parts: [elementwise, packingQ4, quantizeAsym],
+    bindings: QUANTIZE,
+    formats: FLOATS,
+  },
+  rmsnorm: { parts: [reduce, rmsnorm], bindings: [U, U, R, R, W] },
+  rope: { parts: [elementwise, rope], bindings: [U, U, R, R, W, R] },
+  kvWrite: { parts: [elementwise, kvWrite], bindings: [U, U, R, W, W, R] },
+  attention: { parts: [attention], bindings: [U, U, R, R, R, W, R] },
+  attentionDecode: { parts: [attentionDecode], bindings: [U, U, R, R, R, W, R] },
+  attentionCombine: { parts: [attentionCombine], bindings: [U, U, R, W, R] },
+  siluMul: { parts: [elementwise, siluMul], bindings: [U, U, R, W] },
+  sample: { parts: [reduce, sample], bindings: [U, U, R, W, W, W, W, R] },
+  crossEntropy: { parts: [crossEntropy], bindings: [U, U, R, R, W] },
+  sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
+  readBandwidth: { parts: [readBandwidth], bindings: [U, U, R, W] },
+} as const satisfies Record<string, Op>;
 
-/** Every kernel: WGSL source and binding kinds (binding i = index i). */
-export const KERNELS = {
-  matvecF32: { source: compose(FORMATS.f32, matvec), bindings: LINEAR },
-  matvecF16: { source: compose(FORMATS.f16, matvec), bindings: LINEAR },
-  matvecBf16: { source: compose(FORMATS.bf16, matvec), bindings: LINEAR },
-  matvecRowsF32: { source: compose(FORMATS.f32, matvecRows), bindings: LINEAR },
-  matvecRowsF16: { source: compose(FORMATS.f16, matvecRows), bindings: LINEAR },
-  matvecRowsBf16: { source: compose(FORMATS.bf16, matvecRows), bindings: LINEAR },
-  matvecQ8: { source: compose(FORMATS.q8, matvecGrouped), bindings: QUANT_LINEAR },
-  matvecQ5: { source: compose(FORMATS.q5, matvecGrouped), bindings: QUANT_LINEAR },
-  matvecQ4: { source: compose(FORMATS.q4, matvecGrouped), bindings: QUANT_LINEAR },
-  matvecRowsQ8: { source: compose(FORMATS.q8, matvecRowsGrouped), bindings: QUANT_LINEAR },
-  matvecRowsQ5: { source: compose(FORMATS.q5, matvecRowsGrouped), bindings: QUANT_LINEAR },
-  matvecRowsQ4: { source: compose(FORMATS.q4, matvecRowsGrouped), bindings: QUANT_LINEAR },
-  matmulF32: { source: compose(FORMATS.f32, matmul), bindings: LINEAR },
-  matmulF16: { source: compose(FORMATS.f16, matmul), bindings: LINEAR },
-  matmulBf16: { source: compose(FORMATS.bf16, matmul), bindings: LINEAR },
-  matmulQ8: { source: compose(FORMATS.q8, matmul), bindings: QUANT_LINEAR },
-  matmulQ5: { source: compose(FORMATS.q5, matmul), bindings: QUANT_LINEAR },
-  matmulQ4: { source: compose(FORMATS.q4, matmul), bindings: QUANT_LINEAR },
-  embeddingF32: { source: compose(FORMATS.f32, embedding), bindings: LINEAR },
-  embeddingF16: { source: compose(FORMATS.f16, embedding), bindings: LINEAR },
-  embeddingBf16: { source: compose(FORMATS.bf16, embedding), bindings: LINEAR },
-  embeddingQ8: { source: compose(FORMATS.q8, embedding), bindings: QUANT_LINEAR },
-  embeddingQ5: { source: compose(FORMATS.q5, embedding), bindings: QUANT_LINEAR },
-  embeddingQ4: { source: compose(FORMATS.q4, embedding), bindings: QUANT_LINEAR },
-  convertBf16F32: { source: compose(SOURCES.f32, convertBf16), bindings: [U, U, W, R] },
-  convertBf16F16: { source: compose(SOURCES.f16, convertBf16), bindings: [U, U, W, R] },
-  quantizeQ8F32: { source: compose(SOURCES.f32, QUANTIZERS.q8), bindings: QUANTIZE },
-  quantizeQ8F16: { source: compose(SOURCES.f16, QUANTIZERS.q8), bindings: QUANTIZE },
-  quantizeQ8Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q8), bindings: QUANTIZE },
-  quantizeQ5F32: { source: compose(SOURCES.f32, QUANTIZERS.q5), bindings: QUANTIZE },
-  quantizeQ5F16: { source: compose(SOURCES.f16, QUANTIZERS.q5), bindings: QUANTIZE },
-  quantizeQ5Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q5), bindings: QUANTIZE },
-  quantizeQ4F32: { source: compose(SOURCES.f32, QUANTIZERS.q4), bindings: QUANTIZE },
-  quantizeQ4F16: { source: compose(SOURCES.f16, QUANTIZERS.q4), bindings: QUANTIZE },
-  quantizeQ4Bf16: { source: compose(SOURCES.bf16, QUANTIZERS.q4), bindings: QUANTIZE },
-  rmsnorm: { source: rmsnorm, bindings: [U, U, R, R, W] },
-  rope: { source: rope, bindings: [U, U, R, R, W, R] },
-  kvWrite: { source: kvWrite, bindings: [U, U, R, W, W, R] },
-  attention: { source: attention, bindings: [U, U, R, R, R, W, R] },
-  attentionDecode: { source: attentionDecode, bindings: [U, U, R, R, R, W, R] },
-  attentionCombine: { source: attentionCombine, bindings: [U, U, R, W, R] },
-  siluMul: { source: siluMul, bindings: [U, U, R, W] },
-  sample: { source: sample, bindings: [U, U, R, W, W, W, W, R] },
-  crossEntropy: { source: crossEntropy, bindings: [U, U, R, R, W] },
-  sumInto: { source: sumInto, bindings: [U, R, W] },
-  readBandwidth: { source: readBandwidth, bindings: [U, U, R, W] },
-  readBandwidthRows: { source: readBandwidthRows, bindings: [U, U, R, W] },
-} as const satisfies Record<string, { source: string; bindings: readonly BindingKind[] }>;
+/** An op's name. */
+export type OpName = keyof typeof OPS;
 
-/** A kernel's name. */
-export type KernelName = keyof typeof KERNELS;
+/** One compiled unit: an op, in a format when it reads a matrix. */
+export interface Kernel {
+  /** `op` or `op.format`. */
+  name: string;
+  source: string;
+  /** Binding i's kind at index i. */
+  bindings: BindingKind[];
+}
+
+/** The kernel of `op` reading its matrix in `format` (none for an op without a matrix). */
+export function kernel(op: OpName, format?: Format): Kernel {
+  const spec: Op = OPS[op];
+  if (
+    (format === undefined) !== (spec.formats === undefined) ||
+    (format && !spec.formats?.includes(format))
+  ) {
+    throw new Error(`no ${op} kernel for format ${format ?? "(none)"}`);
+  }
+  const parts = format ? FORMATS[format] : { parts: [], bindings: [] };
+  return {
+    name: format ? `${op}.${format}` : op,
+    source: [prelude, ...parts.parts, ...spec.parts].join("\n"),
+    bindings: [...spec.bindings, ...parts.bindings],
+  };
+}
+
+/** Every kernel that can be built: each op in each of its formats. */
+export function allKernels(): Kernel[] {
+  return (Object.keys(OPS) as OpName[]).flatMap((op) => {
+    const formats: readonly Format[] | undefined = (OPS[op] as Op).formats;
+    return formats ? formats.map((f) => kernel(op, f)) : [kernel(op)];
+  });
+}

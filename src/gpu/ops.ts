@@ -17,7 +17,7 @@ import {
   storageBuffer,
   uniformBuffer,
 } from "./buffers.ts";
-import { type KernelName, KERNELS } from "./kernels.ts";
+import { type Kernel, kernel } from "./kernels.ts";
 import type { SamplingParams } from "./sampling_params.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
@@ -26,45 +26,6 @@ export interface Launch {
   record(pass: GPUComputePassEncoder, tokens: number, lastPosition?: number): void;
 }
 
-const MATVEC = {
-  f32: "matvecF32",
-  f16: "matvecF16",
-  bf16: "matvecBf16",
-  q8: "matvecQ8",
-  q5: "matvecQ5",
-  q4: "matvecQ4",
-} as const;
-/** Decode matvecs for software adapters: each invocation owns its rows, no barrier. */
-const MATVEC_ROWS = {
-  f32: "matvecRowsF32",
-  f16: "matvecRowsF16",
-  bf16: "matvecRowsBf16",
-  q8: "matvecRowsQ8",
-  q5: "matvecRowsQ5",
-  q4: "matvecRowsQ4",
-} as const;
-const MATMUL = {
-  f32: "matmulF32",
-  f16: "matmulF16",
-  bf16: "matmulBf16",
-  q8: "matmulQ8",
-  q5: "matmulQ5",
-  q4: "matmulQ4",
-} as const;
-const QUANTIZE = {
-  q8: { f32: "quantizeQ8F32", f16: "quantizeQ8F16", bf16: "quantizeQ8Bf16" },
-  q5: { f32: "quantizeQ5F32", f16: "quantizeQ5F16", bf16: "quantizeQ5Bf16" },
-  q4: { f32: "quantizeQ4F32", f16: "quantizeQ4F16", bf16: "quantizeQ4Bf16" },
-} as const;
-const CONVERT = { f32: "convertBf16F32", f16: "convertBf16F16" } as const;
-const EMBEDDING = {
-  f32: "embeddingF32",
-  f16: "embeddingF16",
-  bf16: "embeddingBf16",
-  q8: "embeddingQ8",
-  q5: "embeddingQ5",
-  q4: "embeddingQ4",
-} as const;
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
@@ -72,8 +33,8 @@ const MATMUL_BLOCK = 4;
 /** Rows per matvec workgroup (split strategy). */
 const ROWS_PER_MATVEC = 8;
 /**
- * Rows each invocation owns (rows strategy): the float kernel owns 8; the quantized one takes this
- * as its ROWS_OWNED override, and 16 pays for q4 and q5 (their pre-scaled x serves more rows).
+ * Rows each invocation owns (rows strategy, the ROWS_OWNED override): 16 pays for q4 and q5 (their
+ * pre-scaled x serves more rows).
  */
 const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q5: 16, q4: 16 } as const;
 
@@ -125,7 +86,7 @@ export class Ops {
     const parts = table.parts.map((p) => {
       const params = this.#uniform([table.cols, table.stride, p.firstRow, p.rows]);
       return this.#launch(
-        EMBEDDING[table.type],
+        kernel("embedding", table.type),
         wg,
         p.scales ? [params, ids, p.buffer, x, p.scales] : [params, ids, p.buffer, x],
       );
@@ -140,7 +101,7 @@ export class Ops {
     y: GPUBuffer,
     options: { dim: number; eps: number; lastOnly?: boolean },
   ): Launch {
-    const l = this.#launch("rmsnorm", this.#gpu.workgroups.reduce, [
+    const l = this.#launch(kernel("rmsnorm"), this.#gpu.workgroups.reduce, [
       this.#uniform([options.dim, { f32: options.eps }, options.lastOnly ? 1 : 0]),
       x,
       w,
@@ -171,14 +132,14 @@ export class Ops {
       const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
       return {
         rows: p.rows,
-        // The grouped (quantized) rows kernel takes its rows per invocation from here.
-        matvec: this.#launch(
-          (rowsOwned ? MATVEC_ROWS : MATVEC)[w.type],
-          wg,
-          resources,
-          rowsOwned && p.scales ? { ROWS_OWNED: ROWS_OWNED[w.type] } : {},
-        ),
-        matmul: this.#launch(MATMUL[w.type], mmWg, resources),
+        matvec: rowsOwned
+          ? this.#launch(kernel("matvecRows", w.type), wg, resources, {
+            ROWS_OWNED: ROWS_OWNED[w.type],
+          })
+          : this.#launch(kernel("matvec", w.type), wg, resources),
+        matmul: this.#launch(kernel("matmul", w.type), mmWg, resources, {
+          X_ALIGNED: w.cols % 4 === 0 ? 1 : 0,
+        }),
       };
     });
     return {
@@ -206,7 +167,7 @@ export class Ops {
     options: { qHeads: number; kvHeads: number; headDim: number; row: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("rope", wg, [
+    const l = this.#launch(kernel("rope"), wg, [
       this.#uniform([options.qHeads, options.kvHeads, options.headDim, options.row]),
       cos,
       sin,
@@ -226,7 +187,7 @@ export class Ops {
     options: { kvDim: number; row: number; kCol: number; context: number },
   ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("kvWrite", wg, [
+    const l = this.#launch(kernel("kvWrite"), wg, [
       this.#uniform([options.kvDim, options.row, options.kCol, options.context]),
       qkv,
       kCache,
@@ -266,7 +227,7 @@ export class Ops {
       );
     }
     const wg = this.#gpu.workgroups.reduce;
-    const whole = this.#launch("attention", wg, [
+    const whole = this.#launch(kernel("attention"), wg, [
       this.#uniform([
         options.qHeads,
         options.kvHeads,
@@ -291,7 +252,7 @@ export class Ops {
       "attention.partial",
     );
     const decode = this.#launch(
-      "attentionDecode",
+      kernel("attentionDecode"),
       this.#gpu.workgroups.attention,
       [
         this.#uniform([
@@ -312,7 +273,7 @@ export class Ops {
       ],
       { GROUP: grouped ? group : 1 }, // a constant group: its loops unroll, sums stay in registers
     );
-    const combine = this.#launch("attentionCombine", wg, [
+    const combine = this.#launch(kernel("attentionCombine"), wg, [
       this.#uniform([options.qHeads, options.headDim, splits, split]),
       partial,
       out,
@@ -330,7 +291,7 @@ export class Ops {
   /** h = silu(gate) · up [tokens, width] from packed rows gateUp [tokens, 2·width]. */
   siluMul(gateUp: GPUBuffer, h: GPUBuffer, options: { width: number }): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch("siluMul", wg, [this.#uniform([options.width]), gateUp, h]);
+    const l = this.#launch(kernel("siluMul"), wg, [this.#uniform([options.width]), gateUp, h]);
     return { record: (pass, t) => l(pass, Math.ceil((t * options.width) / wg)) };
   }
 
@@ -339,7 +300,7 @@ export class Ops {
    * a target of 0xffffffff (ignore_index) gives 0.
    */
   crossEntropy(logits: GPUBuffer, targets: GPUBuffer, nll: GPUBuffer, vocab: number): Launch {
-    const l = this.#launch("crossEntropy", this.#gpu.workgroups.reduce, [
+    const l = this.#launch(kernel("crossEntropy"), this.#gpu.workgroups.reduce, [
       this.#uniform([vocab]),
       logits,
       targets,
@@ -350,7 +311,7 @@ export class Ops {
 
   /** total[0] += x[0..tokens): a running sum that stays on the GPU. */
   sumInto(x: GPUBuffer, total: GPUBuffer): Launch {
-    const l = this.#launch("sumInto", this.#gpu.workgroups.reduce, [x, total]);
+    const l = this.#launch(kernel("sumInto"), this.#gpu.workgroups.reduce, [x, total]);
     return { record: (pass) => l(pass, 1) };
   }
 
@@ -373,7 +334,7 @@ export class Ops {
     vocab: number,
   ) {
     const params = uniformBuffer(this.#gpu.device, [vocab, state.ringLength], "sample.params");
-    const l = this.#launch("sample", this.#gpu.workgroups.sample, [
+    const l = this.#launch(kernel("sample"), this.#gpu.workgroups.sample, [
       params,
       logits,
       state.seen,
@@ -416,7 +377,7 @@ export class Ops {
         const words = rows * stride / 2;
         const buffer = storageBuffer(device, words * 4, label);
         const params = uniformBuffer(device, [words], "convert.params");
-        const l = this.#launch(CONVERT[source], wg, [params, buffer, src]);
+        const l = this.#launch(kernel("convertBf16", source), wg, [params, buffer, src]);
         submit(`convert ${label}`, (pass) => l(pass, Math.ceil(words / wg)));
         params.destroy(); // safe: destruction waits for the submitted work
         return { buffer };
@@ -432,7 +393,8 @@ export class Ops {
       const invocations = format === "q4" ? groups : groups / 2;
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
       const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
-      const l = this.#launch(QUANTIZE[format][source], wg, [params, buffer, src, scales, status]);
+      const op = ({ q8: "quantizeQ8", q5: "quantizeQ5", q4: "quantizeQ4" } as const)[format];
+      const l = this.#launch(kernel(op, source), wg, [params, buffer, src, scales, status]);
       submit(`quantize ${label}`, (pass) => l(pass, Math.ceil(invocations / wg)));
       params.destroy(); // safe: destruction waits for the submitted work
       return { buffer, scales };
@@ -452,21 +414,22 @@ export class Ops {
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */
   readAll(src: GPUBuffer, bytes: number, out: GPUBuffer, workgroups: number): Launch {
     const wg = this.#gpu.workgroups.matvec; // the access pattern of the decode matvecs
-    const kernel = this.#decode === "rows" ? "readBandwidthRows" : "readBandwidth";
-    const l = this.#launch(kernel, wg, [this.#uniform([bytes / 16]), src, out]);
+    const l = this.#launch(kernel("readBandwidth"), wg, [this.#uniform([bytes / 16]), src, out], {
+      OWNED: this.#decode === "rows" ? 1 : 0,
+    });
     return { record: (pass) => l(pass, workgroups) };
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */
   #launch(
-    kernel: KernelName,
+    kernel: Kernel,
     wg: number | undefined,
     resources: GPUBuffer[],
     constants: Record<string, number> = {},
   ) {
     const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
     const bindGroup = this.#gpu.device.createBindGroup({
-      label: kernel,
+      label: kernel.name,
       layout,
       entries: [this.frame, ...resources].map((buffer, binding) => ({
         binding,
@@ -487,21 +450,20 @@ export class Ops {
 
   /** A compiled kernel with workgroup size `wg` and other override `constants`. */
   #pipeline(
-    kernel: KernelName,
+    kernel: Kernel,
     wg: number | undefined,
     constants: Record<string, number>,
   ): Compiled {
-    const key = `${kernel}/${wg}/${JSON.stringify(constants)}`;
+    const key = `${kernel.name}/${wg}/${JSON.stringify(constants)}`;
     let compiled = this.#pipelines.get(key);
     if (!compiled) {
       const { device } = this.#gpu;
       if (wg !== undefined && (wg > MAX_WIDTH || (wg & (wg - 1)) !== 0)) {
         throw new Error(`workgroup size ${wg} must be a power of two ≤ ${MAX_WIDTH}`);
       }
-      const spec = KERNELS[kernel];
       const layout = device.createBindGroupLayout({
-        label: kernel,
-        entries: spec.bindings.map((kind, binding) => ({
+        label: kernel.name,
+        entries: kernel.bindings.map((kind, binding) => ({
           binding,
           visibility: GPUShaderStage.COMPUTE,
           buffer: {
@@ -513,9 +475,9 @@ export class Ops {
           },
         })),
       });
-      const module = device.createShaderModule({ label: kernel, code: spec.source });
+      const module = device.createShaderModule({ label: kernel.name, code: kernel.source });
       const pipeline = device.createComputePipeline({
-        label: kernel,
+        label: kernel.name,
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
         compute: {
           module,

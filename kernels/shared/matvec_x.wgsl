@@ -1,0 +1,41 @@
+// shared/matvec_x: what both decode matvecs (matvec, matvec_rows) share: loading a group of x,
+// the dots of 8 rows with it, and storing rows' results.
+// Bindings (group 0): those of the matvec bodies (params, x, y).
+// Precision: f32 multiply-accumulate.
+
+/** Sums of 8 consecutive rows: rows 0–3 and 4–7 (named vectors, so they stay in registers). */
+struct Rows8 {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+}
+
+/** DOT_GROUP elements of x from element DOT_GROUP · g, those at or past cols zeroed when masked. */
+fn load_x(g: u32, masked: bool) -> array<vec4<f32>, DOT_GROUP / 4u> {
+  var out: array<vec4<f32>, DOT_GROUP / 4u>;
+  for (var i = 0u; i < DOT_GROUP / 4u; i++) {
+    let v = x[(DOT_GROUP / 4u) * g + i];
+    let first = DOT_GROUP * g + 4u * i;
+    let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
+    out[i] = select(v, select(vec4<f32>(0.0), v, keep), masked);
+  }
+  return out;
+}
+
+/** acc plus rows r0..r0+7's dots with group g; rows past `last` repeat it (their sums unused). */
+fn add_rows8(acc: Rows8, xg: ptr<function, XGroup>, r0: u32, last: u32, g: u32) -> Rows8 {
+  let s = params.stride;
+  return Rows8(
+    acc.lo + vec4<f32>(group_dot(min(r0, last), g, s, xg), group_dot(min(r0 + 1u, last), g, s, xg),
+                       group_dot(min(r0 + 2u, last), g, s, xg), group_dot(min(r0 + 3u, last), g, s, xg)),
+    acc.hi + vec4<f32>(group_dot(min(r0 + 4u, last), g, s, xg), group_dot(min(r0 + 5u, last), g, s, xg),
+                       group_dot(min(r0 + 6u, last), g, s, xg), group_dot(min(r0 + 7u, last), g, s, xg)));
+}
+
+/** Stores the first n (≤ 8) sums as rows r0.. of this call: y = v, or y += v when accumulating. */
+fn store_rows8(v: Rows8, r0: u32, n: u32) {
+  for (var j = 0u; j < min(n, 8u); j++) {
+    let o = params.first_row + r0 + j;
+    let s = select(v.hi[j % 4u], v.lo[j % 4u], j < 4u);
+    y[o] = select(s, y[o] + s, params.accumulate == 1u);
+  }
+}
