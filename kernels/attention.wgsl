@@ -30,12 +30,9 @@ var<workgroup> acc: array<f32, 256>;
 var<workgroup> tile: array<f32, 256>;
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = workgroup_index(wid, groups);
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let g = workgroup_of(at);
   if (g >= frame.tokens * params.q_heads) {
     return;
   }

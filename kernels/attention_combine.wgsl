@@ -18,12 +18,9 @@ struct Params { q_heads: u32, head_dim: u32, splits: u32, split: u32 }
 @group(0) @binding(4) var<storage, read> seq: array<vec2<u32>>;
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = workgroup_index(wid, groups); // token · q_heads + head
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let g = workgroup_of(at); // token · q_heads + head
   if (g >= frame.tokens * params.q_heads) {
     return;
   }

@@ -46,15 +46,12 @@ var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)
 var<workgroup> m_of: array<f32, 8>; // per query head of the group
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let r = wid.y; // the token
-  let launched = groups.x / params.kv_heads; // splits per kv head in this dispatch
-  let kvh = wid.x / launched;
-  let split = wid.x % launched;
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let r = at.wid.y; // the token
+  let launched = at.groups.x / params.kv_heads; // splits per kv head in this dispatch
+  let kvh = at.wid.x / launched;
+  let split = at.wid.x % launched;
   let position = seq[r].y;
   if (split > position / params.split) {
     return; // this token's keys end before the split

@@ -33,12 +33,9 @@ fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2f {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let row = workgroup_index(wid, groups);
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let row = workgroup_of(at);
   if (row >= frame.tokens) {
     return;
   }

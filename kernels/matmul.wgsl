@@ -47,12 +47,9 @@ fn x_at(t: u32, v: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = workgroup_index(wid, groups) * WG + lid;
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let i = workgroup_of(at) * WG + lid;
   let token_blocks = (frame.tokens + 3u) / 4u;
   let t0 = (i % token_blocks) * 4u;
   let r0 = (i / token_blocks) * 4u;

@@ -30,12 +30,9 @@ fn add_rows_dot(acc: Rows8, r0: u32, n: u32, g: u32, masked: bool) -> Rows8 {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let r0 = workgroup_index(wid, groups) * ROWS;
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let r0 = workgroup_of(at) * ROWS;
   if (r0 >= params.rows) {
     return;
   }

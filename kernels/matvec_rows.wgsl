@@ -39,12 +39,9 @@ fn add_rows_dot(a: ptr<function, Rows8>, b: ptr<function, Rows8>, r0: u32, n: u3
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let r0 = (workgroup_index(wid, groups) * WG + lid) * ROWS_OWNED;
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let r0 = (workgroup_of(at) * WG + lid) * ROWS_OWNED;
   if (r0 >= params.rows) {
     return;
   }

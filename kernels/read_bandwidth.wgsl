@@ -30,13 +30,10 @@ fn load(i: u32, end: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = workgroup_index(wid, groups);
-  let units = groups.x * groups.y * select(1u, WG, OWNED);
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let g = workgroup_of(at);
+  let units = at.groups.x * at.groups.y * select(1u, WG, OWNED);
   let unit = select(g, g * WG + lid, OWNED);
   let slice = select((params.vec4s + units - 1u) / units, 8u * (params.vec4s / (8u * units)), OWNED);
   let start = unit * slice;

@@ -19,12 +19,9 @@ struct Params { dim: u32, eps: f32, last_only: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let g = workgroup_index(wid, groups);
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let g = workgroup_of(at);
   let last_only = params.last_only == 1u;
   if (g >= select(frame.tokens, 1u, last_only)) {
     return;

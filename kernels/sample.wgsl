@@ -79,14 +79,11 @@ fn pick(r: u32, slot: u32, position: u32, id: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
+fn main(at: Invocation) {
+  let lid = at.lid;
   let n = params.vocab;
-  let r = wid.x;
-  let token = seq[frame.tokens - groups.x + r];
+  let r = at.wid.x;
+  let token = seq[frame.tokens - at.groups.x + r];
   let slot = token.x;
   let position = token.y + 1u; // of the token being drawn
   if (lid == 0u) {

@@ -11,7 +11,8 @@
 @group(0) @binding(2) var<storage, read_write> total: array<f32>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(at: Invocation) {
+  let lid = at.lid;
   var sum = 0.0;
   for (var i = lid; i < frame.tokens; i += WG) {
     sum += x[i];

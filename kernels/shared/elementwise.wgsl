@@ -5,12 +5,8 @@
 // Precision: n/a.
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = workgroup_index(wid, groups) * WG + lid;
+fn main(at: Invocation) {
+  let i = workgroup_of(at) * WG + at.lid;
   if (i < items()) {
     item(i);
   }
