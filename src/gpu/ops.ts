@@ -166,16 +166,9 @@ export class Ops {
     seq: GPUBuffer,
     options: { qHeads: number; kvHeads: number; headDim: number; row: number },
   ): Launch {
-    const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch(kernel("rope"), wg, [
-      this.#uniform([options.qHeads, options.kvHeads, options.headDim, options.row]),
-      cos,
-      sin,
-      qkv,
-      seq,
-    ]);
-    const perToken = ((options.qHeads + options.kvHeads) * options.headDim) / 2;
-    return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
+    const { qHeads, kvHeads, headDim, row } = options;
+    const params = this.#uniform([qHeads, kvHeads, headDim, row]);
+    return this.#perToken("rope", ((qHeads + kvHeads) * headDim) / 2, [params, cos, sin, qkv, seq]);
   }
 
   /** Appends k and v (columns kCol.. and kCol+kvDim.. of qkv [tokens, row]) to the caches [ctx, kvDim]. */
@@ -186,15 +179,8 @@ export class Ops {
     seq: GPUBuffer,
     options: { kvDim: number; row: number; kCol: number; context: number },
   ): Launch {
-    const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch(kernel("kvWrite"), wg, [
-      this.#uniform([options.kvDim, options.row, options.kCol, options.context]),
-      qkv,
-      kCache,
-      vCache,
-      seq,
-    ]);
-    return { record: (pass, t) => l(pass, Math.ceil((t * options.kvDim) / wg)) };
+    const params = this.#uniform([options.kvDim, options.row, options.kCol, options.context]);
+    return this.#perToken("kvWrite", options.kvDim, [params, qkv, kCache, vCache, seq]);
   }
 
   /**
@@ -226,16 +212,11 @@ export class Ops {
         `attention: head_dim ${options.headDim} must be ≤ ${MAX_WIDTH} and kv heads must divide q heads`,
       );
     }
+    const { qHeads, kvHeads, headDim, qRow, context } = options;
+    const scale = { f32: options.scale };
     const wg = this.#gpu.workgroups.reduce;
     const whole = this.#launch(kernel("attention"), wg, [
-      this.#uniform([
-        options.qHeads,
-        options.kvHeads,
-        options.headDim,
-        { f32: options.scale },
-        options.qRow,
-        options.context,
-      ]),
+      this.#uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
       q,
       kCache,
       vCache,
@@ -255,16 +236,7 @@ export class Ops {
       kernel("attentionDecode"),
       this.#gpu.workgroups.attention,
       [
-        this.#uniform([
-          options.qHeads,
-          options.kvHeads,
-          options.headDim,
-          { f32: options.scale },
-          splits,
-          split,
-          options.qRow,
-          options.context,
-        ]),
+        this.#uniform([qHeads, kvHeads, headDim, scale, splits, split, qRow, context]),
         q,
         kCache,
         vCache,
@@ -290,9 +262,7 @@ export class Ops {
 
   /** h = silu(gate) · up [tokens, width] from packed rows gateUp [tokens, 2·width]. */
   siluMul(gateUp: GPUBuffer, h: GPUBuffer, options: { width: number }): Launch {
-    const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch(kernel("siluMul"), wg, [this.#uniform([options.width]), gateUp, h]);
-    return { record: (pass, t) => l(pass, Math.ceil((t * options.width) / wg)) };
+    return this.#perToken("siluMul", options.width, [this.#uniform([options.width]), gateUp, h]);
   }
 
   /**
@@ -418,6 +388,13 @@ export class Ops {
       OWNED: this.#decode === "rows" ? 1 : 0,
     });
     return { record: (pass) => l(pass, workgroups) };
+  }
+
+  /** An elementwise kernel (kernels/shared/elementwise) over `perToken` items per token. */
+  #perToken(op: "rope" | "kvWrite" | "siluMul", perToken: number, resources: GPUBuffer[]): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    const l = this.#launch(kernel(op), wg, resources);
+    return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */

@@ -13,8 +13,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { readBuffer, storageBuffer } from "../gpu/buffers.ts";
 import type { Launch } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
-import type { LlamaConfig } from "./config.ts";
-import { buildNetwork, type LoadOptions, type Network, RING } from "./network.ts";
+import { buildNetwork, type LoadOptions, type ModelSizes, type Network, RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 import { timeLaunches } from "./profile.ts";
 import { Slots } from "./slots.ts";
@@ -34,52 +33,32 @@ interface LossLaunches {
   sum: Launch;
 }
 
+/** A loaded model's config and sizes ({@linkcode ModelSizes}) are its own fields. */
+export interface Llama extends ModelSizes {}
+
 /** A Llama model loaded on a GPU with its KV cache. */
 export class Llama {
   /** Submits and readbacks since load (for the benchmark's per-token counts). */
   readonly counters = { submits: 0, readbacks: 0 };
   /** Token ids held in each sequence slot's KV cache, and their seen bits. */
   readonly #slots: Slots;
-  #weightBytesRead = 0;
-  #bytesByLaunch: Record<string, number> = {};
   readonly #loss: LossLaunches;
 
-  readonly config: LlamaConfig;
-  readonly contextLength: number;
-  /** Most tokens one forward pass takes. */
-  readonly prefillChunk: number;
-  /** Most positions whose logits one forward pass can return (bounded by a binding). */
-  readonly logitRows: number;
-  /** Sequences the KV cache holds at once (batched decoding); slot 0 serves the single-sequence API. */
-  readonly slots: number;
-  private readonly ops: Network["ops"];
-  private readonly ids: GPUBuffer; // u32 [C]
-  private readonly seq: GPUBuffer; // u32 [C, 2]: (slot, position) of each input token
-  private readonly logitsBuffer: GPUBuffer; // f32 [logitRows, V]
-  private readonly launches: Network["launches"];
-  private readonly sampler: Network["sampler"];
-  private readonly buffers: GPUBuffer[];
+  /** The buffers and launches (network.ts). */
+  readonly #net: Network;
 
   private constructor(net: Network, readonly gpu: Gpu) {
-    ({
-      config: this.config,
-      contextLength: this.contextLength,
-      prefillChunk: this.prefillChunk,
-      logitRows: this.logitRows,
-      slots: this.slots,
-      ops: this.ops,
-      ids: this.ids,
-      seq: this.seq,
-      logits: this.logitsBuffer,
-      launches: this.launches,
-      sampler: this.sampler,
-      buffers: this.buffers,
-    } = net);
-    this.#weightBytesRead = net.weightBytesRead;
-    this.#bytesByLaunch = net.bytesByLaunch;
+    this.#net = net;
+    Object.assign(this, net.sizes); // the fields of ModelSizes, declared by the interface below
     this.#slots = new Slots(this.slots, this.config.vocabSize, (slot, bits, offset) => {
       const words = this.#slots.words;
-      this.gpu.device.queue.writeBuffer(this.sampler.seen, slot * words * 4, bits, offset, words);
+      this.gpu.device.queue.writeBuffer(
+        this.#net.sampler.seen,
+        slot * words * 4,
+        bits,
+        offset,
+        words,
+      );
     });
     this.#loss = this.#lossLaunches();
   }
@@ -90,7 +69,7 @@ export class Llama {
    */
   decodeBytes(context: number): number {
     const c = this.config;
-    return this.#weightBytesRead + 2 * c.numHiddenLayers * context * c.kvDim * 4;
+    return this.#net.weightBytesRead + 2 * c.numHiddenLayers * context * c.kvDim * 4;
   }
 
   /**
@@ -139,10 +118,10 @@ export class Llama {
     const T = ids.length;
     this.#validate(ids, start, allLogits ? this.logitRows : this.prefillChunk, slot);
     this.#slots.remember(ids, start, slot);
-    this.ops.setFrame(T);
-    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
+    this.#net.ops.setFrame(T);
+    this.gpu.device.queue.writeBuffer(this.#net.ids, 0, Uint32Array.from(ids));
     this.gpu.device.queue.writeBuffer(
-      this.seq,
+      this.#net.seq,
       0,
       Uint32Array.from({ length: 2 * T }, (_, i) => i % 2 ? start + (i >> 1) : slot),
     );
@@ -171,7 +150,7 @@ export class Llama {
     allLogits: boolean,
     sampleRows: number,
   ): void {
-    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.launches;
+    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.#net.launches;
     const run = (launch: Launch, rows = T) => record(launch, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
@@ -193,12 +172,12 @@ export class Llama {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
       run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
     }
-    if (sampleRows) run(this.launches.sample, sampleRows); // ids, seq = next token of each row
+    if (sampleRows) run(this.#net.launches.sample, sampleRows); // ids, seq = next token of each row
   }
 
   /** Sets how a slot's tokens are drawn (temperature 0 = greedy). */
   setSampling(p: SamplingParams, slot = 0): void {
-    this.sampler.set(slot, p);
+    this.#net.sampler.set(slot, p);
   }
 
   /**
@@ -245,10 +224,10 @@ export class Llama {
       }
       this.#slots.remember([r.id], starts[b]!, r.slot);
     });
-    this.ops.setFrame(B);
-    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(rows, (r) => r.id));
+    this.#net.ops.setFrame(B);
+    this.gpu.device.queue.writeBuffer(this.#net.ids, 0, Uint32Array.from(rows, (r) => r.id));
     this.gpu.device.queue.writeBuffer(
-      this.seq,
+      this.#net.seq,
       0,
       Uint32Array.from(rows.flatMap((r, b) => [r.slot, starts[b]!])),
     );
@@ -275,7 +254,7 @@ export class Llama {
   async #readRing(): Promise<Uint32Array> {
     this.counters.readbacks++;
     return new Uint32Array(
-      await readBuffer(this.gpu.device, this.sampler.ring, this.slots * RING * 4),
+      await readBuffer(this.gpu.device, this.#net.sampler.ring, this.slots * RING * 4),
     );
   }
 
@@ -294,7 +273,7 @@ export class Llama {
   /** Reads back `rows` rows of logits from the last forward. [rows, V] */
   async readLogits(rows = 1): Promise<Float32Array> {
     const bytes = rows * this.config.vocabSize * 4;
-    return new Float32Array(await readBuffer(this.gpu.device, this.logitsBuffer, bytes));
+    return new Float32Array(await readBuffer(this.gpu.device, this.#net.logits, bytes));
   }
 
   /** Prefills `ids` from `start` in chunks and returns the logits of every position. [T, V] */
@@ -356,12 +335,12 @@ export class Llama {
     const targets = storageBuffer(device, this.logitRows * 4, "loss.targets"); // u32 [logitRows]
     const nll = storageBuffer(device, this.logitRows * 4, "loss.nll"); // f32 [logitRows]
     const total = storageBuffer(device, 4, "loss.total"); // f32 [1]
-    this.buffers.push(targets, nll, total);
+    this.#net.buffers.push(targets, nll, total);
     return {
       targets,
       total,
-      nll: this.ops.crossEntropy(this.logitsBuffer, targets, nll, this.config.vocabSize),
-      sum: this.ops.sumInto(nll, total),
+      nll: this.#net.ops.crossEntropy(this.#net.logits, targets, nll, this.config.vocabSize),
+      sum: this.#net.ops.sumInto(nll, total),
     };
   }
 
@@ -383,18 +362,18 @@ export class Llama {
     { name: string; seconds: number; launches: number; weightBytes: number }[]
   > {
     const names = new Map<Launch, string>();
-    for (const layer of this.launches.layers) {
+    for (const layer of this.#net.launches.layers) {
       for (const [k, v] of Object.entries(layer)) names.set(v, k);
     }
-    for (const [k, v] of Object.entries(this.launches)) {
+    for (const [k, v] of Object.entries(this.#net.launches)) {
       if (k !== "layers") names.set(v as Launch, k);
     }
     const start = this.length;
     this.#validate([0], start, 1, 0);
     this.#slots.remember([0], start, 0);
-    this.ops.setFrame(1);
-    this.gpu.device.queue.writeBuffer(this.ids, 0, Uint32Array.of(0));
-    this.gpu.device.queue.writeBuffer(this.seq, 0, Uint32Array.of(0, start));
+    this.#net.ops.setFrame(1);
+    this.gpu.device.queue.writeBuffer(this.#net.ids, 0, Uint32Array.of(0));
+    this.gpu.device.queue.writeBuffer(this.#net.seq, 0, Uint32Array.of(0, start));
     try {
       const times = await timeLaunches(
         this.gpu,
@@ -402,7 +381,7 @@ export class Llama {
         (launch) => names.get(launch) ?? "?",
         start,
       );
-      return times.map((t) => ({ ...t, weightBytes: this.#bytesByLaunch[t.name] ?? 0 }));
+      return times.map((t) => ({ ...t, weightBytes: this.#net.bytesByLaunch[t.name] ?? 0 }));
     } finally {
       this.truncate(start);
     }
@@ -410,7 +389,7 @@ export class Llama {
 
   /** Frees the model's GPU memory (weights, caches, scratch); the model is unusable afterwards. */
   dispose(): void {
-    for (const b of new Set(this.buffers)) b.destroy();
+    for (const b of new Set(this.#net.buffers)) b.destroy();
   }
 
   /** Forgets a slot's cached positions ≥ n (its next forward starts at n). */

@@ -44,16 +44,22 @@ export interface LayerLaunches {
   downAdd: Launch;
 }
 
-/** Everything a loaded model runs with. */
-export interface Network {
+/** What a loaded model is and holds: its config and the sizes chosen at load. */
+export interface ModelSizes {
   readonly config: LlamaConfig;
+  /** KV-cache length in tokens. */
   readonly contextLength: number;
   /** Most tokens one forward pass takes. */
   readonly prefillChunk: number;
   /** Most positions whose logits one forward pass can return (bounded by a binding). */
   readonly logitRows: number;
-  /** Sequences the KV cache holds at once. */
+  /** Sequences the KV cache holds at once (batched decoding); slot 0 serves the single-sequence API. */
   readonly slots: number;
+}
+
+/** Everything a loaded model runs with. */
+export interface Network {
+  readonly sizes: ModelSizes;
   readonly ops: Ops;
   readonly ids: GPUBuffer; // u32 [C]
   readonly seq: GPUBuffer; // u32 [C, 2]: (slot, position) of each input token
@@ -196,11 +202,7 @@ export async function buildNetwork(
   const decodeWeightBytes = Object.values(bytesByLaunch).reduce((a, b) => a + b, 0) +
     (2 * c.numHiddenLayers + 1) * D * 4;
   return {
-    config: c,
-    contextLength: ctx,
-    prefillChunk: chunk,
-    logitRows,
-    slots,
+    sizes: { config: c, contextLength: ctx, prefillChunk: chunk, logitRows, slots },
     ops,
     ids,
     seq,
