@@ -7,16 +7,26 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors.ts";
 import { defaultModel } from "../io/hf_folder.ts";
 
-/** A subcommand of `wgllama`. */
-export interface Command {
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** A command's arguments, parsed: the flags' values and the positionals. */
+export type Parsed<O extends Options> = ReturnType<typeof parse<O>>;
+
+/** A subcommand of `wgllama`; the CLI parses its flags (and answers `--help`) before `run`. */
+export interface Command<O extends Options = Options> {
   readonly name: string;
   readonly summary: string;
   /** Full `--help` text. */
   readonly usage: string;
-  run(args: string[]): Promise<number>;
+  /** Its flags; every command also takes `--help` and `--debug`. */
+  readonly flags: O;
+  run(parsed: Parsed<O>): Promise<number>;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** A command, its `run` typed by its flags. */
+export function command<O extends Options>(spec: Command<O>): Command<O> {
+  return spec;
+}
 
 /** Parses `args` strictly; `--help` is always accepted. */
 export function parse<O extends Options>(command: string, args: string[], options: O) {

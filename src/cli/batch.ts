@@ -8,7 +8,7 @@ import { EXIT, InputError, UsageError } from "../errors.ts";
 import { type BatchRequest, generateBatch } from "../generate/batch.ts";
 import type { GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
-import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8, readBytes } from "./input.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import {
@@ -49,21 +49,20 @@ interface Line {
 }
 
 /** The batch command. */
-export const batch: Command = {
+export const batch = command({
   name: "batch",
   summary: "answer a JSONL file of prompts, in order, resumable",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("batch", args, {
-      ...GENERATION_FLAGS,
-      input: { type: "string" },
-      output: { type: "string" },
-      resume: { type: "boolean" },
-      strict: { type: "boolean" },
-      raw: { type: "boolean" },
-      "batch-size": { type: "string" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    ...GENERATION_FLAGS,
+    input: { type: "string" },
+    output: { type: "string" },
+    resume: { type: "boolean" },
+    strict: { type: "boolean" },
+    raw: { type: "boolean" },
+    "batch-size": { type: "string" },
+  },
+  async run({ values, positionals }) {
     const spec = modelArg("batch", positionals);
     if (values.input === undefined) throw new UsageError("batch: --input FILE is required");
     if (values.resume && values.output === undefined) {
@@ -144,7 +143,7 @@ export const batch: Command = {
       session.close();
     }
   },
-};
+});
 
 function resultJson(id: string | number, r: GenerateResult) {
   return {

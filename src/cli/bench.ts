@@ -7,7 +7,7 @@ import { EXIT, UsageError } from "../errors.ts";
 import { runBenchmark } from "../model/benchmark.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
 import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
-import { type Command, parse } from "./args.ts";
+import { command } from "./args.ts";
 import { err, out } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { weightsFlag } from "./session.ts";
@@ -39,22 +39,21 @@ function listFlag(flag: string, value: string): number[] {
 }
 
 /** The bench command. */
-export const bench: Command = {
+export const bench = command({
   name: "bench",
   summary: "measure bandwidth, load, prefill and decode speed and decode efficiency",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("bench", args, {
-      shape: { type: "string" },
-      prefill: { type: "string" },
-      contexts: { type: "string" },
-      steps: { type: "string" },
-      json: { type: "boolean" },
-      profile: { type: "boolean" },
-      weights: { type: "string" },
-      batch: { type: "string" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    shape: { type: "string" },
+    prefill: { type: "string" },
+    contexts: { type: "string" },
+    steps: { type: "string" },
+    json: { type: "boolean" },
+    profile: { type: "boolean" },
+    weights: { type: "string" },
+    batch: { type: "string" },
+  },
+  async run({ values, positionals }) {
     if (positionals.length > 1 || (positionals.length === 1 && values.shape)) {
       throw new UsageError("bench: give MODEL or --shape, not both");
     }
@@ -171,4 +170,4 @@ export const bench: Command = {
       removeTemp();
     }
   },
-};
+});

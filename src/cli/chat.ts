@@ -7,7 +7,7 @@
 import { InputError, UsageError } from "../errors.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
-import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8 } from "./input.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
@@ -37,13 +37,12 @@ ${MODEL_HELP}
 `;
 
 /** The chat command. */
-export const chat: Command = {
+export const chat = command({
   name: "chat",
   summary: "chat interactively (streaming, history, /commands)",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("chat", args, GENERATION_FLAGS);
-    if (values.help) return (out(USAGE), 0);
+  flags: GENERATION_FLAGS,
+  async run({ values, positionals }) {
     const spec = modelArg("chat", positionals);
     const session = await openSession(spec, values, { tokenizerFor: "chat needs one" });
     try {
@@ -52,7 +51,7 @@ export const chat: Command = {
       session.close();
     }
   },
-};
+});
 
 class Repl {
   readonly #s: Session;

@@ -3,7 +3,7 @@ import { InputError, UsageError } from "../errors.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { compareWeights } from "../model/compare.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8, readBytes } from "./input.ts";
 import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
@@ -26,18 +26,17 @@ ${MODEL_HELP}
 `;
 
 /** The compare command. */
-export const compare: Command = {
+export const compare = command({
   name: "compare",
   summary: "accuracy of quantized weights: top-1 agreement, mean KL, max logit error",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("compare", args, {
-      weights: { type: "string" },
-      ids: { type: "string" },
-      text: { type: "string" },
-      json: { type: "boolean" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    weights: { type: "string" },
+    ids: { type: "string" },
+    text: { type: "string" },
+    json: { type: "boolean" },
+  },
+  async run({ values, positionals }) {
     const spec = modelArg("compare", positionals);
     const format = weightsFlag(values.weights);
     if (format === undefined) {
@@ -83,4 +82,4 @@ export const compare: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,7 +1,7 @@
 /** `wgllama gpu [--json]`: the adapter, its features and limits, and our workgroup choices. */
 import { UsageError } from "../errors.ts";
 import { describeGpu } from "../gpu/device.ts";
-import { type Command, parse } from "./args.ts";
+import { command } from "./args.ts";
 import { out } from "./output.ts";
 
 const USAGE = `Usage: wgllama gpu [--json]
@@ -13,13 +13,12 @@ workgroup sizes chosen for it.
 `;
 
 /** The gpu command. */
-export const gpu: Command = {
+export const gpu = command({
   name: "gpu",
   summary: "show the WebGPU adapter, its features and limits",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("gpu", args, { json: { type: "boolean" } });
-    if (values.help) return (out(USAGE), 0);
+  flags: { json: { type: "boolean" } },
+  async run({ values, positionals }) {
     if (positionals.length) {
       throw new UsageError(`gpu: takes no arguments, got "${positionals[0]}"`);
     }
@@ -42,4 +41,4 @@ export const gpu: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,7 +1,7 @@
 /** `wgllama inspect MODEL [--json] [--ctx N]`: hyperparameters, parameters, shapes, memory. */
 import { openCheckpoint } from "../model/checkpoint.ts";
 import { inspectCheckpoint, type InspectReport } from "../model/inspect.ts";
-import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { err, formatBytes, formatCount, out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 
@@ -20,17 +20,16 @@ ${MODEL_HELP}
 `;
 
 /** The inspect command. */
-export const inspect: Command = {
+export const inspect = command({
   name: "inspect",
   summary: "show hyperparameters, parameter counts, shapes and memory of a model",
   usage: USAGE,
-  run(args) {
-    const { values, positionals } = parse("inspect", args, {
-      json: { type: "boolean" },
-      ctx: { type: "string" },
-      weights: { type: "string" },
-    });
-    if (values.help) return Promise.resolve((out(USAGE), 0));
+  flags: {
+    json: { type: "boolean" },
+    ctx: { type: "string" },
+    weights: { type: "string" },
+  },
+  run({ values, positionals }) {
     const spec = modelArg("inspect", positionals);
     const ckpt = openCheckpoint(spec, { weightsOptional: true });
     try {
@@ -48,7 +47,7 @@ export const inspect: Command = {
       ckpt.close();
     }
   },
-};
+});
 
 function toJson(r: InspectReport) {
   return {

@@ -3,7 +3,7 @@ import { InputError, UsageError } from "../errors.ts";
 import { loadModel } from "../model/load.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, idListFlag, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, idListFlag, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { weightsFlag } from "./session.ts";
@@ -26,20 +26,19 @@ ${MODEL_HELP}
 `;
 
 /** The logits command. */
-export const logits: Command = {
+export const logits = command({
   name: "logits",
   summary: "write or show the logits of every position of a prompt",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("logits", args, {
-      ids: { type: "string" },
-      text: { type: "string" },
-      out: { type: "string" },
-      top: { type: "string" },
-      ctx: { type: "string" },
-      weights: { type: "string" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    ids: { type: "string" },
+    text: { type: "string" },
+    out: { type: "string" },
+    top: { type: "string" },
+    ctx: { type: "string" },
+    weights: { type: "string" },
+  },
+  async run({ values, positionals }) {
     const spec = modelArg("logits", positionals);
     if ((values.ids === undefined) === (values.text === undefined)) {
       throw new UsageError(
@@ -103,4 +102,4 @@ export const logits: Command = {
       file?.close();
     }
   },
-};
+});

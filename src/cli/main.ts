@@ -1,6 +1,6 @@
 /** `wgllama <command> [options]`: dispatch, help, and the single place errors become exit codes. */
 import { describeError, EXIT, UsageError } from "../errors.ts";
-import type { Command } from "./args.ts";
+import { type Command, parse } from "./args.ts";
 import { batch } from "./batch.ts";
 import { bench } from "./bench.ts";
 import { chat } from "./chat.ts";
@@ -51,7 +51,9 @@ export async function runCli(args: string[]): Promise<number> {
     }
     const command = COMMANDS.find((c) => c.name === name);
     if (!command) throw new UsageError(`unknown command "${name}" (see wgllama --help)`);
-    return await command.run(rest);
+    const parsed = parse(command.name, rest, command.flags);
+    if (parsed.values.help) return (out(command.usage), EXIT.ok);
+    return await command.run(parsed);
   } catch (e) {
     // The reader of stdout went away (`| head`): nothing more to say to anyone.
     if (e instanceof Deno.errors.BrokenPipe) return EXIT.ok;

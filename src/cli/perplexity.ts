@@ -5,7 +5,7 @@ import { openCheckpoint } from "../model/checkpoint.ts";
 import { loadModel } from "../model/load.ts";
 import { perplexity as measure } from "../model/perplexity.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, intFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8, readBytes, readStdinBytes } from "./input.ts";
 import { out } from "./output.ts";
 import { progressBar } from "./progress.ts";
@@ -33,19 +33,18 @@ ${MODEL_HELP}
 `;
 
 /** The perplexity command. */
-export const perplexity: Command = {
+export const perplexity = command({
   name: "perplexity",
   summary: "how well a model predicts a text: mean cross-entropy and perplexity",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("perplexity", args, {
-      text: { type: "string" },
-      ctx: { type: "string" },
-      stride: { type: "string" },
-      weights: { type: "string" },
-      json: { type: "boolean" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    text: { type: "string" },
+    ctx: { type: "string" },
+    stride: { type: "string" },
+    weights: { type: "string" },
+    json: { type: "boolean" },
+  },
+  async run({ values, positionals }) {
     const spec = modelArg("perplexity", positionals);
     const weights = weightsFlag(values.weights);
     const ckpt = openCheckpoint(spec, { weightsOptional: true });
@@ -110,7 +109,7 @@ export const perplexity: Command = {
       loaded.close();
     }
   },
-};
+});
 
 async function readInput(path: string | undefined): Promise<Uint8Array> {
   if (path !== undefined) return readBytes(path);

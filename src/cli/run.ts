@@ -1,7 +1,7 @@
 /** `wgllama run MODEL [PROMPT]`: one-shot generation for pipes; only the answer goes to stdout. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
-import { type Command, idListFlag, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
 import { decodeUtf8, readStdinBytes } from "./input.ts";
 import { err, out } from "./output.ts";
@@ -26,19 +26,18 @@ ${MODEL_HELP}
 `;
 
 /** The run command. */
-export const run: Command = {
+export const run = command({
   name: "run",
   summary: "generate one reply to a prompt (argument or stdin), for scripts and pipes",
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse("run", args, {
-      ...GENERATION_FLAGS,
-      raw: { type: "boolean" },
-      "prompt-ids": { type: "string" },
-      json: { type: "boolean" },
-      truncate: { type: "boolean" },
-    });
-    if (values.help) return (out(USAGE), 0);
+  flags: {
+    ...GENERATION_FLAGS,
+    raw: { type: "boolean" },
+    "prompt-ids": { type: "string" },
+    json: { type: "boolean" },
+    truncate: { type: "boolean" },
+  },
+  async run({ values, positionals }) {
     if (positionals.length > 2) {
       throw new UsageError(`run: expected MODEL [PROMPT], got ${positionals.length} arguments`);
     }
@@ -133,7 +132,7 @@ export const run: Command = {
       session.close();
     }
   },
-};
+});
 
 /** Prompt ids: the chat template around one user turn, or BOS + text in raw mode. */
 function encodePrompt(session: Session, text: string, raw: boolean): number[] {

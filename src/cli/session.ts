@@ -4,7 +4,7 @@
  * @module
  */
 import { InputError, UsageError } from "../errors.ts";
-import { resolveModelDir } from "../io/hf_folder.ts";
+import { pathIs, resolveModelDir } from "../io/hf_folder.ts";
 import type { PackFormat } from "../gpu/buffers.ts";
 import type { SamplingParams } from "../generate/sampling.ts";
 import { loadModel } from "../model/load.ts";
@@ -137,7 +137,7 @@ export async function openSession(
   const weights = weightsFlag(values.weights);
   // What the command needs is checked before the weights load, not after.
   const dir = resolveModelDir(spec);
-  if (options.tokenizerFor && !isFile(`${dir}/tokenizer.json`)) {
+  if (options.tokenizerFor && !pathIs(`${dir}/tokenizer.json`, "file")) {
     throw new InputError(`Cannot find tokenizer.json in ${dir}: ${options.tokenizerFor}`);
   }
   const loaded = await loadModel(dir, {
@@ -167,12 +167,4 @@ export async function openSession(
     warnings,
     close: loaded.close,
   };
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }

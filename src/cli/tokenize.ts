@@ -2,7 +2,7 @@
 import { InputError, UsageError } from "../errors.ts";
 import { resolveModelDir } from "../io/hf_folder.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { type Command, MODEL_HELP, modelArg, parse } from "./args.ts";
+import { command, MODEL_HELP, modelArg } from "./args.ts";
 import { out } from "./output.ts";
 
 const TOKENIZE_USAGE = `Usage: wgllama tokenize [MODEL] [--text STR] [--bos] [--special]
@@ -43,17 +43,16 @@ async function stdinText(command: string): Promise<string> {
 }
 
 /** The tokenize command. */
-export const tokenize: Command = {
+export const tokenize = command({
   name: "tokenize",
   summary: "print the token ids of a text as JSON",
   usage: TOKENIZE_USAGE,
-  async run(args) {
-    const { values, positionals } = parse("tokenize", args, {
-      text: { type: "string" },
-      bos: { type: "boolean" },
-      special: { type: "boolean" },
-    });
-    if (values.help) return (out(TOKENIZE_USAGE), 0);
+  flags: {
+    text: { type: "string" },
+    bos: { type: "boolean" },
+    special: { type: "boolean" },
+  },
+  async run({ values, positionals }) {
     const tokenizer = loadTokenizer(modelArg("tokenize", positionals));
     const text = values.text ?? await stdinText("tokenize");
     out(
@@ -63,19 +62,18 @@ export const tokenize: Command = {
     );
     return 0;
   },
-};
+});
 
 /** The detokenize command. */
-export const detokenize: Command = {
+export const detokenize = command({
   name: "detokenize",
   summary: "print the text of token ids",
   usage: DETOKENIZE_USAGE,
-  async run(args) {
-    const { values, positionals } = parse("detokenize", args, {
-      ids: { type: "string" },
-      "skip-special": { type: "boolean" },
-    });
-    if (values.help) return (out(DETOKENIZE_USAGE), 0);
+  flags: {
+    ids: { type: "string" },
+    "skip-special": { type: "boolean" },
+  },
+  async run({ values, positionals }) {
     const tokenizer = loadTokenizer(modelArg("detokenize", positionals));
     const input = (values.ids ?? await stdinText("detokenize")).trim();
     const parts = input.replace(/^\[|\]$/g, "").split(/[\s,]+/).filter((p) => p !== "");
@@ -95,4 +93,4 @@ export const detokenize: Command = {
     if (Deno.stdout.isTerminal()) out("\n");
     return 0;
   },
-};
+});

@@ -31,9 +31,11 @@ export function hubCacheDir(env: (name: string) => string | undefined = Deno.env
   return `${env("HOME") ?? "."}/.cache/huggingface/hub`;
 }
 
-function isDir(path: string): boolean {
+/** Whether `path` is a directory ("dir") or a file ("file"); false when it cannot be read. */
+export function pathIs(path: string, kind: "dir" | "file"): boolean {
   try {
-    return Deno.statSync(path).isDirectory;
+    const info = Deno.statSync(path);
+    return kind === "dir" ? info.isDirectory : info.isFile;
   } catch {
     return false;
   }
@@ -44,7 +46,7 @@ function isDir(path: string): boolean {
  * local hub cache, the name of the built-in model. Never touches the network.
  */
 export function resolveModelDir(spec: string, cacheDir: string = hubCacheDir()): string {
-  if (isDir(spec)) return spec.replace(/\/+$/, "") || "/";
+  if (pathIs(spec, "dir")) return spec.replace(/\/+$/, "") || "/";
   if (spec === BUILTIN_MODEL) return builtinModelDir();
   const id = /^([\w.-]+)\/([\w.-]+)$/.exec(spec);
   if (!id) {
@@ -53,7 +55,7 @@ export function resolveModelDir(spec: string, cacheDir: string = hubCacheDir()):
     );
   }
   const repo = `${cacheDir}/models--${id[1]}--${id[2]}`;
-  if (!isDir(repo)) {
+  if (!pathIs(repo, "dir")) {
     throw new InputError(
       `Cannot find model ${spec}: not a directory, and not in the Hugging Face cache (${repo} is missing; wgllama never downloads)`,
     );
@@ -66,7 +68,7 @@ export function resolveModelDir(spec: string, cacheDir: string = hubCacheDir()):
     if (snapshots.length === 1) revision = snapshots[0];
   }
   const snapshot = `${repo}/snapshots/${revision}`;
-  if (revision === undefined || !isDir(snapshot)) {
+  if (revision === undefined || !pathIs(snapshot, "dir")) {
     throw new InputError(`Cannot find model ${spec} in ${repo}: no snapshot for refs/main`);
   }
   return snapshot;
