@@ -1,62 +1,33 @@
-// sample: picks the next token of each of R rows of logits (R = the workgroups launched: 1 after a
-// prompt, one per sequence when decoding a batch), as Hugging Face's processors in order:
-// repetition penalty (tokens flagged in the sequence's `seen` bits), temperature, top-k, top-p,
-// min-p, then a draw u ∈ [0, 1) from a counter hash of (seed, position) by inverse CDF in
-// vocabulary order; greedy (argmax, lowest id on ties) when greedy == 1. Thresholds are found by
-// bitwise search over the order-preserving u32 keys of the scores, so nothing is sorted.
-// Row r belongs to the token m = tokens − R + r of this forward (slot s, position p); the pick at
-// position P = p + 1 becomes that sequence's next input on the GPU: ids[r] = pick, seq[r] = (s, P),
-// and ring[s, P % ring_len] = pick for the host to collect.
-// Bindings (group 0):
-//   0 frame:    the prelude's { tokens }  (per forward: tokens)
-//   1 params:   uniform Params { vocab: u32, ring_len: u32 }
-//   2 logits:   storage, read        array<f32>  [R, vocab]
-//   3 seen:     storage, read_write  array<u32>  [slots, ceil(vocab / 32)] bit per token; picks are set
-//   4 ring:     storage, read_write  array<u32>  [slots, ring_len] picks by position
-//   5 seq:     storage, read_write  array<vec2<u32>>  [tokens] (slot, position) per input token
-//   6 ids:      storage, read_write  array<u32>  [tokens] the model's input ids
-//   7 settings: storage, read        array<Settings>  [slots] each sequence's sampling settings
-// Dispatch: R workgroups of WG threads (override WG, a power of two ≤ 256).
+// sample: the last pass of sampling: picks the next token of each of R rows (R = the workgroups
+// launched: 1 after a prompt, one per sequence when decoding a batch), as Hugging Face's
+// processors in order: repetition penalty, temperature, top-k, top-p, min-p, then a draw
+// u ∈ [0, 1) from a counter hash of (seed, position) by inverse CDF in vocabulary order; greedy
+// (argmax, lowest id on ties) when greedy == 1. Ties at the k-th score are kept; top-p keeps a
+// token while the mass strictly above it is below top_p. Three ways, by what the earlier passes
+// found: greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
+// its token); candidates ≤ CAP: exactly, over the candidates alone (every kept token is one);
+// more: exact thresholds by bitwise search over the order-preserving u32 keys of the whole
+// vocabulary (the slow path; nothing is sorted anywhere). The pick at position P = p + 1 becomes
+// that sequence's next input on the GPU: ids[r] = pick, seq[r] = (s, P), ring[s, P % ring_len] =
+// pick for the host to collect, and its seen bit is set. Joined after shared/sampling.wgsl and
+// shared/reduce.wgsl.
+// Bindings (group 0): 0 frame, 1–9 as shared/sampling.
+// Dispatch: R workgroups of WG threads (a power of two ≤ 256).
 // Precision: f32 scores and probabilities (exp relative to the maximum).
 
-struct Params { vocab: u32, ring_len: u32 }
-struct Settings {
-  greedy: u32,
-  seed: u32,
-  top_k: u32,
-  temperature: f32,
-  top_p: f32,
-  min_p: f32,
-  repetition_penalty: f32,
-  pad: u32,
-}
-
-@group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> logits: array<f32>;
-@group(0) @binding(3) var<storage, read_write> seen: array<u32>;
-@group(0) @binding(4) var<storage, read_write> ring: array<u32>;
-@group(0) @binding(5) var<storage, read_write> seq: array<vec2<u32>>;
-@group(0) @binding(6) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(7) var<storage, read> settings: array<Settings>;
-
-var<workgroup> red_u: array<u32, 256>;
+var<workgroup> cand_id: array<u32, 512>; // CAP
+var<workgroup> cand_s: array<f32, 512>;
+var<workgroup> cand_k: array<u32, 512>; // kept by top-k
+var<workgroup> cand_kept: array<u32, 512>; // kept by every processor
 var<workgroup> chosen: atomic<u32>;
-// This workgroup's row: its settings, where its logits and seen bits start.
-var<private> cfg: Settings;
-var<workgroup> shared_cfg: Settings; // read through workgroupUniformLoad: branches around barriers
-var<private> logit_base: u32;
-var<private> seen_base: u32;
+var<workgroup> uniform_word: u32;
 
-/** The processed score of token i: penalised, then divided by the temperature. */
-fn score(i: u32) -> f32 {
-  var l = logits[logit_base + i];
-  if (cfg.repetition_penalty != 1.0 && (seen[seen_base + (i >> 5u)] & (1u << (i & 31u))) != 0u) {
-    l = select(l / cfg.repetition_penalty, l * cfg.repetition_penalty, l < 0.0);
+/** A value computed by thread 0, uniform for the workgroup. */
+fn broadcast(lid: u32, v: u32) -> u32 {
+  if (lid == 0u) {
+    uniform_word = v;
   }
-  if (cfg.greedy == 1u) {
-    return l;
-  }
-  return l / cfg.temperature;
+  return workgroupUniformLoad(&uniform_word);
 }
 
 /** Maps an f32 to a u32 with the same order. */
@@ -71,136 +42,46 @@ fn pcg(v: u32) -> u32 {
   return (word >> 22u) ^ word;
 }
 
-fn pick(r: u32, slot: u32, position: u32, id: u32) {
-  ring[slot * params.ring_len + position % params.ring_len] = id;
-  seq[r] = vec2<u32>(slot, position);
-  ids[r] = id;
-  seen[seen_base + (id >> 5u)] |= 1u << (id & 31u);
+/** What the whole-vocabulary paths keep: key ≥ k_min, key > p_above unless all_p, s ≥ floor. */
+struct Keep { k_min: u32, p_above: u32, all_p: bool, floor: f32 }
+
+fn kept(k: Keep, s: f32) -> bool {
+  return key(s) >= k.k_min && (k.all_p || key(s) > k.p_above) && s >= k.floor;
 }
 
-@compute @workgroup_size(WG)
-fn main(at: Invocation) {
-  let lid = at.lid;
-  let n = params.vocab;
-  let r = at.wid.x;
-  let token = seq[frame.tokens - at.groups.x + r];
-  let slot = token.x;
-  let position = token.y + 1u; // of the token being drawn
-  if (lid == 0u) {
-    shared_cfg = settings[slot];
-  }
-  cfg = workgroupUniformLoad(&shared_cfg);
-  let greedy = cfg.greedy == 1u;
-  let top_k = cfg.top_k;
-  let top_p = cfg.top_p;
-  logit_base = r * n;
-  seen_base = slot * ((n + 31u) / 32u);
-  // 1. Maximum score and its lowest index.
-  var best = LOWEST;
-  var best_i = 0xffffffffu;
-  for (var i = lid; i < n; i += WG) {
-    let s = score(i);
-    if (s > best) {
-      best = s;
-      best_i = i;
-    }
-  }
-  partial[lid] = best;
-  red_u[lid] = best_i;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (lid < s) {
-      let o = partial[lid + s];
-      if (o > partial[lid] || (o == partial[lid] && red_u[lid + s] < red_u[lid])) {
-        partial[lid] = o;
-        red_u[lid] = red_u[lid + s];
-      }
-    }
-    workgroupBarrier();
-  }
-  let m = partial[0];
-  let argmax = red_u[0];
-  workgroupBarrier();
-  if (greedy) {
-    if (lid == 0u) {
-      pick(r, slot, position, argmax);
-    }
-    return;
-  }
-  // 2. top-k: the largest key K with at least top_k scores ≥ K (ties at the k-th value kept).
-  var k_min = 0u;
-  if (top_k > 0u && top_k < n) {
-    for (var bit = 31i; bit >= 0i; bit--) {
-      let cand = k_min | (1u << u32(bit));
-      var c = 0u;
-      for (var i = lid; i < n; i += WG) {
-        c += u32(key(score(i)) >= cand);
-      }
-      if (workgroup_sum(lid, f32(c)) >= f32(top_k)) { // counts < 2²⁴: exact in f32
-        k_min = cand;
-      }
-    }
-  }
-  // 3. top-p over the top-k survivors: keep a token when the mass strictly above it is < top_p.
-  var p_above = 0u; // keep keys > p_above (0 keeps all but the lowest possible key)
-  var keep_all_p = true;
-  if (top_p < 1.0) {
-    keep_all_p = false;
-    var z = 0.0;
-    for (var i = lid; i < n; i += WG) {
-      let s = score(i);
-      z += select(0.0, exp(s - m), key(s) >= k_min);
-    }
-    let mass_goal = top_p * workgroup_sum(lid, z);
-    for (var bit = 31i; bit >= 0i; bit--) {
-      let cand = p_above | (1u << u32(bit));
-      var g = 0.0;
-      for (var i = lid; i < n; i += WG) {
-        let s = score(i);
-        let kk = key(s);
-        g += select(0.0, exp(s - m), kk >= k_min && kk > cand);
-      }
-      if (workgroup_sum(lid, g) >= mass_goal) {
-        p_above = cand;
-      }
-    }
-  }
-  // 4. min-p: keep scores ≥ m + ln(min_p), i.e. probabilities ≥ min_p · the top probability.
-  let floor_s = select(LOWEST, m + log(cfg.min_p), cfg.min_p > 0.0);
-  // 5. Inverse CDF over contiguous chunks in vocabulary order.
-  let chunk = (n + WG - 1u) / WG;
-  let lo = min(lid * chunk, n);
-  let hi = min(lo + chunk, n);
+/**
+ * The token where the cumulative mass of kept tokens of [lo, hi), in vocabulary order, passes
+ * `aim` (times their total when `relative`): each thread sums a contiguous chunk, the thread
+ * whose chunk holds the goal walks it. NONE if rounding leaves the goal past the end.
+ */
+fn draw_range(row: Row, st: Stats, lo: u32, hi: u32, k: Keep, aim: f32, relative: bool, lid: u32) -> u32 {
+  let chunk = (hi - lo + WG - 1u) / WG;
+  let a = min(lo + lid * chunk, hi);
+  let b = min(a + chunk, hi);
   var mine = 0.0;
-  for (var i = lo; i < hi; i++) {
-    let s = score(i);
-    let kk = key(s);
-    if (kk >= k_min && (keep_all_p || kk > p_above) && s >= floor_s) {
-      mine += exp(s - m);
-    }
+  for (var i = a; i < b; i++) {
+    let s = score(row, i);
+    mine += select(0.0, exp(s - st.m), kept(k, s));
+  }
+  if (lid == 0u) {
+    atomicStore(&chosen, NONE);
   }
   partial[lid] = mine;
-  if (lid == 0u) {
-    atomicStore(&chosen, 0xffffffffu);
-  }
   workgroupBarrier();
   var before = 0.0;
   var total = 0.0;
   for (var t = 0u; t < WG; t++) {
-    let v = partial[t];
-    before += select(0.0, v, t < lid);
-    total += v;
+    before += select(0.0, partial[t], t < lid);
+    total += partial[t];
   }
-  let u = f32(pcg(pcg(cfg.seed) ^ position) >> 8u) / 16777216.0;
-  let goal = u * total;
+  let goal = select(aim, aim * total, relative);
   if (mine > 0.0 && goal >= before && goal < before + mine) {
     var acc = before;
-    var last = lo;
-    for (var i = lo; i < hi; i++) {
-      let s = score(i);
-      let kk = key(s);
-      if (kk >= k_min && (keep_all_p || kk > p_above) && s >= floor_s) {
-        acc += exp(s - m);
+    var last = a;
+    for (var i = a; i < b; i++) {
+      let s = score(row, i);
+      if (kept(k, s)) {
+        acc += exp(s - st.m);
         last = i;
         if (goal < acc) {
           break;
@@ -210,8 +91,149 @@ fn main(at: Invocation) {
     atomicMin(&chosen, last);
   }
   workgroupBarrier();
+  return broadcast(lid, atomicLoad(&chosen));
+}
+
+/** No processor on: the slice that holds u · Σ, then the token within it. */
+fn draw_all(row: Row, st: Stats, u: f32, lid: u32) -> u32 {
+  var goal = u * st.z;
+  var g = 0u;
+  for (; g + 1u < params.slices; g++) {
+    let at = partial_at(row.r, g);
+    let mass = bitcast<f32>(scratch[at + 1u]) * exp(bitcast<f32>(scratch[at]) - st.m);
+    if (goal < mass) {
+      break;
+    }
+    goal -= mass;
+  }
+  let range = slice_range(broadcast(lid, g));
+  return draw_range(row, st, range.x, range.y, Keep(0u, 0u, true, LOWEST), goal, false, lid);
+}
+
+/** Exactly, over the row's n ≤ CAP candidates (a superset of the kept tokens). */
+fn draw_candidates(row: Row, st: Stats, n: u32, u: f32, lid: u32) -> u32 {
+  for (var c = lid; c < n; c += WG) {
+    cand_id[c] = scratch[candidate_at(row.r, c)];
+    cand_s[c] = bitcast<f32>(scratch[candidate_at(row.r, c) + 1u]);
+  }
+  workgroupBarrier();
+  // top-k: fewer than k higher scores (every higher score is a candidate too).
+  var mass_k = 0.0;
+  for (var c = lid; c < n; c += WG) {
+    var higher = 0u;
+    for (var j = 0u; j < n; j++) {
+      higher += u32(cand_s[j] > cand_s[c]);
+    }
+    let keep = !top_k_on(row) || higher < row.cfg.top_k;
+    cand_k[c] = u32(keep);
+    mass_k += select(0.0, exp(cand_s[c] - st.m), keep);
+  }
+  let z = select(st.z, workgroup_sum(lid, mass_k), top_k_on(row));
+  // top-p over the top-k survivors, then min-p.
+  let floor = select(LOWEST, st.m + log(row.cfg.min_p), row.cfg.min_p > 0.0);
+  var mass = 0.0;
+  for (var c = lid; c < n; c += WG) {
+    var above = 0.0;
+    for (var j = 0u; j < n; j++) {
+      above += select(0.0, exp(cand_s[j] - st.m), cand_k[j] == 1u && cand_s[j] > cand_s[c]);
+    }
+    let keep = cand_k[c] == 1u && (row.cfg.top_p >= 1.0 || above < row.cfg.top_p * z) && cand_s[c] >= floor;
+    mass += select(0.0, exp(cand_s[c] - st.m), keep);
+    cand_kept[c] = u32(keep);
+  }
   if (lid == 0u) {
-    let c = atomicLoad(&chosen);
-    pick(r, slot, position, select(c, argmax, c == 0xffffffffu));
+    atomicStore(&chosen, NONE);
+  }
+  let goal = u * workgroup_sum(lid, mass);
+  // Inverse CDF in vocabulary order: the kept token whose interval of mass holds the goal.
+  for (var c = lid; c < n; c += WG) {
+    if (cand_kept[c] == 1u) {
+      var before = 0.0;
+      for (var j = 0u; j < n; j++) {
+        before += select(0.0, exp(cand_s[j] - st.m), cand_kept[j] == 1u && cand_id[j] < cand_id[c]);
+      }
+      if (goal >= before && goal < before + exp(cand_s[c] - st.m)) {
+        atomicMin(&chosen, cand_id[c]);
+      }
+    }
+  }
+  workgroupBarrier();
+  return broadcast(lid, atomicLoad(&chosen));
+}
+
+/** Exactly, over the whole vocabulary: thresholds by bitwise search, then the draw. */
+fn draw_exact(row: Row, st: Stats, u: f32, lid: u32) -> u32 {
+  let n = params.vocab;
+  // top-k: the largest key K with at least top_k scores ≥ K (ties at the k-th value kept).
+  var k_min = 0u;
+  if (top_k_on(row)) {
+    for (var bit = 31i; bit >= 0i; bit--) {
+      let cand = k_min | (1u << u32(bit));
+      var c = 0u;
+      for (var i = lid; i < n; i += WG) {
+        c += u32(key(score(row, i)) >= cand);
+      }
+      if (workgroup_sum(lid, f32(c)) >= f32(row.cfg.top_k)) { // counts < 2²⁴: exact in f32
+        k_min = cand;
+      }
+    }
+  }
+  // top-p over the top-k survivors: keep a token when the mass strictly above it is < top_p.
+  var p_above = 0u;
+  if (row.cfg.top_p < 1.0) {
+    var z = 0.0;
+    for (var i = lid; i < n; i += WG) {
+      let s = score(row, i);
+      z += select(0.0, exp(s - st.m), key(s) >= k_min);
+    }
+    let mass_goal = row.cfg.top_p * workgroup_sum(lid, z);
+    for (var bit = 31i; bit >= 0i; bit--) {
+      let cand = p_above | (1u << u32(bit));
+      var g = 0.0;
+      for (var i = lid; i < n; i += WG) {
+        let s = score(row, i);
+        g += select(0.0, exp(s - st.m), key(s) >= k_min && key(s) > cand);
+      }
+      if (workgroup_sum(lid, g) >= mass_goal) {
+        p_above = cand;
+      }
+    }
+  }
+  let floor = select(LOWEST, st.m + log(row.cfg.min_p), row.cfg.min_p > 0.0);
+  return draw_range(row, st, 0u, n, Keep(k_min, p_above, row.cfg.top_p >= 1.0, floor), u, true, lid);
+}
+
+@compute @workgroup_size(WG)
+fn main(at: Invocation) {
+  let lid = at.lid;
+  let row = load_row(at.wid.x, at.groups.x, lid);
+  let st = row_stats(row.r);
+  var id = st.argmax;
+  if (row.cfg.greedy != 1u) {
+    let u = f32(pcg(pcg(row.cfg.seed) ^ row.position) >> 8u) / 16777216.0;
+    let n = broadcast(lid, atomicLoad(&counts[count_at(row.r)]));
+    var drawn = NONE;
+    if (!filters_on(row)) {
+      drawn = draw_all(row, st, u, lid);
+    } else if (n <= CAP) {
+      drawn = draw_candidates(row, st, n, u, lid);
+    } else {
+      drawn = draw_exact(row, st, u, lid);
+    }
+    id = select(drawn, st.argmax, drawn == NONE);
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    ring[row.slot * params.ring_len + row.position % params.ring_len] = id;
+    seq[row.r] = vec2<u32>(row.slot, row.position);
+    ids[row.r] = id;
+    let words = (params.vocab + 31u) / 32u;
+    seen[row.slot * words + (id >> 5u)] |= 1u << (id & 31u);
+  }
+  for (var b = lid; b < 2u * (BINS + 1u); b += WG) {
+    atomicStore(&counts[bins_at(row.r) + b], 0u);
+  }
+  if (lid == 0u) {
+    atomicStore(&counts[count_at(row.r)], 0u);
   }
 }

@@ -129,6 +129,7 @@ export const bench = command({
         prefill_tokens_per_s: prefill,
         perplexity_tokens_per_s: scoring,
         decode_tokens_per_s: decode,
+        decode_sampled_tokens_per_s: sampled,
         decode_efficiency: efficiency,
         peak_rss_bytes: peakRss,
       } = result;
@@ -153,7 +154,7 @@ export const bench = command({
             contexts.map((c) =>
               `  decode      context ${c}: ${decode[c]!.toFixed(2)} tokens/s, efficiency ${
                 efficiency[c]!.toFixed(2)
-              }\n`
+              }; sampled (T 0.6, top-p 0.9, top-k 50) ${sampled[c]!.toFixed(2)} tokens/s\n`
             ).join("") +
             batches.map((b) =>
               `  batch       ${b} sequences: ${batchRate[b]!.toFixed(2)} tokens/s in all\n`

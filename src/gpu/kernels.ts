@@ -37,6 +37,10 @@ import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
 import sample from "../../kernels/sample.wgsl" with { type: "text" };
+import sampleScan from "../../kernels/sample_scan.wgsl" with { type: "text" };
+import sampleBins from "../../kernels/sample_bins.wgsl" with { type: "text" };
+import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" };
+import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
 import sumInto from "../../kernels/sum_into.wgsl" with { type: "text" };
 
@@ -66,6 +70,8 @@ const FLOATS: Format[] = ["f32", "f16", "bf16"];
 const LINEAR: BindingKind[] = [U, U, R, R, W];
 /** Quantizers: quants, source, scales, and a status word flagging weights they cannot hold. */
 const QUANTIZE: BindingKind[] = [U, U, W, R, W, W];
+/** The sample kernels (kernels/shared/sampling.wgsl). */
+const SAMPLE: BindingKind[] = [U, U, R, W, W, W, W, R, W, W];
 
 interface Op {
   /** Joined after the prelude and the format's parts; the body last. */
@@ -105,7 +111,10 @@ export const OPS = {
   attentionDecode: { parts: [attentionDecode], bindings: [U, U, R, R, R, W, R] },
   attentionCombine: { parts: [attentionCombine], bindings: [U, U, R, W, R] },
   siluMul: { parts: [elementwise, siluMul], bindings: [U, U, R, W] },
-  sample: { parts: [reduce, sample], bindings: [U, U, R, W, W, W, W, R] },
+  sampleScan: { parts: [sampling, sampleScan], bindings: SAMPLE },
+  sampleBins: { parts: [sampling, sampleBins], bindings: SAMPLE },
+  sampleGather: { parts: [sampling, sampleGather], bindings: SAMPLE },
+  sample: { parts: [sampling, reduce, sample], bindings: SAMPLE },
   crossEntropy: { parts: [crossEntropy], bindings: [U, U, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
   readBandwidth: { parts: [readBandwidth], bindings: [U, U, R, W] },

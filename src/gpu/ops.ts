@@ -28,6 +28,10 @@ export interface Launch {
 
 /** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
 const MAX_WIDTH = 256;
+/** Tokens per slice, bins and candidates per row of the sample kernels (kernels/shared/sampling). */
+const SAMPLE_SLICE = 4096;
+const SAMPLE_BINS = 256;
+const SAMPLE_CANDIDATES = 512;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
 const MATMUL_BLOCK = 4;
 /** Rows per matvec workgroup (split strategy). */
@@ -286,10 +290,11 @@ export class Ops {
   }
 
   /**
-   * Samples the next token of each of `rows` rows of logits [rows, V] (see kernels/sample.wgsl):
+   * Samples the next token of each of `rows` rows of logits [rows, V] (see kernels/sample*.wgsl):
    * each row's sequence (slot, position) comes from `seq`; the pick is recorded in `ring`, written
-   * to `ids` and `seq` as that sequence's next input, and marked in its `seen` bits. Settings are
-   * per slot: the returned `set` writes one slot's.
+   * to `ids` and `seq` as that sequence's next input, and marked in its `seen` bits. Four passes:
+   * statistics per slice of the vocabulary, bin counts, candidates, the pick. Settings are per
+   * slot: the returned `set` writes one slot's.
    */
   sample(
     logits: GPUBuffer,
@@ -300,11 +305,23 @@ export class Ops {
       seq: GPUBuffer;
       ids: GPUBuffer;
       settings: GPUBuffer;
+      slots: number;
     },
     vocab: number,
   ) {
-    const params = uniformBuffer(this.#gpu.device, [vocab, state.ringLength], "sample.params");
-    const l = this.#launch(kernel("sample"), this.#gpu.workgroups.sample, [
+    const { device } = this.#gpu;
+    const slices = Math.ceil(vocab / SAMPLE_SLICE);
+    const params = uniformBuffer(
+      device,
+      [vocab, state.ringLength, slices, state.slots],
+      "sample.params",
+    );
+    const scratch = this.#scratch(
+      state.slots * (slices * 4 + SAMPLE_CANDIDATES * 2) * 4,
+      "sample.scratch",
+    );
+    const counts = this.#scratch(state.slots * (2 * (SAMPLE_BINS + 1) + 1) * 4, "sample.counts");
+    const resources = [
       params,
       logits,
       state.seen,
@@ -312,14 +329,32 @@ export class Ops {
       state.seq,
       state.ids,
       state.settings,
-    ]);
-    const launch: Launch = { record: (pass, rows) => l(pass, rows) };
+    ];
+    const all = [...resources, scratch, counts];
+    const wg = this.#gpu.workgroups.elementwise;
+    const scan = this.#launch(kernel("sampleScan"), wg, all);
+    const bins = this.#launch(kernel("sampleBins"), wg, all);
+    const gather = this.#launch(kernel("sampleGather"), wg, all);
+    const pick = this.#launch(kernel("sample"), this.#gpu.workgroups.sample, all);
+    // While every slot is greedy, the two passes that only drawing needs are not even launched.
+    const greedy = new Array<boolean>(state.slots).fill(true);
+    const launch: Launch = {
+      record: (pass, rows) => {
+        scan(pass, slices, rows);
+        if (!greedy.every(Boolean)) {
+          bins(pass, slices, rows);
+          gather(pass, slices, rows);
+        }
+        pick(pass, rows);
+      },
+    };
     // Temperature 0 is greedy (argmax), as Hugging Face's do_sample = false.
     const set = (slot: number, s: SamplingParams) => {
+      greedy[slot] = s.temperature <= 0;
       const data = new ArrayBuffer(32);
       new Uint32Array(data, 0, 3).set([s.temperature <= 0 ? 1 : 0, s.seed >>> 0, s.topK]);
       new Float32Array(data, 12, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
-      this.#gpu.device.queue.writeBuffer(state.settings, slot * 32, data);
+      device.queue.writeBuffer(state.settings, slot * 32, data);
     };
     return { launch, set };
   }

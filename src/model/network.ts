@@ -181,7 +181,11 @@ export async function buildNetwork(
   const seen = storageBuffer(device, slots * Math.ceil(V / 32) * 4, "seen"); // u32 [slots, ceil(V/32)]
   const ring = storageBuffer(device, slots * RING * 4, "ring"); // u32 [slots, RING] picks by position
   const settings = storageBuffer(device, slots * 32, "sample.settings"); // [slots] sampling settings
-  const sampler = ops.sample(logits, { seen, ring, ringLength: RING, seq, ids, settings }, V);
+  const sampler = ops.sample(
+    logits,
+    { seen, ring, ringLength: RING, seq, ids, settings, slots },
+    V,
+  );
   buffers.push(seen, ring, settings);
   const launches = {
     embed: ops.embedding(ids, w.embedTokens, x),

@@ -31,19 +31,38 @@ const CASES: [string, Partial<SamplingParams>][] = [
     repetitionPenalty: 1.3,
     seed: 7,
   }],
+  // Meta's defaults; top-k 50 with top-p over its survivors, after a repetition penalty.
+  ["Llama 3 defaults", { topK: 50, topP: 0.9, temperature: 0.6, repetitionPenalty: 1.1 }],
+  // More candidates than the kernel holds (512): the exact whole-vocabulary path.
+  ["top-k 600", { topK: 600 }],
+  ["top-p 0.999", { topP: 0.999, temperature: 3 }],
+];
+
+/** Vocabularies: random scores, scores with many ties, and Llama 3's size (fewer draws). */
+const VOCABS: { vocab: number; ties?: boolean; positions: number; cases?: string[] }[] = [
+  { vocab: 1000, positions: 30 },
+  { vocab: 4099, positions: 30 },
+  { vocab: 4099, ties: true, positions: 30 },
+  {
+    vocab: 128256,
+    positions: 8,
+    cases: ["greedy", "plain softmax", "top-p 0.5", "Llama 3 defaults", "top-k 600"],
+  },
 ];
 
 Deno.test("sample kernel draws exactly the CPU reference's token for each processor", async () => {
   const ctx = await testGpu();
   const rng = seeded(4);
-  for (const vocab of [1000, 4099]) {
+  for (const { vocab, ties, positions, cases } of VOCABS) {
     const logits = randomArray(rng, vocab, 4);
+    // Scores in steps of 1/4: hundreds of tokens share each value, the k-th's among them.
+    if (ties) logits.forEach((v, i) => logits[i] = Math.round(v * 4) / 4);
     logits[17] = 5; // the top token, until the repetition penalty pushes it down
     const seenIds = [17, 3, 99, vocab - 1];
     const seenBits = new Uint32Array(Math.ceil(vocab / 32));
     for (const id of seenIds) seenBits[id >>> 5]! |= 1 << (id & 31);
     const logitsBuffer = f32Buffer(ctx.gpu, logits);
-    for (const [label, patch] of CASES) {
+    for (const [label, patch] of CASES.filter(([l]) => !cases || cases.includes(l))) {
       const p = { ...BASE, ...patch };
       const seen = uploadArray(ctx.gpu.device, seenBits.slice(), "seen");
       const ring = uploadArray(ctx.gpu.device, new Uint32Array(RING).fill(0xffffffff), "ring");
@@ -57,11 +76,12 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         seq,
         ids,
         settings,
+        slots: 1,
       }, vocab);
       set(0, p);
       const got: number[] = [];
       const want: number[] = [];
-      for (let position = 10; position < 40; position++) {
+      for (let position = 10; position < 10 + positions; position++) {
         ctx.gpu.device.queue.writeBuffer(seen, 0, seenBits); // the kernel marks its pick; start fresh
         ctx.ops.setFrame(1);
         ctx.gpu.device.queue.writeBuffer(seq, 0, Uint32Array.of(0, position - 1)); // slot 0
@@ -79,11 +99,11 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, seq, 8))], [0, position]);
         want.push(sampleToken(logits, new Set(seenIds), p, position));
       }
-      assertEquals(got, want, `${label}, V=${vocab}`);
+      assertEquals(got, want, `${label}, V=${vocab}${ties ? " (ties)" : ""}`);
       const bits = new Uint32Array(await readBuffer(ctx.gpu.device, seen, seenBits.byteLength));
       const last = got.at(-1)!;
       assertEquals((bits[last >>> 5]! >>> (last & 31)) & 1, 1, "the pick is marked as seen");
-      if (p.temperature > 0 && label !== "top-k 5") {
+      if (p.temperature > 0 && label !== "top-k 5" && !ties) {
         // Different positions draw different tokens (the test would pass for a constant otherwise).
         if (new Set(got).size < 2) throw new Error(`${label}: every draw gave ${got[0]}`);
       }
