@@ -1,6 +1,7 @@
 /**
- * The device's memory bandwidth as our own kernels see it: buffer-to-buffer copy and a read-only
- * kernel. The read figure is the roofline for bandwidth-bound kernels such as decode matvecs.
+ * The device's ceilings as our own kernels see them: memory bandwidth (buffer-to-buffer copy and a
+ * read-only kernel; the read figure is the roofline for bandwidth-bound kernels such as decode
+ * matvecs) and the f32 multiply-add rate (the roofline for compute-bound prefill).
  * @module
  */
 import { storageBuffer } from "./buffers.ts";
@@ -51,4 +52,20 @@ export async function measureBandwidth(gpu: Gpu, ops: Ops, bytes = 256 << 20): P
   for (const buffer of [a, b, out]) buffer.destroy();
   // A copy reads and writes every byte.
   return { copy: (2 * size * reps) / copySeconds, read: (size * reps) / readSeconds };
+}
+
+/** Measures the f32 multiply-add rate in FLOP/s (2 per multiply-add), best of 5 rounds. */
+export async function measureFmaPeak(gpu: Gpu, ops: Ops): Promise<number> {
+  const workgroups = 1024;
+  const iterations = 2048;
+  const threads = workgroups * gpu.workgroups.elementwise;
+  const out = storageBuffer(gpu.device, threads * 4, "fma.out");
+  const launch = ops.fmaPeak(out, iterations, workgroups);
+  const seconds = await timeSubmits(gpu, 1, (e) => {
+    const pass = e.beginComputePass();
+    launch.record(pass, 0);
+    pass.end();
+  });
+  out.destroy();
+  return (threads * iterations * 8 * 4 * 2) / seconds;
 }

@@ -31,8 +31,10 @@ import packingQ4 from "../../kernels/packing/q4.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import attentionCombine from "../../kernels/attention_combine.wgsl" with { type: "text" };
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
+import attentionPrefill from "../../kernels/attention_prefill.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
+import fmaPeak from "../../kernels/fma_peak.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
 import rope from "../../kernels/rope.wgsl" with { type: "text" };
@@ -109,6 +111,7 @@ export const OPS = {
   kvWrite: { parts: [elementwise, kvWrite], bindings: [U, U, R, W, W, R] },
   attention: { parts: [attention], bindings: [U, U, R, R, R, W, R] },
   attentionDecode: { parts: [attentionDecode], bindings: [U, U, R, R, R, W, R] },
+  attentionPrefill: { parts: [attentionPrefill], bindings: [U, U, R, R, R, W, R] },
   attentionCombine: { parts: [attentionCombine], bindings: [U, U, R, W, R] },
   siluMul: { parts: [elementwise, siluMul], bindings: [U, U, R, W] },
   sampleScan: { parts: [sampling, sampleScan], bindings: SAMPLE },
@@ -118,6 +121,7 @@ export const OPS = {
   crossEntropy: { parts: [crossEntropy], bindings: [U, U, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
   readBandwidth: { parts: [readBandwidth], bindings: [U, U, R, W] },
+  fmaPeak: { parts: [fmaPeak], bindings: [U, U, W] },
 } as const satisfies Record<string, Op>;
 
 /** An op's name. */

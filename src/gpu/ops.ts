@@ -32,6 +32,8 @@ const MAX_WIDTH = 256;
 const SAMPLE_SLICE = 4096;
 const SAMPLE_BINS = 256;
 const SAMPLE_CANDIDATES = 512;
+/** Threads of a prefill attention workgroup: one per (token, query head of a kv group). */
+const PREFILL_WG = 64;
 /** Tokens and rows per matmul invocation (4×4 register blocks). */
 const MATMUL_BLOCK = 4;
 /** Rows per matvec workgroup (split strategy). */
@@ -249,6 +251,23 @@ export class Ops {
       ],
       { GROUP: grouped ? group : 1 }, // a constant group: its loops unroll, sums stay in registers
     );
+    // Prompt chunks: the flash-attention kernel, where its register arrays hold a head (≤ 128).
+    const tiled = options.headDim % 4 === 0 && options.headDim <= 128 && group <= PREFILL_WG;
+    const perBlock = Math.floor(PREFILL_WG / group); // tokens per workgroup
+    const prefill = tiled &&
+      this.#launch(kernel("attentionPrefill"), PREFILL_WG, [
+        this.#uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
+        q,
+        kCache,
+        vCache,
+        out,
+        seq,
+      ], {
+        GROUP: group,
+        HD4: headDim / 4,
+        // Keys per tile: K and V tiles within 12 KiB of workgroup memory, at most 16.
+        TILE: Math.min(16, 2 ** Math.floor(Math.log2(1536 / headDim))),
+      });
     const combine = this.#launch(kernel("attentionCombine"), wg, [
       this.#uniform([options.qHeads, options.headDim, splits, split]),
       partial,
@@ -257,6 +276,7 @@ export class Ops {
     ]);
     return {
       record: (pass, t, lastPosition = options.context - 1) => {
+        if (t > options.rows && prefill) return prefill(pass, Math.ceil(t / perBlock), kvHeads);
         if (t > options.rows || !grouped) return whole(pass, t * options.qHeads);
         decode(pass, options.kvHeads * Math.min(splits, Math.floor(lastPosition / split) + 1), t);
         combine(pass, t * options.qHeads);
@@ -430,6 +450,15 @@ export class Ops {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#launch(kernel(op), wg, resources);
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
+  }
+
+  /** `iterations` rounds of 32 multiply-adds per invocation of `workgroups` workgroups; for the FMA peak. */
+  fmaPeak(out: GPUBuffer, iterations: number, workgroups: number): Launch {
+    const l = this.#launch(kernel("fmaPeak"), this.#gpu.workgroups.elementwise, [
+      this.#uniform([iterations]),
+      out,
+    ]);
+    return { record: (pass) => l(pass, workgroups) };
   }
 
   /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */

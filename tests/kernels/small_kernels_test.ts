@@ -147,6 +147,10 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     [3, 40, 2, 1, 256],
     [37, 0, 3, 3, 8],
     [2, 520, 8, 1, 32], // a group of 8 query heads per kv head, 3 splits
+    // Prompt chunks (more tokens than rows): the tiled kernel, blocks of 64 / group tokens.
+    [70, 30, 8, 2, 64], // 5 blocks, tiles of 16 keys not aligned to the start
+    [130, 0, 4, 4, 128], // head_dim 128: tiles of 8 keys
+    [40, 100, 12, 4, 64], // 3 query heads per kv head: 21 tokens a block, one idle thread
   ];
   for (const [tokens, start, heads, kvHeads, hd] of cases) {
     const kvDim = kvHeads * hd;
