@@ -3,7 +3,7 @@
 // processors in order: repetition penalty, temperature, top-k, top-p, min-p, then a draw
 // u ∈ [0, 1) from a counter hash of (seed, position) by inverse CDF in vocabulary order; greedy
 // (argmax, lowest id on ties) when greedy == 1. Ties at the k-th score are kept; top-p keeps a
-// token while the mass strictly above it is below top_p. Three ways, by what the earlier passes
+// token while the mass strictly above it is below top_p. By what the earlier passes found:
 // found: greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
 // its token); candidates ≤ CAP: exactly, over the candidates alone (every kept token is one);
 // more: exact thresholds by bitwise search over the order-preserving u32 keys of the whole

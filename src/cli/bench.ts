@@ -14,10 +14,12 @@ import { weightsFlag } from "./session.ts";
 
 const USAGE = `Usage: wgllama bench [MODEL | --shape 160m|1b|3b|8b] [options]
 
-Measures, in one run: copy and read bandwidth of the device (our kernels), load time, prefill
-tokens/s, decode tokens/s at several context lengths, and decode efficiency = bytes read per
-token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of the named shape
-(default 1b) is generated into a temp folder and loaded through the normal path.
+Measures, in one run: copy and read bandwidth and the f32 multiply-add rate of the device (our
+kernels), load time, prefill tokens/s and prefill efficiency = the pass's FLOPs ÷ time ÷ that
+rate, decode tokens/s (greedy, and sampled as Llama 3 Instruct does: T 0.6, top-p 0.9, top-k 50)
+at several context lengths, and decode efficiency = bytes read per token ÷ time per token ÷ read
+bandwidth. Without MODEL a random bf16 model of the named shape (default 1b) is generated into a
+temp folder and loaded through the normal path.
 
   --shape S           160m | 1b | 3b | 8b (Llama 3 vocabulary and head layout)
   --prefill LIST      prompt lengths to time (default 128,512)
@@ -26,7 +28,8 @@ token ÷ time per token ÷ read bandwidth. Without MODEL a random bf16 model of 
   --batch LIST        also decode LIST sequences at once (e.g. 1,4,8) at the first context and report
                       the aggregate tokens/s
   --weights F         bf16 | q8 | q5 | q4: pack at load (efficiency counts the packed bytes)
-  --profile           per-kernel time and GB/s of one decode step at each context (timestamp-query)
+  --profile           per-kernel time of one prefill pass per prompt length and of one decode step
+                      at each context, with GB/s (timestamp-query)
   --json              print one JSON object
 `;
 
@@ -127,6 +130,7 @@ export const bench = command({
       };
       const {
         prefill_tokens_per_s: prefill,
+        prefill_flop_efficiency: prefillEfficiency,
         perplexity_tokens_per_s: scoring,
         decode_tokens_per_s: decode,
         decode_sampled_tokens_per_s: sampled,
@@ -141,14 +145,14 @@ export const bench = command({
           `${result.model} on ${result.device}\n` +
             `  bandwidth   copy ${result.copy_bandwidth_gb_s.toFixed(2)} GB/s, read ${
               result.read_bandwidth_gb_s.toFixed(2)
-            } GB/s\n` +
+            } GB/s; f32 multiply-add ${(result.fma_peak_flops / 1e9).toFixed(1)} GFLOP/s\n` +
             `  load        ${(result.weight_bytes / 1e9).toFixed(2)} GB in ${
               result.load_seconds.toFixed(2)
             } s (${result.load_gb_s.toFixed(2)} GB/s)\n` +
             prefills.map((n) =>
-              `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s (perplexity ${
-                scoring[n]!.toFixed(1)
-              })\n`
+              `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s, efficiency ${
+                prefillEfficiency[n]!.toFixed(2)
+              } (perplexity ${scoring[n]!.toFixed(1)})\n`
             )
               .join("") +
             contexts.map((c) =>

@@ -4,7 +4,7 @@
  * ÷ time per token ÷ measured read bandwidth, on one model folder. The CLI only prints the report.
  * @module
  */
-import { measureBandwidth } from "../gpu/bandwidth.ts";
+import { measureBandwidth, measureFmaPeak } from "../gpu/bandwidth.ts";
 import type { PackFormat } from "../gpu/buffers.ts";
 import { openGpu } from "../gpu/device.ts";
 import { Ops } from "../gpu/ops.ts";
@@ -13,6 +13,7 @@ import { loadModel } from "./load.ts";
 import { RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 import type { UploadProgress } from "./weights.ts";
+import type { LlamaConfig } from "./config.ts";
 
 /** What to measure. */
 export interface BenchmarkOptions {
@@ -52,11 +53,13 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
   let peakRss = Deno.memoryUsage().rss;
   const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
   const gpu = await openGpu();
-  const bandwidth = await measureBandwidth(gpu, new Ops(gpu));
+  const ops = new Ops(gpu);
+  const bandwidth = await measureBandwidth(gpu, ops);
+  const fmaPeak = await measureFmaPeak(gpu, ops);
   log(
     `device: ${gpu.info.description}; copy ${(bandwidth.copy / 1e9).toFixed(1)} GB/s, read ${
       (bandwidth.read / 1e9).toFixed(1)
-    } GB/s`,
+    } GB/s, f32 multiply-add ${(fmaPeak / 1e9).toFixed(1)} GFLOP/s`,
   );
   try {
     const contextLength = Math.max(...contexts, ...prefills) + steps + 2; // + warm-up and profile steps
@@ -77,13 +80,45 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
     model.setSampling(GREEDY);
     await model.step([1], 0); // compile and warm every pipeline
 
+    /** Times each kernel of one pass of `tokens` tokens and logs them, slowest first. */
+    const logProfile = async (what: string, tokens: number) => {
+      const rows = await model.profile(tokens);
+      const total = rows.reduce((a, r) => a + r.seconds, 0);
+      log(`profile of ${what}: ${(total * 1000).toFixed(2)} ms of kernel time`);
+      for (const r of rows) {
+        const gbs = r.weightBytes && tokens === 1
+          ? `${(r.weightBytes / r.seconds / 1e9).toFixed(2)} GB/s`
+          : "";
+        log(
+          `  ${r.name.padEnd(14)} ${(r.seconds * 1000).toFixed(3).padStart(9)} ms ${
+            (100 * r.seconds / total).toFixed(1).padStart(5)
+          }%  ×${r.launches}  ${gbs}`,
+        );
+      }
+      return rows;
+    };
+
     const prefill: Record<string, number> = {};
+    const prefillEfficiency: Record<string, number> = {};
+    const prefillProfiles: Record<string, unknown> = {};
     for (const n of prefills) {
       model.reset();
       const t0 = performance.now();
       await model.step(prompt(n), 0);
-      prefill[n] = n / ((performance.now() - t0) / 1000);
-      log(`prefill ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s`);
+      const seconds = (performance.now() - t0) / 1000;
+      prefill[n] = n / seconds;
+      const flops = prefillFlops(model.config, n, model.prefillChunk);
+      prefillEfficiency[n] = flops / seconds / fmaPeak;
+      log(
+        `prefill ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s, ${
+          (flops / seconds / 1e9).toFixed(1)
+        } GFLOP/s, efficiency ${prefillEfficiency[n]!.toFixed(2)}`,
+      );
+      if (profile) {
+        model.reset();
+        const chunk = Math.min(n, model.prefillChunk);
+        prefillProfiles[n] = await logProfile(`one prefill pass of ${chunk} tokens`, chunk);
+      }
       sampleRss();
     }
     // The same passes scored as perplexity does: every position's logits and loss, on the GPU.
@@ -127,22 +162,7 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       decode[ctx] = 1 / seconds;
       efficiency[ctx] = model.decodeBytes(ctx + steps / 2) / seconds / bandwidth.read;
       if (profile) {
-        const rows = await model.profileDecode();
-        const total = rows.reduce((a, r) => a + r.seconds, 0);
-        profiles[ctx] = rows;
-        log(
-          `profile of one decode step at context ${model.length}: ${
-            (total * 1000).toFixed(2)
-          } ms of kernel time`,
-        );
-        for (const r of rows) {
-          const gbs = r.weightBytes ? `${(r.weightBytes / r.seconds / 1e9).toFixed(2)} GB/s` : "";
-          log(
-            `  ${r.name.padEnd(14)} ${(r.seconds * 1000).toFixed(3).padStart(9)} ms ${
-              (100 * r.seconds / total).toFixed(1).padStart(5)
-            }%  ×${r.launches}  ${gbs}`,
-          );
-        }
+        profiles[ctx] = await logProfile(`one decode step at context ${model.length}`, 1);
       }
       log(
         `decode at context ${ctx}: ${decode[ctx]!.toFixed(2)} tokens/s (${
@@ -178,10 +198,13 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       weights: weights ?? "stored",
       copy_bandwidth_gb_s: bandwidth.copy / 1e9,
       read_bandwidth_gb_s: bandwidth.read / 1e9,
+      fma_peak_flops: fmaPeak,
       weight_bytes: loaded.weightBytes,
       load_seconds: loaded.loadSeconds,
       load_gb_s: loaded.weightBytes / 1e9 / loaded.loadSeconds,
       prefill_tokens_per_s: prefill,
+      /** The pass's FLOPs (prefillFlops) per second ÷ fma_peak_flops. */
+      prefill_flop_efficiency: prefillEfficiency,
       perplexity_tokens_per_s: scoring,
       decode_tokens_per_s: decode,
       /** Drawing as Llama 3 Instruct does by default: T 0.6, top-p 0.9, top-k 50. */
@@ -192,11 +215,25 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       submits_per_token: perToken.submits,
       readbacks_per_token: perToken.readbacks,
       peak_rss_bytes: peakRss,
-      ...(profile ? { profile: profiles } : {}),
+      ...(profile ? { profile: profiles, prefill_profile: prefillProfiles } : {}),
     };
     loaded.close();
     return result;
   } finally {
     gpu.device.destroy();
   }
+}
+
+/**
+ * FLOPs of a prefill of n tokens from position 0 in chunks of `chunk`, 2 per multiply-add: every
+ * layer matrix on every token, lm_head on each chunk's last token (as prefill computes it), and
+ * attention's q·k and p·v over the keys each token sees (position + 1).
+ */
+export function prefillFlops(c: LlamaConfig, n: number, chunk = n): number {
+  const q = c.numAttentionHeads * c.headDim;
+  const perLayer = c.hiddenSize * (q + 2 * c.kvDim) + q * c.hiddenSize +
+    3 * c.hiddenSize * c.intermediateSize;
+  const attention = 2 * 2 * q * (n * (n + 1)) / 2;
+  return c.numHiddenLayers * (2 * perLayer * n + attention) +
+    Math.ceil(n / chunk) * 2 * c.hiddenSize * c.vocabSize;
 }

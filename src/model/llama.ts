@@ -355,10 +355,11 @@ export class Llama {
   }
 
   /**
-   * Times each kernel of one decode step at the current cache length with timestamp queries (one
-   * compute pass per launch), summed by kernel name over the layers. The step is then undone.
+   * Times each kernel of one pass over `tokens` tokens at the current cache length (1: a decode
+   * step; more: a prefill chunk) with timestamp queries (one compute pass per launch), summed by
+   * kernel name over the layers. The pass is then undone.
    */
-  async profileDecode(): Promise<
+  async profile(tokens = 1): Promise<
     { name: string; seconds: number; launches: number; weightBytes: number }[]
   > {
     const names = new Map<Launch, string>();
@@ -369,17 +370,22 @@ export class Llama {
       if (k !== "layers") names.set(v as Launch, k);
     }
     const start = this.length;
-    this.#validate([0], start, 1, 0);
-    this.#slots.remember([0], start, 0);
-    this.#net.ops.setFrame(1);
-    this.gpu.device.queue.writeBuffer(this.#net.ids, 0, Uint32Array.of(0));
-    this.gpu.device.queue.writeBuffer(this.#net.seq, 0, Uint32Array.of(0, start));
+    const ids = new Array<number>(tokens).fill(0);
+    this.#validate(ids, start, this.prefillChunk, 0);
+    this.#slots.remember(ids, start, 0);
+    this.#net.ops.setFrame(tokens);
+    this.gpu.device.queue.writeBuffer(this.#net.ids, 0, Uint32Array.from(ids));
+    this.gpu.device.queue.writeBuffer(
+      this.#net.seq,
+      0,
+      Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
+    );
     try {
       const times = await timeLaunches(
         this.gpu,
-        (record) => this.#record(record, 1, false, 1),
+        (record) => this.#record(record, tokens, false, 1),
         (launch) => names.get(launch) ?? "?",
-        start,
+        start + tokens - 1,
       );
       return times.map((t) => ({ ...t, weightBytes: this.#net.bytesByLaunch[t.name] ?? 0 }));
     } finally {
