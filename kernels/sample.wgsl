@@ -4,7 +4,7 @@
 // u ∈ [0, 1) from a counter hash of (seed, position) by inverse CDF in vocabulary order; greedy
 // (argmax, lowest id on ties) when greedy == 1. Ties at the k-th score are kept; top-p keeps a
 // token while the mass strictly above it is below top_p. By what the earlier passes found:
-// found: greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
+// greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
 // its token); candidates ≤ CAP: exactly, over the candidates alone (every kept token is one);
 // more: exact thresholds by bitwise search over the order-preserving u32 keys of the whole
 // vocabulary (the slow path; nothing is sorted anywhere). The pick at position P = p + 1 becomes
