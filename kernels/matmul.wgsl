@@ -1,7 +1,9 @@
 // matmul: Y[t, first_row + r] (+)= Σ_k X[t, k] · W[r, k] for a prompt (prefill). Each invocation
-// computes a 4-token × 4-row block in registers, walking k in 8-element chunks (16-byte weight
-// loads); neighbouring invocations take neighbouring token blocks of the same rows, so a weight
-// chunk serves a whole workgroup of tokens from cache. No workgroup memory, no barriers.
+// computes an 8-token × 8-row block in registers, walking k in 8-element chunks (16-byte weight
+// loads): each x chunk serves 8 rows, each weight chunk 8 tokens (4×8 and 8×8 blocks measured
+// 25–35% faster than 4×4 on lavapipe); neighbouring invocations take neighbouring token blocks of
+// the same rows, so a weight chunk serves a whole workgroup of tokens from cache. No workgroup
+// memory, no barriers.
 // Bindings (group 0):
 //   0 frame:  the prelude's { tokens }  (per forward)
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
@@ -10,7 +12,7 @@
 //   3 w (and 5 scales): the matrix [rows, stride], from any format (kernels/formats/), whose
 //             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
-// Dispatch: ceil(ceil(tokens / 4) * ceil(rows / 4) / WG) workgroups, folded into (x, y) with
+// Dispatch: ceil(ceil(tokens / 8) * ceil(rows / 8) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
 
@@ -46,38 +48,29 @@ fn x_at(t: u32, v: u32) -> vec4<f32> {
   );
 }
 
-@compute @workgroup_size(WG)
-fn main(at: Invocation) {
-  let lid = at.lid;
-  let i = workgroup_of(at) * WG + lid;
-  let token_blocks = (frame.tokens + 3u) / 4u;
-  let t0 = (i % token_blocks) * 4u;
-  let r0 = (i / token_blocks) * 4u;
-  if (r0 >= params.rows) {
-    return;
+/** Tokens per invocation. */
+const TOKENS: u32 = 8u;
+
+/** acc plus the dots of TOKENS tokens' x chunk with 4 rows' weight chunks; acc[token][row]. */
+fn block_dot(
+  acc: ptr<function, array<vec4<f32>, TOKENS>>,
+  k0: Chunk,
+  k1: Chunk,
+  k2: Chunk,
+  k3: Chunk,
+  x: ptr<function, array<Chunk, TOKENS>>,
+) {
+  for (var j = 0u; j < TOKENS; j++) {
+    let xa = (*x)[j].a;
+    let xb = (*x)[j].b;
+    (*acc)[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
+                           dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
   }
-  let chunks = params.stride / 8u;
-  let last_row = params.rows - 1u;
-  // Rows past the end repeat the last row (their results are not written).
-  let w0 = min(r0, last_row) * chunks;
-  let w1 = min(r0 + 1u, last_row) * chunks;
-  let w2 = min(r0 + 2u, last_row) * chunks;
-  let w3 = min(r0 + 3u, last_row) * chunks;
-  var acc: array<vec4<f32>, 4>; // acc[token][row]
-  for (var c = 0u; c < chunks; c++) {
-    // Each row's chunk is widened once and serves the 4 tokens.
-    let k0 = chunk_weights(w0 + c);
-    let k1 = chunk_weights(w1 + c);
-    let k2 = chunk_weights(w2 + c);
-    let k3 = chunk_weights(w3 + c);
-    for (var j = 0u; j < 4u; j++) {
-      let xa = x_at(t0 + j, 2u * c);
-      let xb = x_at(t0 + j, 2u * c + 1u);
-      acc[j] += vec4<f32>(dot(k0.a, xa) + dot(k0.b, xb), dot(k1.a, xa) + dot(k1.b, xb),
-                          dot(k2.a, xa) + dot(k2.b, xb), dot(k3.a, xa) + dot(k3.b, xb));
-    }
-  }
-  for (var j = 0u; j < 4u; j++) {
+}
+
+/** Stores acc[token][row] for tokens t0.. and rows r0.. of this call. */
+fn store_block(acc: array<vec4<f32>, TOKENS>, t0: u32, r0: u32) {
+  for (var j = 0u; j < TOKENS; j++) {
     let t = t0 + j;
     for (var r = 0u; r < 4u; r++) {
       if (t < frame.tokens && r0 + r < params.rows) {
@@ -86,4 +79,43 @@ fn main(at: Invocation) {
       }
     }
   }
+}
+
+@compute @workgroup_size(WG)
+fn main(at: Invocation) {
+  let i = workgroup_of(at) * WG + at.lid;
+  let token_blocks = (frame.tokens + TOKENS - 1u) / TOKENS;
+  let t0 = (i % token_blocks) * TOKENS;
+  let r0 = (i / token_blocks) * 8u;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let chunks = params.stride / 8u;
+  let last_row = params.rows - 1u;
+  // Rows past the end repeat the last row (their results are not written).
+  var w: array<u32, 8>;
+  for (var r = 0u; r < 8u; r++) {
+    w[r] = min(r0 + r, last_row) * chunks;
+  }
+  var lo: array<vec4<f32>, TOKENS>; // [token][row 0–3]
+  var hi: array<vec4<f32>, TOKENS>; // [token][row 4–7]
+  for (var c = 0u; c < chunks; c++) {
+    // Each token's x chunk is loaded once and serves the 8 rows; each row's chunk, the 4 tokens.
+    var x: array<Chunk, TOKENS>;
+    for (var j = 0u; j < TOKENS; j++) {
+      x[j] = Chunk(x_at(t0 + j, 2u * c), x_at(t0 + j, 2u * c + 1u));
+    }
+    let c0 = chunk_weights(w[0] + c);
+    let c1 = chunk_weights(w[1] + c);
+    let c2 = chunk_weights(w[2] + c);
+    let c3 = chunk_weights(w[3] + c);
+    block_dot(&lo, c0, c1, c2, c3, &x);
+    let c4 = chunk_weights(w[4] + c);
+    let c5 = chunk_weights(w[5] + c);
+    let c6 = chunk_weights(w[6] + c);
+    let c7 = chunk_weights(w[7] + c);
+    block_dot(&hi, c4, c5, c6, c7, &x);
+  }
+  store_block(lo, t0, r0);
+  store_block(hi, t0, r0 + 4u);
 }

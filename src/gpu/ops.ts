@@ -34,8 +34,9 @@ const SAMPLE_BINS = 256;
 const SAMPLE_CANDIDATES = 512;
 /** Threads of a prefill attention workgroup: one per (token, query head of a kv group). */
 const PREFILL_WG = 64;
-/** Tokens and rows per matmul invocation (4×4 register blocks). */
-const MATMUL_BLOCK = 4;
+/** Tokens and rows per matmul invocation (register blocks). */
+const MATMUL_TOKENS = 8;
+const MATMUL_ROWS = 8;
 /** Rows per matvec workgroup (split strategy). */
 const ROWS_PER_MATVEC = 8;
 /**
@@ -154,7 +155,7 @@ export class Ops {
           if (t === 1) p.matvec(pass, Math.ceil(p.rows / matvecRows));
           else {p.matmul(
               pass,
-              Math.ceil((Math.ceil(p.rows / MATMUL_BLOCK) * Math.ceil(t / MATMUL_BLOCK)) / mmWg),
+              Math.ceil((Math.ceil(p.rows / MATMUL_ROWS) * Math.ceil(t / MATMUL_TOKENS)) / mmWg),
             );}
         }
       },
