@@ -222,7 +222,6 @@ fn main(at: Invocation) {
     }
     id = select(drawn, st.argmax, drawn == NONE);
   }
-  workgroupBarrier();
   if (lid == 0u) {
     ring[row.slot * params.ring_len + row.position % params.ring_len] = id;
     seq[row.r] = vec2<u32>(row.slot, row.position);

@@ -64,7 +64,7 @@ fn count_at(r: u32) -> u32 {
   return params.slots * 2u * (BINS + 1u) + r;
 }
 
-/** A row: its slot, the position being drawn, its settings and where its data start. */
+/** A row: its index r, its slot, the position being drawn and its settings. */
 struct Row {
   r: u32,
   slot: u32,

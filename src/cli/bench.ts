@@ -128,17 +128,7 @@ export const bench = command({
         model: temp ? `random ${shape} (bf16)` : dir!,
         ...(warnings.length ? { warnings } : {}),
       };
-      const {
-        prefill_tokens_per_s: prefill,
-        prefill_flop_efficiency: prefillEfficiency,
-        perplexity_tokens_per_s: scoring,
-        decode_tokens_per_s: decode,
-        decode_sampled_tokens_per_s: sampled,
-        decode_efficiency: efficiency,
-        peak_rss_bytes: peakRss,
-      } = result;
       const batchRate = result.decode_batch_tokens_per_s ?? {};
-      const perToken = { submits: result.submits_per_token, readbacks: result.readbacks_per_token };
       if (values.json) out(JSON.stringify(result, null, 2) + "\n");
       else {
         out(
@@ -150,23 +140,29 @@ export const bench = command({
               result.load_seconds.toFixed(2)
             } s (${result.load_gb_s.toFixed(2)} GB/s)\n` +
             prefills.map((n) =>
-              `  prefill     ${n} tokens: ${prefill[n]!.toFixed(1)} tokens/s, efficiency ${
-                prefillEfficiency[n]!.toFixed(2)
-              } (perplexity ${scoring[n]!.toFixed(1)})\n`
+              `  prefill     ${n} tokens: ${
+                result.prefill_tokens_per_s[n]!.toFixed(1)
+              } tokens/s, efficiency ${result.prefill_flop_efficiency[n]!.toFixed(2)} (perplexity ${
+                result.perplexity_tokens_per_s[n]!.toFixed(1)
+              })\n`
             )
               .join("") +
             contexts.map((c) =>
-              `  decode      context ${c}: ${decode[c]!.toFixed(2)} tokens/s, efficiency ${
-                efficiency[c]!.toFixed(2)
-              }; sampled (T 0.6, top-p 0.9, top-k 50) ${sampled[c]!.toFixed(2)} tokens/s\n`
+              `  decode      context ${c}: ${
+                result.decode_tokens_per_s[c]!.toFixed(2)
+              } tokens/s, efficiency ${
+                result.decode_efficiency[c]!.toFixed(2)
+              }; sampled (T 0.6, top-p 0.9, top-k 50) ${
+                result.decode_sampled_tokens_per_s[c]!.toFixed(2)
+              } tokens/s\n`
             ).join("") +
             batches.map((b) =>
               `  batch       ${b} sequences: ${batchRate[b]!.toFixed(2)} tokens/s in all\n`
             ).join("") +
-            `  per token   ${perToken.submits.toFixed(3)} submits, ${
-              perToken.readbacks.toFixed(3)
+            `  per token   ${result.submits_per_token.toFixed(3)} submits, ${
+              result.readbacks_per_token.toFixed(3)
             } readbacks\n` +
-            `  peak RSS    ${(peakRss / 1e9).toFixed(2)} GB\n`,
+            `  peak RSS    ${(result.peak_rss_bytes / 1e9).toFixed(2)} GB\n`,
         );
       }
       return 0;

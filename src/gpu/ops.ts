@@ -342,16 +342,8 @@ export class Ops {
       "sample.scratch",
     );
     const counts = this.#scratch(state.slots * (2 * (SAMPLE_BINS + 1) + 1) * 4, "sample.counts");
-    const resources = [
-      params,
-      logits,
-      state.seen,
-      state.ring,
-      state.seq,
-      state.ids,
-      state.settings,
-    ];
-    const all = [...resources, scratch, counts];
+    const { seen, ring, seq, ids, settings } = state;
+    const all = [params, logits, seen, ring, seq, ids, settings, scratch, counts];
     const wg = this.#gpu.workgroups.elementwise;
     const scan = this.#launch(kernel("sampleScan"), wg, all);
     const bins = this.#launch(kernel("sampleBins"), wg, all);

@@ -14,6 +14,7 @@ import { RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 import type { UploadProgress } from "./weights.ts";
 import type { LlamaConfig } from "./config.ts";
+import { expectedTensors } from "./tensors.ts";
 
 /** What to measure. */
 export interface BenchmarkOptions {
@@ -230,9 +231,10 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
  * attention's q·k and p·v over the keys each token sees (position + 1).
  */
 export function prefillFlops(c: LlamaConfig, n: number, chunk = n): number {
+  const perLayer = expectedTensors(c)
+    .filter((t) => t.layer === 0 && t.shape.length === 2) // a layer's matrices, not its norms
+    .reduce((sum, t) => sum + t.shape[0]! * t.shape[1]!, 0);
   const q = c.numAttentionHeads * c.headDim;
-  const perLayer = c.hiddenSize * (q + 2 * c.kvDim) + q * c.hiddenSize +
-    3 * c.hiddenSize * c.intermediateSize;
   const attention = 2 * 2 * q * (n * (n + 1)) / 2;
   return c.numHiddenLayers * (2 * perLayer * n + attention) +
     Math.ceil(n / chunk) * 2 * c.hiddenSize * c.vocabSize;
