@@ -183,7 +183,7 @@ export function quantizeQ4(v: ArrayLike<number>, top = 15): Float64Array {
 
 /** −log softmax(logits[r])[targets[r]] per row in float64; a negative target (ignored) gives 0. */
 export function crossEntropy(
-  logits: Float32Array,
+  logits: Float32Array | Float64Array,
   targets: readonly number[],
   vocab: number,
 ): Float64Array {

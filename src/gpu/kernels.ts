@@ -45,6 +45,17 @@ import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" 
 import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
 import sumInto from "../../kernels/sum_into.wgsl" with { type: "text" };
+import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
+import attentionTrain from "../../kernels/attention_train.wgsl" with { type: "text" };
+import attentionGradQ from "../../kernels/attention_grad_q.wgsl" with { type: "text" };
+import attentionGradKv from "../../kernels/attention_grad_kv.wgsl" with { type: "text" };
+import rmsnormGrad from "../../kernels/rmsnorm_grad.wgsl" with { type: "text" };
+import rmsnormWeightGrad from "../../kernels/rmsnorm_weight_grad.wgsl" with { type: "text" };
+import siluMulGrad from "../../kernels/silu_mul_grad.wgsl" with { type: "text" };
+import crossEntropyGrad from "../../kernels/cross_entropy_grad.wgsl" with { type: "text" };
+import embeddingGrad from "../../kernels/embedding_grad.wgsl" with { type: "text" };
+import adamw from "../../kernels/adamw.wgsl" with { type: "text" };
+import squareSum from "../../kernels/square_sum.wgsl" with { type: "text" };
 
 /** Kind of one binding: uniform, read-only storage, or read-write storage. */
 export type BindingKind = "uniform" | "read" | "write";
@@ -120,6 +131,18 @@ export const OPS = {
   sample: { parts: [sampling, reduce, sample], bindings: SAMPLE },
   crossEntropy: { parts: [crossEntropy], bindings: [U, U, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
+  // Training (src/gpu/train_ops.ts): f32 master weights, so no format parts.
+  gemm: { parts: [gemm], bindings: [U, U, R, R, W] },
+  attentionTrain: { parts: [elementwise, attentionTrain], bindings: [U, U, R, R, W, W] },
+  attentionGradQ: { parts: [elementwise, attentionGradQ], bindings: [U, U, R, R, R, R, R, W, W] },
+  attentionGradKv: { parts: [elementwise, attentionGradKv], bindings: [U, U, R, R, R, R, R, W] },
+  rmsnormGrad: { parts: [reduce, rmsnormGrad], bindings: [U, U, R, R, R, W, W] },
+  rmsnormWeightGrad: { parts: [elementwise, rmsnormWeightGrad], bindings: [U, U, R, R, R, W] },
+  siluMulGrad: { parts: [elementwise, siluMulGrad], bindings: [U, U, R, R, W] },
+  crossEntropyGrad: { parts: [reduce, crossEntropyGrad], bindings: [U, U, W, R, W] },
+  embeddingGrad: { parts: [elementwise, embeddingGrad], bindings: [U, U, R, R, R, R, W] },
+  adamw: { parts: [elementwise, adamw], bindings: [U, U, R, W, W, W] },
+  squareSum: { parts: [reduce, squareSum], bindings: [U, U, R, W] },
   readBandwidth: { parts: [readBandwidth], bindings: [U, U, R, W] },
   fmaPeak: { parts: [fmaPeak], bindings: [U, U, W] },
 } as const satisfies Record<string, Op>;

@@ -17,7 +17,8 @@ import {
   storageBuffer,
   uniformBuffer,
 } from "./buffers.ts";
-import { type Kernel, kernel } from "./kernels.ts";
+import { kernel } from "./kernels.ts";
+import { Launcher, MAX_WIDTH } from "./launcher.ts";
 import type { SamplingParams } from "./sampling_params.ts";
 
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
@@ -26,8 +27,6 @@ export interface Launch {
   record(pass: GPUComputePassEncoder, tokens: number, lastPosition?: number): void;
 }
 
-/** Largest head_dim / workgroup size the reduction kernels' workgroup arrays hold. */
-const MAX_WIDTH = 256;
 /** Tokens per slice, bins and candidates per row of the sample kernels (kernels/shared/sampling). */
 const SAMPLE_SLICE = 4096;
 const SAMPLE_BINS = 256;
@@ -54,21 +53,14 @@ const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q5: 16, q4: 16 } as const;
  */
 export type DecodeStrategy = "split" | "rows";
 
-type Params = (number | { f32: number })[];
-
-interface Compiled {
-  pipeline: GPUComputePipeline;
-  layout: GPUBindGroupLayout;
-}
-
 /** Compiled pipelines and the launch builders, for one device. */
 export class Ops {
   /** Uniform { tokens } shared by every kernel; written once per forward. */
   readonly frame: GPUBuffer;
+  /** Pipelines, bind groups and parameters (shared with {@linkcode TrainOps} built on it). */
+  readonly launcher: Launcher;
   readonly #gpu: Gpu;
-  readonly #pipelines = new Map<string, Compiled>();
-  readonly #params = new Map<string, GPUBuffer>();
-  readonly #shared = new Map<string, GPUBuffer>();
+  readonly #k: Launcher;
   /** Quantizer status (the id of a part that held an unusable weight) and part labels by id − 1. */
   #quantizeStatus: GPUBuffer | undefined;
   readonly #quantizedParts: string[] = [];
@@ -78,21 +70,22 @@ export class Ops {
   /** `decode` defaults to "rows" on software adapters, "split" elsewhere. */
   constructor(gpu: Gpu, options: { decode?: DecodeStrategy } = {}) {
     this.#gpu = gpu;
+    this.#k = this.launcher = new Launcher(gpu);
     this.#decode = options.decode ?? (gpu.software ? "rows" : "split");
-    this.frame = uniformBuffer(gpu.device, [0], "frame");
+    this.frame = this.#k.frame;
   }
 
   /** Sets how many tokens the next submit runs (their positions come from the `seq` buffer). */
   setFrame(tokens: number): void {
-    this.#gpu.device.queue.writeBuffer(this.frame, 0, Uint32Array.of(tokens));
+    this.#k.setFrame(tokens);
   }
 
   /** x[t] = table[ids[t]]: ids u32 [tokens], table [V, dim], x f32 [tokens, dim]. */
   embedding(ids: GPUBuffer, table: GpuMatrix, x: GPUBuffer): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const parts = table.parts.map((p) => {
-      const params = this.#uniform([table.cols, table.stride, p.firstRow, p.rows]);
-      return this.#launch(
+      const params = this.#k.uniform([table.cols, table.stride, p.firstRow, p.rows]);
+      return this.#k.launch(
         kernel("embedding", table.type),
         wg,
         p.scales ? [params, ids, p.buffer, x, p.scales] : [params, ids, p.buffer, x],
@@ -108,8 +101,8 @@ export class Ops {
     y: GPUBuffer,
     options: { dim: number; eps: number; lastOnly?: boolean },
   ): Launch {
-    const l = this.#launch(kernel("rmsnorm"), this.#gpu.workgroups.reduce, [
-      this.#uniform([options.dim, { f32: options.eps }, options.lastOnly ? 1 : 0]),
+    const l = this.#k.launch(kernel("rmsnorm"), this.#gpu.workgroups.reduce, [
+      this.#k.uniform([options.dim, { f32: options.eps }, options.lastOnly ? 1 : 0]),
       x,
       w,
       y,
@@ -127,7 +120,7 @@ export class Ops {
     const rowsOwned = this.#decode === "rows";
     const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
     const parts = w.parts.map((p) => {
-      const params = this.#uniform([
+      const params = this.#k.uniform([
         p.rows,
         w.cols,
         w.stride,
@@ -140,11 +133,11 @@ export class Ops {
       return {
         rows: p.rows,
         matvec: rowsOwned
-          ? this.#launch(kernel("matvecRows", w.type), wg, resources, {
+          ? this.#k.launch(kernel("matvecRows", w.type), wg, resources, {
             ROWS_OWNED: ROWS_OWNED[w.type],
           })
-          : this.#launch(kernel("matvec", w.type), wg, resources),
-        matmul: this.#launch(kernel("matmul", w.type), mmWg, resources, {
+          : this.#k.launch(kernel("matvec", w.type), wg, resources),
+        matmul: this.#k.launch(kernel("matmul", w.type), mmWg, resources, {
           X_ALIGNED: w.cols % 4 === 0 ? 1 : 0,
         }),
       };
@@ -171,10 +164,10 @@ export class Ops {
     cos: GPUBuffer,
     sin: GPUBuffer,
     seq: GPUBuffer,
-    options: { qHeads: number; kvHeads: number; headDim: number; row: number },
+    options: { qHeads: number; kvHeads: number; headDim: number; row: number; inverse?: boolean },
   ): Launch {
     const { qHeads, kvHeads, headDim, row } = options;
-    const params = this.#uniform([qHeads, kvHeads, headDim, row]);
+    const params = this.#k.uniform([qHeads, kvHeads, headDim, row, options.inverse ? 1 : 0]);
     return this.#perToken("rope", ((qHeads + kvHeads) * headDim) / 2, [params, cos, sin, qkv, seq]);
   }
 
@@ -186,7 +179,7 @@ export class Ops {
     seq: GPUBuffer,
     options: { kvDim: number; row: number; kCol: number; context: number },
   ): Launch {
-    const params = this.#uniform([options.kvDim, options.row, options.kCol, options.context]);
+    const params = this.#k.uniform([options.kvDim, options.row, options.kCol, options.context]);
     return this.#perToken("kvWrite", options.kvDim, [params, qkv, kCache, vCache, seq]);
   }
 
@@ -222,8 +215,8 @@ export class Ops {
     const { qHeads, kvHeads, headDim, qRow, context } = options;
     const scale = { f32: options.scale };
     const wg = this.#gpu.workgroups.reduce;
-    const whole = this.#launch(kernel("attention"), wg, [
-      this.#uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
+    const whole = this.#k.launch(kernel("attention"), wg, [
+      this.#k.uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
       q,
       kCache,
       vCache,
@@ -235,15 +228,15 @@ export class Ops {
     const split = Math.min(this.#gpu.workgroups.attentionSplit, Math.floor(2048 / group));
     const grouped = group <= 8 && options.headDim % 4 === 0 && group * options.headDim <= 1024;
     const splits = Math.ceil(options.context / split);
-    const partial = this.#scratch(
+    const partial = this.#k.scratch(
       options.rows * options.qHeads * splits * (options.headDim + 2) * 4,
       "attention.partial",
     );
-    const decode = this.#launch(
+    const decode = this.#k.launch(
       kernel("attentionDecode"),
       this.#gpu.workgroups.attention,
       [
-        this.#uniform([qHeads, kvHeads, headDim, scale, splits, split, qRow, context]),
+        this.#k.uniform([qHeads, kvHeads, headDim, scale, splits, split, qRow, context]),
         q,
         kCache,
         vCache,
@@ -256,8 +249,8 @@ export class Ops {
     const tiled = options.headDim % 4 === 0 && options.headDim <= 128 && group <= PREFILL_WG;
     const perBlock = Math.floor(PREFILL_WG / group); // tokens per workgroup
     const prefill = tiled &&
-      this.#launch(kernel("attentionPrefill"), PREFILL_WG, [
-        this.#uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
+      this.#k.launch(kernel("attentionPrefill"), PREFILL_WG, [
+        this.#k.uniform([qHeads, kvHeads, headDim, scale, qRow, context]),
         q,
         kCache,
         vCache,
@@ -269,8 +262,8 @@ export class Ops {
         // Keys per tile: K and V tiles within 12 KiB of workgroup memory, at most 16.
         TILE: Math.min(16, 2 ** Math.floor(Math.log2(1536 / headDim))),
       });
-    const combine = this.#launch(kernel("attentionCombine"), wg, [
-      this.#uniform([options.qHeads, options.headDim, splits, split]),
+    const combine = this.#k.launch(kernel("attentionCombine"), wg, [
+      this.#k.uniform([options.qHeads, options.headDim, splits, split]),
       partial,
       out,
       seq,
@@ -287,7 +280,7 @@ export class Ops {
 
   /** h = silu(gate) · up [tokens, width] from packed rows gateUp [tokens, 2·width]. */
   siluMul(gateUp: GPUBuffer, h: GPUBuffer, options: { width: number }): Launch {
-    return this.#perToken("siluMul", options.width, [this.#uniform([options.width]), gateUp, h]);
+    return this.#perToken("siluMul", options.width, [this.#k.uniform([options.width]), gateUp, h]);
   }
 
   /**
@@ -295,8 +288,8 @@ export class Ops {
    * a target of 0xffffffff (ignore_index) gives 0.
    */
   crossEntropy(logits: GPUBuffer, targets: GPUBuffer, nll: GPUBuffer, vocab: number): Launch {
-    const l = this.#launch(kernel("crossEntropy"), this.#gpu.workgroups.reduce, [
-      this.#uniform([vocab]),
+    const l = this.#k.launch(kernel("crossEntropy"), this.#gpu.workgroups.reduce, [
+      this.#k.uniform([vocab]),
       logits,
       targets,
       nll,
@@ -306,7 +299,7 @@ export class Ops {
 
   /** total[0] += x[0..tokens): a running sum that stays on the GPU. */
   sumInto(x: GPUBuffer, total: GPUBuffer): Launch {
-    const l = this.#launch(kernel("sumInto"), this.#gpu.workgroups.reduce, [x, total]);
+    const l = this.#k.launch(kernel("sumInto"), this.#gpu.workgroups.reduce, [x, total]);
     return { record: (pass) => l(pass, 1) };
   }
 
@@ -337,18 +330,18 @@ export class Ops {
       [vocab, state.ringLength, slices, state.slots],
       "sample.params",
     );
-    const scratch = this.#scratch(
+    const scratch = this.#k.scratch(
       state.slots * (slices * 4 + SAMPLE_CANDIDATES * 2) * 4,
       "sample.scratch",
     );
-    const counts = this.#scratch(state.slots * (2 * (SAMPLE_BINS + 1) + 1) * 4, "sample.counts");
+    const counts = this.#k.scratch(state.slots * (2 * (SAMPLE_BINS + 1) + 1) * 4, "sample.counts");
     const { seen, ring, seq, ids, settings } = state;
     const all = [params, logits, seen, ring, seq, ids, settings, scratch, counts];
     const wg = this.#gpu.workgroups.elementwise;
-    const scan = this.#launch(kernel("sampleScan"), wg, all);
-    const bins = this.#launch(kernel("sampleBins"), wg, all);
-    const gather = this.#launch(kernel("sampleGather"), wg, all);
-    const pick = this.#launch(kernel("sample"), this.#gpu.workgroups.sample, all);
+    const scan = this.#k.launch(kernel("sampleScan"), wg, all);
+    const bins = this.#k.launch(kernel("sampleBins"), wg, all);
+    const gather = this.#k.launch(kernel("sampleGather"), wg, all);
+    const pick = this.#k.launch(kernel("sample"), this.#gpu.workgroups.sample, all);
     // While every slot is greedy, the two passes that only drawing needs are not even launched.
     const greedy = new Array<boolean>(state.slots).fill(true);
     const launch: Launch = {
@@ -395,7 +388,7 @@ export class Ops {
         const words = rows * stride / 2;
         const buffer = storageBuffer(device, words * 4, label);
         const params = uniformBuffer(device, [words], "convert.params");
-        const l = this.#launch(kernel("convertBf16", source), wg, [params, buffer, src]);
+        const l = this.#k.launch(kernel("convertBf16", source), wg, [params, buffer, src]);
         submit(`convert ${label}`, (pass) => l(pass, Math.ceil(words / wg)));
         params.destroy(); // safe: destruction waits for the submitted work
         return { buffer };
@@ -412,7 +405,7 @@ export class Ops {
       const part = this.#quantizedParts.push(label); // ids from 1: the status starts at 0
       const params = uniformBuffer(device, [invocations, part, cols, stride], "quantize.params");
       const op = ({ q8: "quantizeQ8", q5: "quantizeQ5", q4: "quantizeQ4" } as const)[format];
-      const l = this.#launch(kernel(op, source), wg, [params, buffer, src, scales, status]);
+      const l = this.#k.launch(kernel(op, source), wg, [params, buffer, src, scales, status]);
       submit(`quantize ${label}`, (pass) => l(pass, Math.ceil(invocations / wg)));
       params.destroy(); // safe: destruction waits for the submitted work
       return { buffer, scales };
@@ -432,117 +425,30 @@ export class Ops {
   /** Reads all of `src` (bytes, a multiple of 16) with `workgroups` workgroups; for bandwidth measurement. */
   readAll(src: GPUBuffer, bytes: number, out: GPUBuffer, workgroups: number): Launch {
     const wg = this.#gpu.workgroups.matvec; // the access pattern of the decode matvecs
-    const l = this.#launch(kernel("readBandwidth"), wg, [this.#uniform([bytes / 16]), src, out], {
-      OWNED: this.#decode === "rows" ? 1 : 0,
-    });
+    const l = this.#k.launch(
+      kernel("readBandwidth"),
+      wg,
+      [this.#k.uniform([bytes / 16]), src, out],
+      {
+        OWNED: this.#decode === "rows" ? 1 : 0,
+      },
+    );
     return { record: (pass) => l(pass, workgroups) };
   }
 
   /** An elementwise kernel (kernels/shared/elementwise) over `perToken` items per token. */
   #perToken(op: "rope" | "kvWrite" | "siluMul", perToken: number, resources: GPUBuffer[]): Launch {
     const wg = this.#gpu.workgroups.elementwise;
-    const l = this.#launch(kernel(op), wg, resources);
+    const l = this.#k.launch(kernel(op), wg, resources);
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };
   }
 
   /** `iterations` rounds of 32 multiply-adds per invocation of `workgroups` workgroups; for the FMA peak. */
   fmaPeak(out: GPUBuffer, iterations: number, workgroups: number): Launch {
-    const l = this.#launch(kernel("fmaPeak"), this.#gpu.workgroups.elementwise, [
-      this.#uniform([iterations]),
+    const l = this.#k.launch(kernel("fmaPeak"), this.#gpu.workgroups.elementwise, [
+      this.#k.uniform([iterations]),
       out,
     ]);
     return { record: (pass) => l(pass, workgroups) };
-  }
-
-  /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */
-  #launch(
-    kernel: Kernel,
-    wg: number | undefined,
-    resources: GPUBuffer[],
-    constants: Record<string, number> = {},
-  ) {
-    const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
-    const bindGroup = this.#gpu.device.createBindGroup({
-      label: kernel.name,
-      layout,
-      entries: [this.frame, ...resources].map((buffer, binding) => ({
-        binding,
-        resource: { buffer },
-      })),
-    });
-    const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;
-    /** `rows`: an explicit second dimension (the kernel reads it); else large counts are folded. */
-    return (pass: GPUComputePassEncoder, workgroups: number, rows?: number) => {
-      if (workgroups === 0) return;
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      if (rows !== undefined) pass.dispatchWorkgroups(workgroups, rows);
-      else if (workgroups <= maxX) pass.dispatchWorkgroups(workgroups);
-      else pass.dispatchWorkgroups(maxX, Math.ceil(workgroups / maxX));
-    };
-  }
-
-  /** A compiled kernel with workgroup size `wg` and other override `constants`. */
-  #pipeline(
-    kernel: Kernel,
-    wg: number | undefined,
-    constants: Record<string, number>,
-  ): Compiled {
-    const key = `${kernel.name}/${wg}/${JSON.stringify(constants)}`;
-    let compiled = this.#pipelines.get(key);
-    if (!compiled) {
-      const { device } = this.#gpu;
-      if (wg !== undefined && (wg > MAX_WIDTH || (wg & (wg - 1)) !== 0)) {
-        throw new Error(`workgroup size ${wg} must be a power of two ≤ ${MAX_WIDTH}`);
-      }
-      const layout = device.createBindGroupLayout({
-        label: kernel.name,
-        entries: kernel.bindings.map((kind, binding) => ({
-          binding,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: {
-            type: kind === "uniform"
-              ? "uniform"
-              : kind === "read"
-              ? "read-only-storage"
-              : "storage",
-          },
-        })),
-      });
-      const module = device.createShaderModule({ label: kernel.name, code: kernel.source });
-      const pipeline = device.createComputePipeline({
-        label: kernel.name,
-        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: {
-          module,
-          entryPoint: "main",
-          constants: wg === undefined ? constants : { ...constants, WG: wg },
-        },
-      });
-      compiled = { pipeline, layout };
-      this.#pipelines.set(key, compiled);
-    }
-    return compiled;
-  }
-
-  /** A scratch storage buffer shared by every launch that asks for the same size and label. */
-  #scratch(bytes: number, label: string): GPUBuffer {
-    const key = `${label}/${bytes}`;
-    let buffer = this.#shared.get(key);
-    if (!buffer) {
-      buffer = storageBuffer(this.#gpu.device, bytes, label);
-      this.#shared.set(key, buffer);
-    }
-    return buffer;
-  }
-
-  #uniform(words: Params): GPUBuffer {
-    const key = JSON.stringify(words);
-    let buffer = this.#params.get(key);
-    if (!buffer) {
-      buffer = uniformBuffer(this.#gpu.device, words, "params");
-      this.#params.set(key, buffer);
-    }
-    return buffer;
   }
 }
