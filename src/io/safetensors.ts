@@ -247,3 +247,12 @@ export class TensorStore {
     for (const f of this.files) f.close();
   }
 }
+
+/** A tensor's bytes widened to f32 on the host (exactly: bf16 and f16 are subsets of f32). */
+export function toF32(bytes: Uint8Array, dtype: DType): Float32Array<ArrayBuffer> {
+  const copy = bytes.slice(); // an aligned copy
+  if (dtype === "F32") return new Float32Array(copy.buffer);
+  if (dtype === "F16") return Float32Array.from(new Float16Array(copy.buffer));
+  const half = new Uint16Array(copy.buffer);
+  return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer);
+}

@@ -15,7 +15,7 @@ import {
   uploadMatrix,
 } from "../gpu/buffers.ts";
 import type { Ops } from "../gpu/ops.ts";
-import type { DType, TensorInfo, TensorStore } from "../io/safetensors.ts";
+import { type DType, type TensorInfo, type TensorStore, toF32 } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type MatrixFormat, packing, vocabularyFormats } from "./quantization.ts";
 
@@ -144,13 +144,4 @@ export async function uploadWeights(
     );
   }
   return { embedTokens, layers, norm, lmHead, bytes: done };
-}
-
-/** Widens a small stored vector to f32 on the host. */
-function toF32(bytes: Uint8Array, dtype: DType): Float32Array<ArrayBuffer> {
-  const copy = bytes.slice(); // aligned copy of a small tensor
-  if (dtype === "F32") return new Float32Array(copy.buffer);
-  if (dtype === "F16") return Float32Array.from(new Float16Array(copy.buffer));
-  const half = new Uint16Array(copy.buffer);
-  return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer);
 }

@@ -1,0 +1,506 @@
+/**
+ * A Llama held for training: f32 master weights, their gradients and AdamW moments on the GPU,
+ * and one step of Hugging Face's `LlamaForCausalLM` training — forward keeping each layer's
+ * activations, the mean cross-entropy, backward through layers N…1, global-norm clipping and
+ * `torch.optim.AdamW`. q|k|v and gate|up are held fused (one matrix each, rows in HF's order),
+ * as the inference kernels read them; {@linkcode TENSOR_VIEWS} maps them back to HF's tensors.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
+import { Ops } from "../gpu/ops.ts";
+import { type AdamStep, type Step, TrainOps } from "../gpu/train_ops.ts";
+import type { LlamaConfig } from "../model/config.ts";
+import { ropeTables } from "../model/rope.ts";
+import { idGroups, type PackedBatch } from "./batch.ts";
+
+/** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
+export interface OptimizerSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Global L2 norm above which gradients are scaled down; Infinity: no clipping. */
+  maxGradNorm: number;
+}
+
+/** What one optimizer step measured. */
+export interface StepResult {
+  /** Mean loss over the step's counted labels, before the update. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Labels counted and tokens run. */
+  counted: number;
+  tokens: number;
+}
+
+/** One trained tensor: fused rows of the model's parameters. */
+interface Param {
+  name: string;
+  rows: number;
+  cols: number;
+  /** Decayed by AdamW (2-D weights; not norms). */
+  decay: boolean;
+  p: GPUBuffer;
+  g: GPUBuffer;
+  m: GPUBuffer;
+  v: GPUBuffer;
+}
+
+/** An HF tensor as rows [first, first + rows) of a trained tensor. */
+export interface TensorView {
+  name: string;
+  param: string;
+  first: number;
+  rows: number;
+  cols: number;
+}
+
+/** The HF tensors of `c` and where each lies in the trained tensors. */
+export function tensorViews(c: LlamaConfig): TensorView[] {
+  const { hiddenSize: D, intermediateSize: F, vocabSize: V, qDim, kvDim } = c;
+  const views: TensorView[] = [view("model.embed_tokens.weight", "embed", 0, V, D)];
+  for (let l = 0; l < c.numHiddenLayers; l++) {
+    const p = `model.layers.${l}.`;
+    views.push(
+      view(`${p}input_layernorm.weight`, `${l}.attn_norm`, 0, 1, D),
+      view(`${p}self_attn.q_proj.weight`, `${l}.qkv`, 0, qDim, D),
+      view(`${p}self_attn.k_proj.weight`, `${l}.qkv`, qDim, kvDim, D),
+      view(`${p}self_attn.v_proj.weight`, `${l}.qkv`, qDim + kvDim, kvDim, D),
+      view(`${p}self_attn.o_proj.weight`, `${l}.o`, 0, D, qDim),
+      view(`${p}post_attention_layernorm.weight`, `${l}.mlp_norm`, 0, 1, D),
+      view(`${p}mlp.gate_proj.weight`, `${l}.gate_up`, 0, F, D),
+      view(`${p}mlp.up_proj.weight`, `${l}.gate_up`, F, F, D),
+      view(`${p}mlp.down_proj.weight`, `${l}.down`, 0, D, F),
+    );
+  }
+  views.push(view("model.norm.weight", "norm", 0, 1, D));
+  if (!c.tieWordEmbeddings) views.push(view("lm_head.weight", "lm_head", 0, V, D));
+  return views;
+
+  function view(name: string, param: string, first: number, rows: number, cols: number) {
+    return { name, param, first, rows, cols };
+  }
+}
+
+/** Buffers one batch's forward and backward use, sized for its token count. */
+interface Activations {
+  tokens: number;
+  ids: GPUBuffer;
+  seq: GPUBuffer;
+  spans: GPUBuffer;
+  targets: GPUBuffer;
+  csr: { ids: GPUBuffer; offsets: GPUBuffer; order: GPUBuffer; count: number };
+  /** Residual stream: x[l] enters layer l, x[l] after attention is mid[l]; x[N] leaves. */
+  x: GPUBuffer[];
+  mid: GPUBuffer[];
+  h1: GPUBuffer[];
+  qkv: GPUBuffer[];
+  attn: GPUBuffer[];
+  lse: GPUBuffer[];
+  h2: GPUBuffer[];
+  gateUp: GPUBuffer[];
+  act: GPUBuffer[];
+  hf: GPUBuffer;
+  logits: GPUBuffer;
+  nll: GPUBuffer;
+  // Gradient scratch, reused by every layer.
+  dx: GPUBuffer;
+  dh: GPUBuffer;
+  dqkv: GPUBuffer;
+  dattn: GPUBuffer;
+  delta: GPUBuffer;
+  dGateUp: GPUBuffer;
+  dact: GPUBuffer;
+  rstd: GPUBuffer;
+}
+
+/** A Llama's training state on one device. */
+export class TrainableLlama {
+  readonly config: LlamaConfig;
+  readonly #gpu: Gpu;
+  readonly #ops: Ops;
+  readonly #train: TrainOps;
+  readonly #params = new Map<string, Param>();
+  readonly #views: TensorView[];
+  #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
+  #partials: GPUBuffer | undefined;
+  readonly #adam: { record: Step; set(h: AdamStep): void; destroy(): void; decay: boolean }[];
+  /** Optimizer steps taken (AdamW's bias corrections count from 1). */
+  step = 0;
+
+  /** Uploads `tensors` (every HF tensor of `config`, f32, by name) as masters; moments start at 0. */
+  constructor(gpu: Gpu, config: LlamaConfig, tensors: ReadonlyMap<string, Float32Array>) {
+    if (config.attentionBias || config.mlpBias) {
+      throw new InputError(
+        "config.json: attention_bias / mlp_bias are true; training supports Llama layers without biases",
+      );
+    }
+    if (config.headDim % 4 !== 0 || config.headDim > 128) {
+      throw new InputError(
+        `config.json: head_dim ${config.headDim}: training expects a multiple of 4 up to 128`,
+      );
+    }
+    this.config = config;
+    this.#gpu = gpu;
+    this.#ops = new Ops(gpu);
+    this.#train = new TrainOps(gpu, this.#ops.launcher);
+    this.#views = tensorViews(config);
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    const shapes = new Map<string, { rows: number; cols: number; decay: boolean }>();
+    for (const v of this.#views) {
+      const s = shapes.get(v.param);
+      shapes.set(v.param, {
+        rows: Math.max(s?.rows ?? 0, v.first + v.rows),
+        cols: v.cols,
+        decay: !v.param.endsWith("norm"),
+      });
+    }
+    for (const [name, s] of shapes) {
+      const bytes = s.rows * s.cols * 4;
+      if (bytes > limit) {
+        throw new InputError(
+          `${name}: ${s.rows}×${s.cols} f32 is ${bytes} bytes, beyond this device's largest binding (${limit}); training does not split tensors yet`,
+        );
+      }
+      const host = new Float32Array(s.rows * s.cols);
+      for (const v of this.#views.filter((v) => v.param === name)) {
+        const t = tensors.get(v.name);
+        if (!t || t.length !== v.rows * v.cols) {
+          throw new InputError(`${v.name}: missing or not ${v.rows}×${v.cols}`);
+        }
+        host.set(t, v.first * v.cols);
+      }
+      const zeros = () => storageBuffer(gpu.device, bytes, `${name}.state`);
+      this.#params.set(name, {
+        name,
+        ...s,
+        p: uploadArray(gpu.device, host, name),
+        g: zeros(),
+        m: zeros(),
+        v: zeros(),
+      });
+    }
+    this.#adam = [...this.#params.values()].map((p) => ({
+      ...this.#train.adamw({ grad: p.g, p: p.p, m: p.m, v: p.v, n: p.rows * p.cols }),
+      decay: p.decay,
+    }));
+  }
+
+  /** Bytes of masters, gradients and moments. */
+  get stateBytes(): number {
+    let n = 0;
+    for (const p of this.#params.values()) n += 4 * 4 * p.rows * p.cols;
+    return n;
+  }
+
+  /**
+   * One optimizer step over `batches` (gradient accumulation: their gradients add up, the loss is
+   * the mean over all their counted labels), then AdamW with the given settings.
+   */
+  async trainStep(batches: readonly PackedBatch[], o: OptimizerSettings): Promise<StepResult> {
+    const { loss, counted, tokens } = await this.accumulate(batches);
+    const gradNorm = await this.gradientNorm();
+    const gradScale = gradNorm > o.maxGradNorm ? o.maxGradNorm / (gradNorm + 1e-6) : 1;
+    this.step++;
+    const [bc1, bc2] = [1 - o.beta1 ** this.step, 1 - o.beta2 ** this.step];
+    const encoder = this.#gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const a of this.#adam) {
+      a.set({ ...o, weightDecay: a.decay ? o.weightDecay : 0, bc1, bc2, gradScale });
+      a.record(pass);
+    }
+    pass.end();
+    this.#gpu.device.queue.submit([encoder.finish()]);
+    return { loss, gradNorm, counted, tokens };
+  }
+
+  /** Zeroes the gradients and adds those of `batches`; returns their mean loss. */
+  async accumulate(
+    batches: readonly PackedBatch[],
+  ): Promise<{ loss: number; counted: number; tokens: number }> {
+    const counted = batches.reduce((n, b) => n + b.counted, 0);
+    const encoder = this.#gpu.device.createCommandEncoder();
+    for (const p of this.#params.values()) encoder.clearBuffer(p.g);
+    this.#gpu.device.queue.submit([encoder.finish()]);
+    let total = 0;
+    let tokens = 0;
+    for (const b of batches) {
+      total += await this.#run(b, { backward: true, scale: 1 / Math.max(1, counted) });
+      tokens += b.ids.length;
+    }
+    return { loss: counted ? total / counted : 0, counted, tokens };
+  }
+
+  /** Summed loss of a batch (no gradients): for evaluation. */
+  async lossSum(batch: PackedBatch): Promise<number> {
+    return await this.#run(batch, { backward: false, scale: 1 });
+  }
+
+  /** Global L2 norm of the gradients. */
+  async gradientNorm(): Promise<number> {
+    const params = [...this.#params.values()];
+    const slices = params.map((p) => this.#train.squareSumSlices(p.rows * p.cols));
+    const total = slices.reduce((a, b) => a + b, 0);
+    if (!this.#partials || this.#partials.size < total * 4) {
+      this.#partials?.destroy();
+      this.#partials = storageBuffer(this.#gpu.device, total * 4, "grad.partials");
+    }
+    const encoder = this.#gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    let first = 0;
+    params.forEach((p, i) => {
+      this.#train.squareSum(p.g, p.rows * p.cols, this.#partials!, first)(pass);
+      first += slices[i]!;
+    });
+    pass.end();
+    this.#gpu.device.queue.submit([encoder.finish()]);
+    const sums = new Float32Array(await readBuffer(this.#gpu.device, this.#partials, total * 4));
+    let sum = 0;
+    for (const s of sums) sum += s;
+    return Math.sqrt(sum);
+  }
+
+  /** Every HF tensor's current values (`which`: the weights or their gradients). */
+  async tensors(which: "weights" | "gradients" = "weights"): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    const read = new Map<string, Float32Array>();
+    for (const p of this.#params.values()) {
+      const b = which === "weights" ? p.p : p.g;
+      read.set(
+        p.name,
+        new Float32Array(await readBuffer(this.#gpu.device, b, p.rows * p.cols * 4)),
+      );
+    }
+    for (const v of this.#views) {
+      out.set(v.name, read.get(v.param)!.slice(v.first * v.cols, (v.first + v.rows) * v.cols));
+    }
+    return out;
+  }
+
+  /** Frees every buffer. */
+  destroy(): void {
+    for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
+    this.#adam.forEach((a) => a.destroy());
+    this.#partials?.destroy();
+    this.#rope?.cos.destroy();
+    this.#rope?.sin.destroy();
+  }
+
+  /** Runs one batch forward (and backward); returns its summed loss. */
+  async #run(b: PackedBatch, o: { backward: boolean; scale: number }): Promise<number> {
+    const T = b.ids.length;
+    if (T === 0) return 0;
+    const a = this.#activations(b);
+    try {
+      const encoder = this.#gpu.device.createCommandEncoder();
+      this.#ops.setFrame(T);
+      this.#forward(encoder, a, o.scale);
+      if (o.backward) this.#backward(encoder, a);
+      this.#gpu.device.queue.submit([encoder.finish()]);
+      const nll = new Float32Array(await readBuffer(this.#gpu.device, a.nll, T * 4));
+      let sum = 0;
+      for (const v of nll) sum += v;
+      return sum;
+    } finally {
+      for (const v of Object.values(a)) {
+        if (Array.isArray(v)) v.forEach((x) => x.destroy());
+        else if (v instanceof GPUBuffer) v.destroy();
+      }
+      Object.values(a.csr).forEach((x) => x instanceof GPUBuffer && x.destroy());
+    }
+  }
+
+  #activations(b: PackedBatch): Activations {
+    const c = this.config;
+    const T = b.ids.length;
+    const { device } = this.#gpu;
+    const N = c.numHiddenLayers;
+    const D = c.hiddenSize;
+    const row = c.qDim + 2 * c.kvDim;
+    const F = c.intermediateSize;
+    const f32 = (n: number, label: string) => storageBuffer(device, n * 4, label);
+    const each = (n: number, label: string, count = N) =>
+      Array.from({ length: count }, (_, l) => f32(n, `${label}.${l}`));
+    const groups = idGroups(b.ids);
+    const logits = T * c.vocabSize * 4;
+    if (logits > this.#gpu.limits.maxStorageBufferBindingSize) {
+      throw new InputError(
+        `a batch of ${T} tokens needs ${logits} bytes of logits, beyond this device's largest binding: use a smaller --batch-size or --seq-len`,
+      );
+    }
+    this.#ensureRope(b.positions);
+    return {
+      tokens: T,
+      ids: uploadArray(device, b.ids, "ids"),
+      seq: uploadArray(device, b.seq, "seq"),
+      spans: uploadArray(device, b.spans, "spans"),
+      targets: uploadArray(device, b.targets, "targets"),
+      csr: {
+        ids: uploadArray(device, groups.ids, "csr.ids"),
+        offsets: uploadArray(device, groups.offsets, "csr.offsets"),
+        order: uploadArray(device, groups.order, "csr.order"),
+        count: groups.ids.length,
+      },
+      x: each(T * D, "x", N + 1),
+      mid: each(T * D, "mid"),
+      h1: each(T * D, "h1"),
+      qkv: each(T * row, "qkv"),
+      attn: each(T * c.qDim, "attn"),
+      lse: each(T * c.numAttentionHeads, "lse"),
+      h2: each(T * D, "h2"),
+      gateUp: each(T * 2 * F, "gate_up"),
+      act: each(T * F, "act"),
+      hf: f32(T * D, "hf"),
+      logits: f32(T * c.vocabSize, "logits"),
+      nll: f32(T, "nll"),
+      dx: f32(T * D, "dx"),
+      dh: f32(T * D, "dh"),
+      dqkv: f32(T * row, "dqkv"),
+      dattn: f32(T * c.qDim, "dattn"),
+      delta: f32(T * c.numAttentionHeads, "delta"),
+      dGateUp: f32(T * 2 * F, "dgate_up"),
+      dact: f32(T * F, "dact"),
+      rstd: f32(T, "rstd"),
+    };
+  }
+
+  /** RoPE tables covering `positions` (regrown when a longer batch comes). */
+  #ensureRope(positions: number): void {
+    if (this.#rope && this.#rope.length >= positions) return;
+    this.#rope?.cos.destroy();
+    this.#rope?.sin.destroy();
+    const length = Math.max(positions, 2 * (this.#rope?.length ?? 128));
+    const { cos, sin } = ropeTables(this.config, length);
+    this.#rope = {
+      cos: uploadArray(this.#gpu.device, cos, "rope.cos"),
+      sin: uploadArray(this.#gpu.device, sin, "rope.sin"),
+      length,
+    };
+  }
+
+  #param(name: string): Param {
+    return this.#params.get(name)!;
+  }
+
+  /** The forward pass, keeping activations; ends with the loss and dlogits (× scale) in logits. */
+  #forward(encoder: GPUCommandEncoder, a: Activations, scale: number): void {
+    const c = this.config;
+    const { ops, train } = { ops: this.#ops, train: this.#train };
+    const T = a.tokens;
+    const D = c.hiddenSize;
+    const F = c.intermediateSize;
+    const row = c.qDim + 2 * c.kvDim;
+    const heads = this.#heads();
+    const rope = this.#rope!;
+    const embed = this.#param("embed");
+    const table = {
+      type: "f32" as const,
+      rows: c.vocabSize,
+      cols: D,
+      stride: D,
+      parts: [{ buffer: embed.p, firstRow: 0, rows: c.vocabSize }],
+    };
+    let pass = encoder.beginComputePass();
+    ops.embedding(a.ids, table, a.x[0]!).record(pass, T);
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      const p = (n: string) => this.#param(`${l}.${n}`).p;
+      ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[l]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+      train.linear(a.h1[l]!, p("qkv"), a.qkv[l]!, { tokens: T, rows: row, cols: D })(pass);
+      ops.rope(a.qkv[l]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
+      train.attention(a.qkv[l]!, a.spans, a.attn[l]!, a.lse[l]!, { tokens: T, ...heads, row })(
+        pass,
+      );
+      pass.end();
+      encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[l]!, 0, T * D * 4);
+      pass = encoder.beginComputePass();
+      train.linear(a.attn[l]!, p("o"), a.mid[l]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
+      ops.rmsnorm(a.mid[l]!, p("mlp_norm"), a.h2[l]!, { dim: D, eps: c.rmsNormEps }).record(
+        pass,
+        T,
+      );
+      train.linear(a.h2[l]!, p("gate_up"), a.gateUp[l]!, { tokens: T, rows: 2 * F, cols: D })(pass);
+      ops.siluMul(a.gateUp[l]!, a.act[l]!, { width: F }).record(pass, T);
+      pass.end();
+      encoder.copyBufferToBuffer(a.mid[l]!, 0, a.x[l + 1]!, 0, T * D * 4);
+      pass = encoder.beginComputePass();
+      train.linear(a.act[l]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
+    }
+    const last = a.x[c.numHiddenLayers]!;
+    ops.rmsnorm(last, this.#param("norm").p, a.hf, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+    train.linear(a.hf, this.#head().p, a.logits, { tokens: T, rows: c.vocabSize, cols: D })(pass);
+    train.crossEntropyGrad(a.logits, a.targets, a.nll, { tokens: T, vocab: c.vocabSize, scale })(
+      pass,
+    );
+    pass.end();
+  }
+
+  /** The backward pass from dlogits (in logits) to every parameter's gradient (added). */
+  #backward(encoder: GPUCommandEncoder, a: Activations): void {
+    const c = this.config;
+    const train = this.#train;
+    const T = a.tokens;
+    const D = c.hiddenSize;
+    const F = c.intermediateSize;
+    const row = c.qDim + 2 * c.kvDim;
+    const heads = this.#heads();
+    const rope = this.#rope!;
+    const eps = c.rmsNormEps;
+    const pass = encoder.beginComputePass();
+    const head = this.#head();
+    const vocab = { tokens: T, rows: c.vocabSize, cols: D };
+    train.linearGradInput(a.logits, head.p, a.dh, vocab)(pass);
+    train.linearGradWeight(a.logits, a.hf, head.g, vocab)(pass);
+    const norm = this.#param("norm");
+    const last = a.x[c.numHiddenLayers]!;
+    train.rmsnormGrad(
+      { x: last, w: norm.p, dy: a.dh, dx: a.dx, dw: norm.g, rstd: a.rstd },
+      { tokens: T, dim: D, eps, accumulate: false },
+    )(pass);
+    for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
+      const p = (n: string) => this.#param(`${l}.${n}`);
+      // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
+      const down = { tokens: T, rows: D, cols: F };
+      train.linearGradInput(a.dx, p("down").p, a.dact, down)(pass);
+      train.linearGradWeight(a.dx, a.act[l]!, p("down").g, down)(pass);
+      train.siluMulGrad(a.gateUp[l]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
+      const gateUp = { tokens: T, rows: 2 * F, cols: D };
+      train.linearGradInput(a.dGateUp, p("gate_up").p, a.dh, gateUp)(pass);
+      train.linearGradWeight(a.dGateUp, a.h2[l]!, p("gate_up").g, gateUp)(pass);
+      train.rmsnormGrad(
+        { x: a.mid[l]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: p("mlp_norm").g, rstd: a.rstd },
+        { tokens: T, dim: D, eps, accumulate: true },
+      )(pass);
+      // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
+      const o = { tokens: T, rows: D, cols: c.qDim };
+      train.linearGradInput(a.dx, p("o").p, a.dattn, o)(pass);
+      train.linearGradWeight(a.dx, a.attn[l]!, p("o").g, o)(pass);
+      const saved = { qkv: a.qkv[l]!, spans: a.spans, out: a.attn[l]!, lse: a.lse[l]! };
+      train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
+      this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
+        .record(pass, T);
+      const qkv = { tokens: T, rows: row, cols: D };
+      train.linearGradInput(a.dqkv, p("qkv").p, a.dh, qkv)(pass);
+      train.linearGradWeight(a.dqkv, a.h1[l]!, p("qkv").g, qkv)(pass);
+      train.rmsnormGrad(
+        { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: p("attn_norm").g, rstd: a.rstd },
+        { tokens: T, dim: D, eps, accumulate: true },
+      )(pass);
+    }
+    train.embeddingGrad(a.csr, a.dx, this.#param("embed").g, D)(pass);
+    pass.end();
+  }
+
+  /** lm_head, or the embedding when tied (its gradient then gathers both uses). */
+  #head(): Param {
+    return this.#params.get("lm_head") ?? this.#param("embed");
+  }
+
+  #heads() {
+    const c = this.config;
+    return { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
+  }
+}
