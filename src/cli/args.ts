@@ -81,3 +81,12 @@ export function idListFlag(flag: string, value: string): number[] {
   }
   return parts.map(Number);
 }
+
+/** Parses a number flag value within [min, max]. */
+export function numberFlag(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} is "${value}": expected a number from ${min} to ${max}`);
+  }
+  return n;
+}

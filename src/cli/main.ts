@@ -6,10 +6,12 @@ import { bench } from "./bench.ts";
 import { chat } from "./chat.ts";
 import { compare } from "./compare.ts";
 import { gpu } from "./gpu.ts";
+import { init } from "./init.ts";
 import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
 import { perplexity } from "./perplexity.ts";
 import { run } from "./run.ts";
+import { train } from "./train.ts";
 import { detokenize, tokenize } from "./tokenize.ts";
 import { err, out } from "./output.ts";
 
@@ -25,6 +27,8 @@ const COMMANDS: readonly Command[] = [
   perplexity,
   bench,
   compare,
+  train,
+  init,
 ];
 
 function mainUsage(): string {

@@ -12,7 +12,7 @@ import type { Llama } from "../model/llama.ts";
 import type { GenerationDefaults, LlamaConfig } from "../model/config.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { intFlag } from "./args.ts";
+import { intFlag, numberFlag } from "./args.ts";
 import { err } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
@@ -55,14 +55,6 @@ type FlagValues = {
     ? string[]
     : string;
 };
-
-function numberFlag(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${name} is "${value}": expected a number from ${min} to ${max}`);
-  }
-  return n;
-}
 
 /** Sampling settings: generation_config.json defaults (as HF's generate reads them), then flags. */
 export function samplingFrom(values: FlagValues, defaults: GenerationDefaults): SamplingParams {

@@ -13,7 +13,7 @@ import { Ops } from "../gpu/ops.ts";
 import { type AdamStep, type Step, TrainOps } from "../gpu/train_ops.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import { ropeTables } from "../model/rope.ts";
-import { idGroups, type PackedBatch } from "./batch.ts";
+import { idGroups, IGNORED, type PackedBatch } from "./batch.ts";
 
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
 export interface OptimizerSettings {
@@ -116,6 +116,57 @@ interface Activations {
   dGateUp: GPUBuffer;
   dact: GPUBuffer;
   rstd: GPUBuffer;
+}
+
+/**
+ * Floats of each activation and gradient scratch buffer of a batch of T tokens: [floats, copies]
+ * for one per layer (x has one more: the last layer's output), [floats] for one.
+ */
+function activationFloats(c: LlamaConfig, T: number): Record<string, [number, number?]> {
+  const { hiddenSize: D, intermediateSize: F, qDim, numAttentionHeads: H } = c;
+  const N = c.numHiddenLayers;
+  const row = qDim + 2 * c.kvDim;
+  return {
+    x: [T * D, N + 1],
+    mid: [T * D, N],
+    h1: [T * D, N],
+    qkv: [T * row, N],
+    attn: [T * qDim, N],
+    lse: [T * H, N],
+    h2: [T * D, N],
+    gateUp: [T * 2 * F, N],
+    act: [T * F, N],
+    hf: [T * D],
+    logits: [T * c.vocabSize],
+    nll: [T],
+    dx: [T * D],
+    dh: [T * D],
+    dqkv: [T * row],
+    dattn: [T * qDim],
+    delta: [T * H],
+    dGateUp: [T * 2 * F],
+    dact: [T * F],
+    rstd: [T],
+  };
+}
+
+/**
+ * GPU memory of training `c` on batches of `tokens` tokens: masters, gradients and the two AdamW
+ * moments (4 × 4 bytes a parameter), and the batch's activations and gradient scratch.
+ */
+export function trainingMemory(
+  c: LlamaConfig,
+  tokens: number,
+): { state: number; activations: number; total: number } {
+  const params = new Map<string, number>();
+  for (const v of tensorViews(c)) params.set(v.param, (params.get(v.param) ?? 0) + v.rows * v.cols);
+  const state = 16 * [...params.values()].reduce((a, b) => a + b, 0);
+  const floats = Object.values(activationFloats(c, tokens)).reduce(
+    (n, [f, k]) => n + f * (k ?? 1),
+    0,
+  );
+  const activations = 4 * floats + 4 * tokens * 8; // + ids, seq, spans, targets and the id groups
+  return { state, activations, total: state + activations };
 }
 
 /** A Llama's training state on one device. */
@@ -240,6 +291,28 @@ export class TrainableLlama {
     return await this.#run(batch, { backward: false, scale: 1 });
   }
 
+  /** The model's trained context (positions beyond it are never run). */
+  get contextLength(): number {
+    return this.config.maxPositionEmbeddings;
+  }
+
+  /**
+   * Σ −log p(targets[t] | ids[0..t]) over targets ≠ −100: one sequence, no gradients (the
+   * `perplexity` command's {@linkcode ScoringModel}, so evaluation runs its code).
+   */
+  async crossEntropy(ids: readonly number[], targets: readonly number[]): Promise<number> {
+    const n = ids.length;
+    const batch: PackedBatch = {
+      ids: Uint32Array.from(ids),
+      seq: Uint32Array.from({ length: 2 * n }, (_, i) => i % 2 ? (i - 1) / 2 : 0),
+      spans: Uint32Array.from({ length: 2 * n }, (_, i) => i % 2 ? n : 0),
+      targets: Uint32Array.from(targets, (t) => t < 0 ? IGNORED : t),
+      counted: targets.filter((t) => t >= 0).length,
+      positions: n,
+    };
+    return await this.lossSum(batch);
+  }
+
   /** Global L2 norm of the gradients. */
   async gradientNorm(): Promise<number> {
     const params = [...this.#params.values()];
@@ -281,6 +354,45 @@ export class TrainableLlama {
     return out;
   }
 
+  /**
+   * Masters and AdamW moments of every trained tensor (`NAME.master`, `NAME.exp_avg`,
+   * `NAME.exp_avg_sq`, NAME a fused tensor's name), for a checkpoint that resumes exactly.
+   */
+  async optimizerState(): Promise<Map<string, { shape: [number, number]; data: Float32Array }>> {
+    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+    for (const p of this.#params.values()) {
+      const parts = [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]] as const;
+      for (const [what, buffer] of parts) {
+        const data = new Float32Array(
+          await readBuffer(this.#gpu.device, buffer, p.rows * p.cols * 4),
+        );
+        out.set(`${p.name}.${what}`, { shape: [p.rows, p.cols], data });
+      }
+    }
+    return out;
+  }
+
+  /** Restores {@linkcode optimizerState}'s tensors (all of them must be there) and the step count. */
+  loadOptimizerState(
+    state: ReadonlyMap<string, Float32Array<ArrayBuffer>>,
+    step: number,
+    source: string,
+  ): void {
+    for (const p of this.#params.values()) {
+      const parts = [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]] as const;
+      for (const [what, buffer] of parts) {
+        const data = state.get(`${p.name}.${what}`);
+        if (!data || data.length !== p.rows * p.cols) {
+          throw new InputError(
+            `${source}: "${p.name}.${what}" is missing or not ${p.rows}×${p.cols}: not a checkpoint of this model`,
+          );
+        }
+        this.#gpu.device.queue.writeBuffer(buffer, 0, data);
+      }
+    }
+    this.step = step;
+  }
+
   /** Frees every buffer. */
   destroy(): void {
     for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
@@ -318,12 +430,8 @@ export class TrainableLlama {
     const c = this.config;
     const T = b.ids.length;
     const { device } = this.#gpu;
-    const N = c.numHiddenLayers;
-    const D = c.hiddenSize;
-    const row = c.qDim + 2 * c.kvDim;
-    const F = c.intermediateSize;
     const f32 = (n: number, label: string) => storageBuffer(device, n * 4, label);
-    const each = (n: number, label: string, count = N) =>
+    const each = (n: number, label: string, count: number) =>
       Array.from({ length: count }, (_, l) => f32(n, `${label}.${l}`));
     const groups = idGroups(b.ids);
     const logits = T * c.vocabSize * 4;
@@ -345,26 +453,12 @@ export class TrainableLlama {
         order: uploadArray(device, groups.order, "csr.order"),
         count: groups.ids.length,
       },
-      x: each(T * D, "x", N + 1),
-      mid: each(T * D, "mid"),
-      h1: each(T * D, "h1"),
-      qkv: each(T * row, "qkv"),
-      attn: each(T * c.qDim, "attn"),
-      lse: each(T * c.numAttentionHeads, "lse"),
-      h2: each(T * D, "h2"),
-      gateUp: each(T * 2 * F, "gate_up"),
-      act: each(T * F, "act"),
-      hf: f32(T * D, "hf"),
-      logits: f32(T * c.vocabSize, "logits"),
-      nll: f32(T, "nll"),
-      dx: f32(T * D, "dx"),
-      dh: f32(T * D, "dh"),
-      dqkv: f32(T * row, "dqkv"),
-      dattn: f32(T * c.qDim, "dattn"),
-      delta: f32(T * c.numAttentionHeads, "delta"),
-      dGateUp: f32(T * 2 * F, "dgate_up"),
-      dact: f32(T * F, "dact"),
-      rstd: f32(T, "rstd"),
+      ...Object.fromEntries(
+        Object.entries(activationFloats(c, T)).map(([name, [floats, count]]) => [
+          name,
+          count === undefined ? f32(floats, name) : each(floats, name, count),
+        ]),
+      ) as Omit<Activations, "tokens" | "ids" | "seq" | "spans" | "targets" | "csr">,
     };
   }
 

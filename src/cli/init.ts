@@ -1,0 +1,112 @@
+/** `wgllama init --config config.json --out DIR`: a new, randomly initialised model folder. */
+import { InputError, UsageError } from "../errors.ts";
+import { readJson, resolveModelDir } from "../io/hf_folder.ts";
+import { parseLlamaConfig } from "../model/config.ts";
+import { countParameters } from "../model/tensors.ts";
+import { writeInitialWeights } from "../train/init.ts";
+import { SAVE_DTYPES, type SaveDtype } from "../train/save.ts";
+import { command, intFlag } from "./args.ts";
+import { out } from "./output.ts";
+
+const USAGE =
+  `Usage: wgllama init --config config.json --out DIR [--tokenizer MODEL] [--seed N] [--dtype T]
+
+Writes a new model folder with Hugging Face's initialisation of LlamaForCausalLM: every linear
+and embedding weight from normal(0, initializer_range) (config.json's, default 0.02), norms at 1.
+Train it with wgllama train.
+
+  --config FILE     a Llama config.json (hidden_size, num_hidden_layers, vocab_size, ...)
+  --out DIR         the folder to write (config.json, generation_config.json, model.safetensors)
+  --tokenizer MODEL copy tokenizer.json and tokenizer_config.json from this model folder (or
+                    hub id, or the built-in stories-260k), so the model can read text
+  --seed N          the initialisation's seed (default 42)
+  --dtype T         f32 | bf16 | f16 (default: config's torch_dtype, else f32)
+`;
+
+/** The init command. */
+export const init = command({
+  name: "init",
+  summary: "write a new, randomly initialised model folder (to train from scratch)",
+  usage: USAGE,
+  flags: {
+    config: { type: "string" },
+    out: { type: "string" },
+    tokenizer: { type: "string" },
+    seed: { type: "string" },
+    dtype: { type: "string" },
+  },
+  run({ values, positionals }) {
+    if (positionals.length) {
+      throw new UsageError("init: takes no MODEL argument (see wgllama init --help)");
+    }
+    if (!values.config || !values.out) {
+      throw new UsageError(
+        "init: --config FILE and --out DIR are required (see wgllama init --help)",
+      );
+    }
+    const json = readJson(values.config) as Record<string, unknown>;
+    const config = parseLlamaConfig(json, values.config);
+    const range = json.initializer_range ?? 0.02;
+    if (typeof range !== "number" || !(range > 0)) {
+      throw new InputError(
+        `${values.config}: initializer_range is ${range}: expected a positive number`,
+      );
+    }
+    const stored = config.torchDtype === "bfloat16"
+      ? "bf16"
+      : config.torchDtype === "float16"
+      ? "f16"
+      : "f32";
+    const dtype = (values.dtype ?? stored) as SaveDtype;
+    if (!(dtype in SAVE_DTYPES)) {
+      throw new UsageError(`--dtype is "${values.dtype}": expected f32, bf16 or f16`);
+    }
+    const seed = values.seed !== undefined ? intFlag("seed", values.seed, 0, 0xffffffff) : 42;
+    const dir = values.out;
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+      if (values.tokenizer) {
+        const from = resolveModelDir(values.tokenizer);
+        for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
+          try {
+            Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
+          } catch (e) {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          }
+        }
+      }
+      const torch = { f32: "float32", bf16: "bfloat16", f16: "float16" }[dtype];
+      Deno.writeTextFileSync(
+        `${dir}/config.json`,
+        JSON.stringify({ ...json, torch_dtype: torch }, null, 2) + "\n",
+      );
+      const generation: Record<string, unknown> = { _from_model_config: true };
+      if (json.bos_token_id !== undefined) generation.bos_token_id = json.bos_token_id;
+      if (json.eos_token_id !== undefined) generation.eos_token_id = json.eos_token_id;
+      Deno.writeTextFileSync(
+        `${dir}/generation_config.json`,
+        JSON.stringify(generation, null, 2) + "\n",
+      );
+      writeInitialWeights(`${dir}/model.safetensors`, config, {
+        seed,
+        dtype,
+        initializerRange: range,
+      });
+    } catch (e) {
+      if (e instanceof InputError || e instanceof UsageError) throw e;
+      if (e instanceof Deno.errors.NotCapable) {
+        throw new InputError(
+          `Cannot write ${dir}: wgllama was not given write access (--allow-write)`,
+        );
+      }
+      if (e instanceof Error) throw new InputError(`Cannot write ${dir}: ${e.message}`);
+      throw e;
+    }
+    out(
+      `initialised ${
+        countParameters(config).total
+      } parameters (${dtype}, seed ${seed}) in ${dir}\n`,
+    );
+    return Promise.resolve(0);
+  },
+});

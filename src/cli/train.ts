@@ -1,0 +1,407 @@
+/** `wgllama train MODEL --data FILE|DIR --out DIR`: trains a model on the GPU, as HF trains it. */
+import { EXIT, InputError, UsageError } from "../errors.ts";
+import { openGpu } from "../gpu/device.ts";
+import { readJson, resolveModelDir } from "../io/hf_folder.ts";
+import { openCheckpoint } from "../model/checkpoint.ts";
+import { perplexity } from "../model/perplexity.ts";
+import { ChatTemplate } from "../text/chat_template.ts";
+import { TextTokenizer } from "../text/tokenizer.ts";
+import { packBatch } from "../train/batch.ts";
+import { readTrainingData } from "../train/data.ts";
+import { loadTrainable } from "../train/load.ts";
+import {
+  readTrainingState,
+  SAVE_DTYPES,
+  type SaveDtype,
+  saveModelFolder,
+  saveTrainingState,
+} from "../train/save.ts";
+import type { ScheduleName } from "../train/schedule.ts";
+import { tensorViews, type TrainableLlama, trainingMemory } from "../train/trainable.ts";
+import {
+  type Position,
+  stepsForEpochs,
+  train as trainLoop,
+  type TrainingPlan,
+} from "../train/trainer.ts";
+import { command, intFlag, MODEL_HELP, numberFlag } from "./args.ts";
+import { decodeUtf8, readBytes } from "./input.ts";
+import { err, openOutput, out, writeOutput } from "./output.ts";
+
+const USAGE = `Usage: wgllama train MODEL --data FILE|DIR --out DIR [options]
+
+Trains every weight of MODEL on the GPU as Hugging Face's LlamaForCausalLM trains (causal-LM
+cross-entropy, backpropagation, torch.optim.AdamW with decoupled weight decay on 2-D weights,
+global-norm clipping), on f32 master weights, and writes a Hugging Face folder to --out that
+wgllama and transformers load. Progress goes to stderr; a summary line to stdout.
+
+Data (--data: a file, or a folder whose files are read in name order):
+  plain text (any file but .jsonl)   tokenized, concatenated and cut into --seq-len blocks
+  .jsonl, one object a line:
+    {"input_ids": [...], "attention_mask": [...], "labels": [...]}   pre-tokenized, one sequence
+        each (mask and labels optional; labels default to the ids, -100 where the mask is 0);
+        positions are indices in the line, tokens with mask 0 are left out
+    {"text": "..."}                  packed as plain text
+    {"messages": [{"role", "content"}, ...]}   rendered through the chat template; with --chat
+        the loss counts only the assistant messages' tokens
+
+Options (defaults are Hugging Face Trainer's):
+  --batch-size N      sequences per micro-batch (default 8)
+  --accumulate K      micro-batches per optimizer step: gradient accumulation (default 1); the
+                      loss is the mean over every label counted in the step
+  --steps N           optimizer steps (default: --epochs passes over the data)
+  --epochs N          passes over the data (default 1)
+  --seq-len N         tokens per sequence (default: the model's context, at most 512)
+  --lr X              peak learning rate (default 5e-5)
+  --betas B1,B2       AdamW betas (default 0.9,0.999)
+  --eps X             AdamW epsilon (default 1e-8)
+  --weight-decay X    decoupled weight decay of 2-D weights (default 0)
+  --max-grad-norm X   clip the global gradient norm to X; 0: no clipping (default 1)
+  --schedule S        constant | linear | cosine (default linear: to 0 at the last step)
+  --warmup N          steps of linear warmup from 0 (default 0)
+  --no-shuffle        take the sequences in file order (default: a seeded shuffle per pass)
+  --seed N            the shuffle's seed (default 42)
+  --chat              chat data: the loss counts only the assistant's tokens
+  --save-dtype T      f32 | bf16 | f16: the saved weights' type (default: the model's)
+  --save-every N      also save to --out every N steps
+  --eval FILE         a text to measure loss and perplexity on (the perplexity command's recipe,
+                      windows of --seq-len), every --eval-every steps and at the end
+  --eval-every N      (default: only at the end)
+  --log FILE          one JSON line per step: step (from 1), loss (before the update), grad_norm
+                      (before clipping), lr, tokens, tokens_per_second; eval lines add eval_loss,
+                      eval_ppl
+  --resume DIR        continue a run saved in DIR (weights, moments, step, data order): its
+                      settings are kept; --steps may extend it
+  --dry-run           print the GPU memory the run needs (JSON) and exit
+
+The --out folder is also a checkpoint: it holds the f32 masters, the AdamW moments
+(optimizer.safetensors) and trainer_state.json, so --resume continues from it exactly. Ctrl-C saves
+there before exiting (status 130).
+
+${MODEL_HELP}
+`;
+
+const FLAGS = {
+  data: { type: "string" },
+  out: { type: "string" },
+  "batch-size": { type: "string" },
+  accumulate: { type: "string" },
+  steps: { type: "string" },
+  epochs: { type: "string" },
+  "seq-len": { type: "string" },
+  lr: { type: "string" },
+  betas: { type: "string" },
+  eps: { type: "string" },
+  "weight-decay": { type: "string" },
+  "max-grad-norm": { type: "string" },
+  schedule: { type: "string" },
+  warmup: { type: "string" },
+  "no-shuffle": { type: "boolean" },
+  seed: { type: "string" },
+  chat: { type: "boolean" },
+  "save-dtype": { type: "string" },
+  "save-every": { type: "string" },
+  eval: { type: "string" },
+  "eval-every": { type: "string" },
+  log: { type: "string" },
+  resume: { type: "string" },
+  "dry-run": { type: "boolean" },
+} as const;
+
+/** Flags a resumed run takes from its saved state. */
+const PLAN_FLAGS = [
+  "batch-size",
+  "accumulate",
+  "epochs",
+  "seq-len",
+  "lr",
+  "betas",
+  "eps",
+  "weight-decay",
+  "max-grad-norm",
+  "schedule",
+  "warmup",
+  "no-shuffle",
+  "seed",
+  "chat",
+  "save-dtype",
+] as const;
+
+type Values = {
+  [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]["type"] extends "boolean" ? boolean : string;
+};
+
+/** Everything a run needs besides the data, as trainer_state.json keeps it (with the position). */
+interface RunSettings {
+  model: string;
+  data: string;
+  seqLen: number;
+  chat: boolean;
+  saveDtype: SaveDtype;
+  /** Passes over the data when --steps is not given. */
+  epochs: number;
+  plan: TrainingPlan;
+}
+
+/** The train command. */
+export const train = command({
+  name: "train",
+  summary: "train a model on text or token data (AdamW, on the GPU) and save a Hugging Face folder",
+  usage: USAGE,
+  flags: FLAGS,
+  async run({ values, positionals }) {
+    const v = values as Values;
+    if (positionals.length > 1) {
+      throw new UsageError(
+        `train: expected one MODEL argument, got ${positionals.length} (see wgllama train --help)`,
+      );
+    }
+    const resumed = v.resume !== undefined ? readTrainingState(v.resume) : undefined;
+    const settings = resumed
+      ? resumedSettings(v, resumed.state, v.resume!)
+      : newSettings(v, positionals[0]);
+    const outDir = v.out ?? v.resume;
+    if (!outDir) throw new UsageError("train: --out DIR is required (see wgllama train --help)");
+    // A resumed run loads its weights from the checkpoint; tokenizer and template travel with it.
+    const modelDir = resumed ? v.resume! : settings.model;
+    const ckpt = openCheckpoint(modelDir, { weightsOptional: true });
+    const config = ckpt.config;
+    ckpt.close();
+    const tokenizer = TextTokenizer.load(modelDir);
+    const template = tokenizer && ChatTemplate.load(modelDir, tokenizer);
+    const data = readTrainingData(settings.data, { tokenizer, template }, {
+      seqLen: settings.seqLen,
+      chat: settings.chat,
+    });
+    packBatch(data, config.vocabSize, settings.data); // every sequence checked before the GPU starts
+    const plan = settings.plan;
+    plan.totalSteps = v.steps !== undefined
+      ? intFlag("steps", v.steps, 1)
+      : resumed
+      ? plan.totalSteps
+      : stepsForEpochs(data.length, plan, settings.epochs);
+    const tokens = plan.batchSize * settings.seqLen;
+    if (v["dry-run"]) {
+      const m = trainingMemory(config, tokens);
+      out(
+        JSON.stringify({
+          parameters: m.state / 16,
+          state_bytes: m.state,
+          activation_bytes: m.activations,
+          total_bytes: m.total,
+          tokens_per_micro_batch: tokens,
+          sequences: data.length,
+          steps: plan.totalSteps,
+        }) + "\n",
+      );
+      return EXIT.ok;
+    }
+    const evalIds = v.eval !== undefined ? evalTokens(v.eval, tokenizer) : undefined;
+    const evalEvery = v["eval-every"] !== undefined ? intFlag("eval-every", v["eval-every"], 1) : 0;
+    const saveEvery = v["save-every"] !== undefined ? intFlag("save-every", v["save-every"], 1) : 0;
+    const log = v.log !== undefined ? openOutput(v.log, { truncate: !resumed }) : undefined;
+    const encoder = new TextEncoder();
+    const writeLog = (o: Record<string, unknown>) =>
+      log && writeOutput(log, v.log!, encoder.encode(JSON.stringify(o) + "\n"));
+
+    const gpu = await openGpu();
+    let model: TrainableLlama | undefined;
+    let interrupted = false;
+    const onSigint = () => {
+      if (interrupted) Deno.exit(EXIT.interrupted);
+      interrupted = true;
+      err("\nwgllama train: stopping after this step to save (Ctrl-C again quits at once)");
+    };
+    Deno.addSignalListener("SIGINT", onSigint);
+    try {
+      model = loadTrainable(gpu, modelDir).model;
+      const m = model;
+      let start: Position = { step: 0, epoch: 0, cursor: 0 };
+      if (resumed) {
+        start = positionOf(resumed.state, v.resume!);
+        m.loadOptimizerState(resumed.optimizer, start.step, v.resume!);
+      }
+      const sourceConfig = readJson(`${modelDir}/config.json`) as Record<string, unknown>;
+      const save = async (at: Position) => {
+        const views = new Map(tensorViews(config).map((t) => [t.name, [t.rows, t.cols]]));
+        const weights = [...await m.tensors()].map(([name, data]) => ({
+          name,
+          // Norm weights are vectors.
+          shape: views.get(name)![0] === 1 ? [views.get(name)![1]!] : views.get(name)!,
+          data,
+        }));
+        saveModelFolder(outDir, modelDir, sourceConfig, weights, settings.saveDtype);
+        const optimizer = new Map(
+          [...await m.optimizerState()].map(([k, t]) => [k, { shape: [...t.shape], data: t.data }]),
+        );
+        saveTrainingState(outDir, optimizer, { ...settings, model: settings.model, position: at });
+      };
+      const evaluate = async (step: number) => {
+        if (!evalIds) return undefined;
+        const ctx = Math.min(settings.seqLen, evalIds.length);
+        const r = await perplexity(m, evalIds, { ctx, stride: ctx });
+        err(`step ${step}: eval loss ${r.nll.toFixed(4)}, perplexity ${r.ppl.toFixed(3)}`);
+        writeLog({ step, eval_loss: r.nll, eval_ppl: r.ppl, eval_tokens: r.tokens });
+        return r;
+      };
+      const t0 = performance.now();
+      let tokensRun = 0;
+      let lastLoss = NaN;
+      const report = reporter(plan.totalSteps);
+      const end = await trainLoop(m, data, plan, start, {
+        onStep: async (r, at) => {
+          tokensRun += r.tokens;
+          lastLoss = r.loss;
+          writeLog({
+            step: r.step,
+            loss: r.loss,
+            grad_norm: r.gradNorm,
+            lr: r.lr,
+            tokens: r.tokens,
+            tokens_per_second: r.tokens / Math.max(r.seconds, 1e-9),
+          });
+          report(r.step, r.loss, tokensRun / Math.max((performance.now() - t0) / 1000, 1e-9));
+          const more = r.step < plan.totalSteps && !interrupted;
+          if (more && evalEvery && r.step % evalEvery === 0) await evaluate(r.step);
+          if (more && saveEvery && r.step % saveEvery === 0) await save(at);
+        },
+        shouldStop: () => interrupted,
+      });
+      await save(end);
+      const final = interrupted ? undefined : await evaluate(end.step);
+      const seconds = (performance.now() - t0) / 1000;
+      out(
+        `trained ${end.step - start.step} steps (to step ${end.step}), last loss ${
+          lastLoss.toFixed(4)
+        }${final ? `, eval perplexity ${final.ppl.toFixed(3)}` : ""}, ${
+          (tokensRun / Math.max(seconds, 1e-9)).toFixed(0)
+        } tokens/s; saved ${outDir}\n`,
+      );
+      return interrupted ? EXIT.interrupted : EXIT.ok;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+      model?.destroy();
+      log?.close();
+      gpu.device.destroy();
+    }
+  },
+});
+
+/** Settings of a new run from its flags. */
+function newSettings(v: Values, model: string | undefined): RunSettings {
+  if (!model) throw new UsageError("train: MODEL is required (see wgllama train --help)");
+  if (v.data === undefined) {
+    throw new UsageError("train: --data FILE|DIR is required (see wgllama train --help)");
+  }
+  const dir = resolveModelDir(model);
+  const ckpt = openCheckpoint(dir, { weightsOptional: true });
+  const { config } = ckpt;
+  ckpt.close();
+  const betas = (v.betas ?? "0.9,0.999").split(",");
+  if (betas.length !== 2) throw new UsageError(`--betas is "${v.betas}": expected B1,B2`);
+  const schedule = (v.schedule ?? "linear") as ScheduleName;
+  if (!["constant", "linear", "cosine"].includes(schedule)) {
+    throw new UsageError(`--schedule is "${v.schedule}": expected constant, linear or cosine`);
+  }
+  const saveDtype = (v["save-dtype"] ?? storedDtype(config.torchDtype)) as SaveDtype;
+  if (!(saveDtype in SAVE_DTYPES)) {
+    throw new UsageError(`--save-dtype is "${v["save-dtype"]}": expected f32, bf16 or f16`);
+  }
+  const num = (flag: keyof Values, fallback: number, max: number) => {
+    const value = v[flag];
+    return typeof value === "string" ? numberFlag(flag, value, 0, max) : fallback;
+  };
+  const maxGradNorm = num("max-grad-norm", 1, 1e9);
+  return {
+    model: dir,
+    data: v.data,
+    seqLen: v["seq-len"] !== undefined
+      ? intFlag("seq-len", v["seq-len"], 2, config.maxPositionEmbeddings)
+      : Math.min(512, config.maxPositionEmbeddings),
+    chat: v.chat ?? false,
+    saveDtype,
+    epochs: v.epochs !== undefined ? intFlag("epochs", v.epochs, 1) : 1,
+    plan: {
+      batchSize: v["batch-size"] !== undefined ? intFlag("batch-size", v["batch-size"], 1) : 8,
+      accumulate: v.accumulate !== undefined ? intFlag("accumulate", v.accumulate, 1) : 1,
+      totalSteps: 0,
+      shuffle: !v["no-shuffle"],
+      seed: v.seed !== undefined ? intFlag("seed", v.seed, 0, 0xffffffff) : 42,
+      schedule,
+      warmup: v.warmup !== undefined ? intFlag("warmup", v.warmup, 0) : 0,
+      optimizer: {
+        lr: num("lr", 5e-5, 10),
+        beta1: numberFlag("betas", betas[0]!, 0, 0.999999),
+        beta2: numberFlag("betas", betas[1]!, 0, 0.999999),
+        eps: num("eps", 1e-8, 1),
+        weightDecay: num("weight-decay", 0, 10),
+        maxGradNorm: maxGradNorm === 0 ? Infinity : maxGradNorm,
+      },
+    },
+  };
+}
+
+/** Settings of a resumed run: its saved ones; the flags that would change them are refused. */
+function resumedSettings(v: Values, state: Record<string, unknown>, dir: string): RunSettings {
+  const changed = PLAN_FLAGS.filter((f) => v[f] !== undefined);
+  if (changed.length) {
+    throw new UsageError(
+      `train --resume keeps the run's settings: drop --${
+        changed.join(", --")
+      } (only --steps, --data, --out, --eval, --log may change)`,
+    );
+  }
+  const s = state as unknown as RunSettings;
+  if (typeof s.plan !== "object" || typeof s.seqLen !== "number" || typeof s.data !== "string") {
+    throw new InputError(`${dir}/trainer_state.json: not the state of a wgllama train run`);
+  }
+  if (s.plan.optimizer.maxGradNorm === null) s.plan.optimizer.maxGradNorm = Infinity; // JSON
+  return { ...s, data: v.data ?? s.data };
+}
+
+function positionOf(state: Record<string, unknown>, dir: string): Position {
+  const p = state.position as Position | undefined;
+  if (!p || ![p.step, p.epoch, p.cursor].every(Number.isInteger)) {
+    throw new InputError(`${dir}/trainer_state.json: "position" is missing or malformed`);
+  }
+  return p;
+}
+
+/** The save type matching the model's torch_dtype (f32 when unknown). */
+function storedDtype(torchDtype: string | null): SaveDtype {
+  return torchDtype === "bfloat16" ? "bf16" : torchDtype === "float16" ? "f16" : "f32";
+}
+
+function evalTokens(path: string, tokenizer: TextTokenizer | undefined): number[] {
+  if (!tokenizer) {
+    throw new InputError(`--eval ${path}: the model has no tokenizer.json to read text`);
+  }
+  const ids = tokenizer.encode(decodeUtf8(readBytes(path), path), { postProcess: true });
+  if (ids.length < 2) throw new InputError(`--eval ${path}: ${ids.length} token, need at least 2`);
+  return ids;
+}
+
+/** Progress on stderr: a redrawn line on a terminal, else a line every ~5% of the run. */
+function reporter(total: number): (step: number, loss: number, tokensPerSecond: number) => void {
+  const tty = Deno.stderr.isTerminal();
+  const every = Math.max(1, Math.floor(total / 20));
+  const t0 = performance.now();
+  let first: number | undefined;
+  return (step, loss, tokensPerSecond) => {
+    first ??= step - 1;
+    const elapsed = (performance.now() - t0) / 1000;
+    const eta = (elapsed / (step - first)) * (total - step);
+    const line = `step ${step}/${total}  loss ${loss.toFixed(4)}  ${
+      tokensPerSecond.toFixed(0)
+    } tokens/s  ETA ${formatSeconds(eta)}`;
+    if (tty) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}${step >= total ? "\n" : ""}`));
+    } else if (step % every === 0 || step >= total) err(line);
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const m = Math.floor(s / 60);
+  return m ? `${m}m${Math.round(s % 60).toString().padStart(2, "0")}s` : `${Math.round(s)}s`;
+}

@@ -1,0 +1,172 @@
+/**
+ * Training data: a file or a folder of files turned into token sequences.
+ * - Plain text (any file but `.jsonl`): tokenized as Hugging Face's `tokenizer(text)` does (BOS
+ *   where the tokenizer adds it); all texts are concatenated and cut into blocks of `seqLen`
+ *   tokens (HF's `run_clm` recipe; the last block may be shorter). Labels are the ids.
+ * - JSONL, one object a line: `{"input_ids": [...], "attention_mask"?: [...], "labels"?: [...]}`
+ *   (pre-tokenized, one sequence each, taken as it is); `{"text": "..."}` (packed as plain
+ *   text); `{"messages": [...]}` (one sequence each, rendered through the chat template; with
+ *   `chat`, only the assistant messages' tokens carry labels).
+ * Sequences longer than `seqLen` are refused, not cut silently.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { ChatMessage, ChatTemplate } from "../text/chat_template.ts";
+import type { TextTokenizer } from "../text/tokenizer.ts";
+import { IGNORE_INDEX, type Sequence } from "./batch.ts";
+
+/** How text becomes tokens. */
+export interface TextCodec {
+  tokenizer?: TextTokenizer;
+  template?: ChatTemplate;
+}
+
+/** Reads `path` (a file, or every file of a folder in name order) into sequences. */
+export function readTrainingData(
+  path: string,
+  codec: TextCodec,
+  options: { seqLen: number; chat?: boolean },
+): Sequence[] {
+  const files = listFiles(path);
+  const sequences: Sequence[] = [];
+  const texts: string[] = [];
+  for (const file of files) {
+    const text = readUtf8(file);
+    if (!file.endsWith(".jsonl")) {
+      texts.push(text);
+      continue;
+    }
+    text.split("\n").forEach((line, i) => {
+      if (line.trim() === "") return;
+      const where = `${file}:${i + 1}`;
+      const record = parseRecord(line, where);
+      if ("text" in record) return void texts.push(record.text);
+      const seq = "messages" in record
+        ? renderChat(record.messages, codec, where, options.chat ?? false)
+        : record;
+      if (seq.inputIds.length > options.seqLen) {
+        throw new InputError(
+          `${where}: the sequence has ${seq.inputIds.length} tokens, more than --seq-len ${options.seqLen}`,
+        );
+      }
+      sequences.push(seq);
+    });
+  }
+  if (texts.length) {
+    const tokenizer = needTokenizer(codec, path);
+    const ids = texts.flatMap((t) => tokenizer.encode(t, { postProcess: true }));
+    for (let i = 0; i < ids.length; i += options.seqLen) {
+      const block = ids.slice(i, i + options.seqLen);
+      if (block.length >= 2) sequences.push({ inputIds: block });
+    }
+  }
+  if (sequences.length === 0) {
+    throw new InputError(`${path}: no training sequences (the data is empty or too short)`);
+  }
+  return sequences;
+}
+
+type TrainingRecord = Sequence | { text: string } | { messages: ChatMessage[] };
+
+function parseRecord(line: string, where: string): TrainingRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    throw new InputError(`${where}: not valid JSON`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InputError(`${where}: expected a JSON object with input_ids, text or messages`);
+  }
+  const o = json as Record<string, unknown>;
+  if ("input_ids" in o) {
+    const ints = (key: string) => {
+      const v = o[key];
+      if (v === undefined && key !== "input_ids") return undefined;
+      if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) {
+        throw new InputError(`${where}: "${key}" must be an array of integers`);
+      }
+      return v as number[];
+    };
+    return {
+      inputIds: ints("input_ids")!,
+      attentionMask: ints("attention_mask"),
+      labels: ints("labels"),
+    };
+  }
+  if ("text" in o) {
+    if (typeof o.text !== "string") throw new InputError(`${where}: "text" must be a string`);
+    return { text: o.text };
+  }
+  if ("messages" in o) {
+    const m = o.messages;
+    if (
+      !Array.isArray(m) ||
+      !m.every((x) => typeof x?.role === "string" && typeof x?.content === "string")
+    ) {
+      throw new InputError(`${where}: "messages" must be an array of {role, content} strings`);
+    }
+    return { messages: m as ChatMessage[] };
+  }
+  throw new InputError(`${where}: expected "input_ids", "text" or "messages"`);
+}
+
+/** A conversation's ids; with `assistantOnly`, labels only on the assistant messages' tokens. */
+function renderChat(
+  messages: ChatMessage[],
+  codec: TextCodec,
+  where: string,
+  assistantOnly: boolean,
+): Sequence {
+  const template = codec.template;
+  if (!template) {
+    throw new InputError(`${where}: chat messages need the model's chat template, and it has none`);
+  }
+  const ids = template.encode(messages, { addGenerationPrompt: false });
+  if (!assistantOnly) return { inputIds: ids };
+  const labels = ids.map(() => IGNORE_INDEX);
+  messages.forEach((m, k) => {
+    if (m.role !== "assistant") return;
+    const from = template.encode(messages.slice(0, k), { addGenerationPrompt: true }).length;
+    const through = template.encode(messages.slice(0, k + 1), { addGenerationPrompt: false });
+    if (through.some((id, i) => ids[i] !== id)) {
+      throw new InputError(
+        `${where}: the chat template does not render a conversation's start as a prefix of the whole; --chat cannot find the assistant's tokens`,
+      );
+    }
+    for (let i = from; i < through.length; i++) labels[i] = ids[i]!;
+  });
+  return { inputIds: ids, labels };
+}
+
+function needTokenizer(codec: TextCodec, path: string): TextTokenizer {
+  if (!codec.tokenizer) {
+    throw new InputError(
+      `${path}: text needs the model's tokenizer.json, and it has none (give pre-tokenized JSONL)`,
+    );
+  }
+  return codec.tokenizer;
+}
+
+function listFiles(path: string): string[] {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new InputError(`--data ${path}: no such file or folder`);
+  }
+  if (!info.isDirectory) return [path];
+  const files = [...Deno.readDirSync(path)].filter((e) => e.isFile).map((e) => `${path}/${e.name}`)
+    .sort();
+  if (files.length === 0) throw new InputError(`--data ${path}: the folder has no files`);
+  return files;
+}
+
+function readUtf8(path: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(path));
+  } catch (e) {
+    if (e instanceof TypeError) throw new InputError(`${path}: not valid UTF-8 text`);
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}

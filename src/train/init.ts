@@ -1,0 +1,39 @@
+/**
+ * A new model with Hugging Face's initialisation for `LlamaForCausalLM` (`_init_weights`): every
+ * linear and embedding weight drawn from normal(0, initializer_range), norms at 1; seeded, and
+ * written tensor by tensor so a large model never sits whole in memory.
+ * @module
+ */
+import type { LlamaConfig } from "../model/config.ts";
+import { expectedTensors } from "../model/tensors.ts";
+import { writeSafetensors } from "../io/safetensors_writer.ts";
+import { gaussian } from "./random.ts";
+import { encodeAs, SAVE_DTYPES, type SaveDtype } from "./save.ts";
+
+/** Values generated per write. */
+const CHUNK = 1 << 20;
+
+/** Writes `path` (model.safetensors) with freshly initialised weights of `c`. */
+export function writeInitialWeights(
+  path: string,
+  c: LlamaConfig,
+  o: { seed: number; dtype: SaveDtype; initializerRange: number },
+): void {
+  const tensors = expectedTensors(c).map((t) => ({
+    name: t.name,
+    dtype: SAVE_DTYPES[o.dtype],
+    shape: [...t.shape],
+  }));
+  const normal = gaussian(o.seed);
+  writeSafetensors(path, tensors, (t, write) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const norm = t.shape.length === 1;
+    for (let at = 0; at < n; at += CHUNK) {
+      const values = new Float32Array(Math.min(CHUNK, n - at));
+      for (let i = 0; i < values.length; i++) {
+        values[i] = norm ? 1 : normal() * o.initializerRange;
+      }
+      write(encodeAs(values, o.dtype));
+    }
+  });
+}
