@@ -59,7 +59,8 @@ export function saveModelFolder(
 ): void {
   try {
     Deno.mkdirSync(dir, { recursive: true });
-    for (const f of COPIED) {
+    const same = Deno.realPathSync(dir) === Deno.realPathSync(from);
+    for (const f of same ? [] : COPIED) {
       try {
         Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
       } catch (e) {
