@@ -11,6 +11,7 @@ import { TrainableLlama } from "./trainable.ts";
 export function loadTrainable(
   gpu: Gpu,
   spec: string,
+  options: { checkpointLayers?: boolean } = {},
 ): { model: TrainableLlama; checkpoint: Omit<Checkpoint, "weights" | "close"> } {
   const ckpt = openCheckpoint(spec);
   try {
@@ -18,7 +19,7 @@ export function loadTrainable(
     for (const [name, t] of ckpt.weights!.tensors) {
       tensors.set(name, toF32(ckpt.weights!.bytes(t), t.dtype));
     }
-    const model = new TrainableLlama(gpu, ckpt.config, tensors);
+    const model = new TrainableLlama(gpu, ckpt.config, tensors, options);
     const { dir, config, generation, extraTensors } = ckpt;
     return { model, checkpoint: { dir, config, generation, extraTensors } };
   } finally {

@@ -122,12 +122,17 @@ interface Activations {
  * Floats of each activation and gradient scratch buffer of a batch of T tokens: [floats, copies]
  * for one per layer (x has one more: the last layer's output), [floats] for one.
  */
-function activationFloats(c: LlamaConfig, T: number): Record<string, [number, number?]> {
+function activationFloats(
+  c: LlamaConfig,
+  T: number,
+  checkpointLayers: boolean,
+): Record<string, [number, number?]> {
   const { hiddenSize: D, intermediateSize: F, qDim, numAttentionHeads: H } = c;
-  const N = c.numHiddenLayers;
+  // Checkpointed layers share one slot (recomputed before each layer's backward); x stays.
+  const N = checkpointLayers ? 1 : c.numHiddenLayers;
   const row = qDim + 2 * c.kvDim;
   return {
-    x: [T * D, N + 1],
+    x: [T * D, c.numHiddenLayers + 1],
     mid: [T * D, N],
     h1: [T * D, N],
     qkv: [T * row, N],
@@ -152,16 +157,18 @@ function activationFloats(c: LlamaConfig, T: number): Record<string, [number, nu
 
 /**
  * GPU memory of training `c` on batches of `tokens` tokens: masters, gradients and the two AdamW
- * moments (4 × 4 bytes a parameter), and the batch's activations and gradient scratch.
+ * moments (4 × 4 bytes a parameter), and the batch's activations and gradient scratch (with
+ * `checkpointLayers`, one layer's and every layer's input).
  */
 export function trainingMemory(
   c: LlamaConfig,
   tokens: number,
+  checkpointLayers = false,
 ): { state: number; activations: number; total: number } {
   const params = new Map<string, number>();
   for (const v of tensorViews(c)) params.set(v.param, (params.get(v.param) ?? 0) + v.rows * v.cols);
   const state = 16 * [...params.values()].reduce((a, b) => a + b, 0);
-  const floats = Object.values(activationFloats(c, tokens)).reduce(
+  const floats = Object.values(activationFloats(c, tokens, checkpointLayers)).reduce(
     (n, [f, k]) => n + f * (k ?? 1),
     0,
   );
@@ -180,11 +187,20 @@ export class TrainableLlama {
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
   #partials: GPUBuffer | undefined;
   readonly #adam: { record: Step; set(h: AdamStep): void; destroy(): void; decay: boolean }[];
+  /** Keep only each layer's input; recompute the rest before its backward (less memory). */
+  readonly #checkpointLayers: boolean;
+  /** GPU bytes the last batch's activations and scratch took (what --dry-run estimates). */
+  batchBytes = 0;
   /** Optimizer steps taken (AdamW's bias corrections count from 1). */
   step = 0;
 
   /** Uploads `tensors` (every HF tensor of `config`, f32, by name) as masters; moments start at 0. */
-  constructor(gpu: Gpu, config: LlamaConfig, tensors: ReadonlyMap<string, Float32Array>) {
+  constructor(
+    gpu: Gpu,
+    config: LlamaConfig,
+    tensors: ReadonlyMap<string, Float32Array>,
+    options: { checkpointLayers?: boolean } = {},
+  ) {
     if (config.attentionBias || config.mlpBias) {
       throw new InputError(
         "config.json: attention_bias / mlp_bias are true; training supports Llama layers without biases",
@@ -197,6 +213,7 @@ export class TrainableLlama {
     }
     this.config = config;
     this.#gpu = gpu;
+    this.#checkpointLayers = options.checkpointLayers ?? false;
     this.#ops = new Ops(gpu);
     this.#train = new TrainOps(gpu, this.#ops.launcher);
     this.#views = tensorViews(config);
@@ -407,6 +424,8 @@ export class TrainableLlama {
     const T = b.ids.length;
     if (T === 0) return 0;
     const a = this.#activations(b);
+    this.batchBytes = [...Object.values(a), ...Object.values(a.csr)].flat()
+      .reduce((n, v) => n + (v instanceof GPUBuffer ? v.size : 0), 0);
     try {
       const encoder = this.#gpu.device.createCommandEncoder();
       this.#ops.setFrame(T);
@@ -454,7 +473,9 @@ export class TrainableLlama {
         count: groups.ids.length,
       },
       ...Object.fromEntries(
-        Object.entries(activationFloats(c, T)).map(([name, [floats, count]]) => [
+        Object.entries(activationFloats(c, T, this.#checkpointLayers)).map((
+          [name, [floats, count]],
+        ) => [
           name,
           count === undefined ? f32(floats, name) : each(floats, name, count),
         ]),
@@ -483,6 +504,41 @@ export class TrainableLlama {
   /** The forward pass, keeping activations; ends with the loss and dlogits (× scale) in logits. */
   #forward(encoder: GPUCommandEncoder, a: Activations, scale: number): void {
     const c = this.config;
+    const T = a.tokens;
+    const D = c.hiddenSize;
+    const table = {
+      type: "f32" as const,
+      rows: c.vocabSize,
+      cols: D,
+      stride: D,
+      parts: [{ buffer: this.#param("embed").p, firstRow: 0, rows: c.vocabSize }],
+    };
+    let pass = encoder.beginComputePass();
+    this.#ops.embedding(a.ids, table, a.x[0]!).record(pass, T);
+    pass.end();
+    for (let l = 0; l < c.numHiddenLayers; l++) this.#layerForward(encoder, a, l, true);
+    pass = encoder.beginComputePass();
+    const last = a.x[c.numHiddenLayers]!;
+    this.#ops.rmsnorm(last, this.#param("norm").p, a.hf, { dim: D, eps: c.rmsNormEps })
+      .record(pass, T);
+    const vocab = { tokens: T, rows: c.vocabSize, cols: D };
+    this.#train.linear(a.hf, this.#head().p, a.logits, vocab)(pass);
+    this.#train.crossEntropyGrad(a.logits, a.targets, a.nll, {
+      ...vocab,
+      vocab: c.vocabSize,
+      scale,
+    })(
+      pass,
+    );
+    pass.end();
+  }
+
+  /**
+   * Layer l's forward from x[l] into its activation slot; with `output`, also x[l + 1] (a
+   * checkpointed layer's recomputation before its backward skips that: x[l + 1] is kept).
+   */
+  #layerForward(encoder: GPUCommandEncoder, a: Activations, l: number, output: boolean): void {
+    const c = this.config;
     const { ops, train } = { ops: this.#ops, train: this.#train };
     const T = a.tokens;
     const D = c.hiddenSize;
@@ -490,45 +546,25 @@ export class TrainableLlama {
     const row = c.qDim + 2 * c.kvDim;
     const heads = this.#heads();
     const rope = this.#rope!;
-    const embed = this.#param("embed");
-    const table = {
-      type: "f32" as const,
-      rows: c.vocabSize,
-      cols: D,
-      stride: D,
-      parts: [{ buffer: embed.p, firstRow: 0, rows: c.vocabSize }],
-    };
+    const s = this.#slot(l);
+    const p = (n: string) => this.#param(`${l}.${n}`).p;
     let pass = encoder.beginComputePass();
-    ops.embedding(a.ids, table, a.x[0]!).record(pass, T);
-    for (let l = 0; l < c.numHiddenLayers; l++) {
-      const p = (n: string) => this.#param(`${l}.${n}`).p;
-      ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[l]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
-      train.linear(a.h1[l]!, p("qkv"), a.qkv[l]!, { tokens: T, rows: row, cols: D })(pass);
-      ops.rope(a.qkv[l]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
-      train.attention(a.qkv[l]!, a.spans, a.attn[l]!, a.lse[l]!, { tokens: T, ...heads, row })(
-        pass,
-      );
-      pass.end();
-      encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[l]!, 0, T * D * 4);
-      pass = encoder.beginComputePass();
-      train.linear(a.attn[l]!, p("o"), a.mid[l]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
-      ops.rmsnorm(a.mid[l]!, p("mlp_norm"), a.h2[l]!, { dim: D, eps: c.rmsNormEps }).record(
-        pass,
-        T,
-      );
-      train.linear(a.h2[l]!, p("gate_up"), a.gateUp[l]!, { tokens: T, rows: 2 * F, cols: D })(pass);
-      ops.siluMul(a.gateUp[l]!, a.act[l]!, { width: F }).record(pass, T);
-      pass.end();
-      encoder.copyBufferToBuffer(a.mid[l]!, 0, a.x[l + 1]!, 0, T * D * 4);
-      pass = encoder.beginComputePass();
-      train.linear(a.act[l]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
-    }
-    const last = a.x[c.numHiddenLayers]!;
-    ops.rmsnorm(last, this.#param("norm").p, a.hf, { dim: D, eps: c.rmsNormEps }).record(pass, T);
-    train.linear(a.hf, this.#head().p, a.logits, { tokens: T, rows: c.vocabSize, cols: D })(pass);
-    train.crossEntropyGrad(a.logits, a.targets, a.nll, { tokens: T, vocab: c.vocabSize, scale })(
-      pass,
-    );
+    ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+    train.linear(a.h1[s]!, p("qkv"), a.qkv[s]!, { tokens: T, rows: row, cols: D })(pass);
+    ops.rope(a.qkv[s]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
+    train.attention(a.qkv[s]!, a.spans, a.attn[s]!, a.lse[s]!, { tokens: T, ...heads, row })(pass);
+    pass.end();
+    encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[s]!, 0, T * D * 4);
+    pass = encoder.beginComputePass();
+    train.linear(a.attn[s]!, p("o"), a.mid[s]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
+    ops.rmsnorm(a.mid[s]!, p("mlp_norm"), a.h2[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+    train.linear(a.h2[s]!, p("gate_up"), a.gateUp[s]!, { tokens: T, rows: 2 * F, cols: D })(pass);
+    ops.siluMul(a.gateUp[s]!, a.act[s]!, { width: F }).record(pass, T);
+    pass.end();
+    if (!output) return;
+    encoder.copyBufferToBuffer(a.mid[s]!, 0, a.x[l + 1]!, 0, T * D * 4);
+    pass = encoder.beginComputePass();
+    train.linear(a.act[s]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
     pass.end();
   }
 
@@ -538,12 +574,7 @@ export class TrainableLlama {
     const train = this.#train;
     const T = a.tokens;
     const D = c.hiddenSize;
-    const F = c.intermediateSize;
-    const row = c.qDim + 2 * c.kvDim;
-    const heads = this.#heads();
-    const rope = this.#rope!;
-    const eps = c.rmsNormEps;
-    const pass = encoder.beginComputePass();
+    let pass = encoder.beginComputePass();
     const head = this.#head();
     const vocab = { tokens: T, rows: c.vocabSize, cols: D };
     train.linearGradInput(a.logits, head.p, a.dh, vocab)(pass);
@@ -552,40 +583,65 @@ export class TrainableLlama {
     const last = a.x[c.numHiddenLayers]!;
     train.rmsnormGrad(
       { x: last, w: norm.p, dy: a.dh, dx: a.dx, dw: norm.g, rstd: a.rstd },
-      { tokens: T, dim: D, eps, accumulate: false },
+      { tokens: T, dim: D, eps: c.rmsNormEps, accumulate: false },
     )(pass);
+    pass.end();
     for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
-      const p = (n: string) => this.#param(`${l}.${n}`);
-      // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
-      const down = { tokens: T, rows: D, cols: F };
-      train.linearGradInput(a.dx, p("down").p, a.dact, down)(pass);
-      train.linearGradWeight(a.dx, a.act[l]!, p("down").g, down)(pass);
-      train.siluMulGrad(a.gateUp[l]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
-      const gateUp = { tokens: T, rows: 2 * F, cols: D };
-      train.linearGradInput(a.dGateUp, p("gate_up").p, a.dh, gateUp)(pass);
-      train.linearGradWeight(a.dGateUp, a.h2[l]!, p("gate_up").g, gateUp)(pass);
-      train.rmsnormGrad(
-        { x: a.mid[l]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: p("mlp_norm").g, rstd: a.rstd },
-        { tokens: T, dim: D, eps, accumulate: true },
-      )(pass);
-      // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
-      const o = { tokens: T, rows: D, cols: c.qDim };
-      train.linearGradInput(a.dx, p("o").p, a.dattn, o)(pass);
-      train.linearGradWeight(a.dx, a.attn[l]!, p("o").g, o)(pass);
-      const saved = { qkv: a.qkv[l]!, spans: a.spans, out: a.attn[l]!, lse: a.lse[l]! };
-      train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
-      this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
-        .record(pass, T);
-      const qkv = { tokens: T, rows: row, cols: D };
-      train.linearGradInput(a.dqkv, p("qkv").p, a.dh, qkv)(pass);
-      train.linearGradWeight(a.dqkv, a.h1[l]!, p("qkv").g, qkv)(pass);
-      train.rmsnormGrad(
-        { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: p("attn_norm").g, rstd: a.rstd },
-        { tokens: T, dim: D, eps, accumulate: true },
-      )(pass);
+      if (this.#checkpointLayers) this.#layerForward(encoder, a, l, false);
+      pass = encoder.beginComputePass();
+      this.#layerBackward(pass, a, l);
+      pass.end();
     }
+    pass = encoder.beginComputePass();
     train.embeddingGrad(a.csr, a.dx, this.#param("embed").g, D)(pass);
     pass.end();
+  }
+
+  /** Layer l's backward: dx from d x[l + 1] to d x[l], its parameters' gradients added. */
+  #layerBackward(pass: GPUComputePassEncoder, a: Activations, l: number): void {
+    const c = this.config;
+    const train = this.#train;
+    const T = a.tokens;
+    const D = c.hiddenSize;
+    const F = c.intermediateSize;
+    const row = c.qDim + 2 * c.kvDim;
+    const heads = this.#heads();
+    const rope = this.#rope!;
+    const eps = c.rmsNormEps;
+    const s = this.#slot(l);
+    const p = (n: string) => this.#param(`${l}.${n}`);
+    // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
+    const down = { tokens: T, rows: D, cols: F };
+    train.linearGradInput(a.dx, p("down").p, a.dact, down)(pass);
+    train.linearGradWeight(a.dx, a.act[s]!, p("down").g, down)(pass);
+    train.siluMulGrad(a.gateUp[s]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
+    const gateUp = { tokens: T, rows: 2 * F, cols: D };
+    train.linearGradInput(a.dGateUp, p("gate_up").p, a.dh, gateUp)(pass);
+    train.linearGradWeight(a.dGateUp, a.h2[s]!, p("gate_up").g, gateUp)(pass);
+    train.rmsnormGrad(
+      { x: a.mid[s]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: p("mlp_norm").g, rstd: a.rstd },
+      { tokens: T, dim: D, eps, accumulate: true },
+    )(pass);
+    // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
+    const o = { tokens: T, rows: D, cols: c.qDim };
+    train.linearGradInput(a.dx, p("o").p, a.dattn, o)(pass);
+    train.linearGradWeight(a.dx, a.attn[s]!, p("o").g, o)(pass);
+    const saved = { qkv: a.qkv[s]!, spans: a.spans, out: a.attn[s]!, lse: a.lse[s]! };
+    train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
+    this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
+      .record(pass, T);
+    const qkv = { tokens: T, rows: row, cols: D };
+    train.linearGradInput(a.dqkv, p("qkv").p, a.dh, qkv)(pass);
+    train.linearGradWeight(a.dqkv, a.h1[s]!, p("qkv").g, qkv)(pass);
+    train.rmsnormGrad(
+      { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: p("attn_norm").g, rstd: a.rstd },
+      { tokens: T, dim: D, eps, accumulate: true },
+    )(pass);
+  }
+
+  /** The activation slot of layer l: its own, or the one shared slot when checkpointing. */
+  #slot(l: number): number {
+    return this.#checkpointLayers ? 0 : l;
   }
 
   /** lm_head, or the embedding when tied (its gradient then gathers both uses). */
