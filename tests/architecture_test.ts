@@ -1,11 +1,12 @@
-/** Enforces the one-way layering: cli → generate → model → gpu / io; errors.ts imports nothing. */
+/** Enforces the one-way layering: cli → generate, train → model → gpu / io; errors.ts imports nothing. */
 import { assert } from "./_assert.ts";
 
 const SRC = new URL("../src/", import.meta.url).pathname;
 /** Which src/ folders each layer may import (besides itself and errors.ts). */
 const ALLOWED: Record<string, string[]> = {
-  cli: ["generate", "model", "text", "gpu", "io"],
+  cli: ["generate", "train", "model", "text", "gpu", "io"],
   generate: ["model", "text"],
+  train: ["model", "text", "gpu", "io"],
   model: ["gpu", "io"],
   text: [],
   gpu: [],
