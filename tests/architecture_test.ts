@@ -4,7 +4,8 @@ import { assert } from "./_assert.ts";
 const SRC = new URL("../src/", import.meta.url).pathname;
 /** Which src/ folders each layer may import (besides itself and errors.ts). */
 const ALLOWED: Record<string, string[]> = {
-  cli: ["generate", "train", "model", "text", "gpu", "io"],
+  cli: ["generate", "train", "serve", "model", "text", "gpu", "io"],
+  serve: ["generate", "text"],
   generate: ["model", "text"],
   train: ["model", "text", "gpu", "io"],
   model: ["gpu", "io"],

@@ -11,6 +11,7 @@ import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
 import { perplexity } from "./perplexity.ts";
 import { run } from "./run.ts";
+import { serve } from "./serve.ts";
 import { train } from "./train.ts";
 import { detokenize, tokenize } from "./tokenize.ts";
 import { err, out } from "./output.ts";
@@ -29,6 +30,7 @@ const COMMANDS: readonly Command[] = [
   compare,
   train,
   init,
+  serve,
 ];
 
 function mainUsage(): string {

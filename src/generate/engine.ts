@@ -1,0 +1,201 @@
+/**
+ * A serving engine: requests arrive at any time and join the running batch (continuous
+ * batching). Up to `slots` sequences decode together; a finished or abandoned sequence frees its
+ * slot for the next waiting request. A free slot keeps its cached tokens, and a new request takes
+ * the free slot whose cache shares the longest prefix with its prompt (prefix caching), so a chat
+ * that goes on, or a repeated system prompt, is not prefilled again. Each request gets exactly the
+ * tokens it would get alone (its own sampling, seed, positions and repetition history).
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { BatchLM } from "./batch.ts";
+import { type GenerateResult, nextBatch, Reply, resultOf, reusablePrefix } from "./generate.ts";
+import type { SamplingParams } from "./sampling.ts";
+import type { Decode } from "./text_stream.ts";
+
+/** One request to the engine. */
+export interface EngineRequest {
+  promptIds: readonly number[];
+  sampling: SamplingParams;
+  maxTokens: number;
+  stop?: readonly string[];
+  /** Receives text as it is produced. */
+  onText?: (delta: string) => void;
+  /** Aborting frees the request's slot at the next step; it ends as "interrupted". */
+  signal?: AbortSignal;
+}
+
+/** A finished request: the generation result and how many prompt tokens came from the cache. */
+export interface EngineResult extends GenerateResult {
+  cachedTokens: number;
+  /** Seconds from submit to the first token. */
+  firstTokenSeconds: number;
+}
+
+/** The waiting queue is full. */
+export class QueueFullError extends Error {}
+
+interface Waiting {
+  request: EngineRequest;
+  submitted: number;
+  resolve: (r: EngineResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Active extends Waiting {
+  reply: Reply;
+  cached: number;
+  started: number;
+  prefilled: number;
+}
+
+/** Most steps decoded between admissions, so a new request waits little for a free slot. */
+const MAX_STEPS = 8;
+
+/** Continuous batching over a model with slots. */
+export class Engine {
+  readonly #model: BatchLM;
+  readonly #terminators: ReadonlySet<number>;
+  readonly #decode: Decode;
+  readonly #queueLimit: number;
+  readonly #waiting: Waiting[] = [];
+  readonly #active = new Map<number, Active>();
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(
+    model: BatchLM,
+    options: { terminators: ReadonlySet<number>; decode: Decode; queueLimit?: number },
+  ) {
+    this.#model = model;
+    this.#terminators = options.terminators;
+    this.#decode = options.decode;
+    this.#queueLimit = options.queueLimit ?? Infinity;
+  }
+
+  /** Requests decoding now and waiting for a slot. */
+  get load(): { active: number; waiting: number; slots: number } {
+    return { active: this.#active.size, waiting: this.#waiting.length, slots: this.#model.slots };
+  }
+
+  /** Queues a request; resolves when it finishes. Throws {@linkcode QueueFullError} when full. */
+  submit(request: EngineRequest): Promise<EngineResult> {
+    if (this.#closed) return Promise.reject(new Error("the engine is closed"));
+    if (request.promptIds.length === 0) throw new InputError("a request needs prompt tokens");
+    if (request.promptIds.length >= this.#model.contextLength) {
+      throw new InputError(
+        `the prompt has ${request.promptIds.length} tokens; the context holds ${this.#model.contextLength}`,
+      );
+    }
+    const free = this.#model.slots - this.#active.size;
+    if (this.#waiting.length - free >= this.#queueLimit) {
+      throw new QueueFullError(`${this.#waiting.length} requests are already waiting`);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ request, submitted: performance.now(), resolve, reject });
+      this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+    });
+  }
+
+  /** Ends every request (as "interrupted") and refuses new ones; resolves when the loop stops. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const w of this.#waiting.splice(0)) w.reject(new Error("the server is shutting down"));
+    for (const a of this.#active.values()) a.reply.end("interrupted");
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    let steps = 1;
+    while (this.#waiting.length > 0 || this.#active.size > 0) {
+      try {
+        await this.#admit();
+        this.#dropAbandoned();
+        if (this.#active.size === 0) continue;
+        const slots = [...this.#active.keys()];
+        const model = this.#model;
+        const room = Math.min(...slots.map((s) => model.contextLength - model.tokensOf(s).length));
+        const left = Math.min(
+          ...[...this.#active.values()].map((a) => a.request.maxTokens - a.reply.tokens.length),
+        );
+        const n = Math.max(1, Math.min(steps, room, left, MAX_STEPS));
+        const t = performance.now();
+        const ids = await model.decodeRows(
+          slots.map((slot) => ({ slot, id: this.#active.get(slot)!.reply.tokens.at(-1)! })),
+          n,
+        );
+        steps = nextBatch((performance.now() - t) / 1000 / n);
+        for (const [row, slot] of slots.entries()) {
+          const a = this.#active.get(slot)!;
+          if (a.reply.finishReason === undefined && ids[row]!.some((id) => a.reply.accept(id))) {
+            this.#finish(slot, a);
+          } else if (model.tokensOf(slot).length >= model.contextLength) {
+            a.reply.end("context");
+            this.#finish(slot, a, true);
+          } else if (a.reply.finishReason !== undefined) this.#finish(slot, a);
+        }
+      } catch (e) {
+        // A device failure ends every request with it; the engine stays usable for new ones.
+        for (const [slot, a] of this.#active) (this.#active.delete(slot), a.reject(e));
+        for (const w of this.#waiting.splice(0)) w.reject(e);
+      }
+    }
+  }
+
+  /** Requests whose client left (or the server closes) end now and free their slots. */
+  #dropAbandoned(): void {
+    for (const [slot, a] of this.#active) {
+      if (a.request.signal?.aborted) a.reply.end("interrupted");
+      if (a.reply.finishReason !== undefined) this.#finish(slot, a);
+    }
+  }
+
+  /** Moves waiting requests into free slots, each into the one whose cache it shares most with. */
+  async #admit(): Promise<void> {
+    const model = this.#model;
+    while (this.#waiting.length > 0 && this.#active.size < model.slots) {
+      const w = this.#waiting.shift()!;
+      if (w.request.signal?.aborted) {
+        w.reject(new DOMException("the client went away", "AbortError"));
+        continue;
+      }
+      const prompt = w.request.promptIds;
+      let best = -1;
+      let reused = -1;
+      for (let slot = 0; slot < model.slots; slot++) {
+        if (this.#active.has(slot)) continue;
+        const n = reusablePrefix(model.tokensOf(slot), prompt);
+        if (n > reused) [best, reused] = [slot, n];
+      }
+      const reply = new Reply({
+        maxTokens: w.request.maxTokens,
+        terminators: this.#terminators,
+        stop: w.request.stop ?? [],
+        decode: this.#decode,
+        onText: w.request.onText,
+      }, prompt);
+      const a: Active = { ...w, reply, cached: reused, started: performance.now(), prefilled: 0 };
+      this.#active.set(best, a);
+      model.truncate(reused, best);
+      model.setSampling(w.request.sampling, best);
+      const first = await model.step(prompt.slice(reused), reused, best);
+      a.prefilled = performance.now();
+      if (reply.accept(first)) this.#finish(best, a);
+    }
+  }
+
+  #finish(slot: number, a: Active, contextFull = false): void {
+    const prompt = a.request.promptIds;
+    this.#model.truncate(prompt.length + a.reply.tokens.length, slot);
+    this.#active.delete(slot);
+    const now = performance.now();
+    a.resolve({
+      ...resultOf(a.reply, prompt, prompt.length - a.cached, {
+        prefill: (a.prefilled - a.started) / 1000,
+        decode: (now - a.prefilled) / 1000,
+      }, contextFull),
+      cachedTokens: a.cached,
+      firstTokenSeconds: (a.prefilled - a.submitted) / 1000,
+    });
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * The HTTP side of `wgllama serve`: OpenAI's routes over one {@linkcode Engine} — chat and text
+ * completions (whole or as server-sent events), the model list and a health check — with bearer
+ * authentication, one log line per request, and a 4xx in OpenAI's error shape for every bad request.
+ * @module
+ */
+import { type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
+import type { SamplingParams } from "../generate/sampling.ts";
+import type { ChatTemplate } from "../text/chat_template.ts";
+import type { TextTokenizer } from "../text/tokenizer.ts";
+import {
+  ApiError,
+  type CompletionRequest,
+  finishReason,
+  parseCompletionRequest,
+  usage,
+} from "./openai.ts";
+
+/** The model a server answers with. */
+export interface ServedModel {
+  /** The id clients name in `model` (and /v1/models lists). */
+  id: string;
+  engine: Engine;
+  tokenizer: TextTokenizer;
+  template: ChatTemplate | undefined;
+  vocabSize: number;
+  contextLength: number;
+  /** Defaults of a request's sampling (generation_config.json and the command's flags). */
+  sampling: SamplingParams;
+}
+
+/** Server options. */
+export interface ServeOptions {
+  /** Requests must carry `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Receives one line per request (method, path, status, tokens, timings). */
+  log?: (line: string) => void;
+}
+
+/** Unix seconds when the server started (models' `created`). */
+const STARTED = Math.floor(Date.now() / 1000);
+
+/** A `Deno.serve` handler for `model`. */
+export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
+  return async (request: Request): Promise<Response> => {
+    const t0 = performance.now();
+    const path = new URL(request.url).pathname.replace(/\/+$/, "");
+    const note: Note = {};
+    let response: Response;
+    try {
+      response = await route(request, path, model, options, note);
+    } catch (e) {
+      const error = e instanceof ApiError ? e : internal(e);
+      response = json(error.body(), error.status);
+    }
+    // A stream is logged when it ends.
+    const log = () => {
+      if (!options.log) return;
+      const parts = [request.method, path, String(response.status)];
+      if (note.prompt !== undefined) {
+        parts.push(`prompt ${note.prompt}`, `completion ${note.completion}`);
+      }
+      if (note.ttft !== undefined) parts.push(`ttft ${(note.ttft * 1000).toFixed(0)} ms`);
+      if (note.tps !== undefined) parts.push(`${note.tps.toFixed(1)} tokens/s`);
+      parts.push(`${(performance.now() - t0).toFixed(0)} ms`);
+      options.log(parts.join(" "));
+    };
+    if (note.streamed) note.streamed.then(log);
+    else log();
+    return response;
+  };
+}
+
+/** What the log line of a request reports. */
+interface Note {
+  prompt?: number;
+  completion?: number;
+  ttft?: number;
+  tps?: number;
+  /** Settles when a streamed reply has ended. */
+  streamed?: Promise<unknown>;
+}
+
+async function route(
+  request: Request,
+  path: string,
+  model: ServedModel,
+  options: ServeOptions,
+  note: Note,
+): Promise<Response> {
+  if (path === "/health") {
+    allow(request, "GET");
+    return json({ status: "ok", model: model.id, ...model.engine.load });
+  }
+  if (!path.startsWith("/v1/")) {
+    throw new ApiError(404, `Unknown route ${path}`, undefined, null, "not_found");
+  }
+  if (options.apiKey !== undefined) {
+    const auth = request.headers.get("authorization") ?? "";
+    if (auth !== `Bearer ${options.apiKey}`) {
+      throw new ApiError(
+        401,
+        "Incorrect or missing API key: send Authorization: Bearer <key>",
+        undefined,
+        null,
+        "invalid_api_key",
+      );
+    }
+  }
+  if (path === "/v1/models") {
+    allow(request, "GET");
+    return json({ object: "list", data: [modelObject(model)] });
+  }
+  if (path.startsWith("/v1/models/")) {
+    allow(request, "GET");
+    if (decodeURIComponent(path.slice("/v1/models/".length)) !== model.id) throw unknownModel(path);
+    return json(modelObject(model));
+  }
+  const kind = path === "/v1/chat/completions"
+    ? "chat"
+    : path === "/v1/completions"
+    ? "completion"
+    : undefined;
+  if (!kind) throw new ApiError(404, `Unknown route ${path}`, undefined, null, "not_found");
+  allow(request, "POST");
+  let body: unknown;
+  try {
+    body = await request.json();
+  } catch {
+    throw new ApiError(400, "We could not parse the JSON body of your request");
+  }
+  const r = parseCompletionRequest(body, kind);
+  if (r.model !== model.id) throw unknownModel(r.model);
+  const promptIds = tokens(r, model);
+  note.prompt = promptIds.length;
+  if (promptIds.length >= model.contextLength) {
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${model.contextLength} tokens; the prompt has ${promptIds.length}`,
+      undefined,
+      kind === "chat" ? "messages" : "prompt",
+      "context_length_exceeded",
+    );
+  }
+  const maxTokens = Math.min(r.maxTokens ?? Infinity, model.contextLength - promptIds.length);
+  const sampling: SamplingParams = {
+    ...model.sampling,
+    ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
+    ...(r.topP !== undefined ? { topP: r.topP } : {}),
+    ...(r.topK !== undefined ? { topK: r.topK } : {}),
+    seed: r.seed !== undefined
+      ? Number(BigInt.asUintN(32, BigInt(r.seed)))
+      : (Math.random() * 2 ** 32) >>> 0,
+  };
+  const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${crypto.randomUUID().replaceAll("-", "")}`;
+  const base = { id, created: Math.floor(Date.now() / 1000), model: model.id };
+  const submit = (onText?: (t: string) => void, signal?: AbortSignal) => {
+    try {
+      return model.engine.submit({ promptIds, sampling, maxTokens, stop: r.stop, onText, signal });
+    } catch (e) {
+      if (e instanceof QueueFullError) {
+        throw new ApiError(
+          429,
+          `The server is busy (${e.message}); retry later`,
+          "rate_limit_exceeded",
+          null,
+          "rate_limit_exceeded",
+        );
+      }
+      throw e;
+    }
+  };
+  const record = (result: EngineResult) => {
+    note.completion = result.tokens.length;
+    note.ttft = result.firstTokenSeconds;
+    note.tps = result.timings.decodeTokensPerSecond;
+  };
+  if (!r.stream) {
+    const result = await submit();
+    record(result);
+    const reason = finishReason(result.finishReason);
+    const choice = kind === "chat"
+      ? {
+        index: 0,
+        message: { role: "assistant", content: result.text, refusal: null },
+        logprobs: null,
+        finish_reason: reason,
+      }
+      : { index: 0, text: result.text, logprobs: null, finish_reason: reason };
+    return json({
+      ...base,
+      object: kind === "chat" ? "chat.completion" : "text_completion",
+      choices: [choice],
+      usage: usage(result.promptTokens, result.tokens.length, result.cachedTokens),
+    });
+  }
+  const { response, finished } = stream(kind, base, r, submit, record);
+  note.streamed = finished;
+  return response;
+}
+
+/** A streamed reply: server-sent events, `data: {chunk}` per piece of text, then `data: [DONE]`. */
+function stream(
+  kind: "chat" | "completion",
+  base: { id: string; created: number; model: string },
+  r: CompletionRequest,
+  submit: (onText: (t: string) => void, signal: AbortSignal) => Promise<EngineResult>,
+  record: (result: EngineResult) => void,
+): { response: Response; finished: Promise<unknown> } {
+  const encoder = new TextEncoder();
+  const gone = new AbortController();
+  const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
+  const chunk = (delta: string | undefined, reason: string | null, first = false) => ({
+    ...base,
+    object,
+    choices: [
+      kind === "chat"
+        ? {
+          index: 0,
+          delta: first
+            ? { role: "assistant", content: "" }
+            : delta === undefined
+            ? {}
+            : { content: delta },
+          logprobs: null,
+          finish_reason: reason,
+        }
+        : { index: 0, text: delta ?? "", logprobs: null, finish_reason: reason },
+    ],
+  });
+  // Submitted before the response starts, so a full queue is still a 429.
+  const pending: string[] = [];
+  let onText: (t: string) => void = (t) => void pending.push(t);
+  const result = submit((t) => onText(t), gone.signal);
+  let finished: Promise<unknown> = result;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (data: unknown) => {
+        if (gone.signal.aborted) return;
+        try {
+          controller.enqueue(
+            encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`),
+          );
+        } catch {
+          gone.abort();
+        }
+      };
+      if (kind === "chat") send(chunk(undefined, null, true));
+      onText = (t) => send(chunk(t, null));
+      pending.splice(0).forEach(onText);
+      finished = result.then((res) => {
+        record(res);
+        send(chunk(undefined, finishReason(res.finishReason)));
+        if (r.includeUsage) {
+          const u = usage(res.promptTokens, res.tokens.length, res.cachedTokens);
+          send({ ...base, object, choices: [], usage: u });
+        }
+        send("[DONE]");
+      }, (e) => {
+        send((e instanceof ApiError ? e : internal(e)).body());
+      }).finally(() => {
+        try {
+          controller.close();
+        } catch { /* the client left */ }
+      });
+    },
+    cancel() {
+      gone.abort();
+    },
+  });
+  const response = new Response(body, {
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    },
+  });
+  return { response, finished: finished.catch(() => {}) };
+}
+
+/** The prompt's token ids: the chat template's rendering, or the text as the tokenizer reads it. */
+function tokens(r: CompletionRequest, model: ServedModel): number[] {
+  if (r.messages) {
+    if (!model.template) {
+      throw new ApiError(
+        400,
+        `${model.id} has no chat template: use /v1/completions`,
+        undefined,
+        "messages",
+        "unsupported_value",
+      );
+    }
+    try {
+      return model.template.encode(r.messages, { addGenerationPrompt: true });
+    } catch (e) {
+      throw new ApiError(
+        400,
+        `The chat template cannot render these messages: ${e instanceof Error ? e.message : e}`,
+        undefined,
+        "messages",
+      );
+    }
+  }
+  const p = r.prompt!;
+  if (typeof p === "string") {
+    if (p === "") throw new ApiError(400, "The prompt is empty", undefined, "prompt");
+    return model.tokenizer.encode(p, { postProcess: true });
+  }
+  const bad = p.find((id) => id >= model.vocabSize);
+  if (bad !== undefined) {
+    throw new ApiError(
+      400,
+      `Token id ${bad} is not below the vocabulary size ${model.vocabSize}`,
+      undefined,
+      "prompt",
+    );
+  }
+  return p;
+}
+
+function modelObject(model: ServedModel) {
+  return { id: model.id, object: "model", created: STARTED, owned_by: "wgllama" };
+}
+
+function unknownModel(name: string): ApiError {
+  return new ApiError(
+    404,
+    `The model '${name}' does not exist`,
+    undefined,
+    "model",
+    "model_not_found",
+  );
+}
+
+function allow(request: Request, method: string): void {
+  if (request.method !== method) {
+    throw new ApiError(
+      405,
+      `${request.method} is not allowed here: use ${method}`,
+      undefined,
+      null,
+      "method_not_allowed",
+    );
+  }
+}
+
+function internal(e: unknown): ApiError {
+  return new ApiError(500, `Internal error: ${e instanceof Error ? e.message : e}`, "server_error");
+}
+
+function json(value: unknown, status = 200): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}

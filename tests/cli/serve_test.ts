@@ -1,0 +1,287 @@
+/**
+ * `wgllama serve` driven by the official `openai` npm client (and raw fetch for malformed
+ * requests): a spawned server, real HTTP, real streams.
+ */
+import OpenAI from "openai";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { wgllama } from "../_cli.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const CHAT_MODEL = new URL("../fixtures/tiny-llama3-vocab", import.meta.url).pathname;
+
+interface Server {
+  url: string;
+  client: OpenAI;
+  log: () => string;
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/** Starts `wgllama serve` on a free port and waits until it listens. */
+async function startServer(model: string, args: string[] = [], apiKey = "none"): Promise<Server> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "serve", model, "--port", "0", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let url = "";
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`serve exited: ${stderr}`);
+    stderr += value;
+    url = stderr.match(/on (http:\/\/[\d.]+:\d+\/v1)/)?.[1] ?? "";
+  }
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      stderr += value;
+    }
+  })();
+  return {
+    url,
+    client: new OpenAI({ baseURL: url, apiKey, maxRetries: 0 }),
+    log: () => stderr,
+    async stop(signal: Deno.Signal = "SIGINT") {
+      child.kill(signal);
+      const { code } = await child.status;
+      await pump;
+      return code;
+    },
+  };
+}
+
+async function collect(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+  let text = "";
+  let finish: string | null = null;
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    usage = chunk.usage ?? usage;
+  }
+  return { text, finish, usage };
+}
+
+Deno.test("serve: chat completions whole and streamed agree, usage and finish_reason right, /v1/models lists the model", async () => {
+  const server = await startServer(CHAT_MODEL, ["--model-id", "tiny"]);
+  try {
+    const { client } = server;
+    const models = await client.models.list();
+    assertEquals(models.data.map((m) => m.id), ["tiny"]);
+    const messages = [{ role: "user" as const, content: "Tell me about kites." }];
+    const whole = await client.chat.completions.create({
+      model: "tiny",
+      messages,
+      max_tokens: 12,
+      temperature: 0,
+    });
+    assertEquals(whole.object, "chat.completion");
+    assertEquals(whole.choices[0]!.message.role, "assistant");
+    assertEquals(whole.choices[0]!.finish_reason, "length");
+    assertEquals(whole.usage!.completion_tokens, 12);
+    assertEquals(whole.usage!.total_tokens, whole.usage!.prompt_tokens + 12);
+    assert(whole.usage!.prompt_tokens > 10, `prompt tokens ${whole.usage!.prompt_tokens}`);
+    const streamed = await collect(
+      await client.chat.completions.create({
+        model: "tiny",
+        messages,
+        max_tokens: 12,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
+    assertEquals(streamed.text, whole.choices[0]!.message.content);
+    assertEquals(streamed.finish, "length");
+    assertEquals(streamed.usage!.completion_tokens, 12);
+    // The same prompt again: its tokens (all but the last) come from a slot's cache.
+    assertEquals(
+      streamed.usage!.prompt_tokens_details!.cached_tokens,
+      whole.usage!.prompt_tokens - 1,
+    );
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+  assertMatch(
+    server.log(),
+    /POST \/v1\/chat\/completions 200 prompt \d+ completion 12 ttft \d+ ms/,
+  );
+});
+
+Deno.test("serve: completions honour stop strings and max_tokens; streamed text equals the whole", async () => {
+  const server = await startServer("stories-260k", ["--quiet"]);
+  try {
+    const { client } = server;
+    const base = { model: "stories-260k", prompt: "Once upon a time", temperature: 0 };
+    const free = await client.completions.create({ ...base, max_tokens: 30 });
+    const text = free.choices[0]!.text;
+    assertEquals(free.choices[0]!.finish_reason, "length");
+    const cut = text.indexOf(" girl");
+    assert(cut > 0, text);
+    const stopped = await client.completions.create({
+      ...base,
+      max_tokens: 30,
+      stop: [" girl", "zzz"],
+    });
+    assertEquals(stopped.choices[0]!.text, text.slice(0, cut));
+    assertEquals(stopped.choices[0]!.finish_reason, "stop");
+    let streamed = "";
+    for await (
+      const c of await client.completions.create({ ...base, max_tokens: 30, stream: true })
+    ) {
+      streamed += c.choices[0]?.text ?? "";
+    }
+    assertEquals(streamed, text);
+    assertEquals(server.log().includes("POST"), false); // --quiet
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+});
+
+Deno.test("serve: 16 concurrent streaming clients all complete, each greedy reply equal to wgllama run's", async () => {
+  const prompts = Array.from(
+    { length: 16 },
+    (_, i) =>
+      `${["Once upon a time", "Lily saw a", "The dog", "One day, Tom"][i % 4]} ${
+        ["red", "big", "small", "happy"][Math.floor(i / 4)]
+      }`,
+  );
+  const server = await startServer("stories-260k", ["--parallel", "8", "--quiet"]);
+  let replies: string[];
+  try {
+    replies = await Promise.all(prompts.map(async (prompt) => {
+      let text = "";
+      const stream = await server.client.completions.create({
+        model: "stories-260k",
+        prompt,
+        max_tokens: 24,
+        temperature: 0,
+        stream: true,
+      });
+      for await (const c of stream) text += c.choices[0]?.text ?? "";
+      return text;
+    }));
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+  const alone = await Promise.all(prompts.map(async (prompt) => {
+    const r = await wgllama(["run", "stories-260k", "--max-tokens", "24", "--temperature", "0"], {
+      stdin: prompt,
+    });
+    assertEquals(r.code, 0, r.stderr);
+    return r.stdout;
+  }));
+  for (const [i, prompt] of prompts.entries()) {
+    assertEquals(replies[i]!.trim(), alone[i]!.trim(), prompt);
+  }
+});
+
+Deno.test("serve: bad requests get OpenAI error objects and the server goes on; a client leaving mid-stream frees its slot", async () => {
+  const server = await startServer("stories-260k", ["--parallel", "2", "--ctx", "64"]);
+  const post = async (path: string, body: string) => {
+    const r = await fetch(`${server.url}${path}`, { method: "POST", body });
+    return { status: r.status, body: await r.json() };
+  };
+  try {
+    const cases: [string, string, number, string | null][] = [
+      ["/completions", "{nope", 400, null],
+      ["/chat/completions", '{"model": "stories-260k"}', 400, "messages"],
+      [
+        "/completions",
+        '{"model": "stories-260k", "prompt": "a", "temperature": "hot"}',
+        400,
+        "temperature",
+      ],
+      ["/completions", '{"model": "gpt-9", "prompt": "a"}', 404, "model"],
+      ["/completions", '{"model": "stories-260k", "prompt": "a", "n": 2}', 400, "n"],
+      [
+        "/completions",
+        JSON.stringify({ model: "stories-260k", prompt: "word ".repeat(80) }),
+        400,
+        "prompt",
+      ],
+      ["/nowhere", "{}", 404, null],
+    ];
+    for (const [path, body, status, param] of cases) {
+      const r = await post(path, body);
+      assertEquals(r.status, status, `${path} ${body}: ${JSON.stringify(r.body)}`);
+      assertEquals(Object.keys(r.body.error).sort(), ["code", "message", "param", "type"]);
+      assertEquals(r.body.error.param, param, body);
+    }
+    // Leave a long stream after two chunks.
+    const controller = new AbortController();
+    const stream = await server.client.completions.create(
+      { model: "stories-260k", prompt: "Once", max_tokens: 60, temperature: 0, stream: true },
+      { signal: controller.signal },
+    );
+    let chunks = 0;
+    try {
+      for await (const _ of stream) if (++chunks === 2) controller.abort();
+    } catch { /* aborted */ }
+    let active = -1;
+    for (let i = 0; i < 50 && active !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      active = (await (await fetch(server.url.replace("/v1", "/health"))).json()).active;
+    }
+    assertEquals(active, 0);
+    const after = await server.client.completions.create({
+      model: "stories-260k",
+      prompt: "Once",
+      max_tokens: 5,
+      temperature: 0,
+    });
+    assertEquals(after.usage!.completion_tokens, 5);
+  } finally {
+    assertEquals(await server.stop("SIGTERM"), 0);
+  }
+});
+
+Deno.test("serve --api-key: 401 without the key; --queue 0 with one slot: a second request at once is 429", async () => {
+  const server = await startServer("stories-260k", [
+    "--api-key",
+    "sekret",
+    "--parallel",
+    "1",
+    "--queue",
+    "0",
+    "--quiet",
+  ], "sekret");
+  try {
+    const anonymous = new OpenAI({ baseURL: server.url, apiKey: "wrong", maxRetries: 0 });
+    let status = 0;
+    try {
+      await anonymous.models.list();
+    } catch (e) {
+      status = (e as { status: number }).status;
+    }
+    assertEquals(status, 401);
+    const long = server.client.completions.create({
+      model: "stories-260k",
+      prompt: "Once",
+      max_tokens: 100,
+      temperature: 0,
+    });
+    let busy = 0;
+    try {
+      await server.client.completions.create({
+        model: "stories-260k",
+        prompt: "Lily",
+        max_tokens: 5,
+      });
+    } catch (e) {
+      busy = (e as { status: number }).status;
+    }
+    assertEquals(busy, 429);
+    assertEquals((await long).usage!.completion_tokens > 0, true);
+    const next = await server.client.completions.create({
+      model: "stories-260k",
+      prompt: "Lily",
+      max_tokens: 5,
+    });
+    assertEquals(next.choices.length, 1);
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+});
