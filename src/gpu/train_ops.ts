@@ -23,6 +23,8 @@ export interface AttentionShape {
   row: number;
 }
 
+/** Rows and columns of C per gemm invocation (kernels/gemm.wgsl). */
+const GEMM_BLOCK = 8;
 /** Elements each square_sum workgroup thread sums (kernels/square_sum.wgsl). */
 const SQUARES_PER_THREAD = 16;
 
@@ -91,7 +93,7 @@ export class TrainOps {
     const wg = this.#gpu.workgroups.elementwise;
     const params = this.#k.uniform([m!, n!, k!, ...strides, accumulate ? 1 : 0]);
     const l = this.#k.launch(kernel("gemm"), wg, [params, a, b, c]);
-    const groups = Math.ceil((Math.ceil(m! / 4) * Math.ceil(n! / 4)) / wg);
+    const groups = Math.ceil((Math.ceil(m! / GEMM_BLOCK) * Math.ceil(n! / GEMM_BLOCK)) / wg);
     return (pass) => l(pass, groups);
   }
 
