@@ -51,7 +51,10 @@ while (!url) {
 }
 const context = Number(banner.match(/context (\d+)/)?.[1] ?? 512);
 
-async function complete(prompt: string, max: number): Promise<{ tokens: number; ttft: number }> {
+async function complete(
+  prompt: string | number[],
+  max: number,
+): Promise<{ tokens: number; ttft: number }> {
   const t0 = performance.now();
   const r = await fetch(`${url}/completions`, {
     method: "POST",
@@ -92,11 +95,10 @@ for (const clients of [1, 4, 8, 16]) {
   };
 }
 
-// A long prompt, then another that shares its first ~500 tokens (or most of a shorter context).
-const long = Array.from({ length: Math.min(500, context - 40) }, (_, i) => words[i % words.length])
-  .join(" ");
-const cold = await complete(long + " and then", 4);
-const warm = await complete(long + " but later", 4);
+// A long prompt (token ids), then another sharing its first 500 (or most of a shorter context).
+const long = Array.from({ length: Math.min(500, context - 12) }, (_, i) => 100 + ((i * 37) % 300));
+const cold = await complete([...long, 11], 4);
+const warm = await complete([...long, 12], 4);
 
 // Memory over many sequential requests: resident set after the first tenth and at the end.
 const rss = async () => {
