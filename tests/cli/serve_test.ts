@@ -17,9 +17,15 @@ interface Server {
 }
 
 /** Starts `wgllama serve` on a free port and waits until it listens. */
-async function startServer(model: string, args: string[] = [], apiKey = "none"): Promise<Server> {
+async function startServer(
+  model: string,
+  args: string[] = [],
+  apiKey = "none",
+  permissions = ["-A"],
+): Promise<Server> {
+  const port = args.includes("--port") ? [] : ["--port", "0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", model, "--port", "0", ...args],
+    args: ["run", ...permissions, MAIN, "serve", model, ...port, ...args],
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -110,8 +116,14 @@ Deno.test("serve: chat completions whole and streamed agree, usage and finish_re
   );
 });
 
-Deno.test("serve: completions honour stop strings and max_tokens; streamed text equals the whole", async () => {
-  const server = await startServer("stories-260k", ["--quiet"]);
+Deno.test("serve: completions honour stop strings and max_tokens; streamed text equals the whole (with deno task serve's permissions only)", async () => {
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  const server = await startServer("stories-260k", ["--quiet", "--port", port], "none", [
+    "--allow-read",
+    "--allow-ffi",
+    "--allow-env",
+    `--allow-net=127.0.0.1:${port}`,
+  ]);
   try {
     const { client } = server;
     const base = { model: "stories-260k", prompt: "Once upon a time", temperature: 0 };
