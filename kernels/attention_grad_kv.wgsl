@@ -5,9 +5,7 @@
 // per (token, kv head).
 // Bindings (group 0):
 //   0 frame:  the prelude's { tokens }  (tokens in the batch)
-//   1 params: uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32, scale: f32 }
-//   2 qkv:    storage, read        array<f32>  [tokens, row] as attention_train reads it
-//   3 spans:  storage, read        array<vec2<u32>>  [tokens] (first, end) of the token's row
+//   1–3 params, qkv, spans: kernels/shared/attention_rows.wgsl
 //   4 lse:    storage, read        array<f32>  [tokens, q_heads]
 //   5 dout:   storage, read        array<f32>  [tokens, q_heads · head_dim]
 //   6 delta:  storage, read        array<f32>  [tokens, q_heads]
@@ -15,11 +13,6 @@
 // Dispatch: shared/elementwise over tokens · kv_heads items; head_dim % 4 == 0, ≤ 128.
 // Precision: f32.
 
-struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32, scale: f32 }
-
-@group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> spans: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> dout: array<f32>;
 @group(0) @binding(6) var<storage, read> delta: array<f32>;
@@ -34,8 +27,9 @@ fn item(i: u32) {
   let g = i % params.kv_heads;
   let d4 = params.head_dim / 4u;
   let group = params.q_heads / params.kv_heads;
-  let k_at = j * params.row + (params.q_heads + g) * params.head_dim;
-  let v_at = k_at + params.kv_heads * params.head_dim;
+  let cols = kv_columns(g);
+  let k_at = j * params.row + cols.x;
+  let v_at = j * params.row + cols.y;
   var k: array<vec4<f32>, 32>;
   var v: array<vec4<f32>, 32>;
   var dk: array<vec4<f32>, 32>;
@@ -70,8 +64,4 @@ fn item(i: u32) {
       dqkv[v_at + 4u * d + e] = dv[d][e];
     }
   }
-}
-
-fn qkv_at(i: u32) -> vec4<f32> {
-  return vec4<f32>(qkv[i], qkv[i + 1u], qkv[i + 2u], qkv[i + 3u]);
 }

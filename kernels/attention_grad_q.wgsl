@@ -4,9 +4,7 @@
 // attention_grad_kv. One invocation per (token, query head).
 // Bindings (group 0):
 //   0 frame:  the prelude's { tokens }  (tokens in the batch)
-//   1 params: uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32, scale: f32 }
-//   2 qkv:    storage, read        array<f32>  [tokens, row] as attention_train reads it
-//   3 spans:  storage, read        array<vec2<u32>>  [tokens] (first, end) of the token's row
+//   1–3 params, qkv, spans: kernels/shared/attention_rows.wgsl
 //   4 out:    storage, read        array<f32>  [tokens, q_heads · head_dim] (attention_train's)
 //   5 lse:    storage, read        array<f32>  [tokens, q_heads]
 //   6 dout:   storage, read        array<f32>  [tokens, q_heads · head_dim]
@@ -15,11 +13,6 @@
 // Dispatch: shared/elementwise over tokens · q_heads items; head_dim % 4 == 0, ≤ 128.
 // Precision: f32.
 
-struct Params { q_heads: u32, kv_heads: u32, head_dim: u32, row: u32, scale: f32 }
-
-@group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> spans: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read> out: array<f32>;
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read> dout: array<f32>;
@@ -34,9 +27,9 @@ fn item(i: u32) {
   let t = i / params.q_heads;
   let h = i % params.q_heads;
   let d4 = params.head_dim / 4u;
-  let g = h / (params.q_heads / params.kv_heads);
-  let k_col = (params.q_heads + g) * params.head_dim;
-  let v_col = (params.q_heads + params.kv_heads + g) * params.head_dim;
+  let cols = kv_columns(group_of(h));
+  let k_col = cols.x;
+  let v_col = cols.y;
   let o = (t * params.q_heads + h) * params.head_dim;
   var q: array<vec4<f32>, 32>;
   var dq: array<vec4<f32>, 32>;
@@ -70,8 +63,4 @@ fn item(i: u32) {
     dqkv[at + 2u] = v.z;
     dqkv[at + 3u] = v.w;
   }
-}
-
-fn qkv_at(i: u32) -> vec4<f32> {
-  return vec4<f32>(qkv[i], qkv[i + 1u], qkv[i + 2u], qkv[i + 3u]);
 }

@@ -1,16 +1,7 @@
 /** Seeded random data and the element encodings the GPU stores (bf16, f16 as raw bytes). */
 
 /** A seeded PRNG (mulberry32) returning floats in [0, 1). */
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as seeded } from "../src/train/random.ts";
 
 /** n uniform values in [-scale, scale). */
 export function randomArray(rng: () => number, n: number, scale = 1): Float32Array<ArrayBuffer> {

@@ -1,5 +1,6 @@
 /** Safetensors files for tests (through src/io's writer), plus helpers to write model folders. */
 import { safetensorsFile } from "../src/io/safetensors_writer.ts";
+import { TensorStore, toF32 } from "../src/io/safetensors.ts";
 
 /** A tensor to write: dtype, shape and raw little-endian bytes. */
 export interface TensorSpec {
@@ -46,4 +47,14 @@ export function tempFolder(files: Record<string, string | Uint8Array | object>):
     else Deno.writeTextFileSync(path, JSON.stringify(content));
   }
   return dir;
+}
+
+/** Every tensor of a safetensors file, widened to f32, by name. */
+export function readTensors(path: string): Map<string, Float32Array> {
+  const store = TensorStore.openFile(path, { read: true });
+  try {
+    return new Map([...store.tensors].map(([name, t]) => [name, toF32(store.bytes(t), t.dtype)]));
+  } finally {
+    store.close();
+  }
 }

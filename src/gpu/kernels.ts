@@ -43,6 +43,7 @@ import sampleScan from "../../kernels/sample_scan.wgsl" with { type: "text" };
 import sampleBins from "../../kernels/sample_bins.wgsl" with { type: "text" };
 import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" };
 import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
+import attentionRows from "../../kernels/shared/attention_rows.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
 import sumInto from "../../kernels/sum_into.wgsl" with { type: "text" };
 import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
@@ -133,9 +134,18 @@ export const OPS = {
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
   // Training (src/gpu/train_ops.ts): f32 master weights, so no format parts.
   gemm: { parts: [gemm], bindings: [U, U, R, R, W] },
-  attentionTrain: { parts: [elementwise, attentionTrain], bindings: [U, U, R, R, W, W] },
-  attentionGradQ: { parts: [elementwise, attentionGradQ], bindings: [U, U, R, R, R, R, R, W, W] },
-  attentionGradKv: { parts: [elementwise, attentionGradKv], bindings: [U, U, R, R, R, R, R, W] },
+  attentionTrain: {
+    parts: [elementwise, attentionRows, attentionTrain],
+    bindings: [U, U, R, R, W, W],
+  },
+  attentionGradQ: {
+    parts: [elementwise, attentionRows, attentionGradQ],
+    bindings: [U, U, R, R, R, R, R, W, W],
+  },
+  attentionGradKv: {
+    parts: [elementwise, attentionRows, attentionGradKv],
+    bindings: [U, U, R, R, R, R, R, W],
+  },
   rmsnormGrad: { parts: [reduce, rmsnormGrad], bindings: [U, U, R, R, R, W, W] },
   rmsnormWeightGrad: { parts: [elementwise, rmsnormWeightGrad], bindings: [U, U, R, R, R, W] },
   siluMulGrad: { parts: [elementwise, siluMulGrad], bindings: [U, U, R, R, W] },

@@ -540,12 +540,7 @@ export class TrainableLlama {
   #layerForward(encoder: GPUCommandEncoder, a: Activations, l: number, output: boolean): void {
     const c = this.config;
     const { ops, train } = { ops: this.#ops, train: this.#train };
-    const T = a.tokens;
-    const D = c.hiddenSize;
-    const F = c.intermediateSize;
-    const row = c.qDim + 2 * c.kvDim;
-    const heads = this.#heads();
-    const rope = this.#rope!;
+    const { T, D, F, row, heads, rope } = this.#sizes(a);
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`).p;
     let pass = encoder.beginComputePass();
@@ -601,12 +596,7 @@ export class TrainableLlama {
   #layerBackward(pass: GPUComputePassEncoder, a: Activations, l: number): void {
     const c = this.config;
     const train = this.#train;
-    const T = a.tokens;
-    const D = c.hiddenSize;
-    const F = c.intermediateSize;
-    const row = c.qDim + 2 * c.kvDim;
-    const heads = this.#heads();
-    const rope = this.#rope!;
+    const { T, D, F, row, heads, rope } = this.#sizes(a);
     const eps = c.rmsNormEps;
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`);
@@ -649,8 +639,16 @@ export class TrainableLlama {
     return this.#params.get("lm_head") ?? this.#param("embed");
   }
 
-  #heads() {
+  /** A layer's sizes for batch `a`, its heads and the RoPE tables. */
+  #sizes(a: Activations) {
     const c = this.config;
-    return { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
+    return {
+      T: a.tokens,
+      D: c.hiddenSize,
+      F: c.intermediateSize,
+      row: c.qDim + 2 * c.kvDim,
+      heads: { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim },
+      rope: this.#rope!,
+    };
   }
 }

@@ -1,20 +1,11 @@
 /** `wgllama train` and `wgllama init` as a user drives them: spawned processes, files, exit codes. */
-import { TensorStore, toF32 } from "../../src/io/safetensors.ts";
+import { readTensors } from "../_safetensors.ts";
 import { assert, assertEquals, assertMatch, assertRelClose } from "../_assert.ts";
 import { type CliResult, wgllama } from "../_cli.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const TEXTS = `${FIXTURES}texts/`;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-function readTensors(path: string): Map<string, Float32Array> {
-  const store = TensorStore.openFile(path, { read: true });
-  try {
-    return new Map([...store.tensors].map(([name, t]) => [name, toF32(store.bytes(t), t.dtype)]));
-  } finally {
-    store.close();
-  }
-}
 
 function logLines(path: string): Record<string, number>[] {
   return Deno.readTextFileSync(path).trim().split("\n").map((l) => JSON.parse(l));

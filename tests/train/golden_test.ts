@@ -3,9 +3,9 @@
  * README, "Training goldens"): the loss, every parameter's gradient, and the parameters after
  * six AdamW steps with clipping.
  */
-import { TensorStore, toF32 } from "../../src/io/safetensors.ts";
 import { packBatch, type Sequence } from "../../src/train/batch.ts";
 import { loadTrainable } from "../../src/train/load.ts";
+import { readTensors } from "../_safetensors.ts";
 import { assert, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 
@@ -24,15 +24,6 @@ interface Golden {
     steps: number;
   };
   steps: { loss: number; grad_norm_before_clip: number }[];
-}
-
-function readTensors(path: string): Map<string, Float32Array> {
-  const store = TensorStore.openFile(path, { read: true });
-  try {
-    return new Map([...store.tensors].map(([name, t]) => [name, toF32(store.bytes(t), t.dtype)]));
-  } finally {
-    store.close();
-  }
 }
 
 function sequences(b: Golden["batches"][number]): Sequence[] {
