@@ -24,12 +24,10 @@ fn items() -> u32 {
 }
 
 fn item(i: u32) {
-  let t = i / params.q_heads;
-  let h = i % params.q_heads;
+  let at = query_head(i);
+  let t = at.t;
+  let h = at.h;
   let d4 = params.head_dim / 4u;
-  let cols = kv_columns(group_of(h));
-  let k_col = cols.x;
-  let v_col = cols.y;
   let o = (t * params.q_heads + h) * params.head_dim;
   var q: array<vec4<f32>, 32>;
   var dq: array<vec4<f32>, 32>;
@@ -46,12 +44,12 @@ fn item(i: u32) {
     var score = 0.0;
     var dp = 0.0;
     for (var d = 0u; d < d4; d++) {
-      score += dot(q[d], qkv_at(j * params.row + k_col + 4u * d));
-      dp += dot(go[d], qkv_at(j * params.row + v_col + 4u * d));
+      score += dot(q[d], qkv_at(j * params.row + at.k_col + 4u * d));
+      dp += dot(go[d], qkv_at(j * params.row + at.v_col + 4u * d));
     }
     let ds = exp(score - l) * (dp - big_d);
     for (var d = 0u; d < d4; d++) {
-      dq[d] += ds * qkv_at(j * params.row + k_col + 4u * d);
+      dq[d] += ds * qkv_at(j * params.row + at.k_col + 4u * d);
     }
   }
   delta[t * params.q_heads + h] = big_d;

@@ -20,12 +20,10 @@ fn items() -> u32 {
 }
 
 fn item(i: u32) {
-  let t = i / params.q_heads;
-  let h = i % params.q_heads;
+  let at = query_head(i);
+  let t = at.t;
+  let h = at.h;
   let d4 = params.head_dim / 4u;
-  let cols = kv_columns(group_of(h));
-  let k_col = cols.x;
-  let v_col = cols.y;
   var q: array<vec4<f32>, 32>;
   var acc: array<vec4<f32>, 32>;
   for (var d = 0u; d < d4; d++) {
@@ -36,14 +34,14 @@ fn item(i: u32) {
   for (var j = spans[t].x; j <= t; j++) {
     var score = 0.0;
     for (var d = 0u; d < d4; d++) {
-      score += dot(q[d], qkv_at(j * params.row + k_col + 4u * d));
+      score += dot(q[d], qkv_at(j * params.row + at.k_col + 4u * d));
     }
     let top = max(m, score);
     let rescale = exp(m - top);
     let p = exp(score - top);
     s = s * rescale + p;
     for (var d = 0u; d < d4; d++) {
-      acc[d] = acc[d] * rescale + p * qkv_at(j * params.row + v_col + 4u * d);
+      acc[d] = acc[d] * rescale + p * qkv_at(j * params.row + at.v_col + 4u * d);
     }
     m = top;
   }

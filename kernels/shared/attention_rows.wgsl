@@ -29,3 +29,17 @@ fn kv_columns(g: u32) -> vec2<u32> {
 fn group_of(h: u32) -> u32 {
   return h / (params.q_heads / params.kv_heads);
 }
+
+/** Invocation i of a kernel run per (token, query head): the token, the head, its k and v columns. */
+struct QueryHead {
+  t: u32,
+  h: u32,
+  k_col: u32,
+  v_col: u32,
+}
+
+fn query_head(i: u32) -> QueryHead {
+  let h = i % params.q_heads;
+  let cols = kv_columns(group_of(h));
+  return QueryHead(i / params.q_heads, h, cols.x, cols.y);
+}
