@@ -6,47 +6,12 @@
 // memory, no barriers.
 // Bindings (group 0):
 //   0 frame:  the prelude's { tokens }  (per forward)
-//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-//   2 x:      storage, read        array<vec4<f32>>  [tokens, cols] read as vec4 (one load per 4 values when
-//             cols % 4 == 0, the X_ALIGNED override; element by element otherwise)
+//   1, 2, 4 params, x, y: kernels/shared/matmul_x.wgsl
 //   3 w (and 5 scales): the matrix [rows, stride], from any format (kernels/formats/), whose
 //             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
-//   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 // Dispatch: ceil(ceil(tokens / 8) * ceil(rows / 8) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
 // Precision: f32 multiply-accumulate.
-
-struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
-
-@group(0) @binding(1) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-/** X's rows start 16-byte aligned (cols % 4 == 0), set by Ops: x loads whole vectors. */
-override X_ALIGNED: bool = true;
-
-/** Element i of the flat X. */
-fn x_elem(i: u32) -> f32 {
-  return x[i >> 2u][i & 3u];
-}
-
-/** X[t, 4v..4v+3], zero past cols or past the last token: one load if X_ALIGNED, else 4. */
-fn x_at(t: u32, v: u32) -> vec4<f32> {
-  let k = 4u * v;
-  if (X_ALIGNED) {
-    return select(vec4<f32>(0.0), x[t * (params.cols / 4u) + v], t < frame.tokens && k < params.cols);
-  }
-  if (t >= frame.tokens) {
-    return vec4<f32>(0.0);
-  }
-  let base = t * params.cols + k;
-  return vec4<f32>(
-    select(0.0, x_elem(base), k < params.cols),
-    select(0.0, x_elem(base + 1u), k + 1u < params.cols),
-    select(0.0, x_elem(base + 2u), k + 2u < params.cols),
-    select(0.0, x_elem(base + 3u), k + 3u < params.cols),
-  );
-}
 
 /** Tokens per invocation. */
 const TOKENS: u32 = 8u;
@@ -74,8 +39,7 @@ fn store_block(acc: array<vec4<f32>, TOKENS>, t0: u32, r0: u32) {
     let t = t0 + j;
     for (var r = 0u; r < 4u; r++) {
       if (t < frame.tokens && r0 + r < params.rows) {
-        let o = t * params.y_stride + params.first_row + r0 + r;
-        y[o] = select(acc[j][r], y[o] + acc[j][r], params.accumulate == 1u);
+        store_y(t, r0 + r, acc[j][r]);
       }
     }
   }

@@ -22,6 +22,8 @@ import formatQ4 from "../../kernels/formats/q4.wgsl" with { type: "text" };
 import convertBf16 from "../../kernels/convert_bf16.wgsl" with { type: "text" };
 import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
+import matmulLanes from "../../kernels/matmul_lanes.wgsl" with { type: "text" };
+import matmulX from "../../kernels/shared/matmul_x.wgsl" with { type: "text" };
 import matvec from "../../kernels/matvec.wgsl" with { type: "text" };
 import matvecRows from "../../kernels/matvec_rows.wgsl" with { type: "text" };
 import quantizeQ8 from "../../kernels/quantize_q8.wgsl" with { type: "text" };
@@ -100,7 +102,8 @@ interface Op {
 export const OPS = {
   matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL },
   matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL },
-  matmul: { parts: [matmul], bindings: LINEAR, formats: ALL },
+  matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL },
+  matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL },
   embedding: { parts: [elementwise, embedding], bindings: LINEAR, formats: ALL },
   convertBf16: {
     parts: [elementwise, convertBf16],

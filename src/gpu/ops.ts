@@ -36,6 +36,14 @@ const PREFILL_WG = 64;
 /** Tokens and rows per matmul invocation (register blocks). */
 const MATMUL_TOKENS = 8;
 const MATMUL_ROWS = 8;
+/**
+ * matmul_lanes (software adapters, "rows" strategy, prompts of at least LANES_MIN_TOKENS): tokens
+ * per lane, rows per workgroup, lanes per workgroup (one 8-wide SIMD vector measured best).
+ */
+const LANES_TOKENS = 8;
+const LANES_ROWS = 128;
+const LANES_WG = 8;
+const LANES_MIN_TOKENS = 32;
 /** Rows per matvec workgroup (split strategy). */
 const ROWS_PER_MATVEC = 8;
 /**
@@ -48,8 +56,10 @@ const ROWS_OWNED = { f32: 8, f16: 8, bf16: 8, q8: 8, q5: 16, q4: 16 } as const;
  * How the decode matvecs share out work. "split" (GPUs): a workgroup per 8 rows, its threads
  * splitting the columns and reducing in workgroup memory. "rows" (software adapters, where a
  * barrier costs more than the math): an invocation owns 8 or 16 whole rows; no workgroup memory
- * or barrier. The read-bandwidth roofline follows the same pattern. (Attention keeps one kernel:
- * a barrier-free one with a lane per query head measured 2× slower on lavapipe.)
+ * or barrier. The read-bandwidth roofline follows the same pattern, and under "rows" prompts of
+ * 32 tokens or more take matmul_lanes (a lane per 8 tokens, weights read alike by all lanes).
+ * (Attention keeps one kernel: a barrier-free one with a lane per query head measured 2× slower
+ * on lavapipe.)
  */
 export type DecodeStrategy = "split" | "rows";
 
@@ -112,13 +122,15 @@ export class Ops {
 
   /**
    * y (+)= x·Wᵀ: x f32 [tokens, cols], W [rows, cols] in its stored type, y f32 [tokens, rows].
-   * One token uses the matvec kernel, more use the tiled matmul.
+   * One token uses the matvec kernel, more the matmul (on software adapters, from 32 tokens,
+   * matmul_lanes).
    */
   linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, options: { accumulate?: boolean } = {}): Launch {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
     const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
+    const aligned = { X_ALIGNED: w.cols % 4 === 0 ? 1 : 0 };
     const parts = w.parts.map((p) => {
       const params = this.#k.uniform([
         p.rows,
@@ -137,19 +149,25 @@ export class Ops {
             ROWS_OWNED: ROWS_OWNED[w.type],
           })
           : this.#k.launch(kernel("matvec", w.type), wg, resources),
-        matmul: this.#k.launch(kernel("matmul", w.type), mmWg, resources, {
-          X_ALIGNED: w.cols % 4 === 0 ? 1 : 0,
-        }),
+        matmul: this.#k.launch(kernel("matmul", w.type), mmWg, resources, aligned),
+        lanes: rowsOwned
+          ? this.#k.launch(kernel("matmulLanes", w.type), LANES_WG, resources, aligned)
+          : undefined,
       };
     });
     return {
       record: (pass, t) => {
         for (const p of parts) {
           if (t === 1) p.matvec(pass, Math.ceil(p.rows / matvecRows));
-          else {p.matmul(
+          else if (p.lanes && t >= LANES_MIN_TOKENS) {
+            const groups = Math.ceil(t / (LANES_TOKENS * LANES_WG));
+            p.lanes(pass, groups * Math.ceil(p.rows / LANES_ROWS));
+          } else {
+            p.matmul(
               pass,
               Math.ceil((Math.ceil(p.rows / MATMUL_ROWS) * Math.ceil(t / MATMUL_TOKENS)) / mmWg),
-            );}
+            );
+          }
         }
       },
     };

@@ -7,7 +7,10 @@ import * as ref from "../_reference.ts";
 /** f32 math on exactly representable inputs: only accumulation rounding remains. */
 const RTOL = 1e-5;
 const TYPES = ["f32", "f16", "bf16"] as const;
-/** [tokens, rows, cols]: 1 token = matvec, more = tiled matmul; odd, prime, tile±1 sizes. */
+/**
+ * [tokens, rows, cols]: 1 token = matvec, more = tiled matmul (on software adapters from 32 tokens
+ * matmul_lanes: 130 × 300 spans several of its token groups and row blocks); odd, prime, tile±1.
+ */
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 67, 129],
@@ -15,6 +18,7 @@ const SHAPES: [number, number, number][] = [
   [2, 3, 5],
   [3, 33, 17],
   [17, 31, 100],
+  [130, 300, 72],
   [
     40,
     70,
