@@ -3,6 +3,7 @@ import { EXIT, InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
+import { expectedTensors } from "../model/tensors.ts";
 import { perplexity } from "../model/perplexity.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
@@ -17,7 +18,7 @@ import {
   saveTrainingState,
 } from "../train/save.ts";
 import type { ScheduleName } from "../train/schedule.ts";
-import { tensorViews, type TrainableLlama, trainingMemory } from "../train/trainable.ts";
+import { type TrainableLlama, trainingMemory } from "../train/trainable.ts";
 import {
   type Position,
   stepsForEpochs,
@@ -226,18 +227,14 @@ export const train = command({
       }
       const sourceConfig = readJson(`${modelDir}/config.json`) as Record<string, unknown>;
       const save = async (at: Position) => {
-        const views = new Map(tensorViews(config).map((t) => [t.name, [t.rows, t.cols]]));
-        const weights = [...await m.tensors()].map(([name, data]) => ({
-          name,
-          // Norm weights are vectors.
-          shape: views.get(name)![0] === 1 ? [views.get(name)![1]!] : views.get(name)!,
-          data,
+        const weights = await m.tensors();
+        const tensors = expectedTensors(config).map((t) => ({
+          name: t.name,
+          shape: [...t.shape],
+          data: weights.get(t.name)!,
         }));
-        saveModelFolder(outDir, modelDir, sourceConfig, weights, settings.saveDtype);
-        const optimizer = new Map(
-          [...await m.optimizerState()].map(([k, t]) => [k, { shape: [...t.shape], data: t.data }]),
-        );
-        saveTrainingState(outDir, optimizer, { ...settings, model: settings.model, position: at });
+        saveModelFolder(outDir, modelDir, sourceConfig, tensors, settings.saveDtype);
+        saveTrainingState(outDir, await m.optimizerState(), { ...settings, position: at });
       };
       const evaluate = async (step: number) => {
         if (!evalIds) return undefined;

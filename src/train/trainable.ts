@@ -375,8 +375,8 @@ export class TrainableLlama {
    * Masters and AdamW moments of every trained tensor (`NAME.master`, `NAME.exp_avg`,
    * `NAME.exp_avg_sq`, NAME a fused tensor's name), for a checkpoint that resumes exactly.
    */
-  async optimizerState(): Promise<Map<string, { shape: [number, number]; data: Float32Array }>> {
-    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  async optimizerState(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const p of this.#params.values()) {
       const parts = [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]] as const;
       for (const [what, buffer] of parts) {
