@@ -81,6 +81,16 @@ export class TrainOps {
     return this.#gemm(dy, x, dw, [s.rows, s.cols, s.tokens], [1, s.rows, 1, s.cols, s.cols], true);
   }
 
+  /** A linear layer's backward: dx = dy·W (overwritten) and dW += dyᵀ·x. */
+  linearBackward(
+    io: { dy: GPUBuffer; x: GPUBuffer; w: GPUBuffer; dx: GPUBuffer; dw: GPUBuffer },
+    s: LinearShape,
+  ): Step {
+    const input = this.linearGradInput(io.dy, io.w, io.dx, s);
+    const weight = this.linearGradWeight(io.dy, io.x, io.dw, s);
+    return (pass) => (input(pass), weight(pass));
+  }
+
   /** C[m, n] (+)= Σ_k A[m, k] B[n, k] with strides [a_m, a_k, b_n, b_k, c_m]. */
   #gemm(
     a: GPUBuffer,

@@ -572,8 +572,7 @@ export class TrainableLlama {
     let pass = encoder.beginComputePass();
     const head = this.#head();
     const vocab = { tokens: T, rows: c.vocabSize, cols: D };
-    train.linearGradInput(a.logits, head.p, a.dh, vocab)(pass);
-    train.linearGradWeight(a.logits, a.hf, head.g, vocab)(pass);
+    train.linearBackward({ dy: a.logits, x: a.hf, w: head.p, dx: a.dh, dw: head.g }, vocab)(pass);
     const norm = this.#param("norm");
     const last = a.x[c.numHiddenLayers]!;
     train.rmsnormGrad(
@@ -601,28 +600,24 @@ export class TrainableLlama {
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`);
     // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
-    const down = { tokens: T, rows: D, cols: F };
-    train.linearGradInput(a.dx, p("down").p, a.dact, down)(pass);
-    train.linearGradWeight(a.dx, a.act[s]!, p("down").g, down)(pass);
+    const down = { dy: a.dx, x: a.act[s]!, w: p("down").p, dx: a.dact, dw: p("down").g };
+    train.linearBackward(down, { tokens: T, rows: D, cols: F })(pass);
     train.siluMulGrad(a.gateUp[s]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
-    const gateUp = { tokens: T, rows: 2 * F, cols: D };
-    train.linearGradInput(a.dGateUp, p("gate_up").p, a.dh, gateUp)(pass);
-    train.linearGradWeight(a.dGateUp, a.h2[s]!, p("gate_up").g, gateUp)(pass);
+    const gateUp = { dy: a.dGateUp, x: a.h2[s]!, w: p("gate_up").p, dx: a.dh, dw: p("gate_up").g };
+    train.linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D })(pass);
     train.rmsnormGrad(
       { x: a.mid[s]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: p("mlp_norm").g, rstd: a.rstd },
       { tokens: T, dim: D, eps, accumulate: true },
     )(pass);
     // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
-    const o = { tokens: T, rows: D, cols: c.qDim };
-    train.linearGradInput(a.dx, p("o").p, a.dattn, o)(pass);
-    train.linearGradWeight(a.dx, a.attn[s]!, p("o").g, o)(pass);
+    const o = { dy: a.dx, x: a.attn[s]!, w: p("o").p, dx: a.dattn, dw: p("o").g };
+    train.linearBackward(o, { tokens: T, rows: D, cols: c.qDim })(pass);
     const saved = { qkv: a.qkv[s]!, spans: a.spans, out: a.attn[s]!, lse: a.lse[s]! };
     train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
     this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
       .record(pass, T);
-    const qkv = { tokens: T, rows: row, cols: D };
-    train.linearGradInput(a.dqkv, p("qkv").p, a.dh, qkv)(pass);
-    train.linearGradWeight(a.dqkv, a.h1[s]!, p("qkv").g, qkv)(pass);
+    const qkv = { dy: a.dqkv, x: a.h1[s]!, w: p("qkv").p, dx: a.dh, dw: p("qkv").g };
+    train.linearBackward(qkv, { tokens: T, rows: row, cols: D })(pass);
     train.rmsnormGrad(
       { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: p("attn_norm").g, rstd: a.rstd },
       { tokens: T, dim: D, eps, accumulate: true },
