@@ -148,10 +148,23 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     options: { addGenerationPrompt?: boolean } = {},
   ): number[] {
+    return this.encodeSpans(messages, options).ids;
+  }
+
+  /**
+   * {@linkcode encode}, also giving where each message's content lies in the ids ([start, end),
+   * by message index; a message the template does not write has none): what training needs to
+   * count the loss on the assistant's tokens only.
+   */
+  encodeSpans(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean } = {},
+  ): { ids: number[]; spans: ([number, number] | undefined)[] } {
     const gen = options.addGenerationPrompt ?? true;
     const real = this.#render(messages, gen);
     const marked = this.#render(messages.map((m, i) => ({ ...m, content: MARK(i) })), gen);
     const ids: number[] = [];
+    const spans: ([number, number] | undefined)[] = messages.map(() => undefined);
     let pos = 0; // position in `real`
     const pieces = marked.split(MARK_RE); // template, index, template, index, …, template
     for (let p = 0; p < pieces.length; p += 2) {
@@ -160,16 +173,19 @@ export class ChatTemplate {
       append(ids, this.#tokenizer.encode(template, { special: true }));
       pos += template.length;
       if (p + 1 >= pieces.length) break;
-      const content = messages[Number(pieces[p + 1])]!.content;
+      const index = Number(pieces[p + 1]);
+      const content = messages[index]!.content;
       const next = pieces[p + 2] ?? "";
       // Templates may transform content (Llama 3's `| trim`); find the form that was written.
       const written = [content, content.trim(), content.trimStart(), content.trimEnd()]
         .find((c) => real.startsWith(c + next, pos));
-      if (written === undefined) throw unaligned(pos, Number(pieces[p + 1]));
+      if (written === undefined) throw unaligned(pos, index);
+      const start = ids.length;
       append(ids, this.#tokenizer.encode(written));
+      spans[index] = [start, ids.length];
       pos += written.length;
     }
-    return ids;
+    return { ids, spans };
   }
 
   #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {

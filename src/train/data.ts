@@ -6,7 +6,7 @@
  * - JSONL, one object a line: `{"input_ids": [...], "attention_mask"?: [...], "labels"?: [...]}`
  *   (pre-tokenized, one sequence each, taken as it is); `{"text": "..."}` (packed as plain
  *   text); `{"messages": [...]}` (one sequence each, rendered through the chat template; with
- *   `chat`, only the assistant messages' tokens carry labels).
+ *   `chat`, only the assistant messages' tokens and the token closing each carry labels).
  * Sequences longer than `seqLen` are refused, not cut silently.
  * @module
  */
@@ -122,19 +122,15 @@ function renderChat(
   if (!template) {
     throw new InputError(`${where}: chat messages need the model's chat template, and it has none`);
   }
-  const ids = template.encode(messages, { addGenerationPrompt: false });
+  const { ids, spans } = template.encodeSpans(messages, { addGenerationPrompt: false });
   if (!assistantOnly) return { inputIds: ids };
+  // An assistant message's tokens and the one after them (its end-of-turn token), so the model
+  // learns to stop.
   const labels = ids.map(() => IGNORE_INDEX);
   messages.forEach((m, k) => {
-    if (m.role !== "assistant") return;
-    const from = template.encode(messages.slice(0, k), { addGenerationPrompt: true }).length;
-    const through = template.encode(messages.slice(0, k + 1), { addGenerationPrompt: false });
-    if (through.some((id, i) => ids[i] !== id)) {
-      throw new InputError(
-        `${where}: the chat template does not render a conversation's start as a prefix of the whole; --chat cannot find the assistant's tokens`,
-      );
-    }
-    for (let i = from; i < through.length; i++) labels[i] = ids[i]!;
+    const span = spans[k];
+    if (m.role !== "assistant" || !span) return;
+    for (let i = span[0]; i <= Math.min(span[1], ids.length - 1); i++) labels[i] = ids[i]!;
   });
   return { inputIds: ids, labels };
 }
