@@ -44,7 +44,7 @@ Data (--data: a file, or a folder whose files are read in name order):
         positions are indices in the line, tokens with mask 0 are left out
     {"text": "..."}                  packed as plain text
     {"messages": [{"role", "content"}, ...]}   rendered through the chat template; with --chat
-        the loss counts only the assistant messages' tokens
+        the loss counts only the assistant messages' tokens (and each one's end-of-turn token)
 
 Options (defaults are Hugging Face Trainer's):
   --batch-size N      sequences per micro-batch (default 8)
@@ -62,7 +62,8 @@ Options (defaults are Hugging Face Trainer's):
   --warmup N          steps of linear warmup from 0 (default 0)
   --no-shuffle        take the sequences in file order (default: a seeded shuffle per pass)
   --seed N            the shuffle's seed (default 42)
-  --chat              chat data: the loss counts only the assistant's tokens
+  --chat              chat data: the loss counts only the assistant's replies (with their
+                      end-of-turn tokens)
   --save-dtype T      f32 | bf16 | f16: the saved weights' type (default: the model's)
   --save-every N      also save to --out every N steps
   --eval FILE         a text to measure loss and perplexity on (the perplexity command's recipe,
