@@ -46,14 +46,16 @@ export function safetensorsFile(json: string, chunks: readonly Uint8Array[] = []
 
 /**
  * Writes `tensors` to `path`, streaming each one's bytes from `data(t, write)`; without `data`
- * the file is sized to hold them but left sparse (zeros), for header-only benchmarks.
+ * the file is sized to hold them but left sparse (zeros), for header-only benchmarks. `metadata`
+ * becomes the header's `__metadata__`.
  */
 export function writeSafetensors(
   path: string,
   tensors: readonly TensorEntry[],
   data?: (t: TensorEntry, write: (bytes: Uint8Array) => void) => void,
+  metadata?: Record<string, string>,
 ): void {
-  const { json, dataBytes } = safetensorsHeader(tensors);
+  const { json, dataBytes } = safetensorsHeader(tensors, metadata);
   const file = Deno.openSync(path, { create: true, write: true, truncate: true });
   try {
     const write = (bytes: Uint8Array) => {

@@ -8,7 +8,7 @@ import type { LlamaConfig } from "../model/config.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 import { gaussian } from "./random.ts";
-import { encodeAs, SAVE_DTYPES, type SaveDtype } from "./save.ts";
+import { encodeAs, HF_METADATA, SAVE_DTYPES, type SaveDtype } from "./save.ts";
 
 /** Values generated per write. */
 const CHUNK = 1 << 20;
@@ -35,5 +35,5 @@ export function writeInitialWeights(
       }
       write(encodeAs(values, o.dtype));
     }
-  });
+  }, HF_METADATA);
 }

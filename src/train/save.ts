@@ -26,6 +26,9 @@ const COPIED = [
   "chat_template.jinja",
 ];
 
+/** The header metadata transformers' `save_pretrained` writes (and its loader checks). */
+export const HF_METADATA = { format: "pt" };
+
 /** The optimizer state and trainer state files of a resumable checkpoint. */
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 export const STATE_FILE = "trainer_state.json";

@@ -63,6 +63,11 @@ for (const model of ["tiny-f32", "tiny-bf16-tied", "tiny-f16-rope-scaled"]) {
       });
       const start = readTensors(`${FIXTURES}${model}/model.safetensors`);
       const saved = readTensors(`${dir}/out/model.safetensors`);
+      // transformers' loader accepts headers with save_pretrained's metadata.
+      const bytes = Deno.readFileSync(`${dir}/out/model.safetensors`);
+      const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+      assertEquals(header.__metadata__, { format: "pt" });
       const want = readTensors(`${FIXTURES}${model}/training/after.safetensors`);
       assertEquals([...saved.keys()].sort(), [...want.keys()].sort());
       for (const [name, w] of want) {
