@@ -81,7 +81,12 @@ export function saveModelFolder(
     writeFileAtomic(
       `${dir}/model.safetensors`,
       (path) =>
-        writeSafetensors(path, entries, (e, write) => write(encodeAs(byName.get(e.name)!, dtype))),
+        writeSafetensors(
+          path,
+          entries,
+          (e, write) => write(encodeAs(byName.get(e.name)!, dtype)),
+          HF_METADATA,
+        ),
     );
   } catch (e) {
     throw asInputError(e, dir);
