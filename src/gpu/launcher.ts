@@ -11,6 +11,9 @@ import type { Kernel } from "./kernels.ts";
 /** Largest workgroup size the reduction kernels' workgroup arrays hold. */
 export const MAX_WIDTH = 256;
 
+/** A whole buffer, or a range of one (offset a multiple of 256 bytes). */
+export type Bindable = GPUBuffer | GPUBufferBinding;
+
 /** Words of a parameter uniform: u32, or f32 where marked. */
 export type Params = (number | { f32: number })[];
 
@@ -45,16 +48,16 @@ export class Launcher {
   launch(
     kernel: Kernel,
     wg: number | undefined,
-    resources: GPUBuffer[],
+    resources: Bindable[],
     constants: Record<string, number> = {},
   ): Dispatch {
     const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
     const bindGroup = this.#gpu.device.createBindGroup({
       label: kernel.name,
       layout,
-      entries: [this.frame, ...resources].map((buffer, binding) => ({
+      entries: [this.frame, ...resources].map((r, binding) => ({
         binding,
-        resource: { buffer },
+        resource: r instanceof GPUBuffer ? { buffer: r } : r,
       })),
     });
     const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;

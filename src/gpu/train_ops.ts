@@ -8,7 +8,7 @@
  */
 import type { Gpu } from "./device.ts";
 import { kernel } from "./kernels.ts";
-import type { Launcher } from "./launcher.ts";
+import type { Bindable, Launcher } from "./launcher.ts";
 import { uniformBuffer } from "./buffers.ts";
 
 /** A prepared dispatch (or a few) for one batch. */
@@ -53,7 +53,7 @@ export class TrainOps {
   }
 
   /** y (+)= x·Wᵀ: x [tokens, cols], W [rows, cols], y [tokens, rows]. */
-  linear(x: GPUBuffer, w: GPUBuffer, y: GPUBuffer, s: LinearShape, accumulate = false): Step {
+  linear(x: Bindable, w: GPUBuffer, y: Bindable, s: LinearShape, accumulate = false): Step {
     return this.#gemm(
       x,
       w,
@@ -65,7 +65,7 @@ export class TrainOps {
   }
 
   /** dx (+)= dy·W: dy [tokens, rows], W [rows, cols], dx [tokens, cols]. */
-  linearGradInput(dy: GPUBuffer, w: GPUBuffer, dx: GPUBuffer, s: LinearShape, accumulate = false) {
+  linearGradInput(dy: Bindable, w: GPUBuffer, dx: Bindable, s: LinearShape, accumulate = false) {
     return this.#gemm(
       dy,
       w,
@@ -77,13 +77,13 @@ export class TrainOps {
   }
 
   /** dW += dyᵀ·x: dy [tokens, rows], x [tokens, cols], dW [rows, cols]. */
-  linearGradWeight(dy: GPUBuffer, x: GPUBuffer, dw: GPUBuffer, s: LinearShape): Step {
+  linearGradWeight(dy: Bindable, x: Bindable, dw: GPUBuffer, s: LinearShape): Step {
     return this.#gemm(dy, x, dw, [s.rows, s.cols, s.tokens], [1, s.rows, 1, s.cols, s.cols], true);
   }
 
   /** A linear layer's backward: dx = dy·W (overwritten) and dW += dyᵀ·x. */
   linearBackward(
-    io: { dy: GPUBuffer; x: GPUBuffer; w: GPUBuffer; dx: GPUBuffer; dw: GPUBuffer },
+    io: { dy: Bindable; x: Bindable; w: GPUBuffer; dx: Bindable; dw: GPUBuffer },
     s: LinearShape,
   ): Step {
     const input = this.linearGradInput(io.dy, io.w, io.dx, s);
@@ -93,9 +93,9 @@ export class TrainOps {
 
   /** C[m, n] (+)= Σ_k A[m, k] B[n, k] with strides [a_m, a_k, b_n, b_k, c_m]. */
   #gemm(
-    a: GPUBuffer,
-    b: GPUBuffer,
-    c: GPUBuffer,
+    a: Bindable,
+    b: Bindable,
+    c: Bindable,
     [m, n, k]: number[],
     strides: number[],
     accumulate: boolean,
@@ -205,8 +205,8 @@ export class TrainOps {
   /** nll per row, and logits overwritten by (softmax − onehot) · scale; targets 0xffffffff ignored. */
   crossEntropyGrad(
     logits: GPUBuffer,
-    targets: GPUBuffer,
-    nll: GPUBuffer,
+    targets: Bindable,
+    nll: Bindable,
     s: { tokens: number; vocab: number; scale: number },
   ): Step {
     const l = this.#k.launch(kernel("crossEntropyGrad"), this.#gpu.workgroups.reduce, [

@@ -11,7 +11,7 @@ import { TrainableLlama } from "./trainable.ts";
 export function loadTrainable(
   gpu: Gpu,
   spec: string,
-  options: { checkpointLayers?: boolean } = {},
+  options: { checkpointLayers?: boolean; headTokens?: number } = {},
 ): { model: TrainableLlama; checkpoint: Omit<Checkpoint, "weights" | "close"> } {
   const ckpt = openCheckpoint(spec);
   try {

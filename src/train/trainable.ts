@@ -126,6 +126,7 @@ function activationFloats(
   c: LlamaConfig,
   T: number,
   checkpointLayers: boolean,
+  headTokens = T,
 ): Record<string, [number, number?]> {
   const { hiddenSize: D, intermediateSize: F, qDim, numAttentionHeads: H } = c;
   // Checkpointed layers share one slot (recomputed before each layer's backward); x stays.
@@ -142,7 +143,7 @@ function activationFloats(
     gateUp: [T * 2 * F, N],
     act: [T * F, N],
     hf: [T * D],
-    logits: [T * c.vocabSize],
+    logits: [headTokens * c.vocabSize],
     nll: [T],
     dx: [T * D],
     dh: [T * D],
@@ -189,6 +190,8 @@ export class TrainableLlama {
   readonly #adam: { record: Step; set(h: AdamStep): void; destroy(): void; decay: boolean }[];
   /** Keep only each layer's input; recompute the rest before its backward (less memory). */
   readonly #checkpointLayers: boolean;
+  /** Most tokens per lm_head chunk (default: what one binding of logits holds). */
+  readonly #headLimit: number | undefined;
   /** GPU bytes the last batch's activations and scratch took (what --dry-run estimates). */
   batchBytes = 0;
   /** Optimizer steps taken (AdamW's bias corrections count from 1). */
@@ -199,7 +202,7 @@ export class TrainableLlama {
     gpu: Gpu,
     config: LlamaConfig,
     tensors: ReadonlyMap<string, Float32Array>,
-    options: { checkpointLayers?: boolean } = {},
+    options: { checkpointLayers?: boolean; headTokens?: number } = {},
   ) {
     if (config.attentionBias || config.mlpBias) {
       throw new InputError(
@@ -214,6 +217,7 @@ export class TrainableLlama {
     this.config = config;
     this.#gpu = gpu;
     this.#checkpointLayers = options.checkpointLayers ?? false;
+    this.#headLimit = options.headTokens;
     this.#ops = new Ops(gpu);
     this.#train = new TrainOps(gpu, this.#ops.launcher);
     this.#views = tensorViews(config);
@@ -429,7 +433,7 @@ export class TrainableLlama {
     try {
       const encoder = this.#gpu.device.createCommandEncoder();
       this.#ops.setFrame(T);
-      this.#forward(encoder, a, o.scale);
+      this.#forward(encoder, a, o.scale, o.backward);
       if (o.backward) this.#backward(encoder, a);
       this.#gpu.device.queue.submit([encoder.finish()]);
       const nll = new Float32Array(await readBuffer(this.#gpu.device, a.nll, T * 4));
@@ -453,12 +457,6 @@ export class TrainableLlama {
     const each = (n: number, label: string, count: number) =>
       Array.from({ length: count }, (_, l) => f32(n, `${label}.${l}`));
     const groups = idGroups(b.ids);
-    const logits = T * c.vocabSize * 4;
-    if (logits > this.#gpu.limits.maxStorageBufferBindingSize) {
-      throw new InputError(
-        `a batch of ${T} tokens needs ${logits} bytes of logits, beyond this device's largest binding: use a smaller --batch-size or --seq-len`,
-      );
-    }
     this.#ensureRope(b.positions);
     return {
       tokens: T,
@@ -473,7 +471,7 @@ export class TrainableLlama {
         count: groups.ids.length,
       },
       ...Object.fromEntries(
-        Object.entries(activationFloats(c, T, this.#checkpointLayers)).map((
+        Object.entries(activationFloats(c, T, this.#checkpointLayers, this.#headTokens(T))).map((
           [name, [floats, count]],
         ) => [
           name,
@@ -501,8 +499,11 @@ export class TrainableLlama {
     return this.#params.get(name)!;
   }
 
-  /** The forward pass, keeping activations; ends with the loss and dlogits (× scale) in logits. */
-  #forward(encoder: GPUCommandEncoder, a: Activations, scale: number): void {
+  /**
+   * The forward pass, keeping activations, to the loss per token; with `backward` it ends with
+   * the head's gradients (dh = d hf, lm_head's dW added).
+   */
+  #forward(encoder: GPUCommandEncoder, a: Activations, scale: number, backward: boolean): void {
     const c = this.config;
     const T = a.tokens;
     const D = c.hiddenSize;
@@ -521,16 +522,49 @@ export class TrainableLlama {
     const last = a.x[c.numHiddenLayers]!;
     this.#ops.rmsnorm(last, this.#param("norm").p, a.hf, { dim: D, eps: c.rmsNormEps })
       .record(pass, T);
-    const vocab = { tokens: T, rows: c.vocabSize, cols: D };
-    this.#train.linear(a.hf, this.#head().p, a.logits, vocab)(pass);
-    this.#train.crossEntropyGrad(a.logits, a.targets, a.nll, {
-      ...vocab,
-      vocab: c.vocabSize,
-      scale,
-    })(
-      pass,
-    );
+    // lm_head and the loss a chunk of tokens at a time (the logits of all would not fit one
+    // binding with a large vocabulary); with `backward`, also the head's gradients: dW += and
+    // d hf for the chunk.
+    const head = this.#head();
+    const n = this.#headTokens(T);
+    for (let t0 = 0; t0 < T; t0 += n) {
+      const rows = Math.min(n, T - t0);
+      const at = (b: GPUBuffer, width: number) => ({
+        buffer: b,
+        offset: t0 * width * 4,
+        size: rows * width * 4,
+      });
+      const shape = { tokens: rows, rows: c.vocabSize, cols: D };
+      this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
+      this.#train.crossEntropyGrad(a.logits, at(a.targets, 1), at(a.nll, 1), {
+        tokens: rows,
+        vocab: c.vocabSize,
+        scale,
+      })(pass);
+      if (!backward) continue;
+      const io = { dy: a.logits, x: at(a.hf, D), w: head.p, dx: at(a.dh, D), dw: head.g };
+      this.#train.linearBackward(io, shape)(pass);
+    }
     pass.end();
+  }
+
+  /**
+   * Tokens per lm_head chunk: the logits' binding holds [chunk, vocab] f32; a chunk that is not
+   * the whole batch is a multiple of 64 tokens, so every chunk's offset into hf, dh, targets and
+   * nll is 256-byte aligned as bindings require.
+   */
+  #headTokens(T: number): number {
+    const limit = Math.floor(
+      this.#gpu.limits.maxStorageBufferBindingSize / (this.config.vocabSize * 4),
+    );
+    const n = Math.min(T, this.#headLimit ?? limit, limit);
+    if (n === T) return T;
+    if (n < 64) {
+      throw new InputError(
+        `config.json: vocab_size ${this.config.vocabSize} is too large for this device: 64 tokens of logits exceed its largest binding`,
+      );
+    }
+    return n - (n % 64);
   }
 
   /**
@@ -563,16 +597,13 @@ export class TrainableLlama {
     pass.end();
   }
 
-  /** The backward pass from dlogits (in logits) to every parameter's gradient (added). */
+  /** The backward pass from d hf (the head's, from the forward) to every parameter's gradient. */
   #backward(encoder: GPUCommandEncoder, a: Activations): void {
     const c = this.config;
     const train = this.#train;
     const T = a.tokens;
     const D = c.hiddenSize;
     let pass = encoder.beginComputePass();
-    const head = this.#head();
-    const vocab = { tokens: T, rows: c.vocabSize, cols: D };
-    train.linearBackward({ dy: a.logits, x: a.hf, w: head.p, dx: a.dh, dw: head.g }, vocab)(pass);
     const norm = this.#param("norm");
     const last = a.x[c.numHiddenLayers]!;
     train.rmsnormGrad(
