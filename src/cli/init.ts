@@ -3,8 +3,8 @@ import { InputError, UsageError } from "../errors.ts";
 import { readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { parseLlamaConfig } from "../model/config.ts";
 import { countParameters } from "../model/tensors.ts";
-import { writeInitialWeights } from "../train/init.ts";
-import { SAVE_DTYPES, type SaveDtype } from "../train/save.ts";
+import { writeNewModel } from "../train/init.ts";
+import { SAVE_DTYPES, type SaveDtype, saveDtypeOf } from "../train/save.ts";
 import { command, intFlag } from "./args.ts";
 import { out } from "./output.ts";
 
@@ -52,56 +52,14 @@ export const init = command({
         `${values.config}: initializer_range is ${range}: expected a positive number`,
       );
     }
-    const stored = config.torchDtype === "bfloat16"
-      ? "bf16"
-      : config.torchDtype === "float16"
-      ? "f16"
-      : "f32";
-    const dtype = (values.dtype ?? stored) as SaveDtype;
+    const dtype = (values.dtype ?? saveDtypeOf(config.torchDtype)) as SaveDtype;
     if (!(dtype in SAVE_DTYPES)) {
       throw new UsageError(`--dtype is "${values.dtype}": expected f32, bf16 or f16`);
     }
     const seed = values.seed !== undefined ? intFlag("seed", values.seed, 0, 0xffffffff) : 42;
     const dir = values.out;
-    try {
-      Deno.mkdirSync(dir, { recursive: true });
-      if (values.tokenizer) {
-        const from = resolveModelDir(values.tokenizer);
-        for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
-          try {
-            Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
-          } catch (e) {
-            if (!(e instanceof Deno.errors.NotFound)) throw e;
-          }
-        }
-      }
-      const torch = { f32: "float32", bf16: "bfloat16", f16: "float16" }[dtype];
-      Deno.writeTextFileSync(
-        `${dir}/config.json`,
-        JSON.stringify({ ...json, torch_dtype: torch }, null, 2) + "\n",
-      );
-      const generation: Record<string, unknown> = { _from_model_config: true };
-      if (json.bos_token_id !== undefined) generation.bos_token_id = json.bos_token_id;
-      if (json.eos_token_id !== undefined) generation.eos_token_id = json.eos_token_id;
-      Deno.writeTextFileSync(
-        `${dir}/generation_config.json`,
-        JSON.stringify(generation, null, 2) + "\n",
-      );
-      writeInitialWeights(`${dir}/model.safetensors`, config, {
-        seed,
-        dtype,
-        initializerRange: range,
-      });
-    } catch (e) {
-      if (e instanceof InputError || e instanceof UsageError) throw e;
-      if (e instanceof Deno.errors.NotCapable) {
-        throw new InputError(
-          `Cannot write ${dir}: wgllama was not given write access (--allow-write)`,
-        );
-      }
-      if (e instanceof Error) throw new InputError(`Cannot write ${dir}: ${e.message}`);
-      throw e;
-    }
+    const tokenizerFrom = values.tokenizer && resolveModelDir(values.tokenizer);
+    writeNewModel(dir, json, config, { seed, dtype, initializerRange: range, tokenizerFrom });
     out(
       `initialised ${
         countParameters(config).total

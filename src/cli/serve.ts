@@ -1,7 +1,7 @@
 /** `wgllama serve [MODEL]`: an OpenAI-compatible HTTP server on continuous batching. */
 import { EXIT, InputError } from "../errors.ts";
 import { Engine } from "../generate/engine.ts";
-import { resolveModelDir } from "../io/hf_folder.ts";
+import { pathIs } from "../io/hf_folder.ts";
 import { openAiHandler } from "../serve/server.ts";
 import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { err } from "./output.ts";
@@ -60,7 +60,6 @@ export const serve = command({
       ? intFlag("parallel", values.parallel, 1, 64)
       : 4;
     const queueLimit = values.queue !== undefined ? intFlag("queue", values.queue, 0) : 64;
-    const dir = resolveModelDir(spec);
     const session = await openSession(spec, values, {
       slots: parallel,
       tokenizerFor: "serve reads and writes text",
@@ -71,8 +70,9 @@ export const serve = command({
       decode: (ids) => tokenizer.decode(ids, { skipSpecial: true }),
       queueLimit,
     });
+    // A folder is named by its last part; a hub id or the built-in model by itself.
     const id = values["model-id"] ??
-      (spec === dir ? dir.replace(/\/+$/, "").split("/").at(-1)! : spec);
+      (pathIs(spec, "dir") ? spec.replace(/\/+$/, "").split("/").at(-1)! : spec);
     const handler = openAiHandler({
       id,
       engine,

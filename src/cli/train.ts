@@ -3,7 +3,7 @@ import { EXIT, InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
-import { expectedTensors } from "../model/tensors.ts";
+import { countParameters, expectedTensors } from "../model/tensors.ts";
 import { perplexity } from "../model/perplexity.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
@@ -14,6 +14,7 @@ import {
   readTrainingState,
   SAVE_DTYPES,
   type SaveDtype,
+  saveDtypeOf,
   saveModelFolder,
   saveTrainingState,
 } from "../train/save.ts";
@@ -190,7 +191,7 @@ export const train = command({
       const m = trainingMemory(config, tokens, v["checkpoint-layers"] ?? false);
       out(
         JSON.stringify({
-          parameters: m.state / 16,
+          parameters: countParameters(config).total,
           state_bytes: m.state,
           activation_bytes: m.activations,
           total_bytes: m.total,
@@ -304,7 +305,7 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
   if (!["constant", "linear", "cosine"].includes(schedule)) {
     throw new UsageError(`--schedule is "${v.schedule}": expected constant, linear or cosine`);
   }
-  const saveDtype = (v["save-dtype"] ?? storedDtype(config.torchDtype)) as SaveDtype;
+  const saveDtype = (v["save-dtype"] ?? saveDtypeOf(config.torchDtype)) as SaveDtype;
   if (!(saveDtype in SAVE_DTYPES)) {
     throw new UsageError(`--save-dtype is "${v["save-dtype"]}": expected f32, bf16 or f16`);
   }
@@ -353,7 +354,10 @@ function resumedSettings(v: Values, state: Record<string, unknown>, dir: string)
     );
   }
   const s = state as unknown as RunSettings;
-  if (typeof s.plan !== "object" || typeof s.seqLen !== "number" || typeof s.data !== "string") {
+  if (
+    typeof s.plan?.optimizer !== "object" || s.plan.optimizer === null ||
+    typeof s.seqLen !== "number" || typeof s.data !== "string"
+  ) {
     throw new InputError(`${dir}/trainer_state.json: not the state of a wgllama train run`);
   }
   if (s.plan.optimizer.maxGradNorm === null) s.plan.optimizer.maxGradNorm = Infinity; // JSON
@@ -366,11 +370,6 @@ function positionOf(state: Record<string, unknown>, dir: string): Position {
     throw new InputError(`${dir}/trainer_state.json: "position" is missing or malformed`);
   }
   return p;
-}
-
-/** The save type matching the model's torch_dtype (f32 when unknown). */
-function storedDtype(torchDtype: string | null): SaveDtype {
-  return torchDtype === "bfloat16" ? "bf16" : torchDtype === "float16" ? "f16" : "f32";
 }
 
 function evalTokens(path: string, tokenizer: TextTokenizer | undefined): number[] {

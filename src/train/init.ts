@@ -8,10 +8,47 @@ import type { LlamaConfig } from "../model/config.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 import { gaussian } from "./random.ts";
-import { encodeAs, HF_METADATA, SAVE_DTYPES, type SaveDtype } from "./save.ts";
+import {
+  copyModelFiles,
+  encodeAs,
+  HF_METADATA,
+  SAVE_DTYPES,
+  type SaveDtype,
+  TOKENIZER_FILES,
+  writeError,
+  writeModelConfig,
+} from "./save.ts";
 
 /** Values generated per write. */
 const CHUNK = 1 << 20;
+
+/**
+ * Writes a new model folder `dir`: `json` (config.json, parsed as `c`) with torch_dtype set,
+ * a generation_config.json with its bos and eos ids, the tokenizer files of `tokenizerFrom` when
+ * given, and freshly initialised weights.
+ */
+export function writeNewModel(
+  dir: string,
+  json: Record<string, unknown>,
+  c: LlamaConfig,
+  o: { seed: number; dtype: SaveDtype; initializerRange: number; tokenizerFrom?: string },
+): void {
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    if (o.tokenizerFrom) copyModelFiles(o.tokenizerFrom, dir, TOKENIZER_FILES);
+    writeModelConfig(dir, json, o.dtype);
+    const generation: Record<string, unknown> = { _from_model_config: true };
+    if (json.bos_token_id !== undefined) generation.bos_token_id = json.bos_token_id;
+    if (json.eos_token_id !== undefined) generation.eos_token_id = json.eos_token_id;
+    Deno.writeTextFileSync(
+      `${dir}/generation_config.json`,
+      JSON.stringify(generation, null, 2) + "\n",
+    );
+    writeInitialWeights(`${dir}/model.safetensors`, c, o);
+  } catch (e) {
+    throw writeError(e, dir);
+  }
+}
 
 /** Writes `path` (model.safetensors) with freshly initialised weights of `c`. */
 export function writeInitialWeights(

@@ -16,15 +16,37 @@ export type SaveDtype = keyof typeof SAVE_DTYPES;
 
 const TORCH_DTYPE: Record<SaveDtype, string> = { f32: "float32", bf16: "bfloat16", f16: "float16" };
 
-/** Files of a model folder copied as they are (those present). */
-const COPIED = [
-  "generation_config.json",
+/** A model folder's tokenizer files (those present are copied as they are). */
+export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "special_tokens_map.json",
   "tokenizer.model",
   "chat_template.jinja",
 ];
+
+/** The save type of a config's torch_dtype (f32 when absent or unknown). */
+export function saveDtypeOf(torchDtype: string | null): SaveDtype {
+  return torchDtype === "bfloat16" ? "bf16" : torchDtype === "float16" ? "f16" : "f32";
+}
+
+/** Copies the files of `names` that `from` has into `dir` (nothing when they are one folder). */
+export function copyModelFiles(from: string, dir: string, names: readonly string[]): void {
+  if (Deno.realPathSync(dir) === Deno.realPathSync(from)) return;
+  for (const f of names) {
+    try {
+      Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}
+
+/** Writes config.json: the given config with torch_dtype set to `dtype`'s. */
+export function writeModelConfig(dir: string, config: Record<string, unknown>, dtype: SaveDtype) {
+  const { torch_dtype: _, dtype: __, ...rest } = config;
+  writeJsonAtomic(`${dir}/config.json`, { ...rest, torch_dtype: TORCH_DTYPE[dtype] });
+}
 
 /** The header metadata transformers' `save_pretrained` writes (and its loader checks). */
 export const HF_METADATA = { format: "pt" };
@@ -62,16 +84,8 @@ export function saveModelFolder(
 ): void {
   try {
     Deno.mkdirSync(dir, { recursive: true });
-    const same = Deno.realPathSync(dir) === Deno.realPathSync(from);
-    for (const f of same ? [] : COPIED) {
-      try {
-        Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-    }
-    const { torch_dtype: _, dtype: __, ...rest } = config;
-    writeJsonAtomic(`${dir}/config.json`, { ...rest, torch_dtype: TORCH_DTYPE[dtype] });
+    copyModelFiles(from, dir, ["generation_config.json", ...TOKENIZER_FILES]);
+    writeModelConfig(dir, config, dtype);
     const entries = tensors.map((t) => ({
       name: t.name,
       dtype: SAVE_DTYPES[dtype],
@@ -89,7 +103,7 @@ export function saveModelFolder(
         ),
     );
   } catch (e) {
-    throw asInputError(e, dir);
+    throw writeError(e, dir);
   }
 }
 
@@ -112,7 +126,7 @@ export function saveTrainingState(
     );
     writeJsonAtomic(`${dir}/${STATE_FILE}`, state);
   } catch (e) {
-    throw asInputError(e, dir);
+    throw writeError(e, dir);
   }
 }
 
@@ -158,7 +172,8 @@ function writeJsonAtomic(path: string, value: unknown): void {
   );
 }
 
-function asInputError(e: unknown, dir: string): unknown {
+/** A failure to write `dir` as the user's error, in one line (others pass through). */
+export function writeError(e: unknown, dir: string): unknown {
   if (e instanceof InputError) return e;
   if (e instanceof Deno.errors.NotCapable) {
     return new InputError(

@@ -50,6 +50,11 @@ interface Param {
   v: GPUBuffer;
 }
 
+/** A trained tensor's optimizer state, by the names its checkpoint file gives them. */
+function stateOf(p: Param): [string, GPUBuffer][] {
+  return [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]];
+}
+
 /** An HF tensor as rows [first, first + rows) of a trained tensor. */
 export interface TensorView {
   name: string;
@@ -186,7 +191,9 @@ export class TrainableLlama {
   readonly #params = new Map<string, Param>();
   readonly #views: TensorView[];
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
-  #partials: GPUBuffer | undefined;
+  /** Every gradient's partial sums of squares (the global norm), and their launches. */
+  readonly #partials: GPUBuffer;
+  readonly #squareSums: Step[];
   readonly #adam: { record: Step; set(h: AdamStep): void; destroy(): void; decay: boolean }[];
   /** Keep only each layer's input; recompute the rest before its backward (less memory). */
   readonly #checkpointLayers: boolean;
@@ -256,10 +263,24 @@ export class TrainableLlama {
         v: zeros(),
       });
     }
-    this.#adam = [...this.#params.values()].map((p) => ({
+    const params = [...this.#params.values()];
+    this.#adam = params.map((p) => ({
       ...this.#train.adamw({ grad: p.g, p: p.p, m: p.m, v: p.v, n: p.rows * p.cols }),
       decay: p.decay,
     }));
+    const slices = params.map((p) => this.#train.squareSumSlices(p.rows * p.cols));
+    // Sized exactly (storageBuffer rounds up to 16 bytes; the tail stays zero).
+    this.#partials = storageBuffer(
+      gpu.device,
+      slices.reduce((a, b) => a + b, 0) * 4,
+      "grad.partials",
+    );
+    let first = 0;
+    this.#squareSums = params.map((p, i) => {
+      const record = this.#train.squareSum(p.g, p.rows * p.cols, this.#partials, first);
+      first += slices[i]!;
+      return record;
+    });
   }
 
   /** Bytes of masters, gradients and moments. */
@@ -336,23 +357,14 @@ export class TrainableLlama {
 
   /** Global L2 norm of the gradients. */
   async gradientNorm(): Promise<number> {
-    const params = [...this.#params.values()];
-    const slices = params.map((p) => this.#train.squareSumSlices(p.rows * p.cols));
-    const total = slices.reduce((a, b) => a + b, 0);
-    if (!this.#partials || this.#partials.size < total * 4) {
-      this.#partials?.destroy();
-      this.#partials = storageBuffer(this.#gpu.device, total * 4, "grad.partials");
-    }
     const encoder = this.#gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    let first = 0;
-    params.forEach((p, i) => {
-      this.#train.squareSum(p.g, p.rows * p.cols, this.#partials!, first)(pass);
-      first += slices[i]!;
-    });
+    this.#squareSums.forEach((record) => record(pass));
     pass.end();
     this.#gpu.device.queue.submit([encoder.finish()]);
-    const sums = new Float32Array(await readBuffer(this.#gpu.device, this.#partials, total * 4));
+    const sums = new Float32Array(
+      await readBuffer(this.#gpu.device, this.#partials, this.#partials.size),
+    );
     let sum = 0;
     for (const s of sums) sum += s;
     return Math.sqrt(sum);
@@ -382,8 +394,7 @@ export class TrainableLlama {
   async optimizerState(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const p of this.#params.values()) {
-      const parts = [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]] as const;
-      for (const [what, buffer] of parts) {
+      for (const [what, buffer] of stateOf(p)) {
         const data = new Float32Array(
           await readBuffer(this.#gpu.device, buffer, p.rows * p.cols * 4),
         );
@@ -400,8 +411,7 @@ export class TrainableLlama {
     source: string,
   ): void {
     for (const p of this.#params.values()) {
-      const parts = [["master", p.p], ["exp_avg", p.m], ["exp_avg_sq", p.v]] as const;
-      for (const [what, buffer] of parts) {
+      for (const [what, buffer] of stateOf(p)) {
         const data = state.get(`${p.name}.${what}`);
         if (!data || data.length !== p.rows * p.cols) {
           throw new InputError(
@@ -418,7 +428,7 @@ export class TrainableLlama {
   destroy(): void {
     for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
     this.#adam.forEach((a) => a.destroy());
-    this.#partials?.destroy();
+    this.#partials.destroy();
     this.#rope?.cos.destroy();
     this.#rope?.sin.destroy();
   }
@@ -428,8 +438,9 @@ export class TrainableLlama {
     const T = b.ids.length;
     if (T === 0) return 0;
     const a = this.#activations(b);
-    this.batchBytes = [...Object.values(a), ...Object.values(a.csr)].flat()
-      .reduce((n, v) => n + (v instanceof GPUBuffer ? v.size : 0), 0);
+    const buffers = [...Object.values(a), ...Object.values(a.csr)].flat()
+      .filter((v) => v instanceof GPUBuffer);
+    this.batchBytes = buffers.reduce((n, v) => n + v.size, 0);
     try {
       const encoder = this.#gpu.device.createCommandEncoder();
       this.#ops.setFrame(T);
@@ -441,11 +452,7 @@ export class TrainableLlama {
       for (const v of nll) sum += v;
       return sum;
     } finally {
-      for (const v of Object.values(a)) {
-        if (Array.isArray(v)) v.forEach((x) => x.destroy());
-        else if (v instanceof GPUBuffer) v.destroy();
-      }
-      Object.values(a.csr).forEach((x) => x instanceof GPUBuffer && x.destroy());
+      buffers.forEach((v) => v.destroy());
     }
   }
 
