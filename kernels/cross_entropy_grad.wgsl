@@ -1,8 +1,8 @@
-// cross_entropy_grad: the loss of training and its gradient in one pass per row: nll[r] =
+// cross_entropy_grad: the loss of training and its gradient in one kernel: nll[r] =
 // logsumexp(logits[r]) − logits[r, target], and logits[r] is overwritten by its gradient
 // (softmax(logits[r]) − onehot(target)) · scale, scale = 1 / (labels counted in the batch), so
 // the loss is the mean. A target of 0xffffffff (ignore_index) gives nll 0 and a zero gradient.
-// One row per workgroup.
+// One row per workgroup (shared/logsumexp).
 // Bindings (group 0):
 //   0 frame:   the prelude's { tokens }  (rows)
 //   1 params:  uniform Params { vocab: u32, scale: f32 }
@@ -11,7 +11,7 @@
 //   4 nll:     storage, read_write  array<f32>  [tokens]
 // Dispatch: tokens workgroups, folded into (x, y) with x ≤ 65535; WG threads each (override WG,
 // a power of two ≤ 256).
-// Precision: f32; the max is subtracted before exp.
+// Precision: f32; sums rescaled at each new maximum (shared/logsumexp).
 
 struct Params { vocab: u32, scale: f32 }
 
@@ -20,8 +20,6 @@ struct Params { vocab: u32, scale: f32 }
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> nll: array<f32>;
 
-const IGNORE = 0xffffffffu;
-var<workgroup> top: array<f32, 256>;
 
 @compute @workgroup_size(WG)
 fn main(at: Invocation) {
@@ -41,24 +39,9 @@ fn main(at: Invocation) {
     }
     return;
   }
-  var m = LOWEST;
-  for (var i = lid; i < params.vocab; i += WG) {
-    m = max(m, logits[base + i]);
-  }
-  top[lid] = m;
-  workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half /= 2u) {
-    if (lid < half) {
-      top[lid] = max(top[lid], top[lid + half]);
-    }
-    workgroupBarrier();
-  }
-  let row_max = top[0];
-  var s = 0.0;
-  for (var i = lid; i < params.vocab; i += WG) {
-    s += exp(logits[base + i] - row_max);
-  }
-  let sum = workgroup_sum(lid, s);
+  let ms = row_logsumexp(lid, base);
+  let row_max = ms.x;
+  let sum = ms.y;
   let target_logit = logits[base + label];
   workgroupBarrier(); // every thread has read the target's logit before it is overwritten
   for (var i = lid; i < params.vocab; i += WG) {

@@ -45,6 +45,7 @@ import sampleScan from "../../kernels/sample_scan.wgsl" with { type: "text" };
 import sampleBins from "../../kernels/sample_bins.wgsl" with { type: "text" };
 import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" };
 import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
+import logsumexp from "../../kernels/shared/logsumexp.wgsl" with { type: "text" };
 import attentionRows from "../../kernels/shared/attention_rows.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
 import sumInto from "../../kernels/sum_into.wgsl" with { type: "text" };
@@ -133,7 +134,7 @@ export const OPS = {
   sampleBins: { parts: [sampling, sampleBins], bindings: SAMPLE },
   sampleGather: { parts: [sampling, sampleGather], bindings: SAMPLE },
   sample: { parts: [sampling, reduce, sample], bindings: SAMPLE },
-  crossEntropy: { parts: [crossEntropy], bindings: [U, U, R, R, W] },
+  crossEntropy: { parts: [logsumexp, crossEntropy], bindings: [U, U, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
   // Training (src/gpu/train_ops.ts): f32 master weights, so no format parts.
   gemm: { parts: [gemm], bindings: [U, U, R, R, W] },
@@ -152,7 +153,7 @@ export const OPS = {
   rmsnormGrad: { parts: [reduce, rmsnormGrad], bindings: [U, U, R, R, R, W, W] },
   rmsnormWeightGrad: { parts: [elementwise, rmsnormWeightGrad], bindings: [U, U, R, R, R, W] },
   siluMulGrad: { parts: [elementwise, siluMulGrad], bindings: [U, U, R, R, W] },
-  crossEntropyGrad: { parts: [reduce, crossEntropyGrad], bindings: [U, U, W, R, W] },
+  crossEntropyGrad: { parts: [logsumexp, crossEntropyGrad], bindings: [U, U, W, R, W] },
   embeddingGrad: { parts: [elementwise, embeddingGrad], bindings: [U, U, R, R, R, R, W] },
   adamw: { parts: [elementwise, adamw], bindings: [U, U, R, W, W, W] },
   squareSum: { parts: [reduce, squareSum], bindings: [U, U, R, W] },
