@@ -20,7 +20,6 @@ struct Params { vocab: u32, scale: f32 }
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> nll: array<f32>;
 
-
 @compute @workgroup_size(WG)
 fn main(at: Invocation) {
   let lid = at.lid;
