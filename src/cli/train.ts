@@ -17,6 +17,7 @@ import {
   saveDtypeOf,
   saveModelFolder,
   saveTrainingState,
+  writeError,
 } from "../train/save.ts";
 import type { ScheduleName } from "../train/schedule.ts";
 import { type TrainableLlama, trainingMemory } from "../train/trainable.ts";
@@ -201,6 +202,12 @@ export const train = command({
         }) + "\n",
       );
       return EXIT.ok;
+    }
+    // A folder that cannot be written is refused now, not after the training it would hold.
+    try {
+      Deno.mkdirSync(outDir, { recursive: true });
+    } catch (e) {
+      throw writeError(e, outDir);
     }
     const evalIds = v.eval !== undefined ? evalTokens(v.eval, tokenizer) : undefined;
     const evalEvery = v["eval-every"] !== undefined ? intFlag("eval-every", v["eval-every"], 1) : 0;

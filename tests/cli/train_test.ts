@@ -317,6 +317,14 @@ Deno.test("train: bad input gets one clear line and a non-zero exit", async () =
       assertMatch(r.stderr, pattern, args.join(" "));
       assertEquals(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: one line`);
     }
+    // Without write access the output folder is refused before any training.
+    const data = `${TEXTS}weather-train.txt`;
+    const r = await wgllama(["train", "stories-260k", "--data", data, "--out", `${dir}/ro`], {
+      permissions: ["--allow-read", "--allow-ffi", "--allow-env"],
+    });
+    assertEquals(r.code, 1, r.stderr);
+    assertMatch(r.stderr, /^wgllama: error: Cannot write .*ro: wgllama was not given write access/);
+    assertEquals(r.stdout, "");
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
