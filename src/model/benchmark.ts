@@ -79,7 +79,11 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       `loaded ${(loaded.weightBytes / 1e9).toFixed(2)} GB in ${loaded.loadSeconds.toFixed(2)} s`,
     );
     model.setSampling(GREEDY);
-    await model.step([1], 0); // compile and warm every pipeline
+    // Compile and warm every pipeline: a decode step and a prompt chunk (software adapters compile
+    // a kernel at its first dispatch, which would otherwise land in the first prefill's time).
+    await model.step([1], 0);
+    const warmChunk = Math.min(model.prefillChunk, Math.max(0, ...prefills));
+    if (warmChunk > 1) await model.step(prompt(warmChunk), 0);
 
     /** Times each kernel of one pass of `tokens` tokens and logs them, slowest first. */
     const logProfile = async (what: string, tokens: number) => {

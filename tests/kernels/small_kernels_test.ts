@@ -151,6 +151,9 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
     [70, 30, 8, 2, 64], // 5 blocks, tiles of 16 keys not aligned to the start
     [130, 0, 4, 4, 128], // head_dim 128: tiles of 8 keys
     [40, 100, 12, 4, 64], // 3 query heads per kv head: 21 tokens a block, one idle thread
+    [21, 3, 16, 2, 64], // 8 query heads per kv head: 8 tokens a block, a partial last tile
+    [9, 0, 8, 2, 128], // 4 heads of 128: 16 tokens a block, one block part-filled
+    [12, 5, 9, 1, 8], // 9 query heads per kv head: 7 tokens a block, one idle thread
   ];
   for (const [tokens, start, heads, kvHeads, hd] of cases) {
     const kvDim = kvHeads * hd;
