@@ -4,7 +4,7 @@ import { readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { parseLlamaConfig } from "../model/config.ts";
 import { countParameters } from "../model/tensors.ts";
 import { writeNewModel } from "../train/init.ts";
-import { SAVE_DTYPES, type SaveDtype, saveDtypeOf } from "../train/save.ts";
+import { parseSaveDtype, saveDtypeOf } from "../train/save.ts";
 import { command, intFlag } from "./args.ts";
 import { out } from "./output.ts";
 
@@ -52,10 +52,7 @@ export const init = command({
         `${values.config}: initializer_range is ${range}: expected a positive number`,
       );
     }
-    const dtype = (values.dtype ?? saveDtypeOf(config.torchDtype)) as SaveDtype;
-    if (!(dtype in SAVE_DTYPES)) {
-      throw new UsageError(`--dtype is "${values.dtype}": expected f32, bf16 or f16`);
-    }
+    const dtype = parseSaveDtype("dtype", values.dtype, saveDtypeOf(config.torchDtype));
     const seed = values.seed !== undefined ? intFlag("seed", values.seed, 0, 0xffffffff) : 42;
     const dir = values.out;
     const tokenizerFrom = values.tokenizer && resolveModelDir(values.tokenizer);

@@ -11,8 +11,8 @@ import { packBatch } from "../train/batch.ts";
 import { readTrainingData } from "../train/data.ts";
 import { loadTrainable } from "../train/load.ts";
 import {
+  parseSaveDtype,
   readTrainingState,
-  SAVE_DTYPES,
   type SaveDtype,
   saveDtypeOf,
   saveModelFolder,
@@ -312,10 +312,7 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
   if (!["constant", "linear", "cosine"].includes(schedule)) {
     throw new UsageError(`--schedule is "${v.schedule}": expected constant, linear or cosine`);
   }
-  const saveDtype = (v["save-dtype"] ?? saveDtypeOf(config.torchDtype)) as SaveDtype;
-  if (!(saveDtype in SAVE_DTYPES)) {
-    throw new UsageError(`--save-dtype is "${v["save-dtype"]}": expected f32, bf16 or f16`);
-  }
+  const saveDtype = parseSaveDtype("save-dtype", v["save-dtype"], saveDtypeOf(config.torchDtype));
   const num = (flag: keyof Values, fallback: number, max: number) => {
     const value = v[flag];
     return typeof value === "string" ? numberFlag(flag, value, 0, max) : fallback;

@@ -5,7 +5,7 @@
  * checkpoint that resumes exactly — the f32 masters, AdamW moments and trainer state.
  * @module
  */
-import { InputError } from "../errors.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { TensorStore } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 
@@ -24,6 +24,19 @@ export const TOKENIZER_FILES = [
   "tokenizer.model",
   "chat_template.jinja",
 ];
+
+/** The save type a flag names (`fallback` when it is not given); anything else is refused. */
+export function parseSaveDtype(
+  flag: string,
+  value: string | undefined,
+  fallback: SaveDtype,
+): SaveDtype {
+  if (value === undefined) return fallback;
+  if (!Object.hasOwn(SAVE_DTYPES, value)) {
+    throw new UsageError(`--${flag} is "${value}": expected f32, bf16 or f16`);
+  }
+  return value as SaveDtype;
+}
 
 /** The save type of a config's torch_dtype (f32 when absent or unknown). */
 export function saveDtypeOf(torchDtype: string | null): SaveDtype {

@@ -308,8 +308,27 @@ Deno.test("train: bad input gets one clear line and a non-zero exit", async () =
         2,
         /--schedule is "step"/,
       ],
+      [
+        [
+          "train",
+          tiny,
+          "--data",
+          `${dir}/bad.jsonl`,
+          "--out",
+          `${dir}/o`,
+          "--save-dtype",
+          "toString",
+        ],
+        2,
+        /--save-dtype is "toString": expected f32, bf16 or f16/,
+      ],
       [["train", "--resume", tiny], 1, /no readable trainer_state.json/],
       [["init", "--config", `${dir}/missing.json`, "--out", `${dir}/o`], 1, /missing.json/],
+      [
+        ["init", "--config", `${tiny}/config.json`, "--out", `${dir}/o`, "--dtype", "constructor"],
+        2,
+        /--dtype is "constructor": expected f32, bf16 or f16/,
+      ],
     ];
     for (const [args, code, pattern] of cases) {
       const r = await wgllama(args);
