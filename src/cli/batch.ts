@@ -9,7 +9,7 @@ import { type BatchRequest, generateBatch } from "../generate/batch.ts";
 import type { GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
-import { decodeUtf8, readBytes } from "./input.ts";
+import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import {
   GENERATION_FLAGS,

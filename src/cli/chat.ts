@@ -8,7 +8,7 @@ import { InputError, UsageError } from "../errors.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
-import { decodeUtf8 } from "./input.ts";
+import { decodeUtf8 } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 

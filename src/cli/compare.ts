@@ -4,7 +4,7 @@ import { resolveModelDir } from "../io/hf_folder.ts";
 import { compareWeights } from "../model/compare.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
-import { decodeUtf8, readBytes } from "./input.ts";
+import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { out } from "./output.ts";
 import { weightsFlag } from "./session.ts";
 

@@ -3,7 +3,8 @@ import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
 import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
-import { decodeUtf8, readStdinBytes } from "./input.ts";
+import { decodeUtf8 } from "../io/user_file.ts";
+import { readStdinBytes } from "./input.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 

@@ -28,7 +28,7 @@ import {
   type TrainingPlan,
 } from "../train/trainer.ts";
 import { command, intFlag, MODEL_HELP, numberFlag } from "./args.ts";
-import { decodeUtf8, readBytes } from "./input.ts";
+import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 
 const USAGE = `Usage: wgllama train MODEL --data FILE|DIR --out DIR [options]

@@ -11,6 +11,7 @@
  * @module
  */
 import { InputError } from "../errors.ts";
+import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import type { ChatMessage, ChatTemplate } from "../text/chat_template.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
 import { IGNORE_INDEX, type Sequence } from "./batch.ts";
@@ -31,7 +32,7 @@ export function readTrainingData(
   const sequences: Sequence[] = [];
   const texts: string[] = [];
   for (const file of files) {
-    const text = readUtf8(file);
+    const text = decodeUtf8(readBytes(file), file);
     if (!file.endsWith(".jsonl")) {
       texts.push(text);
       continue;
@@ -156,13 +157,4 @@ function listFiles(path: string): string[] {
     .sort();
   if (files.length === 0) throw new InputError(`--data ${path}: the folder has no files`);
   return files;
-}
-
-function readUtf8(path: string): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(path));
-  } catch (e) {
-    if (e instanceof TypeError) throw new InputError(`${path}: not valid UTF-8 text`);
-    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
 }
