@@ -100,15 +100,15 @@ export const serve = command({
     } catch (e) {
       for (const s of signals) Deno.removeSignalListener(s, onSignal);
       session.close();
-      if (e instanceof Deno.errors.AddrInUse) {
-        throw new InputError(`Cannot listen on ${hostname}:${port}: the address is in use`);
-      }
-      if (e instanceof Deno.errors.NotCapable) {
-        throw new InputError(
-          `Cannot listen on ${hostname}:${port}: wgllama was not given network access (--allow-net=${hostname}:${port})`,
-        );
-      }
-      throw e;
+      // Only listening can fail here: a bad --host or --port is the user's, in one line.
+      const why = e instanceof Deno.errors.AddrInUse
+        ? "the address is in use"
+        : e instanceof Deno.errors.NotCapable
+        ? `wgllama was not given network access (--allow-net=${hostname}:${port})`
+        : e instanceof Error
+        ? e.message
+        : String(e);
+      throw new InputError(`Cannot listen on ${hostname}:${port}: ${why}`);
     }
     try {
       await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));

@@ -297,3 +297,13 @@ Deno.test("serve --api-key: 401 without the key; --queue 0 with one slot: a seco
     assertEquals(await server.stop(), 0);
   }
 });
+
+Deno.test("serve: an address it cannot listen on is one clear line and exit 1", async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine's interface holds it.
+  const r = await wgllama(["serve", "stories-260k", "--host", "192.0.2.1", "--port", "8099"], {
+    permissions: ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-net"],
+  });
+  assertEquals(r.code, 1, r.stderr);
+  assertMatch(r.stderr, /^wgllama: error: Cannot listen on 192\.0\.2\.1:8099: \S/);
+  assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
