@@ -18,7 +18,8 @@ Measures, in one run: copy and read bandwidth and the f32 multiply-add rate of t
 kernels), load time, prefill tokens/s and prefill efficiency = the pass's FLOPs ÷ time ÷ that
 rate, decode tokens/s (greedy, and sampled as Llama 3 Instruct does: T 0.6, top-p 0.9, top-k 50)
 at several context lengths, and decode efficiency = bytes read per token ÷ time per token ÷ read
-bandwidth. Without MODEL a random bf16 model of the named shape (default 1b) is generated into a
+bandwidth. Every pipeline is compiled and warmed (a decode step and a prompt chunk) before any
+timing. Without MODEL a random bf16 model of the named shape (default 1b) is generated into a
 temp folder and loaded through the normal path.
 
   --shape S           160m | 1b | 3b | 8b (Llama 3 vocabulary and head layout)
