@@ -580,7 +580,8 @@ export class TrainableLlama {
    */
   #layerForward(encoder: GPUCommandEncoder, a: Activations, l: number, output: boolean): void {
     const c = this.config;
-    const { ops, train } = { ops: this.#ops, train: this.#train };
+    const ops = this.#ops;
+    const train = this.#train;
     const { T, D, F, row, heads, rope } = this.#sizes(a);
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`).p;
