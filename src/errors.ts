@@ -14,8 +14,8 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Process exit codes. */
-export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;
+/** Process exit codes (130 and 143: stopped by SIGINT or SIGTERM, as shells report them). */
+export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
 
 /** Turns any thrown value into the one line we print and the exit code we return. */
 export function describeError(err: unknown, debug = false): { line: string; code: number } {

@@ -4,7 +4,7 @@ import { readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { parseLlamaConfig } from "../model/config.ts";
 import { countParameters } from "../model/tensors.ts";
 import { writeNewModel } from "../train/init.ts";
-import { parseSaveDtype, saveDtypeOf } from "../train/save.ts";
+import { checkOutFolder, parseSaveDtype, saveDtypeOf } from "../train/save.ts";
 import { command, intFlag } from "./args.ts";
 import { out } from "./output.ts";
 
@@ -21,6 +21,7 @@ Train it with wgllama train.
                     hub id, or the built-in stories-260k), so the model can read text
   --seed N          the initialisation's seed (default 42)
   --dtype T         f32 | bf16 | f16 (default: config's torch_dtype, else f32)
+  --overwrite       replace the model --out already holds (refused without it)
 `;
 
 /** The init command. */
@@ -34,6 +35,7 @@ export const init = command({
     tokenizer: { type: "string" },
     seed: { type: "string" },
     dtype: { type: "string" },
+    overwrite: { type: "boolean" },
   },
   run({ values, positionals }) {
     if (positionals.length) {
@@ -55,6 +57,7 @@ export const init = command({
     const dtype = parseSaveDtype("dtype", values.dtype, saveDtypeOf(config.torchDtype));
     const seed = values.seed !== undefined ? intFlag("seed", values.seed, 0, 0xffffffff) : 42;
     const dir = values.out;
+    checkOutFolder(dir, { flag: "--out", overwrite: values.overwrite ?? false });
     const tokenizerFrom = values.tokenizer && resolveModelDir(values.tokenizer);
     writeNewModel(dir, json, config, { seed, dtype, initializerRange: range, tokenizerFrom });
     out(

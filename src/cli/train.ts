@@ -1,22 +1,23 @@
 /** `wgllama train MODEL --data FILE|DIR --out DIR`: trains a model on the GPU, as HF trains it. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
-import { readJson, resolveModelDir } from "../io/hf_folder.ts";
+import { pathIs, readJson, resolveModelDir } from "../io/hf_folder.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
+import type { LlamaConfig } from "../model/config.ts";
 import { countParameters, expectedTensors } from "../model/tensors.ts";
 import { perplexity } from "../model/perplexity.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
-import { packBatch } from "../train/batch.ts";
+import { IGNORE_INDEX, packBatch, type Sequence } from "../train/batch.ts";
 import { readTrainingData } from "../train/data.ts";
 import { loadTrainable } from "../train/load.ts";
 import {
+  checkOutFolder,
   parseSaveDtype,
   readTrainingState,
+  saveCheckpoint,
   type SaveDtype,
   saveDtypeOf,
-  saveModelFolder,
-  saveTrainingState,
   writeError,
 } from "../train/save.ts";
 import type { ScheduleName } from "../train/schedule.ts";
@@ -75,14 +76,24 @@ Options (defaults are Hugging Face Trainer's):
                       (before clipping), lr, tokens, tokens_per_second; eval lines add eval_loss,
                       eval_ppl
   --resume DIR        continue a run saved in DIR (weights, moments, step, data order): its
-                      settings are kept; --steps may extend it
+                      settings are kept; --steps may extend it; the --log file is cut back to
+                      the checkpoint's step first
+  --overwrite         let --out replace the model a folder already holds (refused without it;
+                      the built-in model's folder is never written)
+  --skip-nonfinite    a step whose loss or gradient norm is NaN or infinite changes nothing and
+                      the run goes on (default: the run stops there, see below)
   --checkpoint-layers keep only each layer's input and recompute the rest before its backward:
                       activations of one layer instead of all, for about a third more compute
   --dry-run           print the GPU memory the run needs (JSON) and exit
 
 The --out folder is also a checkpoint: it holds the f32 masters, the AdamW moments
-(optimizer.safetensors) and trainer_state.json, so --resume continues from it exactly. Ctrl-C saves
-there before exiting (status 130).
+(optimizer.safetensors) and trainer_state.json, so --resume continues from it exactly. Each save
+writes every file to a temporary name and renames them into place only when all are complete, so
+a failure (a full disk: one line naming the file and the cause, exit 1) leaves the previous
+checkpoint whole; a sharded model's shards and index are removed once the new weights are in
+place. Ctrl-C (SIGINT) or SIGTERM saves there before exiting (status 130 or 143). A step whose
+loss or gradient norm is not finite stops the run with exit 1, naming the step; the last finite
+state is saved, never NaN weights.
 
 ${MODEL_HELP}
 `;
@@ -111,6 +122,8 @@ const FLAGS = {
   "eval-every": { type: "string" },
   log: { type: "string" },
   resume: { type: "string" },
+  overwrite: { type: "boolean" },
+  "skip-nonfinite": { type: "boolean" },
   "dry-run": { type: "boolean" },
   "checkpoint-layers": { type: "boolean" },
 } as const;
@@ -203,98 +216,247 @@ export const train = command({
       );
       return EXIT.ok;
     }
-    // A folder that cannot be written is refused now, not after the training it would hold.
+    // A folder that would lose a model, or cannot be written, is refused now, not after training.
+    checkOutFolder(outDir, { flag: "--out", overwrite: v.overwrite ?? false, resuming: v.resume });
+    const created = createdFolders(outDir);
     try {
       Deno.mkdirSync(outDir, { recursive: true });
     } catch (e) {
       throw writeError(e, outDir);
     }
-    const evalIds = v.eval !== undefined ? evalTokens(v.eval, tokenizer) : undefined;
-    const evalEvery = v["eval-every"] !== undefined ? intFlag("eval-every", v["eval-every"], 1) : 0;
-    const saveEvery = v["save-every"] !== undefined ? intFlag("save-every", v["save-every"], 1) : 0;
-    const log = v.log !== undefined ? openOutput(v.log, { truncate: !resumed }) : undefined;
-    const encoder = new TextEncoder();
-    const writeLog = (o: Record<string, unknown>) =>
-      log && writeOutput(log, v.log!, encoder.encode(JSON.stringify(o) + "\n"));
-
-    const gpu = await openGpu();
-    let model: TrainableLlama | undefined;
-    let interrupted = false;
-    const onSigint = () => {
-      if (interrupted) Deno.exit(EXIT.interrupted);
-      interrupted = true;
-      err("\nwgllama train: stopping after this step to save (Ctrl-C again quits at once)");
-    };
-    Deno.addSignalListener("SIGINT", onSigint);
+    let saved = false;
+    let log: Deno.FsFile | undefined;
     try {
-      model = loadTrainable(gpu, modelDir, { checkpointLayers: v["checkpoint-layers"] }).model;
-      const m = model;
-      let start: Position = { step: 0, epoch: 0, cursor: 0 };
-      if (resumed) {
-        start = positionOf(resumed.state, v.resume!);
-        m.loadOptimizerState(resumed.optimizer, start.step, v.resume!);
+      if (data.every((s) => countedLabels(s) === 0)) {
+        err(
+          `wgllama: warning: ${settings.data}: every label is -100: no token is counted, so the loss is 0 and nothing is learned`,
+        );
       }
-      const sourceConfig = readJson(`${modelDir}/config.json`) as Record<string, unknown>;
-      const save = async (at: Position) => {
-        const weights = await m.tensors();
-        const tensors = expectedTensors(config).map((t) => ({
-          name: t.name,
-          shape: [...t.shape],
-          data: weights.get(t.name)!,
-        }));
-        saveModelFolder(outDir, modelDir, sourceConfig, tensors, settings.saveDtype);
-        saveTrainingState(outDir, await m.optimizerState(), { ...settings, position: at });
-      };
-      const evaluate = async (step: number) => {
-        if (!evalIds) return undefined;
-        const ctx = Math.min(settings.seqLen, evalIds.length);
-        const r = await perplexity(m, evalIds, { ctx, stride: ctx });
-        err(`step ${step}: eval loss ${r.nll.toFixed(4)}, perplexity ${r.ppl.toFixed(3)}`);
-        writeLog({ step, eval_loss: r.nll, eval_ppl: r.ppl, eval_tokens: r.tokens });
-        return r;
-      };
-      const t0 = performance.now();
-      let tokensRun = 0;
-      let lastLoss = NaN;
-      const report = reporter(plan.totalSteps);
-      const end = await trainLoop(m, data, plan, start, {
-        onStep: async (r, at) => {
-          tokensRun += r.tokens;
-          lastLoss = r.loss;
-          writeLog({
-            step: r.step,
-            loss: r.loss,
-            grad_norm: r.gradNorm,
-            lr: r.lr,
-            tokens: r.tokens,
-            tokens_per_second: r.tokens / Math.max(r.seconds, 1e-9),
-          });
-          report(r.step, r.loss, tokensRun / Math.max((performance.now() - t0) / 1000, 1e-9));
-          const more = r.step < plan.totalSteps && !interrupted;
-          if (more && evalEvery && r.step % evalEvery === 0) await evaluate(r.step);
-          if (more && saveEvery && r.step % saveEvery === 0) await save(at);
-        },
-        shouldStop: () => interrupted,
+      const evalIds = v.eval !== undefined ? evalTokens(v.eval, tokenizer) : undefined;
+      const evalEvery = v["eval-every"] !== undefined
+        ? intFlag("eval-every", v["eval-every"], 1)
+        : 0;
+      const saveEvery = v["save-every"] !== undefined
+        ? intFlag("save-every", v["save-every"], 1)
+        : 0;
+      if (resumed && v.log !== undefined) {
+        cutLog(v.log, positionOf(resumed.state, v.resume!).step);
+      }
+      log = v.log !== undefined ? openOutput(v.log, { truncate: !resumed }) : undefined;
+      const logFile = log;
+      const encoder = new TextEncoder();
+      const writeLog = (o: Record<string, unknown>) =>
+        logFile && writeOutput(logFile, v.log!, encoder.encode(JSON.stringify(o) + "\n"));
+      const result = await trainOnGpu(modelDir, settings, {
+        resumed,
+        resumeDir: v.resume,
+        checkpointLayers: v["checkpoint-layers"] ?? false,
+        skipNonFinite: v["skip-nonfinite"] ?? false,
+        outDir,
+        config,
+        data,
+        evalIds,
+        evalEvery,
+        saveEvery,
+        writeLog,
+        onSaved: () => (saved = true),
       });
-      await save(end);
-      const final = interrupted ? undefined : await evaluate(end.step);
-      const seconds = (performance.now() - t0) / 1000;
-      out(
-        `trained ${end.step - start.step} steps (to step ${end.step}), last loss ${
-          lastLoss.toFixed(4)
-        }${final ? `, eval perplexity ${final.ppl.toFixed(3)}` : ""}, ${
-          (tokensRun / Math.max(seconds, 1e-9)).toFixed(0)
-        } tokens/s; saved ${outDir}\n`,
-      );
-      return interrupted ? EXIT.interrupted : EXIT.ok;
+      return result;
     } finally {
-      Deno.removeSignalListener("SIGINT", onSigint);
-      model?.destroy();
       log?.close();
-      gpu.device.destroy();
+      // A run that never saved leaves no folder behind (only empty ones it made are removed).
+      if (!saved) {
+        try {
+          for (const folder of created) Deno.removeSync(folder);
+        } catch { /* not empty, or gone */ }
+      }
     }
   },
 });
+
+/** The signals that stop a run after its current step, saving first, and their exit codes. */
+const STOP_SIGNALS = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated } as const;
+
+/** The GPU part of a run: load, train, evaluate, save. Returns the exit code. */
+async function trainOnGpu(
+  modelDir: string,
+  settings: RunSettings,
+  o: {
+    resumed: ReturnType<typeof readTrainingState> | undefined;
+    resumeDir: string | undefined;
+    checkpointLayers: boolean;
+    skipNonFinite: boolean;
+    outDir: string;
+    config: LlamaConfig;
+    data: Sequence[];
+    evalIds: number[] | undefined;
+    evalEvery: number;
+    saveEvery: number;
+    writeLog: (o: Record<string, unknown>) => void;
+    onSaved: () => void;
+  },
+): Promise<number> {
+  const { plan } = settings;
+  const gpu = await openGpu();
+  let model: TrainableLlama | undefined;
+  let stopSignal: keyof typeof STOP_SIGNALS | undefined;
+  const listeners = Object.keys(STOP_SIGNALS).map((name) => {
+    const signal = name as keyof typeof STOP_SIGNALS;
+    const listener = () => {
+      if (stopSignal) Deno.exit(STOP_SIGNALS[signal]);
+      stopSignal = signal;
+      err(`\nwgllama train: ${signal}: stopping after this step to save (again: quit at once)`);
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  try {
+    model = loadTrainable(gpu, modelDir, { checkpointLayers: o.checkpointLayers }).model;
+    const m = model;
+    let start: Position = { step: 0, epoch: 0, cursor: 0 };
+    if (o.resumed) {
+      start = positionOf(o.resumed.state, o.resumeDir!);
+      const adamSteps = o.resumed.state.optimizer_step;
+      m.loadOptimizerState(
+        o.resumed.optimizer,
+        Number.isInteger(adamSteps) ? adamSteps as number : start.step,
+        o.resumeDir!,
+      );
+    }
+    const sourceConfig = readJson(`${modelDir}/config.json`) as Record<string, unknown>;
+    let savedAt = start.step;
+    const save = async (at: Position) => {
+      const weights = await m.tensors();
+      const tensors = expectedTensors(o.config).map((t) => ({
+        name: t.name,
+        shape: [...t.shape],
+        data: weights.get(t.name)!,
+      }));
+      saveCheckpoint(o.outDir, {
+        from: modelDir,
+        config: sourceConfig,
+        tensors,
+        dtype: settings.saveDtype,
+      }, {
+        optimizer: await m.optimizerState(),
+        state: { ...settings, position: at, optimizer_step: m.step },
+      });
+      savedAt = at.step;
+      o.onSaved();
+    };
+    const evaluate = async (step: number) => {
+      if (!o.evalIds) return undefined;
+      const ctx = Math.min(settings.seqLen, o.evalIds.length);
+      const r = await perplexity(m, o.evalIds, { ctx, stride: ctx });
+      err(`step ${step}: eval loss ${r.nll.toFixed(4)}, perplexity ${r.ppl.toFixed(3)}`);
+      o.writeLog({ step, eval_loss: r.nll, eval_ppl: r.ppl, eval_tokens: r.tokens });
+      return r;
+    };
+    const t0 = performance.now();
+    let tokensRun = 0;
+    let lastLoss = NaN;
+    const report = reporter(plan.totalSteps);
+    const end = await trainLoop(m, o.data, plan, start, {
+      onStep: async (r, at) => {
+        tokensRun += r.tokens;
+        o.writeLog({
+          step: r.step,
+          loss: r.loss,
+          grad_norm: r.gradNorm,
+          lr: r.lr,
+          tokens: r.tokens,
+          tokens_per_second: r.tokens / Math.max(r.seconds, 1e-9),
+        });
+        if (!r.applied) {
+          if (o.skipNonFinite) {
+            err(`wgllama: warning: step ${r.step}: ${nonFinite(r)}: skipped (--skip-nonfinite)`);
+          }
+          return;
+        }
+        lastLoss = r.loss;
+        report(r.step, r.loss, tokensRun / Math.max((performance.now() - t0) / 1000, 1e-9));
+        const more = r.step < plan.totalSteps && !stopSignal;
+        if (more && o.evalEvery && r.step % o.evalEvery === 0) await evaluate(r.step);
+        if (more && o.saveEvery && r.step % o.saveEvery === 0) await save(at);
+      },
+      shouldStop: () => stopSignal !== undefined,
+    }, { skipNonFinite: o.skipNonFinite });
+    if (end.nonFinite) {
+      const bad = end.nonFinite;
+      if (end.at.step > savedAt) await save(end.at);
+      const kept = savedAt > 0 || o.resumed
+        ? `the last finite state (step ${savedAt}) is in ${o.outDir}`
+        : "nothing was saved";
+      throw new InputError(
+        `step ${bad.step}: ${
+          nonFinite(bad)
+        }: training stopped, ${kept}; lower --lr, clip with --max-grad-norm, or pass --skip-nonfinite`,
+      );
+    }
+    await save(end.at);
+    const final = stopSignal ? undefined : await evaluate(end.at.step);
+    const seconds = (performance.now() - t0) / 1000;
+    out(
+      `trained ${end.at.step - start.step} steps (to step ${end.at.step}), last loss ${
+        lastLoss.toFixed(4)
+      }${final ? `, eval perplexity ${final.ppl.toFixed(3)}` : ""}, ${
+        (tokensRun / Math.max(seconds, 1e-9)).toFixed(0)
+      } tokens/s; saved ${o.outDir}\n`,
+    );
+    return stopSignal ? STOP_SIGNALS[stopSignal] : EXIT.ok;
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    model?.destroy();
+    gpu.device.destroy();
+  }
+}
+
+/** The folders `mkdir -p dir` would make, deepest first. */
+function createdFolders(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir.replace(/\/+$/, ""); d && !pathIs(d, "dir"); d = d.replace(/\/?[^/]*$/, "")) {
+    missing.push(d);
+  }
+  return missing;
+}
+
+/** "the loss is NaN", "the gradient norm is Infinity", … */
+function nonFinite(r: { loss: number; gradNorm: number }): string {
+  return Number.isFinite(r.loss) ? `the gradient norm is ${r.gradNorm}` : `the loss is ${r.loss}`;
+}
+
+/** Labels a sequence counts (HF's defaults: the ids where the mask is 1). */
+function countedLabels(s: Sequence): number {
+  if (s.labels) return s.labels.filter((l) => l !== IGNORE_INDEX).length;
+  return s.attentionMask ? s.attentionMask.filter((x) => x === 1).length : s.inputIds.length;
+}
+
+/**
+ * Cuts a resumed run's log back to the checkpoint's step: lines of steps after it (written by
+ * the run that was killed after saving) would come twice, and a torn last line is dropped.
+ */
+function cutLog(path: string, step: number): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw new InputError(`Cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      const o = JSON.parse(line);
+      if (typeof o?.step === "number" && o.step <= step) kept.push(line);
+    } catch { /* a torn or empty line */ }
+  }
+  try {
+    Deno.writeTextFileSync(`${path}.tmp`, kept.map((l) => l + "\n").join(""));
+    Deno.renameSync(`${path}.tmp`, path);
+  } catch (e) {
+    throw writeError(e, path);
+  }
+}
 
 /** Settings of a new run from its flags. */
 function newSettings(v: Values, model: string | undefined): RunSettings {

@@ -108,13 +108,24 @@ export function readJson(path: string, options: { optional?: boolean } = {}): un
   }
 }
 
+/** A sharded model's index, and a single-file model's weights. */
+export const INDEX_FILE = "model.safetensors.index.json";
+export const WEIGHTS_FILE = "model.safetensors";
+
 /**
- * Opens the folder's weights: `model.safetensors.index.json` shards, else `model.safetensors`.
- * Returns `undefined` when the folder has neither.
+ * Opens the folder's weights: `model.safetensors.index.json` shards, or `model.safetensors`.
+ * Returns `undefined` when the folder has neither; a folder with both is refused, since which
+ * one is current cannot be told.
  */
 export function openWeights(dir: string, options: OpenOptions = {}): TensorStore | undefined {
-  const indexPath = `${dir}/model.safetensors.index.json`;
+  const indexPath = `${dir}/${INDEX_FILE}`;
+  const single = `${dir}/${WEIGHTS_FILE}`;
   const index = readJson(indexPath, { optional: true });
+  if (index !== undefined && pathIs(single, "file")) {
+    throw new InputError(
+      `${dir} holds both ${WEIGHTS_FILE} and ${INDEX_FILE} (two weight sets): expected one; remove the stale one`,
+    );
+  }
   if (index !== undefined) {
     const map = (index as { weight_map?: unknown })?.weight_map;
     if (typeof map !== "object" || map === null || Array.isArray(map)) {
@@ -133,7 +144,6 @@ export function openWeights(dir: string, options: OpenOptions = {}): TensorStore
     }
     return TensorStore.openIndex(indexPath, map as Record<string, string>, options);
   }
-  const single = `${dir}/model.safetensors`;
   try {
     Deno.statSync(single);
   } catch {

@@ -256,3 +256,40 @@ export function toF32(bytes: Uint8Array, dtype: DType): Float32Array<ArrayBuffer
   const half = new Uint16Array(copy.buffer);
   return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer);
 }
+
+/** The exponent bits of each dtype: all set means infinity or NaN. */
+const EXPONENT: Readonly<Record<DType, number>> = { F32: 0x7f800000, F16: 0x7c00, BF16: 0x7f80 };
+
+/**
+ * The index of the first element of `bytes` (little-endian `dtype`) that is NaN or infinite, or
+ * -1 when every one is finite. Reads words: ~6 GB/s, a few seconds for an 8B model.
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
+  const e = EXPONENT[dtype];
+  const size = DTYPE_BYTES[dtype];
+  const words = bytes.byteOffset % 4 === 0
+    ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2)
+    : new Uint32Array(0);
+  if (size === 4) {
+    for (let i = 0; i < words.length; i++) {
+      if ((words[i]! & e) === e) return i;
+    }
+  } else {
+    // Both halves at once: adding each exponent's lowest bit carries into its sign bit only
+    // when every exponent bit is set.
+    const mask = (e | (e << 16)) >>> 0;
+    const carry = (e & -e) * 0x10001;
+    for (let i = 0; i < words.length; i++) {
+      if ((((words[i]! & mask) + carry) & 0x80008000) !== 0) {
+        return 2 * i + ((words[i]! & e) === e ? 0 : 1);
+      }
+    }
+  }
+  // The tail (or all of an unaligned view), element by element.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = (words.length * 4) / size; i < bytes.byteLength / size; i++) {
+    const x = size === 4 ? view.getUint32(i * 4, true) : view.getUint16(i * 2, true);
+    if ((x & e) === e) return i;
+  }
+  return -1;
+}

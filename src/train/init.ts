@@ -8,15 +8,16 @@ import type { LlamaConfig } from "../model/config.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 import { gaussian } from "./random.ts";
+import { WEIGHTS_FILE } from "../io/hf_folder.ts";
 import {
-  copyModelFiles,
   encodeAs,
+  FileSet,
   HF_METADATA,
+  modelConfig,
   SAVE_DTYPES,
   type SaveDtype,
   TOKENIZER_FILES,
   writeError,
-  writeModelConfig,
 } from "./save.ts";
 
 /** Values generated per write. */
@@ -33,20 +34,20 @@ export function writeNewModel(
   c: LlamaConfig,
   o: { seed: number; dtype: SaveDtype; initializerRange: number; tokenizerFrom?: string },
 ): void {
+  const files = new FileSet(dir);
   try {
     Deno.mkdirSync(dir, { recursive: true });
-    if (o.tokenizerFrom) copyModelFiles(o.tokenizerFrom, dir, TOKENIZER_FILES);
-    writeModelConfig(dir, json, o.dtype);
+    if (o.tokenizerFrom) files.copyFrom(o.tokenizerFrom, TOKENIZER_FILES);
+    files.json("config.json", modelConfig(json, o.dtype));
     const generation: Record<string, unknown> = { _from_model_config: true };
     if (json.bos_token_id !== undefined) generation.bos_token_id = json.bos_token_id;
     if (json.eos_token_id !== undefined) generation.eos_token_id = json.eos_token_id;
-    Deno.writeTextFileSync(
-      `${dir}/generation_config.json`,
-      JSON.stringify(generation, null, 2) + "\n",
-    );
-    writeInitialWeights(`${dir}/model.safetensors`, c, o);
+    files.json("generation_config.json", generation);
+    files.write(WEIGHTS_FILE, (path) => writeInitialWeights(path, c, o));
+    files.commit();
   } catch (e) {
-    throw writeError(e, dir);
+    files.abort();
+    throw writeError(e, files.current ?? dir);
   }
 }
 

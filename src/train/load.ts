@@ -3,7 +3,8 @@
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { toF32 } from "../io/safetensors.ts";
+import { InputError } from "../errors.ts";
+import { firstNonFinite, toF32 } from "../io/safetensors.ts";
 import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
 import { TrainableLlama } from "./trainable.ts";
 
@@ -17,7 +18,14 @@ export function loadTrainable(
   try {
     const tensors = new Map<string, Float32Array>();
     for (const [name, t] of ckpt.weights!.tensors) {
-      tensors.set(name, toF32(ckpt.weights!.bytes(t), t.dtype));
+      const bytes = ckpt.weights!.bytes(t);
+      const at = firstNonFinite(bytes, t.dtype);
+      if (at >= 0) {
+        throw new InputError(
+          `${t.file.path}: tensor "${name}" holds NaN or infinity (element ${at}): expected finite weights`,
+        );
+      }
+      tensors.set(name, toF32(bytes, t.dtype));
     }
     const model = new TrainableLlama(gpu, ckpt.config, tensors, options);
     const { dir, config, generation, extraTensors } = ckpt;

@@ -6,6 +6,7 @@
  * @module
  */
 import { InputError, UsageError } from "../errors.ts";
+import { builtinModelDir, INDEX_FILE, pathIs, WEIGHTS_FILE } from "../io/hf_folder.ts";
 import { TensorStore } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 
@@ -43,22 +44,10 @@ export function saveDtypeOf(torchDtype: string | null): SaveDtype {
   return torchDtype === "bfloat16" ? "bf16" : torchDtype === "float16" ? "f16" : "f32";
 }
 
-/** Copies the files of `names` that `from` has into `dir` (nothing when they are one folder). */
-export function copyModelFiles(from: string, dir: string, names: readonly string[]): void {
-  if (Deno.realPathSync(dir) === Deno.realPathSync(from)) return;
-  for (const f of names) {
-    try {
-      Deno.copyFileSync(`${from}/${f}`, `${dir}/${f}`);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
-}
-
-/** Writes config.json: the given config with torch_dtype set to `dtype`'s. */
-export function writeModelConfig(dir: string, config: Record<string, unknown>, dtype: SaveDtype) {
+/** config.json's object: the given config with torch_dtype set to `dtype`'s. */
+export function modelConfig(config: Record<string, unknown>, dtype: SaveDtype) {
   const { torch_dtype: _, dtype: __, ...rest } = config;
-  writeJsonAtomic(`${dir}/config.json`, { ...rest, torch_dtype: TORCH_DTYPE[dtype] });
+  return { ...rest, torch_dtype: TORCH_DTYPE[dtype] };
 }
 
 /** The header metadata transformers' `save_pretrained` writes (and its loader checks). */
@@ -84,65 +73,159 @@ export function encodeAs(values: Float32Array, dtype: SaveDtype): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
+/** A trained model's tensors (HF names, in order, with shapes) and how to save them. */
+export interface SavedModel {
+  /** The folder the model came from: its generation config and tokenizer files are copied. */
+  from: string;
+  /** The source's config.json object. */
+  config: Record<string, unknown>;
+  tensors: readonly { name: string; shape: number[]; data: Float32Array }[];
+  dtype: SaveDtype;
+}
+
 /**
- * Writes `tensors` (HF names, in the given order, with shapes) as a model folder `dir`, copying
- * what else the source folder `from` holds; `config` is the source's config.json object.
+ * Writes a checkpoint to `dir` as one unit: the model folder (config, generation config,
+ * tokenizer files, `model.safetensors`) and, when given, the optimizer tensors and trainer state.
+ * Every file goes to a temporary name first; only when all are complete are they renamed into
+ * place (trainer_state.json last), then the shards and index of a sharded model the folder held
+ * are removed. A failure removes the temporaries and leaves the previous checkpoint whole.
+ * Weights that are not finite are refused: a NaN never overwrites a model.
  */
-export function saveModelFolder(
+export function saveCheckpoint(
   dir: string,
-  from: string,
-  config: Record<string, unknown>,
-  tensors: readonly { name: string; shape: number[]; data: Float32Array }[],
-  dtype: SaveDtype,
+  model: SavedModel,
+  training?: {
+    optimizer: ReadonlyMap<string, { shape: number[]; data: Float32Array }>;
+    state: Record<string, unknown>;
+  },
 ): void {
+  for (const t of model.tensors) {
+    const at = t.data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) {
+      throw new InputError(
+        `Not saving ${dir}: ${t.name}[${at}] is ${t.data[at]}: the weights are not finite`,
+      );
+    }
+  }
+  const files = new FileSet(dir);
   try {
     Deno.mkdirSync(dir, { recursive: true });
-    copyModelFiles(from, dir, ["generation_config.json", ...TOKENIZER_FILES]);
-    writeModelConfig(dir, config, dtype);
-    const entries = tensors.map((t) => ({
+    files.copyFrom(model.from, ["generation_config.json", ...TOKENIZER_FILES]);
+    files.json("config.json", modelConfig(model.config, model.dtype));
+    const entries = model.tensors.map((t) => ({
       name: t.name,
-      dtype: SAVE_DTYPES[dtype],
+      dtype: SAVE_DTYPES[model.dtype],
       shape: t.shape,
     }));
-    const byName = new Map(tensors.map((t) => [t.name, t.data]));
-    writeFileAtomic(
-      `${dir}/model.safetensors`,
-      (path) =>
+    const byName = new Map(model.tensors.map((t) => [t.name, t.data]));
+    files.write(WEIGHTS_FILE, (path) =>
+      writeSafetensors(
+        path,
+        entries,
+        (e, write) => write(encodeAs(byName.get(e.name)!, model.dtype)),
+        HF_METADATA,
+      ));
+    if (training) {
+      const { optimizer } = training;
+      files.write(OPTIMIZER_FILE, (path) =>
         writeSafetensors(
           path,
-          entries,
-          (e, write) => write(encodeAs(byName.get(e.name)!, dtype)),
-          HF_METADATA,
-        ),
-    );
-  } catch (e) {
-    throw writeError(e, dir);
-  }
-}
-
-/** Writes the optimizer state (f32 tensors) and trainer state of a resumable checkpoint. */
-export function saveTrainingState(
-  dir: string,
-  optimizer: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
-  state: Record<string, unknown>,
-): void {
-  try {
-    const entries = [...optimizer].map(([name, t]) => ({ name, dtype: "F32", shape: t.shape }));
-    writeFileAtomic(
-      `${dir}/${OPTIMIZER_FILE}`,
-      (path) =>
-        writeSafetensors(
-          path,
-          entries,
+          [...optimizer].map(([name, t]) => ({ name, dtype: "F32", shape: t.shape })),
           (e, write) => write(encodeAs(optimizer.get(e.name)!.data, "f32")),
-        ),
-    );
-    writeJsonAtomic(`${dir}/${STATE_FILE}`, state);
+        ));
+      files.json(STATE_FILE, training.state);
+    }
+    files.commit();
   } catch (e) {
-    throw writeError(e, dir);
+    files.abort();
+    throw writeError(e, files.current ?? dir);
+  }
+  removeShards(dir);
+}
+
+/**
+ * Files written to temporary names in one folder and renamed into place together by
+ * {@linkcode FileSet.commit}, in the order written; {@linkcode FileSet.abort} removes them.
+ */
+export class FileSet {
+  readonly #dir: string;
+  readonly #names: string[] = [];
+  /** The path being written or renamed (what an error names). */
+  current: string | undefined;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** Writes `name` through `write(temporaryPath)`, flushed to the disk. */
+  write(name: string, write: (tmp: string) => void): void {
+    const tmp = `${this.#dir}/${name}.tmp`;
+    this.current = tmp;
+    this.#names.push(name);
+    write(tmp);
+    using file = Deno.openSync(tmp, { read: true });
+    file.syncSync();
+    this.current = undefined;
+  }
+
+  /** Writes `name` as pretty JSON. */
+  json(name: string, value: unknown): void {
+    this.write(name, (tmp) => Deno.writeTextFileSync(tmp, JSON.stringify(value, null, 2) + "\n"));
+  }
+
+  /** Copies the files of `names` that folder `from` has (nothing when it is this folder). */
+  copyFrom(from: string, names: readonly string[]): void {
+    if (Deno.realPathSync(this.#dir) === Deno.realPathSync(from)) return;
+    for (const name of names) {
+      if (!pathIs(`${from}/${name}`, "file")) continue;
+      this.write(name, (tmp) => Deno.copyFileSync(`${from}/${name}`, tmp));
+    }
+  }
+
+  /** Renames every file into place. */
+  commit(): void {
+    for (const name of this.#names) {
+      this.current = `${this.#dir}/${name}`;
+      Deno.renameSync(`${this.#dir}/${name}.tmp`, this.current);
+    }
+    this.current = undefined;
+  }
+
+  /** Removes the temporaries written so far (best effort: the error that led here is the news). */
+  abort(): void {
+    for (const name of this.#names) {
+      try {
+        Deno.removeSync(`${this.#dir}/${name}.tmp`);
+      } catch { /* already renamed, or never made */ }
+    }
   }
 }
 
+/** Once a single model.safetensors is in place: the index and shards of an older sharded model. */
+function removeShards(dir: string): void {
+  const indexPath = `${dir}/${INDEX_FILE}`;
+  if (!pathIs(indexPath, "file")) return;
+  let shards: unknown[] = [];
+  try {
+    const map = (JSON.parse(Deno.readTextFileSync(indexPath)) as { weight_map?: unknown })
+      ?.weight_map;
+    if (typeof map === "object" && map !== null) shards = Object.values(map);
+  } catch { /* an unreadable index is removed all the same */ }
+  try {
+    Deno.removeSync(indexPath);
+    for (const shard of new Set(shards)) {
+      if (typeof shard !== "string" || !/^[^/\\]+\.safetensors$/.test(shard)) continue;
+      if (shard === WEIGHTS_FILE) continue;
+      try {
+        Deno.removeSync(`${dir}/${shard}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+  } catch (e) {
+    throw writeError(e, indexPath);
+  }
+}
 /** The optimizer tensors and trainer state of a checkpoint folder written by {@linkcode saveTrainingState}. */
 export function readTrainingState(
   dir: string,
@@ -171,30 +254,54 @@ export function readTrainingState(
   }
 }
 
-/** Writes through a temporary file renamed into place, so an interrupted save never leaves half a file. */
-function writeFileAtomic(path: string, write: (tmp: string) => void): void {
-  const tmp = `${path}.tmp`;
-  write(tmp);
-  Deno.renameSync(tmp, path);
-}
-
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(
-    path,
-    (tmp) => Deno.writeTextFileSync(tmp, JSON.stringify(value, null, 2) + "\n"),
-  );
-}
-
-/** A failure to write `dir` as the user's error, in one line (others pass through). */
-export function writeError(e: unknown, dir: string): unknown {
+/** A failure to write `path` as the user's error, in one line naming it (others pass through). */
+export function writeError(e: unknown, path: string): unknown {
   if (e instanceof InputError) return e;
   if (e instanceof Deno.errors.NotCapable) {
     return new InputError(
-      `Cannot write ${dir}: wgllama was not given write access (--allow-write)`,
+      `Cannot write ${path}: wgllama was not given write access (--allow-write)`,
     );
   }
-  if (e instanceof Error && e.name !== "Error") {
-    return new InputError(`Cannot write ${dir}: ${e.message}`);
+  // Deno's file-system errors: a named class, or a plain Error carrying the OS error number.
+  if (e instanceof Error && (e.name !== "Error" || /\(os error \d+\)/.test(e.message))) {
+    // Deno's messages end with the operation and path (", open '/x/y'"): ours names it first.
+    return new InputError(`Cannot write ${path}: ${e.message.replace(/: \w+ '[^']*'$/, "")}`);
   }
   return e;
+}
+
+/**
+ * Refuses, before any work, an output folder that would replace a model: the built-in model's
+ * folder always, any other folder holding a model unless `overwrite` (or it is the checkpoint
+ * this run resumes from, `resuming`). `flag` names the option in the message.
+ */
+export function checkOutFolder(
+  dir: string,
+  o: { flag: string; overwrite: boolean; resuming?: string },
+): void {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const here = real(dir);
+  if (here === undefined) return; // a new folder
+  if (here === real(builtinModelDir())) {
+    throw new InputError(
+      `${o.flag} ${dir} is the built-in model's folder, which is never written: choose another folder`,
+    );
+  }
+  if (o.resuming !== undefined && here === real(o.resuming)) return;
+  const held = ["config.json", WEIGHTS_FILE, INDEX_FILE].filter((f) =>
+    pathIs(`${dir}/${f}`, "file")
+  );
+  if (held.length && !o.overwrite) {
+    throw new InputError(
+      `${o.flag} ${dir} already holds a model (${
+        held.join(", ")
+      }): add --overwrite to replace it, or choose another folder`,
+    );
+  }
 }

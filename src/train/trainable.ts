@@ -35,6 +35,8 @@ export interface StepResult {
   /** Labels counted and tokens run. */
   counted: number;
   tokens: number;
+  /** False when the loss or the norm was not finite: then no weight or moment changed. */
+  applied: boolean;
 }
 
 /** One trained tensor: fused rows of the model's parameters. */
@@ -297,6 +299,10 @@ export class TrainableLlama {
   async trainStep(batches: readonly PackedBatch[], o: OptimizerSettings): Promise<StepResult> {
     const { loss, counted, tokens } = await this.accumulate(batches);
     const gradNorm = await this.gradientNorm();
+    // A NaN or infinity here would reach every weight through AdamW: such a step changes nothing.
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      return { loss, gradNorm, counted, tokens, applied: false };
+    }
     const gradScale = gradNorm > o.maxGradNorm ? o.maxGradNorm / (gradNorm + 1e-6) : 1;
     this.step++;
     const [bc1, bc2] = [1 - o.beta1 ** this.step, 1 - o.beta2 ** this.step];
@@ -308,7 +314,7 @@ export class TrainableLlama {
     }
     pass.end();
     this.#gpu.device.queue.submit([encoder.finish()]);
-    return { loss, gradNorm, counted, tokens };
+    return { loss, gradNorm, counted, tokens, applied: true };
   }
 
   /** Zeroes the gradients and adds those of `batches`; returns their mean loss. */

@@ -30,9 +30,19 @@ export interface Position {
   cursor: number;
 }
 
+/** Where a run ended, and the step whose loss or gradient norm was not finite if that ended it. */
+export interface TrainingEnd {
+  /** The position reached: after the last step that changed the weights when one was not finite. */
+  at: Position;
+  nonFinite?: { step: number; loss: number; gradNorm: number };
+}
+
 /** What the loop reports and asks. */
 export interface TrainingHooks {
-  /** After each step, with the position reached (a checkpoint saved then resumes from it). */
+  /**
+   * After each step, with the position reached (a checkpoint saved then resumes from it); a step
+   * that was not `applied` (its loss or norm was not finite) changed no weight.
+   */
   onStep?(
     r: StepResult & { step: number; lr: number; seconds: number },
     at: Position,
@@ -68,7 +78,9 @@ export function passOrder(
 
 /**
  * Trains `model` from `at` until `plan.totalSteps` (or a stop); returns the position reached.
- * A pass's last micro-batch holds what is left of it; the next pass starts a new order.
+ * A pass's last micro-batch holds what is left of it; the next pass starts a new order. A step
+ * whose loss or gradient norm is not finite changes nothing and ends the run at the position
+ * before it, unless `skipNonFinite`: then the run goes on past it.
  */
 export async function train(
   model: TrainableLlama,
@@ -76,7 +88,8 @@ export async function train(
   plan: TrainingPlan,
   at: Position,
   hooks: TrainingHooks = {},
-): Promise<Position> {
+  options: { skipNonFinite?: boolean } = {},
+): Promise<TrainingEnd> {
   const pos = { ...at };
   let order = passOrder(data.length, pos.epoch, plan);
   const vocab = model.config.vocabSize;
@@ -91,6 +104,7 @@ export async function train(
     return packBatch(picked.map((i) => data[i]!), vocab, `training sequences ${picked.join(", ")}`);
   };
   while (pos.step < plan.totalSteps) {
+    const before = { ...pos };
     const t0 = performance.now();
     const batches = Array.from({ length: plan.accumulate }, nextBatch);
     const lr = plan.optimizer.lr *
@@ -100,7 +114,10 @@ export async function train(
     await hooks.onStep?.({ ...r, step: pos.step, lr, seconds: (performance.now() - t0) / 1000 }, {
       ...pos,
     });
+    if (!r.applied && !options.skipNonFinite) {
+      return { at: before, nonFinite: { step: pos.step, loss: r.loss, gradNorm: r.gradNorm } };
+    }
     if (hooks.shouldStop?.()) break;
   }
-  return pos;
+  return { at: pos };
 }
