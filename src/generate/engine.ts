@@ -35,6 +35,9 @@ export interface EngineResult extends GenerateResult {
 /** The waiting queue is full. */
 export class QueueFullError extends Error {}
 
+/** The engine was closed before the request started. */
+export class ClosedError extends Error {}
+
 interface Waiting {
   request: EngineRequest;
   submitted: number;
@@ -80,7 +83,7 @@ export class Engine {
 
   /** Queues a request; resolves when it finishes. Throws {@linkcode QueueFullError} when full. */
   submit(request: EngineRequest): Promise<EngineResult> {
-    if (this.#closed) return Promise.reject(new Error("the engine is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("the engine is closed"));
     if (request.promptIds.length === 0) throw new InputError("a request needs prompt tokens");
     if (request.promptIds.length >= this.#model.contextLength) {
       throw new InputError(
@@ -97,10 +100,20 @@ export class Engine {
     });
   }
 
-  /** Ends every request (as "interrupted") and refuses new ones; resolves when the loop stops. */
+  /** Resolves when every request submitted so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /**
+   * Ends every running request (as "interrupted"), rejects the waiting ones with a
+   * {@linkcode ClosedError} and refuses new ones; resolves when the loop stops.
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#waiting.splice(0)) w.reject(new Error("the server is shutting down"));
+    for (const w of this.#waiting.splice(0)) {
+      w.reject(new ClosedError("the server is shutting down"));
+    }
     for (const a of this.#active.values()) a.reply.end("interrupted");
     await this.#running;
   }

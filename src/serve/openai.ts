@@ -156,9 +156,23 @@ function messages(v: unknown): ChatMessage[] {
     if (typeof m !== "object" || m === null || typeof m.role !== "string") {
       throw invalid(`messages[${i}]`, "an object with a role");
     }
+    if (!ROLES.includes(m.role)) {
+      throw new ApiError(
+        400,
+        `Invalid 'messages[${i}].role': ${JSON.stringify(m.role.slice(0, 64))}: expected one of ${
+          ROLES.join(", ")
+        }`,
+        undefined,
+        `messages[${i}].role`,
+        "invalid_value",
+      );
+    }
     return { role: m.role, content: content(m.content, `messages[${i}].content`) };
   });
 }
+
+/** The roles chat templates know (Llama 3.1's tool results come as "ipython"). */
+const ROLES = ["system", "user", "assistant", "tool", "ipython"];
 
 /** A message's content: a string, or text parts (OpenAI's array form). */
 function content(v: unknown, param: string): string {
@@ -186,9 +200,12 @@ function prompt(v: unknown): string | number[] {
   throw invalid("prompt", "a string, or an array of token ids");
 }
 
-/** OpenAI's finish_reason for ours: a full context counts as "length". */
-export function finishReason(reason: string): "stop" | "length" {
-  return reason === "stop" ? "stop" : "length";
+/**
+ * OpenAI's finish_reason for ours: a full context counts as "length"; a reply the server cut
+ * short while stopping is "interrupted".
+ */
+export function finishReason(reason: string): "stop" | "length" | "interrupted" {
+  return reason === "stop" ? "stop" : reason === "interrupted" ? "interrupted" : "length";
 }
 
 /** The usage object (with the cached prompt tokens). */

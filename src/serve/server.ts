@@ -4,10 +4,11 @@
  * authentication, one log line per request, and a 4xx in OpenAI's error shape for every bad request.
  * @module
  */
-import { type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
+import { ClosedError, type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
 import type { SamplingParams } from "../generate/sampling.ts";
 import type { ChatTemplate } from "../text/chat_template.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
+import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
 import {
   ApiError,
   type CompletionRequest,
@@ -35,23 +36,45 @@ export interface ServeOptions {
   apiKey?: string;
   /** Receives one line per request (method, path, status, tokens, timings). */
   log?: (line: string) => void;
+  /** Bodies above this many bytes get 413 without being read whole. @default 4 MiB */
+  maxBodyBytes?: number;
+  /** Origins a browser may call from (CORS); others are refused. @default none */
+  corsOrigins?: readonly string[];
+  /** Bound to loopback: a Host header naming another machine is refused (DNS rebinding). */
+  loopback?: boolean;
+  /** True once the server is stopping: new completions get 503. */
+  draining?: () => boolean;
 }
+
+/** The default body limit: a 128k-token prompt as JSON fits many times over. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** Unix seconds when the server started (models' `created`). */
 const STARTED = Math.floor(Date.now() / 1000);
 
 /** A `Deno.serve` handler for `model`. */
 export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
+  const key = options.apiKey !== undefined ? digest(options.apiKey) : undefined;
   return async (request: Request): Promise<Response> => {
     const t0 = performance.now();
     const path = new URL(request.url).pathname.replace(/\/+$/, "");
+    const requestId = requestIdOf(request);
+    const origin = request.headers.get("origin");
+    const corsAllowed = origin !== null && (options.corsOrigins ?? []).includes(origin);
     const note: Note = {};
     let response: Response;
     try {
-      response = await route(request, path, model, options, note);
+      checkCaller(request, origin, corsAllowed, options);
+      if (request.method === "OPTIONS") response = preflight(request);
+      else response = await route(request, path, model, { ...options, key }, note);
     } catch (e) {
       const error = e instanceof ApiError ? e : internal(e);
       response = json(error.body(), error.status);
+    }
+    response.headers.set("x-request-id", requestId);
+    if (corsAllowed) {
+      response.headers.set("access-control-allow-origin", origin);
+      response.headers.set("vary", "Origin");
     }
     // A stream is logged when it ends.
     const log = () => {
@@ -62,7 +85,7 @@ export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
       }
       if (note.ttft !== undefined) parts.push(`ttft ${(note.ttft * 1000).toFixed(0)} ms`);
       if (note.tps !== undefined) parts.push(`${note.tps.toFixed(1)} tokens/s`);
-      parts.push(`${(performance.now() - t0).toFixed(0)} ms`);
+      parts.push(`${(performance.now() - t0).toFixed(0)} ms`, `id ${requestId}`);
       options.log(parts.join(" "));
     };
     if (note.streamed) note.streamed.then(log);
@@ -85,19 +108,23 @@ async function route(
   request: Request,
   path: string,
   model: ServedModel,
-  options: ServeOptions,
+  options: ServeOptions & { key: Promise<Uint8Array> | undefined },
   note: Note,
 ): Promise<Response> {
   if (path === "/health") {
     allow(request, "GET");
-    return json({ status: "ok", model: model.id, ...model.engine.load });
+    return json({
+      status: options.draining?.() ? "stopping" : "ok",
+      model: model.id,
+      ...model.engine.load,
+    });
   }
   if (!path.startsWith("/v1/")) {
     throw new ApiError(404, `Unknown route ${path}`, undefined, null, "not_found");
   }
-  if (options.apiKey !== undefined) {
-    const auth = request.headers.get("authorization") ?? "";
-    if (auth !== `Bearer ${options.apiKey}`) {
+  if (options.key !== undefined) {
+    const given = /^\s*bearer\s+(.*?)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    if (given === undefined || !sameBytes(await digest(given), await options.key)) {
       throw new ApiError(
         401,
         "Incorrect or missing API key: send Authorization: Bearer <key>",
@@ -123,15 +150,21 @@ async function route(
     : undefined;
   if (!kind) throw new ApiError(404, `Unknown route ${path}`, undefined, null, "not_found");
   allow(request, "POST");
-  let body: unknown;
-  try {
-    body = await request.json();
-  } catch {
-    throw new ApiError(400, "We could not parse the JSON body of your request");
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
+    throw new ApiError(
+      415,
+      `Content-Type is ${type ? `'${type}'` : "missing"}: send the body as application/json`,
+      undefined,
+      null,
+      "unsupported_media_type",
+    );
   }
+  if (options.draining?.()) throw shuttingDown();
+  const body = parseJsonBody(await readBody(request, options.maxBodyBytes ?? MAX_BODY_BYTES));
   const r = parseCompletionRequest(body, kind);
   if (r.model !== model.id) throw unknownModel(r.model);
-  const promptIds = tokens(r, model);
+  const promptIds = await tokens(r, model);
   note.prompt = promptIds.length;
   if (promptIds.length >= model.contextLength) {
     throw new ApiError(
@@ -156,7 +189,10 @@ async function route(
   const base = { id, created: Math.floor(Date.now() / 1000), model: model.id };
   const submit = (onText?: (t: string) => void, signal?: AbortSignal) => {
     try {
-      return model.engine.submit({ promptIds, sampling, maxTokens, stop: r.stop, onText, signal });
+      return model.engine.submit({ promptIds, sampling, maxTokens, stop: r.stop, onText, signal })
+        .catch((e) => {
+          throw e instanceof ClosedError ? shuttingDown() : e;
+        });
     } catch (e) {
       if (e instanceof QueueFullError) {
         throw new ApiError(
@@ -278,8 +314,24 @@ function stream(
   return { response, finished: finished.catch(() => {}) };
 }
 
-/** The prompt's token ids: the chat template's rendering, or the text as the tokenizer reads it. */
-function tokens(r: CompletionRequest, model: ServedModel): number[] {
+/**
+ * The prompt's token ids: the chat template's rendering, or the text as the tokenizer reads it.
+ * A text certainly longer than the context is refused after counting only what proves it.
+ */
+async function tokens(r: CompletionRequest, model: ServedModel): Promise<number[]> {
+  const text = r.messages ? r.messages.map((m) => m.content).join("\n") : r.prompt;
+  if (typeof text === "string") {
+    const count = await exceedsTokens(model.tokenizer, text, model.contextLength);
+    if (count !== undefined) {
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${model.contextLength} tokens; the prompt has more than ${count}`,
+        undefined,
+        r.messages ? "messages" : "prompt",
+        "context_length_exceeded",
+      );
+    }
+  }
   if (r.messages) {
     if (!model.template) {
       throw new ApiError(
@@ -342,6 +394,75 @@ function allow(request: Request, method: string): void {
       "method_not_allowed",
     );
   }
+}
+
+/**
+ * Refuses what a browser on another site, or a DNS-rebinding page, could send: an Origin not
+ * in --cors-origin, and (bound to loopback) a Host that names another machine.
+ */
+function checkCaller(
+  request: Request,
+  origin: string | null,
+  corsAllowed: boolean,
+  options: ServeOptions,
+): void {
+  if (options.loopback) {
+    const host = request.headers.get("host");
+    const name = host?.replace(/:\d+$/, "").toLowerCase();
+    if (host !== null && !["localhost", "127.0.0.1", "[::1]"].includes(name!)) {
+      throw new ApiError(
+        403,
+        `Host '${host}' is not this server: it listens on loopback (localhost, 127.0.0.1, [::1])`,
+        undefined,
+        null,
+        "forbidden_host",
+      );
+    }
+  }
+  if (origin !== null && !corsAllowed) {
+    throw new ApiError(
+      403,
+      `Origin '${origin}' may not call this server: start it with --cors-origin ${origin}`,
+      undefined,
+      null,
+      "forbidden_origin",
+    );
+  }
+}
+
+/** The answer to a CORS preflight from an allowed origin. */
+function preflight(request: Request): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": request.headers.get("access-control-request-headers") ??
+        "authorization, content-type",
+      "access-control-max-age": "600",
+    },
+  });
+}
+
+/** The client's x-request-id when it is a sane token, else a new one. */
+function requestIdOf(request: Request): string {
+  const given = request.headers.get("x-request-id");
+  return given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID();
+}
+
+/** SHA-256 of a key: compared digest to digest, the time taken says nothing of the key. */
+async function digest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+/** Equal bytes, compared in time that depends only on their length. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError(503, "The server is shutting down", "server_error", null, "shutting_down");
 }
 
 function internal(e: unknown): ApiError {

@@ -5,58 +5,9 @@
 import OpenAI from "openai";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
+import { startServer } from "../_serve.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CHAT_MODEL = new URL("../fixtures/tiny-llama3-vocab", import.meta.url).pathname;
-
-interface Server {
-  url: string;
-  client: OpenAI;
-  log: () => string;
-  stop(signal?: Deno.Signal): Promise<number>;
-}
-
-/** Starts `wgllama serve` on a free port and waits until it listens. */
-async function startServer(
-  model: string,
-  args: string[] = [],
-  apiKey = "none",
-  permissions = ["-A"],
-): Promise<Server> {
-  const port = args.includes("--port") ? [] : ["--port", "0"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, MAIN, "serve", model, ...port, ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let url = "";
-  while (!url) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited: ${stderr}`);
-    stderr += value;
-    url = stderr.match(/on (http:\/\/[\d.]+:\d+\/v1)/)?.[1] ?? "";
-  }
-  const pump = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      stderr += value;
-    }
-  })();
-  return {
-    url,
-    client: new OpenAI({ baseURL: url, apiKey, maxRetries: 0 }),
-    log: () => stderr,
-    async stop(signal: Deno.Signal = "SIGINT") {
-      child.kill(signal);
-      const { code } = await child.status;
-      await pump;
-      return code;
-    },
-  };
-}
 
 async function collect(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
   let text = "";
@@ -193,7 +144,11 @@ Deno.test("serve: 16 concurrent streaming clients all complete, each greedy repl
 Deno.test("serve: bad requests get OpenAI error objects and the server goes on; a client leaving mid-stream frees its slot", async () => {
   const server = await startServer("stories-260k", ["--parallel", "2", "--ctx", "64"]);
   const post = async (path: string, body: string) => {
-    const r = await fetch(`${server.url}${path}`, { method: "POST", body });
+    const r = await fetch(`${server.url}${path}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     return { status: r.status, body: await r.json() };
   };
   try {
