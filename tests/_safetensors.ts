@@ -1,6 +1,7 @@
 /** Safetensors files for tests (through src/io's writer), plus helpers to write model folders. */
 import { safetensorsFile } from "../src/io/safetensors_writer.ts";
 import { TensorStore, toF32 } from "../src/io/safetensors.ts";
+import { tempDir } from "./_temp.ts";
 
 /** A tensor to write: dtype, shape and raw little-endian bytes. */
 export interface TensorSpec {
@@ -39,7 +40,7 @@ export function f32Bytes(values: number[] | Float32Array): Uint8Array {
 
 /** A fresh temp folder with the given files (strings are written as text). */
 export function tempFolder(files: Record<string, string | Uint8Array | object>): string {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama_test_" });
+  const dir = tempDir({ prefix: "wgllama_test_" });
   for (const [name, content] of Object.entries(files)) {
     const path = `${dir}/${name}`;
     if (content instanceof Uint8Array) Deno.writeFileSync(path, content);

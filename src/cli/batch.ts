@@ -68,6 +68,11 @@ export const batch = command({
     if (values.resume && values.output === undefined) {
       throw new UsageError("batch: --resume needs --output");
     }
+    if (values.output !== undefined && sameFile(values.input, values.output)) {
+      throw new InputError(
+        `--output ${values.output} is the --input file: results would be appended to the prompts; choose another file`,
+      );
+    }
     const slots = values["batch-size"] !== undefined
       ? intFlag("batch-size", values["batch-size"], 1, 256)
       : 8;
@@ -359,5 +364,14 @@ function resultId(line: string): string | undefined {
     return isResult ? String(j.id) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether two paths name one existing file (through links and relative paths). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return false; // one does not exist (yet)
   }
 }

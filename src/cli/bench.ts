@@ -3,7 +3,7 @@
  * Llama-3-shaped model generated for the run (and removed after it, also when interrupted).
  * @module
  */
-import { EXIT, UsageError } from "../errors.ts";
+import { EXIT, InputError, UsageError } from "../errors.ts";
 import { runBenchmark } from "../model/benchmark.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
 import { type ShapeName, SHAPES, writeSyntheticModel } from "../model/synthetic.ts";
@@ -95,20 +95,20 @@ export const bench = command({
       for (const w of warnings) err(`wgllama: note: ${w}`);
     }
     let dir = positionals[0];
-    const temp = dir === undefined
-      ? Deno.makeTempDirSync({ prefix: `wgllama_bench_${shape}_` })
-      : undefined;
-    // The generated model (0.3–16 GB) must not outlive the run, also when it is interrupted.
+    // The generated model (0.3–16 GB) must not outlive the run, also when it is interrupted: the
+    // listeners are in place before the folder exists.
+    let temp: string | undefined;
     const removeTemp = () => temp && Deno.removeSync(temp, { recursive: true });
     const onSignal = (code: number) => () => {
       removeTemp();
       Deno.exit(code);
     };
-    const signals = temp
-      ? ([["SIGINT", onSignal(EXIT.interrupted)], ["SIGTERM", onSignal(143)]] as const)
+    const signals = dir === undefined
+      ? ([["SIGINT", onSignal(EXIT.interrupted)], ["SIGTERM", onSignal(EXIT.terminated)]] as const)
       : [];
     for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
     try {
+      if (dir === undefined) temp = benchFolder(shape);
       if (temp) {
         log(`generating a random ${shape} model…`);
         writeSyntheticModel(temp, shape);
@@ -173,3 +173,23 @@ export const bench = command({
     }
   },
 });
+
+/** The temp folder bench writes its random model to; a failure is one line naming the folder. */
+function benchFolder(shape: string): string {
+  try {
+    return Deno.makeTempDirSync({ prefix: `wgllama_bench_${shape}_` });
+  } catch (e) {
+    let where = "the temp folder";
+    try {
+      where = Deno.env.get("TMPDIR") || "/tmp";
+    } catch { /* no env access: name it generically */ }
+    const why = e instanceof Deno.errors.NotCapable
+      ? "wgllama was not given write access (--allow-write; deno task bench has it)"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw new InputError(
+      `Cannot write ${where}: ${why}; bench --shape writes its random model there (or give MODEL)`,
+    );
+  }
+}

@@ -226,6 +226,10 @@ class Repl {
           out("(conversation reset)\n");
           break;
         case "/system":
+          if (!this.#s.template) {
+            err("wgllama: warning: /system is ignored: the model has no chat template");
+            break;
+          }
           this.#s.system = arg || undefined;
           this.#reset();
           out("(system message set; conversation reset)\n");
@@ -238,6 +242,11 @@ class Repl {
           break;
         case "/save":
           if (!arg) throw new UsageError("/save needs a FILE");
+          if (!replaceable(arg)) {
+            throw new InputError(
+              `${arg} exists and is not a saved conversation: not overwritten (choose another name)`,
+            );
+          }
           {
             const file = openOutput(arg, { truncate: true });
             try {
@@ -346,4 +355,24 @@ async function* readLines(): AsyncGenerator<string> {
     pending = joined.slice(start);
   }
   if (pending.length) yield text(pending);
+}
+
+/** Whether /save may write `path`: it does not exist, or holds a conversation /save wrote. */
+function replaceable(path: string): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    throw new InputError(`Cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  if (info.isFile && info.size === 0) return true; // nothing to lose
+  if (!info.isFile || info.size > 64 * 2 ** 20) return false;
+  try {
+    const saved = JSON.parse(Deno.readTextFileSync(path));
+    return Array.isArray(saved) &&
+      saved.every((m) => typeof m?.role === "string" && typeof m?.content === "string");
+  } catch {
+    return false;
+  }
 }

@@ -3,9 +3,17 @@ import { InputError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 
-/** Writes text to stdout, completely. */
+/**
+ * Writes text to stdout, completely. A reader that went away (BrokenPipe) passes through; any
+ * other failure (a full disk, `> /dev/full`) is the user's, in one line.
+ */
 export function out(text: string): void {
-  writeAll(Deno.stdout, encoder.encode(text));
+  try {
+    writeAll(Deno.stdout, encoder.encode(text));
+  } catch (e) {
+    if (e instanceof Deno.errors.BrokenPipe || !(e instanceof Error)) throw e;
+    throw new InputError(`Cannot write standard output: ${e.message}`);
+  }
 }
 
 /**

@@ -74,15 +74,18 @@ export const run = command({
     if (!session.template && !values.raw && !promptIds) {
       err("wgllama: note: the model has no chat template; using raw completion");
     }
+    // Every warning goes to stderr and, under --json, into the result.
+    const warnings = [...session.warnings];
+    const warn = (w: string) => (warnings.push(w), err(`wgllama: warning: ${w}`));
     if (raw && session.system !== undefined) {
-      err(
-        `wgllama: warning: --system is ignored: ${
+      warn(
+        `--system is ignored: ${
           session.template ? "raw completion" : "the model has no chat template"
         }`,
       );
     }
     let prompt = promptIds ?? encodePrompt(session, text, raw);
-    prompt = fitContext(prompt, session, values.truncate ?? false);
+    prompt = fitContext(prompt, session, values.truncate ?? false, warn);
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     Deno.addSignalListener("SIGINT", onSigint);
@@ -103,7 +106,7 @@ export const run = command({
             tokens: result.tokens,
             prompt_tokens: result.promptTokens,
             finish_reason: result.finishReason,
-            ...(session.warnings.length ? { warnings: session.warnings } : {}),
+            ...(warnings.length ? { warnings } : {}),
             timings: {
               prefill_seconds: result.timings.prefillSeconds,
               decode_seconds: result.timings.decodeSeconds,
@@ -145,7 +148,12 @@ function encodePrompt(session: Session, text: string, raw: boolean): number[] {
 }
 
 /** Refuses (or with `truncate`, trims from the front, keeping BOS) a prompt the context cannot hold. */
-export function fitContext(prompt: number[], session: Session, truncate: boolean): number[] {
+export function fitContext(
+  prompt: number[],
+  session: Session,
+  truncate: boolean,
+  warn: (warning: string) => void = (w) => err(`wgllama: warning: ${w}`),
+): number[] {
   const ctx = session.model.contextLength;
   if (prompt.length < ctx) return prompt;
   if (!truncate) {
@@ -157,9 +165,7 @@ export function fitContext(prompt: number[], session: Session, truncate: boolean
   const bos = session.tokenizer?.bosTokenId ?? session.model.config.bosTokenId;
   const head = prompt[0] === bos ? [prompt[0]!] : [];
   const trimmed = [...head, ...prompt.slice(prompt.length - (keep - head.length))];
-  err(
-    `wgllama: warning: prompt truncated from ${prompt.length} to ${trimmed.length} tokens to fit --ctx ${ctx}`,
-  );
+  warn(`prompt truncated from ${prompt.length} to ${trimmed.length} tokens to fit --ctx ${ctx}`);
   return trimmed;
 }
 

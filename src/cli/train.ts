@@ -31,6 +31,7 @@ import {
 import { command, intFlag, MODEL_HELP, numberFlag } from "./args.ts";
 import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
+import { type ProgressOptions, QUIET_SECONDS } from "./progress.ts";
 
 const USAGE = `Usage: wgllama train MODEL --data FILE|DIR --out DIR [options]
 
@@ -547,22 +548,35 @@ function evalTokens(path: string, tokenizer: TextTokenizer | undefined): number[
   return ids;
 }
 
-/** Progress on stderr: a redrawn line on a terminal, else a line every ~5% of the run. */
-function reporter(total: number): (step: number, loss: number, tokensPerSecond: number) => void {
-  const tty = Deno.stderr.isTerminal();
+/**
+ * Progress on stderr: a redrawn line on a terminal; else a line every ~5% of the run, and at least
+ * every {@linkcode QUIET_SECONDS} so a slow run never looks hung.
+ */
+export function reporter(
+  total: number,
+  options: ProgressOptions = {},
+): (step: number, loss: number, tokensPerSecond: number) => void {
+  const tty = options.terminal ?? Deno.stderr.isTerminal();
+  const now = options.now ?? (() => performance.now());
+  const write = options.write ??
+    ((text: string) => void Deno.stderr.writeSync(new TextEncoder().encode(text)));
   const every = Math.max(1, Math.floor(total / 20));
-  const t0 = performance.now();
+  const t0 = now();
+  let lastLine = t0;
   let first: number | undefined;
   return (step, loss, tokensPerSecond) => {
     first ??= step - 1;
-    const elapsed = (performance.now() - t0) / 1000;
+    const t = now();
+    const elapsed = (t - t0) / 1000;
     const eta = (elapsed / (step - first)) * (total - step);
     const line = `step ${step}/${total}  loss ${loss.toFixed(4)}  ${
       tokensPerSecond.toFixed(0)
     } tokens/s  ETA ${formatSeconds(eta)}`;
-    if (tty) {
-      Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}${step >= total ? "\n" : ""}`));
-    } else if (step % every === 0 || step >= total) err(line);
+    if (tty) write(`\r${line}${step >= total ? "\n" : ""}`);
+    else if (step % every === 0 || step >= total || t - lastLine >= QUIET_SECONDS * 1000) {
+      lastLine = t;
+      write(line + "\n");
+    }
   };
 }
 

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempFile } from "../_temp.ts";
 
 const LLAMA3 = fixture("tiny-llama3-vocab");
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -16,7 +17,7 @@ const LINES = [
 ];
 
 function inputFile(lines: string[]): string {
-  const path = Deno.makeTempFileSync({ suffix: ".jsonl" });
+  const path = tempFile({ suffix: ".jsonl" });
   Deno.writeTextFileSync(path, lines.join("\n") + "\n");
   return path;
 }
@@ -63,7 +64,7 @@ Deno.test("wgllama batch --resume after Ctrl-C completes the output with no dupl
     `{"prompt": "${p}", "id": "${p}", "max_tokens": 400, "temperature": 0}`
   );
   const input = inputFile(prompts);
-  const output = Deno.makeTempFileSync({ suffix: ".jsonl" });
+  const output = tempFile({ suffix: ".jsonl" });
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

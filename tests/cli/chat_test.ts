@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempDir, tempFile } from "../_temp.ts";
 
 const LLAMA3 = fixture("tiny-llama3-vocab");
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -38,7 +39,7 @@ function startChat(args: string[]) {
 }
 
 Deno.test("wgllama chat driven through stdin: turns, /stats, /set, /save, /reset, cache reuse", async () => {
-  const save = Deno.makeTempFileSync({ suffix: ".json" });
+  const save = tempFile({ suffix: ".json" });
   const script = [
     "Hello",
     "/stats",
@@ -122,8 +123,7 @@ Deno.test("wgllama chat outgrowing its context drops the oldest turns and goes o
     "--system",
     "Be kind.",
   ], {
-    stdin:
-      `Hello\nHow are you?\nGood\n${long}\nStill here?\n/save ${Deno.makeTempDirSync()}/c.json\n`,
+    stdin: `Hello\nHow are you?\nGood\n${long}\nStill here?\n/save ${tempDir()}/c.json\n`,
   });
   assertEquals(r.code, 0, r.stderr);
   assert(/oldest \d+ turns? dropped/.test(r.stderr), r.stderr);

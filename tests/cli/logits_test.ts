@@ -1,12 +1,13 @@
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture, goldens } from "../_fixtures.ts";
+import { tempDir, tempFile } from "../_temp.ts";
 
 Deno.test("wgllama logits --ids --out writes float32 [T, V] matching the goldens", async () => {
   for (const name of ["tiny-f32", "tiny-bf16-tied"]) {
     const g = goldens(name);
     const s = g.sequences.find((s) => s.ids.length === 16)!;
-    const file = Deno.makeTempFileSync({ suffix: ".bin" });
+    const file = tempFile({ suffix: ".bin" });
     const r = await wgllama(["logits", fixture(name), "--ids", s.ids.join(","), "--out", file]);
     assertEquals([r.code, r.stdout], [0, ""], r.stderr);
     const got = new Float32Array(Deno.readFileSync(file).buffer);
@@ -48,22 +49,32 @@ Deno.test("wgllama logits --top prints the best tokens of every position; bad id
   assertEquals((await wgllama(["logits", fixture("tiny-f32")])).code, 2);
 });
 
-Deno.test("wgllama logits --weights q4 refuses, naming the tensor, a checkpoint holding a NaN", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama_nan_" });
-  for (const f of ["config.json", "model.safetensors"]) {
-    Deno.copyFileSync(`${fixture("tiny-f32")}/${f}`, `${dir}/${f}`);
+Deno.test("wgllama logits refuses, naming the tensor, a checkpoint holding a NaN; --weights q4 one beyond f16's range", async () => {
+  const dir = tempDir({ prefix: "wgllama_nan_" });
+  try {
+    for (const f of ["config.json", "model.safetensors"]) {
+      Deno.copyFileSync(`${fixture("tiny-f32")}/${f}`, `${dir}/${f}`);
+    }
+    const file = Deno.readFileSync(`${dir}/model.safetensors`);
+    const headerBytes = Number(new DataView(file.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerBytes)));
+    const [start] = header["model.layers.1.mlp.down_proj.weight"].data_offsets;
+    const cases: [number, string[], string][] = [
+      [NaN, [], 'tensor "model.layers.1.mlp.down_proj.weight" holds NaN or infinity (element 100)'],
+      [1e6, ["--weights", "q4"], "model.layers.1.mlp.down_proj.weight: holds a NaN"],
+    ];
+    for (const [value, flags, message] of cases) {
+      new DataView(file.buffer).setFloat32(8 + headerBytes + start + 4 * 100, value, true);
+      Deno.writeFileSync(`${dir}/model.safetensors`, file);
+      const r = await wgllama(["logits", dir, "--ids", "1,2", "--top", "1", ...flags]);
+      assertEquals([r.code, r.stdout], [1, ""], r.stderr);
+      assert(
+        r.stderr.includes(message) && r.stderr.trim().split("\n").length === 1 &&
+          r.stderr.includes(flags.length ? "--weights q4" : "expected finite weights"),
+        r.stderr,
+      );
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
-  const file = Deno.readFileSync(`${dir}/model.safetensors`);
-  const headerBytes = Number(new DataView(file.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerBytes)));
-  const [start] = header["model.layers.1.mlp.down_proj.weight"].data_offsets;
-  new DataView(file.buffer).setFloat32(8 + headerBytes + start + 4 * 100, NaN, true);
-  Deno.writeFileSync(`${dir}/model.safetensors`, file);
-  const r = await wgllama(["logits", dir, "--ids", "1,2", "--top", "1", "--weights", "q4"]);
-  assertEquals([r.code, r.stdout], [1, ""], r.stderr);
-  assert(
-    r.stderr.startsWith("wgllama: error: model.layers.1.mlp.down_proj.weight: holds a NaN") &&
-      r.stderr.includes("--weights q4") && r.stderr.trim().split("\n").length === 1,
-    r.stderr,
-  );
 });

@@ -2,6 +2,7 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempFile } from "../_temp.ts";
 
 const READ_ONLY = ["--allow-read", "--allow-ffi", "--allow-env"];
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -44,7 +45,7 @@ Deno.test("read-only commands run with --allow-read --allow-ffi --allow-env and 
 });
 
 Deno.test("writing without write access, or to a missing folder, is one line naming the path, before any loading", async () => {
-  const input = Deno.makeTempFileSync({ suffix: ".jsonl" });
+  const input = tempFile({ suffix: ".jsonl" });
   Deno.writeTextFileSync(input, `{"prompt": "Once", "max_tokens": 2}\n`);
   const denied = await wgllama(["batch", "--input", input, "--output", `${input}.out`], {
     permissions: READ_ONLY,

@@ -3,11 +3,12 @@ import { wgllama, wgllamaMeasured } from "../_cli.ts";
 import { fixture, goldens } from "../_fixtures.ts";
 import * as ref from "../_reference.ts";
 import { IGNORE_INDEX } from "../../src/model/llama.ts";
+import { tempFile } from "../_temp.ts";
 
 const MIA = goldens("stories-260k").sequences.find((s) => s.name === "seq05")!;
 
 Deno.test("wgllama perplexity --text FILE --json: the goldens' cross-entropy, from text as HF tokenizes it", async () => {
-  const file = Deno.makeTempFileSync({ suffix: ".txt" });
+  const file = tempFile({ suffix: ".txt" });
   Deno.writeTextFileSync(file, (MIA as unknown as { text: string }).text);
   const r = await wgllama(["perplexity", "--text", file, "--json"]);
   assertEquals(r.code, 0, r.stderr);

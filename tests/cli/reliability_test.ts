@@ -2,12 +2,13 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { wgllama } from "../_cli.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempDir, tempFile } from "../_temp.ts";
 
 const LLAMA3 = fixture("tiny-llama3-vocab");
 const TINY = fixture("tiny-f32"); // vocabulary of 512, no tokenizer
 
 function file(content: string | Uint8Array, suffix = ".jsonl"): string {
-  const path = Deno.makeTempFileSync({ suffix });
+  const path = tempFile({ suffix });
   if (typeof content === "string") Deno.writeTextFileSync(path, content);
   else Deno.writeFileSync(path, content);
   return path;
@@ -220,4 +221,106 @@ Deno.test("run --json: Ctrl-C ends the reply with finish_reason interrupted, exi
   assertEquals(code, 130, seen);
   assertEquals(JSON.parse(await stdout).finish_reason, "interrupted");
   assertMatch(seen, /wgllama: note: interrupted/);
+});
+
+Deno.test("batch refuses --output that is the --input file, leaving it as it was", async () => {
+  const dir = tempDir({ prefix: "wgllama-guard-" });
+  try {
+    const input = `${dir}/in.jsonl`;
+    const text = '{"prompt": "Once", "max_tokens": 2}\n';
+    Deno.writeTextFileSync(input, text);
+    Deno.symlinkSync(input, `${dir}/link.jsonl`);
+    for (const output of [input, `${dir}/./in.jsonl`, `${dir}/link.jsonl`]) {
+      const r = await wgllama(["batch", "stories-260k", "--input", input, "--output", output]);
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, /^wgllama: error: --output .* is the --input file/);
+      assertEquals(Deno.readTextFileSync(input), text);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("chat: /save will not overwrite a file that is not a saved conversation; /system without a template says it is ignored", async () => {
+  const dir = tempDir({ prefix: "wgllama-guard-" });
+  try {
+    const notes = `${dir}/notes.txt`;
+    Deno.writeTextFileSync(notes, "my notes\n");
+    const saved = `${dir}/chat.json`;
+    const r = await wgllama(["chat", LLAMA3, "--max-tokens", "2", "--temperature", "0"], {
+      stdin: `Hello\n/save ${notes}\n/save ${saved}\nMore\n/save ${saved}\n/exit\n`,
+    });
+    assertEquals(r.code, 0, r.stderr);
+    assertMatch(r.stderr, /notes.txt exists and is not a saved conversation: not overwritten/);
+    assertEquals(Deno.readTextFileSync(notes), "my notes\n");
+    // A conversation saved before may be saved over.
+    assertEquals(JSON.parse(Deno.readTextFileSync(saved)).length, 4);
+    const s = await wgllama(["chat", "stories-260k", "--max-tokens", "2"], {
+      stdin: "/system be brief\nOnce\n",
+    });
+    assertEquals(s.code, 0, s.stderr);
+    assertMatch(s.stderr, /warning: \/system is ignored: the model has no chat template/);
+    assert(!s.stdout.includes("system message set"), s.stdout);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("run > /dev/full and bench --shape without write access: one line naming what could not be written", async () => {
+  const full = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `"$0" run -A "$1" run stories-260k Once --max-tokens 4 > /dev/full`,
+      Deno.execPath(),
+      new URL("../../main.ts", import.meta.url).pathname,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(full.stderr);
+  assertEquals(full.code, 1, stderr);
+  const lines = stderr.trim().split("\n").filter((l) => !l.includes("note:"));
+  assertEquals(lines, [
+    "wgllama: error: Cannot write standard output: No space left on device (os error 28)",
+  ]);
+  const bench = await wgllama(["bench", "--shape", "160m"], {
+    permissions: ["--allow-read", "--allow-ffi", "--allow-env"],
+  });
+  assertEquals(bench.code, 1, bench.stderr);
+  assertMatch(
+    bench.stderr,
+    /^wgllama: error: Cannot write \S+: wgllama was not given write access .*bench --shape writes its random model there/,
+  );
+  assertEquals(bench.stderr.trim().split("\n").length, 1, bench.stderr);
+});
+
+Deno.test("run --json: warnings holds every warning stderr shows", async () => {
+  const r = await wgllama([
+    "run",
+    "stories-260k",
+    ...["--json", "--system", "be brief", "--ctx", "600", "--max-tokens", "2"],
+    "Once upon a time",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const shown = [...r.stderr.matchAll(/^wgllama: warning: (.*)$/gm)].map((m) => m[1]);
+  assertEquals(shown.length, 2, r.stderr);
+  assertEquals(JSON.parse(r.stdout).warnings, shown);
+});
+
+Deno.test("deno task compile refuses a DENORT_BIN that is the Deno CLI and says where denort comes from", async () => {
+  const dir = tempDir({ prefix: "wgllama-guard-" });
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../tools/compile.ts", import.meta.url).pathname, `${dir}/w`],
+      env: { DENORT_BIN: Deno.execPath() },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assertEquals(r.code, 1, stderr);
+    assertMatch(stderr, /DENORT_BIN=.* is the Deno CLI, not denort: denort comes from .*releases/);
+    assertEquals([...Deno.readDirSync(dir)], []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

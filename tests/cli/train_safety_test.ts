@@ -1,11 +1,12 @@
 /**
  * `wgllama train` never destroys work: an existing model is replaced only when asked, a sharded
- * folder is replaced whole, SIGTERM saves, a non-finite step never writes NaN weights, a full disk
+ * folder is replaced whole, a non-finite step never writes NaN weights, a full disk
  * leaves the previous checkpoint whole, and a resumed log holds each step once.
  */
 import { readTensors } from "../_safetensors.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { type CliResult, wgllama } from "../_cli.ts";
+import { tempDir } from "../_temp.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const WEATHER = `${FIXTURES}texts/weather-train.txt`;
@@ -58,7 +59,7 @@ function idsFile(dir: string, labels?: number[]): string {
 }
 
 Deno.test("train/init --out onto a folder holding a model: refused without --overwrite, the built-in model's folder never", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     const model = `${dir}/model`;
     copyFolder(`${FIXTURES}tiny-f32`, model);
@@ -99,7 +100,7 @@ Deno.test("train/init --out onto a folder holding a model: refused without --ove
 });
 
 Deno.test("train --out onto a sharded folder replaces the whole weight set; a folder with an index and a single file is refused", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     const model = `${dir}/sharded`;
     copyFolder(`${FIXTURES}tiny-sharded`, model);
@@ -127,42 +128,8 @@ Deno.test("train --out onto a sharded folder replaces the whole weight set; a fo
   }
 });
 
-Deno.test("train: SIGTERM saves a checkpoint at the step reached and exits 143", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
-  try {
-    const log = `${dir}/log.jsonl`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "train",
-        "stories-260k",
-        ...["--data", WEATHER, "--out", `${dir}/out`, "--steps", "100000"],
-        ...["--seq-len", "64", "--batch-size", "2", "--log", log],
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    for (let i = 0; i < 600; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      try {
-        if (steps(log).length >= 2) break;
-      } catch { /* not written yet */ }
-    }
-    child.kill("SIGTERM");
-    const { code, stderr } = await child.output();
-    assertEquals(code, 143, new TextDecoder().decode(stderr));
-    const n = steps(log).length;
-    assertEquals(state(`${dir}/out`).position.step, n);
-    assert(allFinite(`${dir}/out/model.safetensors`));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
-
 Deno.test("train: a non-finite gradient norm stops the run, exit 1 naming the step; the last finite state is saved; --skip-nonfinite goes on", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     // A learning rate of 10 with no clipping diverges within a few steps on the built-in model.
     const diverging = [
@@ -202,7 +169,7 @@ Deno.test("train: a non-finite gradient norm stops the run, exit 1 naming the st
 });
 
 Deno.test("run and serve refuse a model whose weights hold a NaN, in one line", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     const model = `${dir}/nan`;
     copyFolder(BUILTIN, model);
@@ -242,7 +209,7 @@ Deno.test({
     "train: a disk that fills while saving leaves the previous checkpoint whole, no temporaries, one line naming the file",
   ignore: !canUnshare(),
   async fn() {
-    const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+    const dir = tempDir({ prefix: "wgllama-safety-" });
     try {
       const disk = `${dir}/disk`;
       Deno.mkdirSync(disk);
@@ -280,7 +247,7 @@ exit $code`;
 });
 
 Deno.test("train --resume cuts the log back to the checkpoint's step, so no step is logged twice", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     const log = `${dir}/log.jsonl`;
     const common = ["--seq-len", "32", "--batch-size", "2", "--log", log];
@@ -316,7 +283,7 @@ Deno.test("train --resume cuts the log back to the checkpoint's step, so no step
 });
 
 Deno.test("train: labels all -100 warn that nothing is counted; a check failing before training leaves no --out folder", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-safety-" });
+  const dir = tempDir({ prefix: "wgllama-safety-" });
   try {
     const data = idsFile(dir, [-100, -100, -100, -100, -100, -100]);
     const r = await wgllama([

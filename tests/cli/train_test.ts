@@ -2,6 +2,7 @@
 import { readTensors } from "../_safetensors.ts";
 import { assert, assertEquals, assertMatch, assertRelClose } from "../_assert.ts";
 import { type CliResult, wgllama } from "../_cli.ts";
+import { tempDir } from "../_temp.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const TEXTS = `${FIXTURES}texts/`;
@@ -49,7 +50,7 @@ function ok(r: CliResult, what: string): void {
 
 for (const model of ["tiny-f32", "tiny-bf16-tied", "tiny-f16-rope-scaled"]) {
   Deno.test(`train ${model}: the contract's log and saved weights match the six-step golden run, and the folder generates`, async () => {
-    const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
+    const dir = tempDir({ prefix: "wgllama-train-" });
     try {
       const { path, golden } = goldenJsonl(model, dir);
       const r = await wgllama(contract(model, path, `${dir}/out`, `${dir}/log.jsonl`, 6));
@@ -93,7 +94,7 @@ for (const model of ["tiny-f32", "tiny-bf16-tied", "tiny-f16-rope-scaled"]) {
 }
 
 Deno.test("train --resume: three steps, then three more from the checkpoint, equal six in one run", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
+  const dir = tempDir({ prefix: "wgllama-train-" });
   try {
     const { path } = goldenJsonl("tiny-f32", dir);
     ok(
@@ -132,46 +133,48 @@ Deno.test("train --resume: three steps, then three more from the checkpoint, equ
   }
 });
 
-Deno.test("train: Ctrl-C saves a checkpoint at the step reached, exits 130, and --resume goes on from it", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
-  try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "train",
-        "stories-260k",
-        ...["--data", `${TEXTS}weather-train.txt`, "--out", `${dir}/out`, "--steps", "100000"],
-        ...["--seq-len", "64", "--batch-size", "2", "--log", `${dir}/log.jsonl`],
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Wait for a few logged steps, then interrupt.
-    for (let i = 0; i < 600; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      try {
-        if (logLines(`${dir}/log.jsonl`).length >= 3) break;
-      } catch { /* not written yet */ }
+for (const [signal, exit] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test(`train: ${signal} saves a checkpoint at the step reached, exits ${exit}, and --resume goes on from it`, async () => {
+    const dir = tempDir({ prefix: "wgllama-train-" });
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "train",
+          "stories-260k",
+          ...["--data", `${TEXTS}weather-train.txt`, "--out", `${dir}/out`, "--steps", "100000"],
+          ...["--seq-len", "64", "--batch-size", "2", "--log", `${dir}/log.jsonl`],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Wait for a few logged steps, then interrupt.
+      for (let i = 0; i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        try {
+          if (logLines(`${dir}/log.jsonl`).length >= 3) break;
+        } catch { /* not written yet */ }
+      }
+      child.kill(signal);
+      const { code, stderr } = await child.output();
+      assertEquals(code, exit, new TextDecoder().decode(stderr));
+      const state = JSON.parse(Deno.readTextFileSync(`${dir}/out/trainer_state.json`));
+      const steps = logLines(`${dir}/log.jsonl`).length;
+      assertEquals(state.position.step, steps);
+      assert(steps >= 3 && steps < 100000, `${steps} steps`);
+      const more = await wgllama(["train", "--resume", `${dir}/out`, "--steps", String(steps + 2)]);
+      ok(more, "resume");
+      assertMatch(more.stdout, new RegExp(`trained 2 steps \\(to step ${steps + 2}\\)`));
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
     }
-    child.kill("SIGINT");
-    const { code, stderr } = await child.output();
-    assertEquals(code, 130, new TextDecoder().decode(stderr));
-    const state = JSON.parse(Deno.readTextFileSync(`${dir}/out/trainer_state.json`));
-    const steps = logLines(`${dir}/log.jsonl`).length;
-    assertEquals(state.position.step, steps);
-    assert(steps >= 3 && steps < 100000, `${steps} steps`);
-    const more = await wgllama(["train", "--resume", `${dir}/out`, "--steps", String(steps + 2)]);
-    ok(more, "resume");
-    assertMatch(more.stdout, new RegExp(`trained 2 steps \\(to step ${steps + 2}\\)`));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  });
+}
 
 Deno.test("finetuning stories-260k on weather reports lowers their held-out perplexity and it still tells stories", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
+  const dir = tempDir({ prefix: "wgllama-train-" });
   const heldOut = `${TEXTS}weather-heldout.txt`;
   const ppl = async (model: string) => {
     const r = await wgllama(["perplexity", model, "--text", heldOut, "--json"]);
@@ -204,7 +207,7 @@ Deno.test("finetuning stories-260k on weather reports lowers their held-out perp
 });
 
 Deno.test("init, then a few hundred steps from scratch: the loss falls and the folder generates", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
+  const dir = tempDir({ prefix: "wgllama-train-" });
   try {
     const config = {
       architectures: ["LlamaForCausalLM"],
@@ -277,7 +280,7 @@ Deno.test("init, then a few hundred steps from scratch: the loss falls and the f
 });
 
 Deno.test("train: bad input gets one clear line and a non-zero exit", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "wgllama-train-" });
+  const dir = tempDir({ prefix: "wgllama-train-" });
   try {
     const tiny = `${FIXTURES}tiny-f32`;
     Deno.writeTextFileSync(

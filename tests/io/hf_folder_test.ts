@@ -10,6 +10,7 @@ import {
 import { MappedFile } from "../../src/io/mmap.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { tempFolder } from "../_safetensors.ts";
+import { tempDir } from "../_temp.ts";
 
 Deno.test("hubCacheDir() follows HF_HUB_CACHE, then HF_HOME, then ~/.cache", () => {
   const env = (vars: Record<string, string>) => (k: string) => vars[k];
@@ -19,7 +20,7 @@ Deno.test("hubCacheDir() follows HF_HUB_CACHE, then HF_HOME, then ~/.cache", () 
 });
 
 Deno.test("resolveModelDir() finds org/name in a hub cache through refs/main", () => {
-  const cache = Deno.makeTempDirSync();
+  const cache = tempDir();
   const repo = `${cache}/models--meta-llama--Llama-3.2-1B`;
   Deno.mkdirSync(`${repo}/snapshots/abc123`, { recursive: true });
   Deno.mkdirSync(`${repo}/snapshots/old456`, { recursive: true });
@@ -70,12 +71,12 @@ Deno.test("defaultModel() is $WGLLAMA_MODEL, else the built-in model", () => {
 
 Deno.test("resolveModelDir(): a folder, then the hub cache, then the built-in model's name", () => {
   const builtin = builtinModelDir();
-  assertEquals(resolveModelDir(BUILTIN_MODEL, Deno.makeTempDirSync()), builtin);
+  assertEquals(resolveModelDir(BUILTIN_MODEL, tempDir()), builtin);
   for (const f of ["config.json", "model.safetensors", "tokenizer.json", "README.md"]) {
     assert(Deno.statSync(`${builtin}/${f}`).isFile, f);
   }
   const cwd = Deno.cwd();
-  const here = Deno.makeTempDirSync();
+  const here = tempDir();
   Deno.mkdirSync(`${here}/${BUILTIN_MODEL}`);
   Deno.chdir(here);
   try {

@@ -3,6 +3,7 @@ import { MappedFile } from "../../src/io/mmap.ts";
 import { readSafetensorsHeader, TensorStore } from "../../src/io/safetensors.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { encodeSafetensors, f32Bytes, tempFolder, withHeader } from "../_safetensors.ts";
+import { tempDir } from "../_temp.ts";
 
 function headerOf(bytes: Uint8Array) {
   const dir = tempFolder({ "x.safetensors": bytes });
@@ -196,7 +197,7 @@ Deno.test("TensorStore.openIndex() loads shards and refuses a missing shard", ()
 });
 
 Deno.test("MappedFile maps a >4 GiB sparse file and reads a tensor at its end without paging it in", () => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const path = `${dir}/big.safetensors`;
   const size = 5 * 1024 ** 3 + 12;
   const tail = f32Bytes([3.5, -1.25, 42]);
@@ -229,7 +230,7 @@ function rssBytes(): number {
 }
 
 Deno.test("MappedFile.release() drops touched pages from resident memory, the view stays readable", () => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const path = `${dir}/data.bin`;
   const size = 96 << 20;
   const bytes = new Uint8Array(size);

@@ -3,6 +3,7 @@ import { InputError } from "../../src/errors.ts";
 import { TextTokenizer } from "../../src/text/tokenizer.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { fixture } from "../_fixtures.ts";
+import { tempDir } from "../_temp.ts";
 
 const dir = fixture("tiny-llama3-vocab");
 const tokenizer = TextTokenizer.load(dir)!;
@@ -70,7 +71,7 @@ Deno.test("strftime() writes Python's C-locale dates: %d is zero-padded", () => 
 
 /** A folder with the Llama 3 tokenizer and the given chat_template.jinja. */
 function folderWith(template: string): string {
-  const folder = Deno.makeTempDirSync();
+  const folder = tempDir();
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
     Deno.copyFileSync(`${dir}/${f}`, `${folder}/${f}`);
   }
