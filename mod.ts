@@ -3,17 +3,17 @@
  *
  * @example
  * ```ts
- * import { ChatTemplate, generate, GREEDY, loadModel, TextTokenizer } from "./mod.ts";
- * const { model, dir } = await loadModel("tests/fixtures/tiny-llama3-vocab"); // or "stories-260k"
- * const tokenizer = TextTokenizer.load(dir)!;
- * const prompt = ChatTemplate.load(dir, tokenizer)!.encode([{ role: "user", content: "Hi!" }]);
- * const reply = await generate(model, prompt, {
- *   sampling: GREEDY,
+ * import { generate, openSession, promptIds } from "./mod.ts";
+ * const session = await openSession("tests/fixtures/tiny-llama3-vocab"); // or "stories-260k"
+ * const prompt = promptIds(session, { messages: [{ role: "user", content: "Hi!" }] });
+ * const reply = await generate(session.model, prompt, {
+ *   sampling: session.sampling, // generation_config.json's defaults
  *   maxTokens: 16,
- *   terminators: new Set([128009]),
- *   decode: (ids) => tokenizer.decode(ids, { skipSpecial: true }),
+ *   terminators: session.terminators, // every id that ends a reply, from the folder
+ *   decode: session.decode,
  * });
  * console.log(reply.text);
+ * session.close();
  * ```
  * @module
  */
@@ -59,6 +59,25 @@ export {
   tokenProbabilities,
 } from "./src/generate/sampling.ts";
 export { TextStream } from "./src/generate/text_stream.ts";
-export { type BatchOptions, type BatchRequest, generateBatch } from "./src/generate/batch.ts";
+export {
+  Engine,
+  type EngineOptions,
+  type EngineRequest,
+  type EngineResult,
+} from "./src/generate/engine.ts";
+export {
+  FieldError,
+  type GenerationRequest,
+  mergeSampling,
+  parseRequest,
+  type PromptInput,
+} from "./src/generate/request.ts";
+export {
+  openSession,
+  promptIds,
+  type Session,
+  type SessionOptions,
+  terminatorIds,
+} from "./src/generate/session.ts";
 export { TextTokenizer } from "./src/text/tokenizer.ts";
 export { type ChatMessage, ChatTemplate } from "./src/text/chat_template.ts";

@@ -5,46 +5,71 @@ import { GREEDY, sampleToken, type SamplingParams } from "../src/generate/sampli
 /** Logits for the next position given the tokens so far. */
 export type Script = (history: readonly number[]) => Float32Array;
 
-/** A scripted causal LM that records how many tokens each step computed. */
+/**
+ * A scripted causal LM with `slots` sequences, each with its own cache and sampling, that records
+ * how many tokens each step computed.
+ */
 export class FakeModel implements CausalLM {
   readonly config: { vocabSize: number };
-  readonly tokens: number[] = [];
   readonly computed: number[] = []; // tokens computed per step call
   decodeCalls = 0;
-  #sampling: SamplingParams = GREEDY;
+  readonly #caches: number[][];
+  readonly #sampling: SamplingParams[];
 
-  constructor(vocabSize: number, readonly script: Script, readonly contextLength = 1 << 20) {
+  constructor(
+    vocabSize: number,
+    readonly script: Script,
+    readonly contextLength = 1 << 20,
+    readonly slots = 1,
+  ) {
     this.config = { vocabSize };
+    this.#caches = Array.from({ length: slots }, () => []);
+    this.#sampling = Array.from({ length: slots }, () => GREEDY);
   }
 
-  setSampling(p: SamplingParams): void {
-    this.#sampling = p;
+  /** Slot 0's cached tokens. */
+  get tokens(): readonly number[] {
+    return this.#caches[0]!;
   }
 
-  step(ids: readonly number[], start = this.tokens.length): Promise<number> {
-    if (start !== this.tokens.length) {
-      throw new Error(`step at ${start} with ${this.tokens.length} cached`);
+  tokensOf(slot: number): readonly number[] {
+    return this.#caches[slot]!;
+  }
+
+  setSampling(p: SamplingParams, slot = 0): void {
+    this.#sampling[slot] = p;
+  }
+
+  step(ids: readonly number[], start?: number, slot = 0): Promise<number> {
+    const cache = this.#caches[slot]!;
+    if (start !== undefined && start !== cache.length) {
+      throw new Error(`step at ${start} with ${cache.length} cached`);
     }
-    if (start + ids.length > this.contextLength) throw new Error("context overflow");
-    this.tokens.push(...ids);
+    if (cache.length + ids.length > this.contextLength) throw new Error("context overflow");
+    cache.push(...ids);
     this.computed.push(ids.length);
-    const logits = this.script(this.tokens);
+    const logits = this.script(cache);
     return Promise.resolve(
-      sampleToken(logits, new Set(this.tokens), this.#sampling, this.tokens.length),
+      sampleToken(logits, new Set(cache), this.#sampling[slot]!, cache.length),
     );
   }
 
   /** Batched decoding as the GPU does it: feed, sample, feed the sample, … (last sample not fed). */
-  async decode(first: number, steps: number): Promise<number[]> {
+  async decodeRows(rows: readonly { slot: number; id: number }[], steps = 1): Promise<number[][]> {
     this.decodeCalls++;
-    const out: number[] = [];
-    let id = first;
-    for (let i = 0; i < steps; i++) out.push(id = await this.step([id]));
+    const out: number[][] = [];
+    for (const { slot, id } of rows) {
+      const ids: number[] = [];
+      let next = id;
+      for (let i = 0; i < steps; i++) ids.push(next = await this.step([next], undefined, slot));
+      out.push(ids);
+    }
     return out;
   }
 
-  truncate(n: number): void {
-    this.tokens.length = Math.min(n, this.tokens.length);
+  truncate(n: number, slot = 0): void {
+    const cache = this.#caches[slot]!;
+    cache.length = Math.min(n, cache.length);
   }
 }
 

@@ -1,57 +1,70 @@
 /**
- * `wgllama batch MODEL --input prompts.jsonl [--output out.jsonl]`: answers a file of prompts,
- * writing one JSON line per prompt in input order as each completes, so an interrupted run loses
- * nothing and `--resume` finishes it.
+ * `wgllama batch MODEL --input requests.jsonl [--output out.jsonl]`: answers a file of requests
+ * (OpenAI's Batch file format, or our short lines), writing one JSON line per request in input
+ * order as each completes, so an interrupted run loses nothing and `--resume` finishes it. Every
+ * line is a request to one {@linkcode Engine}, checked by the one request table.
  * @module
  */
 import { EXIT, InputError, UsageError } from "../errors.ts";
-import { type BatchRequest, generateBatch } from "../generate/batch.ts";
-import type { GenerateResult } from "../generate/generate.ts";
-import type { ChatMessage } from "../text/chat_template.ts";
+import { Engine, type EngineResult } from "../generate/engine.ts";
+import {
+  FIELD_NAMES,
+  FieldError,
+  type GenerationRequest,
+  mergeSampling,
+  parseRequest,
+} from "../generate/request.ts";
+import { promptIds, type Session } from "../generate/session.ts";
+import { completionBase, completionObject } from "../serve/openai.ts";
 import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
-import {
-  GENERATION_FLAGS,
-  GENERATION_HELP,
-  openSession,
-  samplingFrom,
-  type Session,
-} from "./session.ts";
+import { GENERATION_FLAGS, GENERATION_HELP, openSession } from "./session.ts";
 
 const USAGE = `Usage: wgllama batch [MODEL] --input FILE [--output FILE] [options]
 
-Answers every line of a JSONL file: {"prompt": "..."}, {"messages": [...]} or {"prompt_ids": [...]},
-each optionally with "id", "max_tokens", "temperature", "top_p", "seed" and "stop". Writes one
-line per prompt, {"id", "text", "tokens", "finish_reason", "prompt_tokens"}, in input order as
-each completes (finish_reason: stop, length = max tokens, context = the context filled). A line
-that cannot run (malformed, an unknown role, ids outside the vocabulary, too long) is reported
-with its line number and skipped; an unknown field is reported and ignored. The file is UTF-8.
+Answers every line of a JSONL file, in either form:
+  OpenAI's Batch API: {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions" or
+    "/v1/completions", "body": {...}}, answered with OpenAI's output lines: {"id", "custom_id",
+    "response": {"status_code", "request_id", "body"}, "error"}, the body being the object
+    wgllama serve returns (a request that cannot run gets its 4xx status and error object). The
+    same file runs on OpenAI's Batch API and vLLM's run_batch; "model" is not checked.
+  short lines: {"prompt": "..."}, {"messages": [...]} or {"prompt_ids": [...]}, with "id" and any
+    request field (max_tokens, temperature, top_p, top_k, min_p, repetition_penalty, seed, stop),
+    answered with {"id", "text", "tokens", "finish_reason", "prompt_tokens"} (finish_reason: stop,
+    length = max tokens, context = the context filled); a line that cannot run is reported with
+    its number and skipped.
+Lines are written in input order as each completes. A malformed line is reported with its number
+and skipped; an unknown field is reported and ignored. The file is UTF-8.
 
-  --input FILE        the prompts (JSONL)
+  --input FILE        the requests (JSONL)
   --output FILE       append results here (default: standard output)
-  --resume            skip ids already in --output, which must hold only results of this input
-                      (a torn last line is dropped first; anything else stops the run)
+  --resume            skip requests already answered in --output, which must hold only results
+                      of this input (a torn last line is dropped first; anything else stops)
   --strict            stop at the first problem with a line instead of skipping it
   --raw               plain completion: no chat template
   --batch-size N      sequences decoded together (default 8): each step reads the weights once for
-                      all of them; a finished sequence's slot takes the next prompt
+                      all of them; a finished sequence's slot takes the next request
 ${GENERATION_HELP}
 
 ${MODEL_HELP}
 `;
 
-/** One valid input line. */
+/** One input line: its number, id, and the request (or the field error that stops it). */
 interface Line {
   line: number;
   id: string | number;
-  json: Record<string, unknown>;
+  /** OpenAI's Batch form: the endpoint it names. */
+  url?: "/v1/chat/completions" | "/v1/completions";
+  request: GenerationRequest | FieldError;
 }
+
+const URLS = { "/v1/chat/completions": "chat", "/v1/completions": "completion" } as const;
 
 /** The batch command. */
 export const batch = command({
   name: "batch",
-  summary: "answer a JSONL file of prompts, in order, resumable",
+  summary: "answer a JSONL file of requests (OpenAI Batch format), in order, resumable",
   usage: USAGE,
   flags: {
     ...GENERATION_FLAGS,
@@ -76,7 +89,13 @@ export const batch = command({
     const slots = values["batch-size"] !== undefined
       ? intFlag("batch-size", values["batch-size"], 1, 256)
       : 8;
-    const lines = readRequests(values.input, values.strict ?? false);
+    const strict = values.strict ?? false;
+    const modelId = spec.replace(/\/+$/, "").split("/").at(-1)!;
+    const report = (n: number, problem: string, skipped: boolean) => {
+      if (strict) throw new InputError(`${values.input}:${n}: ${problem}`);
+      err(`wgllama: warning: ${values.input}:${n}: ${problem}${skipped ? "; skipped" : ""}`);
+    };
+    const lines = readLines(values.input!, report);
     const done = values.resume
       ? completedIds(values.output!, new Set(lines.map((l) => String(l.id))), values.input)
       : new Set<string>();
@@ -88,61 +107,67 @@ export const batch = command({
 
     // The output must be writable before the weights load (a typo costs no loading time).
     const sink = values.output === undefined ? undefined : openOutput(values.output);
+    const write = (o: unknown) => {
+      const line = JSON.stringify(o) + "\n";
+      if (sink) writeOutput(sink, values.output!, new TextEncoder().encode(line));
+      else out(line);
+    };
     let session: Session;
     try {
+      const needsText = todo.some((l) =>
+        !(l.request instanceof FieldError) && !("ids" in l.request.input)
+      );
       session = await openSession(spec, values, {
         slots: Math.min(slots, todo.length),
-        ...(todo.some((l) => l.json.prompt_ids === undefined)
-          ? { tokenizerFor: "text prompts need one (use prompt_ids)" }
-          : {}),
+        ...(needsText ? { tokenizerFor: "text prompts need one (use prompt_ids)" } : {}),
       });
     } catch (e) {
       sink?.close();
       throw e;
     }
-    const { tokenizer } = session;
-    // A prompt that cannot run (longer than the context) is reported like a malformed line.
-    const runnable: Line[] = [];
-    const requests: BatchRequest[] = [];
-    for (const l of todo) {
-      try {
-        requests.push(request(session, l, values.raw ?? false));
-        runnable.push(l);
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        const where = `${values.input}:${l.line}: ${e.message}`;
-        if (values.strict) throw new InputError(where);
-        err(`wgllama: warning: ${where}; skipped`);
-      }
-    }
+    const engine = new Engine(session.model, {
+      terminators: session.terminators,
+      decode: session.decode,
+    });
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     Deno.addSignalListener("SIGINT", onSigint);
     const started = performance.now();
     let tokens = 0;
     try {
-      const results = await generateBatch(session.model, requests, {
-        terminators: session.terminators,
-        decode: (ids) => tokenizer?.decode(ids, { skipSpecial: true }) ?? "",
-        signal: controller.signal,
-        onResult: (i, r) => {
-          const line = JSON.stringify(resultJson(runnable[i]!.id, r)) + "\n";
-          if (sink) writeOutput(sink, values.output!, new TextEncoder().encode(line));
-          else out(line);
-          tokens += r.tokens.length;
-          if (Deno.stderr.isTerminal()) {
-            const rate = tokens / ((performance.now() - started) / 1000);
-            Deno.stderr.writeSync(
-              new TextEncoder().encode(
-                `\r${i + 1}/${runnable.length} done, ${rate.toFixed(1)} tokens/s `,
-              ),
-            );
-          }
-        },
+      // Every line is checked (under --strict, before any runs), then all are submitted at once;
+      // results are written in input order as they complete.
+      const prepared = todo.map((l) => {
+        const p = prepare(session, l, values.raw ?? false);
+        if (p instanceof FieldError && !l.url) report(l.line, p.message, true);
+        return p;
       });
+      const answers = prepared.map((p) => answer(session, engine, p, controller.signal));
+      for (const [i, l] of todo.entries()) {
+        const a = await answers[i]!.catch((e) => e);
+        if (a instanceof FieldError && !l.url) continue; // reported above
+        if (
+          !(a instanceof FieldError) && (a instanceof Error || a.finishReason === "interrupted")
+        ) {
+          if (controller.signal.aborted) return EXIT.interrupted; // the rest waits for --resume
+          throw a;
+        }
+        write(resultJson(l, a, modelId));
+        if (!(a instanceof FieldError)) tokens += a.tokens.length;
+        if (Deno.stderr.isTerminal()) {
+          const rate = tokens / ((performance.now() - started) / 1000);
+          Deno.stderr.writeSync(
+            new TextEncoder().encode(
+              `\r${i + 1}/${todo.length} done, ${rate.toFixed(1)} tokens/s `,
+            ),
+          );
+        }
+      }
       if (Deno.stderr.isTerminal()) err("");
-      return results.length < requests.length ? EXIT.interrupted : EXIT.ok;
+      return EXIT.ok;
     } finally {
+      controller.abort();
+      await engine.idle();
       Deno.removeSignalListener("SIGINT", onSigint);
       sink?.close();
       session.close();
@@ -150,171 +175,168 @@ export const batch = command({
   },
 });
 
-function resultJson(id: string | number, r: GenerateResult) {
+/** A line ready to submit: its prompt ids and request, or the field error that stops it. */
+type Prepared = { ids: number[]; request: GenerationRequest } | FieldError;
+
+/** A line's prompt ids, checked against the vocabulary and the context. */
+function prepare(s: Session, l: Line, raw: boolean): Prepared {
+  const r = l.request;
+  if (r instanceof FieldError) return r;
+  try {
+    const ids = promptIds(s, r.input, { raw });
+    if (ids.length >= s.model.contextLength) {
+      throw new FieldError(
+        "messages" in r.input ? "messages" : "prompt",
+        undefined,
+        "",
+        "invalid_value",
+        `the prompt has ${ids.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
+      );
+    }
+    return { ids, request: r };
+  } catch (e) {
+    if (e instanceof FieldError) return e;
+    throw e;
+  }
+}
+
+/** Submits a prepared line (a field error is its own answer). */
+function answer(
+  s: Session,
+  engine: Engine,
+  p: Prepared,
+  signal: AbortSignal,
+): Promise<EngineResult | FieldError> {
+  if (p instanceof FieldError) return Promise.resolve(p);
+  const r = p.request;
+  return engine.submit({
+    promptIds: p.ids,
+    sampling: mergeSampling(s.sampling, r.sampling),
+    maxTokens: r.maxTokens ?? s.maxTokens,
+    stop: r.stop ?? s.stop,
+    signal,
+  });
+}
+
+/** A line's output: OpenAI's Batch output line, or the short result line. */
+function resultJson(l: Line, a: EngineResult | FieldError, model: string) {
+  if (!l.url) {
+    const r = a as EngineResult;
+    return {
+      id: l.id,
+      text: r.text,
+      tokens: r.tokens,
+      finish_reason: r.finishReason,
+      prompt_tokens: r.promptTokens,
+    };
+  }
+  const kind = URLS[l.url];
+  const body = a instanceof FieldError
+    ? {
+      error: {
+        message: a.message,
+        type: "invalid_request_error",
+        param: a.field === "prompt_ids" ? "prompt" : a.field,
+        code: a.code,
+      },
+    }
+    : completionObject(kind, completionBase(kind, model), a);
   return {
-    id,
-    text: r.text,
-    tokens: r.tokens,
-    finish_reason: r.finishReason,
-    prompt_tokens: r.promptTokens,
+    id: `batch_req_${crypto.randomUUID().replaceAll("-", "")}`,
+    custom_id: l.id,
+    response: {
+      status_code: a instanceof FieldError ? 400 : 200,
+      request_id: crypto.randomUUID(),
+      body,
+    },
+    error: null,
   };
 }
 
-/** The fields a line may have; any other (a misspelling, say) is reported. */
-const FIELDS = [
-  "id",
-  "prompt",
-  "messages",
-  "prompt_ids",
-  "max_tokens",
-  "temperature",
-  "top_p",
-  "seed",
-  "stop",
-];
-/** The roles a chat template knows; another role could smuggle text into the template's own. */
-const ROLES = ["system", "user", "assistant", "tool"];
-
 /**
- * Parses the input file; malformed lines are reported (and skipped, or fatal under `strict`).
+ * Reads the input file; malformed lines are reported (and skipped, or fatal under `strict`).
  * The file must be UTF-8 (a byte-order mark is allowed): other bytes would be answered as text
  * the user never wrote.
  */
-function readRequests(path: string, strict: boolean): Line[] {
+function readLines(
+  path: string,
+  report: (n: number, problem: string, skipped: boolean) => void,
+): Line[] {
   const text = decodeUtf8(readBytes(path), path);
   const lines: Line[] = [];
   const ids = new Set<string>();
-  const report = (n: number, problem: string, skipped: boolean) => {
-    if (strict) throw new InputError(`${path}:${n}: ${problem}`);
-    err(`wgllama: warning: ${path}:${n}: ${problem}${skipped ? "; skipped" : ""}`);
-  };
   text.split("\n").forEach((raw, i) => {
     const n = i + 1;
     if (raw.trim() === "") return;
-    const problem = validate(raw, n, ids);
-    if (typeof problem === "string") return report(n, problem, true);
-    for (const k of Object.keys(problem.json).filter((k) => !FIELDS.includes(k))) {
-      report(n, `unknown field "${k}" (known: ${FIELDS.join(", ")}); ignored`, false);
+    try {
+      const l = parseLine(raw, n, report);
+      if (ids.has(String(l.id))) throw new InputError(`duplicate id ${JSON.stringify(l.id)}`);
+      ids.add(String(l.id));
+      lines.push(l);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      report(n, e.message, true);
     }
-    ids.add(String(problem.id));
-    lines.push(problem);
   });
   return lines;
 }
 
-/** A valid line, or what is wrong with it. */
-function validate(raw: string, n: number, ids: Set<string>): Line | string {
+/** One line as a request. A short line's field error is thrown; an OpenAI line's is kept. */
+function parseLine(
+  raw: string,
+  n: number,
+  report: (n: number, problem: string, skipped: boolean) => void,
+): Line {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    return "not valid JSON";
+    throw new InputError("not valid JSON");
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return "expected a JSON object";
+    throw new InputError("expected a JSON object");
   }
   const j = json as Record<string, unknown>;
-  const inputs = ["prompt", "messages", "prompt_ids"].filter((k) => j[k] !== undefined);
-  if (inputs.length !== 1) {
-    return `expected exactly one of "prompt", "messages", "prompt_ids" (found ${inputs.length})`;
-  }
-  if (j.prompt !== undefined && (typeof j.prompt !== "string" || j.prompt === "")) {
-    return `"prompt" must be a non-empty string`;
-  }
-  if (
-    j.messages !== undefined &&
-    !(Array.isArray(j.messages) && j.messages.length > 0 &&
-      j.messages.every((m) => typeof m?.role === "string" && typeof m?.content === "string"))
-  ) return `"messages" must be a non-empty list of {role, content} strings`;
-  const role = (j.messages as { role: string }[] | undefined)?.find((m) => !ROLES.includes(m.role));
-  if (role) {
-    return `"messages" has role ${JSON.stringify(role.role)}: expected ${ROLES.join(", ")}`;
-  }
-  if (
-    j.prompt_ids !== undefined &&
-    !(Array.isArray(j.prompt_ids) && j.prompt_ids.length > 0 &&
-      j.prompt_ids.every((t) => Number.isSafeInteger(t) && t >= 0))
-  ) return `"prompt_ids" must be a non-empty list of token ids`;
-  if (j.id !== undefined && typeof j.id !== "string" && typeof j.id !== "number") {
-    return `"id" must be a string or a number`;
-  }
-  const id = (j.id as string | number | undefined) ?? n;
-  if (ids.has(String(id))) return `duplicate id ${JSON.stringify(id)}`;
-  if (
-    j.stop !== undefined && typeof j.stop !== "string" &&
-    !(Array.isArray(j.stop) && j.stop.every((s) => typeof s === "string"))
-  ) {
-    return `"stop" must be a string or a list of strings`;
-  }
-  for (const k of ["max_tokens", "seed"]) {
-    if (
-      j[k] !== undefined &&
-      !(Number.isSafeInteger(j[k]) && (j[k] as number) >= (k === "seed" ? 0 : 1))
-    ) {
-      return `"${k}" is ${JSON.stringify(j[k])}: expected ${
-        k === "seed" ? "an integer ≥ 0" : "an integer ≥ 1"
-      }`;
+  const unknown = (keys: string[], known: readonly string[]) => {
+    for (const k of keys) {
+      report(n, `unknown field "${k}" (known: ${known.join(", ")}); ignored`, false);
     }
-  }
-  for (const [k, max] of [["temperature", 100], ["top_p", 1]] as const) {
-    if (
-      j[k] !== undefined &&
-      !(typeof j[k] === "number" && (j[k] as number) >= 0 && (j[k] as number) <= max)
-    ) {
-      return `"${k}" is ${JSON.stringify(j[k])}: expected a number from 0 to ${max}`;
-    }
-  }
-  return { line: n, id, json: j };
-}
-
-/** The prompt ids and per-line settings of one line, over the command's defaults. */
-function request(s: Session, l: Line, raw: boolean): BatchRequest {
-  const j = l.json;
-  let promptIds: number[];
-  if (j.prompt_ids !== undefined) promptIds = j.prompt_ids as number[];
-  else {
-    const messages: ChatMessage[] = j.messages !== undefined
-      ? j.messages as ChatMessage[]
-      : [...(s.system !== undefined ? [{ role: "system", content: s.system }] : []), {
-        role: "user",
-        content: j.prompt as string,
-      }];
-    promptIds = raw || !s.template
-      ? s.tokenizer!.encode(messages.map((m) => m.content).join("\n"), { bos: true })
-      : s.template.encode(messages);
-  }
-  if (promptIds.length >= s.model.contextLength) {
-    throw new InputError(
-      `the prompt has ${promptIds.length} tokens: the context holds ${s.model.contextLength} (raise --ctx)`,
-    );
-  }
-  const vocab = s.model.config.vocabSize;
-  const outside = promptIds.find((id) => id >= vocab);
-  if (outside !== undefined) {
-    throw new InputError(
-      `"prompt_ids" holds ${outside}: expected token ids from 0 to ${vocab - 1}`,
-    );
-  }
-  const sampling = samplingFrom({
-    ...(j.temperature !== undefined ? { temperature: String(j.temperature) } : {}),
-    ...(j.top_p !== undefined ? { "top-p": String(j.top_p) } : {}),
-    ...(j.seed !== undefined ? { seed: String(j.seed) } : {}),
-  }, { eosTokenIds: [] });
-  return {
-    promptIds,
-    sampling: {
-      ...s.sampling,
-      ...(j.temperature !== undefined ? { temperature: sampling.temperature } : {}),
-      ...(j.top_p !== undefined ? { topP: sampling.topP } : {}),
-      ...(j.seed !== undefined ? { seed: sampling.seed } : {}),
-    },
-    maxTokens: (j.max_tokens as number | undefined) ?? s.maxTokens,
-    stop: j.stop === undefined
-      ? s.stop
-      : typeof j.stop === "string"
-      ? [j.stop]
-      : j.stop as string[],
   };
+  if (j.custom_id === undefined) {
+    if (j.id !== undefined && typeof j.id !== "string" && typeof j.id !== "number") {
+      throw new InputError(`"id" must be a string or a number`);
+    }
+    const { id, ...body } = j;
+    const request = parseRequest(body, "line");
+    unknown(request.unknown, ["id", ...FIELD_NAMES]);
+    return { line: n, id: (id as string | number | undefined) ?? n, request };
+  }
+  if (typeof j.custom_id !== "string") throw new InputError(`"custom_id" must be a string`);
+  if (j.method !== "POST") {
+    throw new InputError(`"method" is ${JSON.stringify(j.method)}: expected "POST"`);
+  }
+  const url = j.url as Line["url"];
+  if (!(typeof url === "string" && url in URLS)) {
+    throw new InputError(
+      `"url" is ${JSON.stringify(j.url)}: expected "/v1/chat/completions" or "/v1/completions"`,
+    );
+  }
+  let request: GenerationRequest | FieldError;
+  try {
+    const r = parseRequest(j.body, URLS[url]);
+    unknown(r.unknown.map((k) => `body.${k}`), FIELD_NAMES);
+    request = r;
+  } catch (e) {
+    if (!(e instanceof FieldError)) throw e;
+    request = e;
+  }
+  unknown(Object.keys(j).filter((k) => !["custom_id", "method", "url", "body"].includes(k)), [
+    "custom_id",
+    "method",
+    "url",
+    "body",
+  ]);
+  return { line: n, id: j.custom_id, url, request };
 }
 
 /**
@@ -343,7 +365,7 @@ function completedIds(path: string, inputIds: ReadonlySet<string>, input: string
       keep += new TextEncoder().encode(line).length;
       continue;
     }
-    if (!complete && line.startsWith('{"id":')) break; // torn: cut below
+    if (!complete && line.startsWith("{")) break; // torn: cut below
     throw new InputError(
       `${path}:${i + 1}: not a result of ${input}${
         id === undefined ? "" : ` (id ${JSON.stringify(id)} is not in it)`
@@ -354,13 +376,16 @@ function completedIds(path: string, inputIds: ReadonlySet<string>, input: string
   return ids;
 }
 
-/** The id of a result line as batch writes it, or undefined. */
+/** The id of a result line as batch writes it (either form), or undefined. */
 function resultId(line: string): string | undefined {
   try {
     const j = JSON.parse(line);
-    const isResult = typeof j === "object" && j !== null && !Array.isArray(j) &&
-      (typeof j.id === "string" || typeof j.id === "number") && typeof j.text === "string" &&
-      Array.isArray(j.tokens) && typeof j.finish_reason === "string";
+    if (typeof j !== "object" || j === null || Array.isArray(j)) return undefined;
+    if (typeof j.custom_id === "string" && typeof j.response?.status_code === "number") {
+      return j.custom_id;
+    }
+    const isResult = (typeof j.id === "string" || typeof j.id === "number") &&
+      typeof j.text === "string" && Array.isArray(j.tokens) && typeof j.finish_reason === "string";
     return isResult ? String(j.id) : undefined;
   } catch {
     return undefined;

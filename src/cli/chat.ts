@@ -6,8 +6,10 @@
  */
 import { InputError, UsageError } from "../errors.ts";
 import { generate, type GenerateResult } from "../generate/generate.ts";
+import { FieldError, mergeSampling, parseSettings } from "../generate/request.ts";
+import { promptIds } from "../generate/session.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
-import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
+import { command, MODEL_HELP, modelArg } from "./args.ts";
 import { decodeUtf8 } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
@@ -122,7 +124,7 @@ class Repl {
         maxTokens: s.maxTokens,
         terminators: s.terminators,
         stop: s.stop,
-        decode: (ids) => s.tokenizer!.decode(ids, { skipSpecial: true }),
+        decode: s.decode,
         signal: this.#reply.signal,
         onText: out,
       });
@@ -202,11 +204,10 @@ class Repl {
    * cache then holds a prefix of every next prompt, and only the new line is prefilled.
    */
   #encode(): number[] {
-    const { template, tokenizer } = this.#s;
-    if (template) return template.encode(this.#messages);
+    if (this.#s.template) return promptIds(this.#s, { messages: this.#messages });
     const line = this.#messages.at(-1)!.content;
-    if (this.#text.length === 0) return tokenizer!.encode(line, { bos: true });
-    return [...this.#text, ...tokenizer!.encodeContinuation("\n" + line)];
+    if (this.#text.length === 0) return promptIds(this.#s, { text: line });
+    return [...this.#text, ...this.#s.tokenizer!.encodeContinuation("\n" + line)];
   }
 
   /** Runs a /command; false means leave. */
@@ -269,47 +270,35 @@ class Repl {
     return true;
   }
 
+  /** `/set KEY VALUE`: a request setting, checked by the request's own table. */
   #set(key: string | undefined, value: string | undefined): void {
+    const keys = [
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "repetition_penalty",
+      "max_tokens",
+      "seed",
+    ];
     if (!key || value === undefined) {
       throw new UsageError("/set needs KEY VALUE (/help lists the keys)");
     }
-    const s = this.#s;
-    const num = (min: number, max: number) => {
-      const n = Number(value);
-      if (!Number.isFinite(n) || n < min || n > max) {
-        throw new UsageError(`/set ${key} ${value}: expected ${min}..${max}`);
-      }
-      return n;
-    };
-    const p = { ...s.sampling };
-    switch (key) {
-      case "temperature":
-        p.temperature = num(0, 100);
-        break;
-      case "top_p":
-        p.topP = num(0, 1);
-        break;
-      case "top_k":
-        p.topK = intFlag("top_k", value, 0);
-        break;
-      case "min_p":
-        p.minP = num(0, 1);
-        break;
-      case "repetition_penalty":
-        p.repetitionPenalty = num(0.01, 100);
-        break;
-      case "seed":
-        p.seed = intFlag("seed", value, 0, 0xffffffff);
-        break;
-      case "max_tokens":
-        s.maxTokens = intFlag("max_tokens", value);
-        break;
-      default:
-        throw new UsageError(
-          `/set: unknown key "${key}" (temperature, top_p, top_k, min_p, repetition_penalty, max_tokens, seed)`,
-        );
+    if (!keys.includes(key)) {
+      throw new UsageError(`/set: unknown key "${key}" (${keys.join(", ")})`);
     }
-    s.sampling = p;
+    let set;
+    try {
+      set = parseSettings({ [key]: value });
+    } catch (e) {
+      if (e instanceof FieldError) {
+        throw new UsageError(`/set ${key} ${value}: expected ${e.expected}`);
+      }
+      throw e;
+    }
+    const { maxTokens, stop: _, ...sampling } = set;
+    if (maxTokens !== undefined) this.#s.maxTokens = maxTokens;
+    this.#s.sampling = mergeSampling(this.#s.sampling, sampling);
     out(`(${key} = ${value})\n`);
   }
 

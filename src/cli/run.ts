@@ -1,6 +1,7 @@
 /** `wgllama run MODEL [PROMPT]`: one-shot generation for pipes; only the answer goes to stdout. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
+import { promptIds as sessionPrompt } from "../generate/session.ts";
 import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
 import { decodeUtf8 } from "../io/user_file.ts";
@@ -69,7 +70,6 @@ export const run = command({
     const session = await openSession(spec, values, {
       ...(promptIds ? {} : { tokenizerFor: "text prompts need one (or use --prompt-ids)" }),
     });
-    const tokenizer = session.tokenizer;
     const raw = values.raw || promptIds !== undefined || !session.template;
     if (!session.template && !values.raw && !promptIds) {
       err("wgllama: note: the model has no chat template; using raw completion");
@@ -84,7 +84,7 @@ export const run = command({
         }`,
       );
     }
-    let prompt = promptIds ?? encodePrompt(session, text, raw);
+    let prompt = sessionPrompt(session, promptIds ? { ids: promptIds } : { text }, { raw });
     prompt = fitContext(prompt, session, values.truncate ?? false, warn);
     const controller = new AbortController();
     const onSigint = () => controller.abort();
@@ -95,7 +95,7 @@ export const run = command({
         maxTokens: session.maxTokens,
         terminators: session.terminators,
         stop: session.stop,
-        decode: (ids) => tokenizer?.decode(ids, { skipSpecial: true }) ?? "",
+        decode: session.decode,
         signal: controller.signal,
         onText: values.json ? undefined : out,
       });
@@ -137,15 +137,6 @@ export const run = command({
     }
   },
 });
-
-/** Prompt ids: the chat template around one user turn, or BOS + text in raw mode. */
-function encodePrompt(session: Session, text: string, raw: boolean): number[] {
-  if (raw) return session.tokenizer!.encode(text, { bos: true });
-  const messages = session.system !== undefined
-    ? [{ role: "system", content: session.system }]
-    : [];
-  return session.template!.encode([...messages, { role: "user", content: text }]);
-}
 
 /** Refuses (or with `truncate`, trims from the front, keeping BOS) a prompt the context cannot hold. */
 export function fitContext(

@@ -51,6 +51,9 @@ Every response carries x-request-id (the client's, or a new one).
 ${MODEL_HELP}
 `;
 
+/** Steps decoded between admissions: a new request waits at most this many for its prefill. */
+const SERVE_STEPS = 8;
+
 /** The serve command. */
 export const serve = command({
   name: "serve",
@@ -90,23 +93,20 @@ export const serve = command({
       slots: parallel,
       tokenizerFor: "serve reads and writes text",
     });
-    const tokenizer = session.tokenizer!;
     const engine = new Engine(session.model, {
       terminators: session.terminators,
-      decode: (ids) => tokenizer.decode(ids, { skipSpecial: true }),
+      decode: session.decode,
       queueLimit,
+      maxSteps: SERVE_STEPS,
     });
     // A folder is named by its last part; a hub id or the built-in model by itself.
     const id = values["model-id"] ??
       (pathIs(spec, "dir") ? spec.replace(/\/+$/, "").split("/").at(-1)! : spec);
     const handler = openAiHandler({
       id,
+      session,
       engine,
-      tokenizer,
-      template: session.template,
-      vocabSize: session.model.config.vocabSize,
       contextLength: session.model.contextLength,
-      sampling: session.sampling,
     }, {
       apiKey,
       log: values.quiet ? undefined : err,

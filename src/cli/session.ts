@@ -1,18 +1,13 @@
 /**
- * What `run` and `chat` share: the generation flags, merged over generation_config.json (the one
- * merge point), and a loaded model with its tokenizer, chat template and terminators.
+ * The generation flags every generating command shares, turned into a session's options: the
+ * request's own table checks them, and the session merges them over generation_config.json.
  * @module
  */
-import { InputError, UsageError } from "../errors.ts";
-import { pathIs, resolveModelDir } from "../io/hf_folder.ts";
+import { UsageError } from "../errors.ts";
 import type { PackFormat } from "../gpu/buffers.ts";
-import type { SamplingParams } from "../generate/sampling.ts";
-import { loadModel } from "../model/load.ts";
-import type { Llama } from "../model/llama.ts";
-import type { GenerationDefaults, LlamaConfig } from "../model/config.ts";
-import { ChatTemplate } from "../text/chat_template.ts";
-import { TextTokenizer } from "../text/tokenizer.ts";
-import { intFlag, numberFlag } from "./args.ts";
+import { FieldError, parseSettings } from "../generate/request.ts";
+import { openSession as openLibrarySession, type Session } from "../generate/session.ts";
+import { intFlag } from "./args.ts";
 import { err } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
@@ -56,107 +51,54 @@ type FlagValues = {
     : string;
 };
 
-/** Sampling settings: generation_config.json defaults (as HF's generate reads them), then flags. */
-export function samplingFrom(values: FlagValues, defaults: GenerationDefaults): SamplingParams {
-  const sampling = defaults.doSample === true;
-  let temperature = sampling ? defaults.temperature ?? 1 : 0;
-  if (values.temperature !== undefined) {
-    temperature = numberFlag("temperature", values.temperature, 0, 100);
+/**
+ * A request's settings from the generation flags, checked by the request's table: a mistake is
+ * a usage error naming the flag (`--top-p is "5": expected a number from 0 to 1`).
+ */
+export function settingsFromFlags(values: FlagValues): ReturnType<typeof parseSettings> {
+  const keys = [
+    "max-tokens",
+    "temperature",
+    "top-p",
+    "top-k",
+    "min-p",
+    "repetition-penalty",
+    "seed",
+    "stop",
+  ];
+  const settings = Object.fromEntries(
+    keys.map((k) => [k, (values as Record<string, string | string[] | undefined>)[k]]),
+  );
+  try {
+    return parseSettings(settings);
+  } catch (e) {
+    if (!(e instanceof FieldError)) throw e;
+    const flag = e.field.replaceAll("_", "-");
+    const value = (values as Record<string, unknown>)[flag];
+    throw new UsageError(`--${flag} is "${value}": expected ${e.expected}`);
   }
-  return {
-    temperature,
-    topK: values["top-k"] !== undefined
-      ? intFlag("top-k", values["top-k"], 0)
-      : defaults.topK ?? 50,
-    topP: values["top-p"] !== undefined
-      ? numberFlag("top-p", values["top-p"], 0, 1)
-      : defaults.topP ?? 1,
-    minP: values["min-p"] !== undefined ? numberFlag("min-p", values["min-p"], 0, 1) : 0,
-    repetitionPenalty: values["repetition-penalty"] !== undefined
-      ? numberFlag("repetition-penalty", values["repetition-penalty"], 0.01, 100)
-      : 1,
-    seed: values.seed !== undefined
-      ? intFlag("seed", values.seed, 0, 0xffffffff)
-      : (Math.random() * 2 ** 32) >>> 0,
-  };
 }
 
-/** A model ready to talk. */
-export interface Session {
-  model: Llama;
-  /** Undefined when the folder has no tokenizer.json (then only token ids can go in and out). */
-  tokenizer: TextTokenizer | undefined;
-  /** Undefined when the folder has no chat template (raw mode). */
-  template: ChatTemplate | undefined;
-  terminators: Set<number>;
-  sampling: SamplingParams;
-  maxTokens: number;
-  stop: string[];
-  system: string | undefined;
-  /** What the user should know about the settings (also printed to stderr at open). */
-  warnings: string[];
-  /** Frees the GPU (the model and its device). */
-  close(): void;
-}
-
-/** Every id that ends a reply: eos ids of both configs and the tokenizer, <|eot_id|>, <|eom_id|>. */
-export function terminatorIds(
-  config: LlamaConfig,
-  defaults: GenerationDefaults,
-  tokenizer: TextTokenizer | undefined,
-): Set<number> {
-  const ids = new Set([...config.eosTokenIds, ...defaults.eosTokenIds]);
-  if (!tokenizer) return ids;
-  if (tokenizer.eosTokenId !== undefined) ids.add(tokenizer.eosTokenId);
-  for (const t of ["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"]) {
-    const id = tokenizer.specialTokens.get(t);
-    if (id !== undefined) ids.add(id);
-  }
-  return ids;
-}
-
-/** Loads the model, tokenizer and template of `spec` with the generation flags applied. */
+/** Opens the session of `spec` with the generation flags applied, its warnings on stderr. */
 export async function openSession(
   spec: string,
   values: FlagValues,
   options: { slots?: number; tokenizerFor?: string } = {},
 ): Promise<Session> {
-  samplingFrom(values, { eosTokenIds: [] }); // flag mistakes are usage errors, before any loading
-  const maxTokens = values["max-tokens"] !== undefined
-    ? intFlag("max-tokens", values["max-tokens"])
-    : 256;
-  const contextLength = values.ctx !== undefined ? intFlag("ctx", values.ctx, 2) : undefined;
-  const weights = weightsFlag(values.weights);
-  // What the command needs is checked before the weights load, not after.
-  const dir = resolveModelDir(spec);
-  if (options.tokenizerFor && !pathIs(`${dir}/tokenizer.json`, "file")) {
-    throw new InputError(`Cannot find tokenizer.json in ${dir}: ${options.tokenizerFor}`);
-  }
-  const loaded = await loadModel(dir, {
-    contextLength,
-    weights,
+  // Flag mistakes are usage errors, before any loading.
+  const { maxTokens, stop, ...sampling } = settingsFromFlags(values);
+  const session = await openLibrarySession(spec, {
+    ...options,
+    ...(values.ctx !== undefined ? { contextLength: intFlag("ctx", values.ctx, 2) } : {}),
+    weights: weightsFlag(values.weights),
+    sampling,
+    ...(maxTokens !== undefined ? { maxTokens } : {}),
+    ...(stop !== undefined ? { stop } : {}),
+    ...(values.system !== undefined ? { system: values.system } : {}),
     onProgress: progressBar("Loading"),
-    ...(options.slots ? { slots: options.slots } : {}),
   });
-  const tokenizer = TextTokenizer.load(loaded.dir);
-  const warnings: string[] = [];
-  const trained = loaded.model.config.maxPositionEmbeddings;
-  if (loaded.model.contextLength > trained) {
-    warnings.push(
-      `--ctx ${loaded.model.contextLength} is beyond the ${trained} positions the model was trained for: past them its output degrades`,
-    );
-  }
-  for (const w of warnings) err(`wgllama: warning: ${w}`);
-  return {
-    model: loaded.model,
-    tokenizer,
-    template: tokenizer && ChatTemplate.load(loaded.dir, tokenizer),
-    terminators: terminatorIds(loaded.model.config, loaded.generation, tokenizer),
-    sampling: samplingFrom(values, loaded.generation),
-    maxTokens,
-    stop: values.stop ?? [],
-    system: values.system,
-    warnings,
-    close: loaded.close,
-  };
+  for (const w of session.warnings) err(`wgllama: warning: ${w}`);
+  return session;
 }
+
+export type { Session };

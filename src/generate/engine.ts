@@ -1,17 +1,38 @@
 /**
- * A serving engine: requests arrive at any time and join the running batch (continuous
- * batching). Up to `slots` sequences decode together; a finished or abandoned sequence frees its
- * slot for the next waiting request. A free slot keeps its cached tokens, and a new request takes
- * the free slot whose cache shares the longest prefix with its prompt (prefix caching), so a chat
- * that goes on, or a repeated system prompt, is not prefilled again. Each request gets exactly the
- * tokens it would get alone (its own sampling, seed, positions and repetition history).
+ * The one decode loop. Requests arrive at any time and join the running batch (continuous
+ * batching): up to `slots` sequences decode together, and a finished or abandoned sequence frees
+ * its slot for the next waiting request. A free slot keeps its cached tokens, and a new request
+ * takes the free slot whose cache shares the longest prefix with its prompt (prefix caching), so
+ * a chat that goes on, or a repeated system prompt, is not prefilled again. Each request gets
+ * exactly the tokens it would get alone (its own sampling, seed, positions and repetition
+ * history). `run` and `chat` submit one request at a time, `batch` a file's, `serve` its clients'.
+ * It sees the model only through {@linkcode CausalLM}, so it is tested with a scripted CPU model.
  * @module
  */
 import { InputError } from "../errors.ts";
-import type { BatchLM } from "./batch.ts";
-import { type GenerateResult, nextBatch, Reply, resultOf, reusablePrefix } from "./generate.ts";
+import { type GenerateResult, Reply, type ReplyOptions, resultOf } from "./reply.ts";
 import type { SamplingParams } from "./sampling.ts";
 import type { Decode } from "./text_stream.ts";
+
+/** What the loop needs from a model: sequences in slots, each with its own KV cache. */
+export interface CausalLM {
+  readonly config: { readonly vocabSize: number };
+  readonly contextLength: number;
+  /** Sequences held at once. */
+  readonly slots: number;
+  /** Token ids in a slot's KV cache. */
+  tokensOf(slot: number): readonly number[];
+  setSampling(p: SamplingParams, slot?: number): void;
+  /** Runs ids into `slot` from `start` (default: its cache length); returns the sampled next id. */
+  step(ids: readonly number[], start?: number, slot?: number): Promise<number>;
+  /** Forgets a slot's cached positions ≥ n. */
+  truncate(n: number, slot?: number): void;
+  /**
+   * Feeds each row's id into its slot and samples `steps` tokens per row without a host round
+   * trip between them; all but the last sampled id of each row enter its cache.
+   */
+  decodeRows(rows: readonly { slot: number; id: number }[], steps?: number): Promise<number[][]>;
+}
 
 /** One request to the engine. */
 export interface EngineRequest {
@@ -52,28 +73,51 @@ interface Active extends Waiting {
   prefilled: number;
 }
 
-/** Most steps decoded between admissions, so a new request waits little for a free slot. */
-const MAX_STEPS = 8;
+/** Most tokens decoded per host round trip; batches are sized to return about every 100 ms. */
+export const MAX_BATCH = 32;
+const FLUSH_SECONDS = 0.1;
+
+/** Steps for the next decode batch, after steps that took `secondsPerStep` each. */
+export function nextBatch(secondsPerStep: number, most = MAX_BATCH): number {
+  return Math.max(1, Math.min(most, Math.floor(FLUSH_SECONDS / Math.max(secondsPerStep, 1e-6))));
+}
+
+/** How many leading tokens of `prompt` a cache holding `cached` can keep (at least one is recomputed). */
+export function reusablePrefix(cached: readonly number[], prompt: readonly number[]): number {
+  let n = 0;
+  while (n < prompt.length - 1 && n < cached.length && cached[n] === prompt[n]) n++;
+  return n;
+}
+
+/** Options of an {@linkcode Engine}. */
+export interface EngineOptions {
+  terminators: ReadonlySet<number>;
+  decode: Decode;
+  /** Requests that may wait beyond the free slots; more are refused. @default unbounded */
+  queueLimit?: number;
+  /**
+   * Most steps decoded between admissions: small when requests arrive at any time (a server),
+   * so a new one waits little for its first token. @default {@linkcode MAX_BATCH}
+   */
+  maxSteps?: number;
+}
 
 /** Continuous batching over a model with slots. */
 export class Engine {
-  readonly #model: BatchLM;
-  readonly #terminators: ReadonlySet<number>;
-  readonly #decode: Decode;
+  readonly #model: CausalLM;
+  readonly #reply: Omit<ReplyOptions, "maxTokens" | "stop" | "onText">;
   readonly #queueLimit: number;
+  readonly #maxSteps: number;
   readonly #waiting: Waiting[] = [];
   readonly #active = new Map<number, Active>();
   #running: Promise<void> | undefined;
   #closed = false;
 
-  constructor(
-    model: BatchLM,
-    options: { terminators: ReadonlySet<number>; decode: Decode; queueLimit?: number },
-  ) {
+  constructor(model: CausalLM, options: EngineOptions) {
     this.#model = model;
-    this.#terminators = options.terminators;
-    this.#decode = options.decode;
+    this.#reply = { terminators: options.terminators, decode: options.decode };
     this.#queueLimit = options.queueLimit ?? Infinity;
+    this.#maxSteps = options.maxSteps ?? MAX_BATCH;
   }
 
   /** Requests decoding now and waiting for a slot. */
@@ -87,7 +131,7 @@ export class Engine {
     if (request.promptIds.length === 0) throw new InputError("a request needs prompt tokens");
     if (request.promptIds.length >= this.#model.contextLength) {
       throw new InputError(
-        `the prompt has ${request.promptIds.length} tokens; the context holds ${this.#model.contextLength}`,
+        `the prompt has ${request.promptIds.length} tokens: the context holds ${this.#model.contextLength}`,
       );
     }
     const free = this.#model.slots - this.#active.size;
@@ -96,7 +140,15 @@ export class Engine {
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push({ request, submitted: performance.now(), resolve, reject });
-      this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+      this.#start();
+    });
+  }
+
+  /** Runs the loop unless it runs; one submitted as it was ending starts it again. */
+  #start(): void {
+    this.#running ??= this.#loop().finally(() => {
+      this.#running = undefined;
+      if (this.#waiting.length > 0) this.#start();
     });
   }
 
@@ -131,21 +183,25 @@ export class Engine {
         const left = Math.min(
           ...[...this.#active.values()].map((a) => a.request.maxTokens - a.reply.tokens.length),
         );
-        const n = Math.max(1, Math.min(steps, room, left, MAX_STEPS));
+        const n = Math.max(1, Math.min(steps, room, left));
         const t = performance.now();
         const ids = await model.decodeRows(
           slots.map((slot) => ({ slot, id: this.#active.get(slot)!.reply.tokens.at(-1)! })),
           n,
         );
-        steps = nextBatch((performance.now() - t) / 1000 / n);
+        steps = nextBatch((performance.now() - t) / 1000 / n, this.#maxSteps);
         for (const [row, slot] of slots.entries()) {
           const a = this.#active.get(slot)!;
-          if (a.reply.finishReason === undefined && ids[row]!.some((id) => a.reply.accept(id))) {
-            this.#finish(slot, a);
-          } else if (model.tokensOf(slot).length >= model.contextLength) {
+          for (const id of ids[row]!) {
+            if (a.reply.finishReason !== undefined) break;
+            if (a.request.signal?.aborted) a.reply.end("interrupted");
+            else a.reply.accept(id);
+          }
+          if (a.reply.finishReason !== undefined) this.#finish(slot, a);
+          else if (model.tokensOf(slot).length >= model.contextLength) {
             a.reply.end("context");
             this.#finish(slot, a, true);
-          } else if (a.reply.finishReason !== undefined) this.#finish(slot, a);
+          }
         }
       } catch (e) {
         // A device failure ends every request with it; the engine stays usable for new ones.
@@ -169,7 +225,7 @@ export class Engine {
     while (this.#waiting.length > 0 && this.#active.size < model.slots) {
       const w = this.#waiting.shift()!;
       if (w.request.signal?.aborted) {
-        w.reject(new DOMException("the client went away", "AbortError"));
+        w.reject(new DOMException("the request was aborted", "AbortError"));
         continue;
       }
       const prompt = w.request.promptIds;
@@ -180,13 +236,8 @@ export class Engine {
         const n = reusablePrefix(model.tokensOf(slot), prompt);
         if (n > reused) [best, reused] = [slot, n];
       }
-      const reply = new Reply({
-        maxTokens: w.request.maxTokens,
-        terminators: this.#terminators,
-        stop: w.request.stop ?? [],
-        decode: this.#decode,
-        onText: w.request.onText,
-      }, prompt);
+      const { maxTokens, stop, onText } = w.request;
+      const reply = new Reply({ ...this.#reply, maxTokens, stop: stop ?? [], onText }, prompt);
       const a: Active = { ...w, reply, cached: reused, started: performance.now(), prefilled: 0 };
       this.#active.set(best, a);
       model.truncate(reused, best);
@@ -199,6 +250,7 @@ export class Engine {
 
   #finish(slot: number, a: Active, contextFull = false): void {
     const prompt = a.request.promptIds;
+    // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
     this.#model.truncate(prompt.length + a.reply.tokens.length, slot);
     this.#active.delete(slot);
     const now = performance.now();

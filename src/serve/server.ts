@@ -5,29 +5,24 @@
  * @module
  */
 import { ClosedError, type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
-import type { SamplingParams } from "../generate/sampling.ts";
-import type { ChatTemplate } from "../text/chat_template.ts";
-import type { TextTokenizer } from "../text/tokenizer.ts";
-import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
 import {
-  ApiError,
-  type CompletionRequest,
-  finishReason,
-  parseCompletionRequest,
-  usage,
-} from "./openai.ts";
+  FieldError,
+  type GenerationRequest,
+  mergeSampling,
+  parseRequest,
+} from "../generate/request.ts";
+import { promptIds, type Session } from "../generate/session.ts";
+import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
+import { ApiError, completionBase, completionObject, finishReason, usage } from "./openai.ts";
 
 /** The model a server answers with. */
 export interface ServedModel {
   /** The id clients name in `model` (and /v1/models lists). */
   id: string;
+  /** The model, its tokenizer and template, and the defaults of every request. */
+  session: Session;
   engine: Engine;
-  tokenizer: TextTokenizer;
-  template: ChatTemplate | undefined;
-  vocabSize: number;
   contextLength: number;
-  /** Defaults of a request's sampling (generation_config.json and the command's flags). */
-  sampling: SamplingParams;
 }
 
 /** Server options. */
@@ -162,7 +157,16 @@ async function route(
   }
   if (options.draining?.()) throw shuttingDown();
   const body = parseJsonBody(await readBody(request, options.maxBodyBytes ?? MAX_BODY_BYTES));
-  const r = parseCompletionRequest(body, kind);
+  const r = fieldErrors(() => parseRequest(body, kind));
+  if (r.model === undefined) {
+    throw new ApiError(
+      400,
+      "you must provide a model parameter",
+      undefined,
+      "model",
+      "missing_required_parameter",
+    );
+  }
   if (r.model !== model.id) throw unknownModel(r.model);
   const promptIds = await tokens(r, model);
   note.prompt = promptIds.length;
@@ -176,20 +180,22 @@ async function route(
     );
   }
   const maxTokens = Math.min(r.maxTokens ?? Infinity, model.contextLength - promptIds.length);
-  const sampling: SamplingParams = {
-    ...model.sampling,
-    ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
-    ...(r.topP !== undefined ? { topP: r.topP } : {}),
-    ...(r.topK !== undefined ? { topK: r.topK } : {}),
-    seed: r.seed !== undefined
-      ? Number(BigInt.asUintN(32, BigInt(r.seed)))
-      : (Math.random() * 2 ** 32) >>> 0,
-  };
-  const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${crypto.randomUUID().replaceAll("-", "")}`;
-  const base = { id, created: Math.floor(Date.now() / 1000), model: model.id };
+  // Without a seed, each request draws its own (as OpenAI's sampling is not repeatable).
+  const sampling = mergeSampling(model.session.sampling, {
+    seed: (Math.random() * 2 ** 32) >>> 0,
+    ...r.sampling,
+  });
+  const base = completionBase(kind, model.id);
   const submit = (onText?: (t: string) => void, signal?: AbortSignal) => {
     try {
-      return model.engine.submit({ promptIds, sampling, maxTokens, stop: r.stop, onText, signal })
+      return model.engine.submit({
+        promptIds,
+        sampling,
+        maxTokens,
+        stop: r.stop ?? model.session.stop,
+        onText,
+        signal,
+      })
         .catch((e) => {
           throw e instanceof ClosedError ? shuttingDown() : e;
         });
@@ -214,21 +220,7 @@ async function route(
   if (!r.stream) {
     const result = await submit();
     record(result);
-    const reason = finishReason(result.finishReason);
-    const choice = kind === "chat"
-      ? {
-        index: 0,
-        message: { role: "assistant", content: result.text, refusal: null },
-        logprobs: null,
-        finish_reason: reason,
-      }
-      : { index: 0, text: result.text, logprobs: null, finish_reason: reason };
-    return json({
-      ...base,
-      object: kind === "chat" ? "chat.completion" : "text_completion",
-      choices: [choice],
-      usage: usage(result.promptTokens, result.tokens.length, result.cachedTokens),
-    });
+    return json(completionObject(kind, base, result));
   }
   const { response, finished } = stream(kind, base, r, submit, record);
   note.streamed = finished;
@@ -239,7 +231,7 @@ async function route(
 function stream(
   kind: "chat" | "completion",
   base: { id: string; created: number; model: string },
-  r: CompletionRequest,
+  r: GenerationRequest,
   submit: (onText: (t: string) => void, signal: AbortSignal) => Promise<EngineResult>,
   record: (result: EngineResult) => void,
 ): { response: Response; finished: Promise<unknown> } {
@@ -315,59 +307,49 @@ function stream(
 }
 
 /**
- * The prompt's token ids: the chat template's rendering, or the text as the tokenizer reads it.
- * A text certainly longer than the context is refused after counting only what proves it.
+ * The prompt's token ids, by the session's one convention. A text certainly longer than the
+ * context is refused after counting only what proves it.
  */
-async function tokens(r: CompletionRequest, model: ServedModel): Promise<number[]> {
-  const text = r.messages ? r.messages.map((m) => m.content).join("\n") : r.prompt;
-  if (typeof text === "string") {
-    const count = await exceedsTokens(model.tokenizer, text, model.contextLength);
+async function tokens(r: GenerationRequest, model: ServedModel): Promise<number[]> {
+  const { session } = model;
+  const text = "messages" in r.input
+    ? r.input.messages.map((m) => m.content).join("\n")
+    : "text" in r.input
+    ? r.input.text
+    : undefined;
+  if (text !== undefined && session.tokenizer) {
+    const count = await exceedsTokens(session.tokenizer, text, model.contextLength);
     if (count !== undefined) {
       throw new ApiError(
         400,
         `This model's maximum context length is ${model.contextLength} tokens; the prompt has more than ${count}`,
         undefined,
-        r.messages ? "messages" : "prompt",
+        "messages" in r.input ? "messages" : "prompt",
         "context_length_exceeded",
       );
     }
   }
-  if (r.messages) {
-    if (!model.template) {
-      throw new ApiError(
-        400,
-        `${model.id} has no chat template: use /v1/completions`,
-        undefined,
-        "messages",
-        "unsupported_value",
-      );
-    }
-    try {
-      return model.template.encode(r.messages, { addGenerationPrompt: true });
-    } catch (e) {
-      throw new ApiError(
-        400,
-        `The chat template cannot render these messages: ${e instanceof Error ? e.message : e}`,
-        undefined,
-        "messages",
-      );
-    }
-  }
-  const p = r.prompt!;
-  if (typeof p === "string") {
-    if (p === "") throw new ApiError(400, "The prompt is empty", undefined, "prompt");
-    return model.tokenizer.encode(p, { postProcess: true });
-  }
-  const bad = p.find((id) => id >= model.vocabSize);
-  if (bad !== undefined) {
+  if ("messages" in r.input && !session.template) {
     throw new ApiError(
       400,
-      `Token id ${bad} is not below the vocabulary size ${model.vocabSize}`,
+      `${model.id} has no chat template: use /v1/completions`,
       undefined,
-      "prompt",
+      "messages",
+      "unsupported_value",
     );
   }
-  return p;
+  return fieldErrors(() => promptIds(session, r.input));
+}
+
+/** Runs `f`; a field error is a 400 naming the field. */
+function fieldErrors<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof FieldError)) throw e;
+    const param = e.field === "prompt_ids" ? "prompt" : e.field === "body" ? null : e.field;
+    throw new ApiError(400, e.message, undefined, param, e.code);
+  }
 }
 
 function modelObject(model: ServedModel) {

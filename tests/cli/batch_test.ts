@@ -121,3 +121,87 @@ Deno.test("wgllama batch: a prompt longer than the context is reported with its 
   const strict = await wgllama(["batch", LLAMA3, "--input", input, "--ctx", "24", "--strict"]);
   assertEquals([strict.code, strict.stdout], [1, ""]);
 });
+
+Deno.test("wgllama batch reads OpenAI's Batch file format and writes its output lines, bodies as serve returns them; --resume works on them", async () => {
+  const chat = (custom_id: string, content: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      custom_id,
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: {
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content }],
+        max_tokens: 6,
+        temperature: 0,
+        ...extra,
+      },
+    });
+  const lines = [
+    chat("first", "Hello there"),
+    JSON.stringify({
+      custom_id: "second",
+      method: "POST",
+      url: "/v1/completions",
+      body: { model: "gpt-4o-mini", prompt: "Once upon", max_tokens: 4, temperature: 0 },
+    }),
+    chat("bad", "hi", { temperature: "hot" }),
+    chat("fourth", "Tell me more", { seed: 7, temperature: 0.8, max_tokens: 5 }),
+  ];
+  const input = inputFile(lines);
+  const output = tempFile({ suffix: ".jsonl" });
+  const r = await wgllama(["batch", LLAMA3, "--input", input, "--output", output]);
+  assertEquals(r.code, 0, r.stderr);
+  const out = Deno.readTextFileSync(output).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assertEquals(out.map((o) => o.custom_id), ["first", "second", "bad", "fourth"]);
+  for (const o of out) {
+    assertEquals(Object.keys(o), ["id", "custom_id", "response", "error"]);
+    assertEquals(Object.keys(o.response), ["status_code", "request_id", "body"]);
+    assert(/^batch_req_/.test(o.id), o.id);
+    assertEquals(o.error, null);
+  }
+  assertEquals(out.map((o) => o.response.status_code), [200, 200, 400, 200]);
+  const [first, second, bad, fourth] = out.map((o) => o.response.body);
+  assertEquals(first.object, "chat.completion");
+  assertEquals(first.usage.completion_tokens, 6);
+  assertEquals(second.object, "text_completion");
+  assertEquals(bad.error.param, "temperature");
+  // The same requests through serve give the same bodies (ids and times aside).
+  const { startServer } = await import("../_serve.ts");
+  const server = await startServer(LLAMA3, ["--model-id", "tiny-llama3-vocab"]);
+  try {
+    for (const [i, line] of [lines[0]!, lines[1]!, lines[3]!].entries()) {
+      const { url, body } = JSON.parse(line);
+      const res = await fetch(server.url + url.slice(3), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...body, model: "tiny-llama3-vocab" }),
+      });
+      const served = await res.json();
+      const batched = [first, second, fourth][i];
+      for (const o of [served, batched]) {
+        delete o.id;
+        delete o.created;
+        delete o.model;
+        o.usage.prompt_tokens_details = undefined;
+      }
+      assertEquals(batched, served, url);
+    }
+  } finally {
+    await server.stop();
+  }
+  // --resume on a cut output finishes it.
+  const text = Deno.readTextFileSync(output);
+  Deno.writeTextFileSync(output, text.slice(0, text.indexOf("\n") + 20)); // one line and a torn one
+  const resumed = await wgllama([
+    "batch",
+    LLAMA3,
+    "--input",
+    input,
+    "--output",
+    output,
+    "--resume",
+  ]);
+  assertEquals(resumed.code, 0, resumed.stderr);
+  const again = Deno.readTextFileSync(output).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assertEquals(again.map((o) => o.custom_id), ["first", "second", "bad", "fourth"]);
+});

@@ -59,11 +59,11 @@ Deno.test("batch: a line with ids outside the vocabulary, an unknown role or a 1
   assertEquals(r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l).id), [1, 5]);
   assertMatch(
     r.stderr,
-    /:2: "prompt_ids" holds 999999: expected token ids from 0 to 128255; skipped/,
+    /:2: "prompt_ids" is 999999: expected token ids from 0 to 128255; skipped/,
   );
   assertMatch(
     r.stderr,
-    /:3: "messages" has role "<\|eot_id\|><\|start_header_id\|>system": expected system, user, assistant, tool; skipped/,
+    /:3: "messages\[0\]\.role" is "<\|eot_id\|><\|start_header_id\|>system": expected one of system, user, assistant, tool, ipython; skipped/,
   );
   assertMatch(
     r.stderr,
@@ -80,7 +80,7 @@ Deno.test("batch: a line with ids outside the vocabulary, an unknown role or a 1
   assertEquals(tiny.stdout.trimEnd().split("\n").length, 1);
   assertMatch(
     tiny.stderr,
-    /:1: "prompt_ids" holds 9999: expected token ids from 0 to 511; skipped/,
+    /:1: "prompt_ids" is 9999: expected token ids from 0 to 511; skipped/,
   );
   const strict = await wgllama([
     "batch",

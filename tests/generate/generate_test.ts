@@ -1,3 +1,4 @@
+import { Engine, QueueFullError } from "../../src/generate/engine.ts";
 import { generate, type GenerateOptions } from "../../src/generate/generate.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
 import { TextStream } from "../../src/generate/text_stream.ts";
@@ -102,24 +103,108 @@ Deno.test("generate() decodes in batches and rolls back tokens decoded past a te
   assertEquals(model.tokens, [1, 2, 72, 105, 33], "cache = prompt + accepted tokens");
 });
 
-Deno.test("generateBatch() answers in input order exactly as generate() does alone", async () => {
-  const { generateBatch } = await import("../../src/generate/batch.ts");
-  const prompts = [[1, 2], [3], [1, 2, 4, 5]];
+/** Logits that depend on the whole history: any mix-up between sequences changes the tokens. */
+function historyScript(history: readonly number[]): Float32Array {
+  const logits = new Float32Array(VOCAB);
+  logits[(history.reduce((a, b) => a * 31 + b, 7) % 200) + 30] = 5;
+  return logits;
+}
+
+Deno.test("Engine: requests in slots answer exactly as each does alone, in any order of completion", async () => {
+  const prompts = [[1, 2], [3], [1, 2, 4, 5], [9, 9, 9], [7]];
+  const alone = [];
+  for (const [i, p] of prompts.entries()) {
+    const model = new FakeModel(VOCAB, historyScript);
+    alone.push((await generate(model, p, options({ maxTokens: 3 + i }))).tokens);
+  }
+  const model = new FakeModel(VOCAB, historyScript, 1 << 20, 2);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const results = await Promise.all(
+    prompts.map((p, i) => engine.submit({ promptIds: p, sampling: GREEDY, maxTokens: 3 + i })),
+  );
+  assertEquals(results.map((r) => r.tokens), alone);
+  assert(model.decodeCalls < 5 * 8, "rows decoded together");
+});
+
+Deno.test("Engine: a new request takes the free slot that shares the longest prefix with it", async () => {
+  // Each reply is "A" then the terminator, so three requests hold three slots at once.
   const script = (history: readonly number[]) => {
     const logits = new Float32Array(VOCAB);
-    logits[(history.reduce((a, b) => a * 31 + b, 7) % 200) + 30] = 5; // depends on the whole history
+    logits[history.at(-1) === 65 ? EOT : 65] = 10;
     return logits;
   };
-  const alone = [];
-  for (const p of prompts) {
-    alone.push((await generate(new FakeModel(VOCAB, script), p, options({ maxTokens: 6 }))).tokens);
+  const model = new FakeModel(VOCAB, script, 1 << 20, 3);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const ask = (p: number[]) => engine.submit({ promptIds: p, sampling: GREEDY, maxTokens: 4 });
+  await Promise.all([ask([1, 2, 3]), ask([4, 5, 6, 7]), ask([8, 9])]);
+  assertEquals([0, 1, 2].map((s) => model.tokensOf(s)), [[1, 2, 3, 65], [4, 5, 6, 7, 65], [
+    8,
+    9,
+    65,
+  ]]);
+  const r = await ask([4, 5, 6, 7, 65, 10]);
+  assertEquals([r.cachedTokens, r.prefillTokens], [5, 1]);
+  assertEquals(model.tokensOf(1), [4, 5, 6, 7, 65, 10, 65]);
+  assertEquals(model.tokensOf(0), [1, 2, 3, 65]);
+});
+
+Deno.test("Engine: an aborted request ends as interrupted and frees its slot; a waiting one is rejected; the context ends a reply", async () => {
+  const model = new FakeModel(VOCAB, emitting(VOCAB, () => 0, [65]), 12, 1);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const controller = new AbortController();
+  let chars = 0;
+  const running = engine.submit({
+    promptIds: [1],
+    sampling: GREEDY,
+    maxTokens: 100,
+    signal: controller.signal,
+    onText: (t) => (chars += t.length) >= 3 && controller.abort(),
+  });
+  const gone = new AbortController();
+  gone.abort();
+  const rejected = engine.submit({
+    promptIds: [2],
+    sampling: GREEDY,
+    maxTokens: 5,
+    signal: gone.signal,
+  }).then(() => "resolved", (e) => e.name);
+  const after = engine.submit({
+    promptIds: [1, 2, 3, 4, 5, 6, 7, 8],
+    sampling: GREEDY,
+    maxTokens: 100,
+  });
+  const r = await running;
+  assertEquals(r.finishReason, "interrupted");
+  assert(r.tokens.length >= 3 && r.tokens.length < 100, `${r.tokens.length} tokens`);
+  assertEquals(await rejected, "AbortError");
+  const full = await after;
+  assertEquals([full.finishReason, full.contextFull, full.tokens.length], ["context", true, 5]);
+  assertEquals(engine.load, { active: 0, waiting: 0, slots: 1 });
+});
+
+Deno.test("Engine: --queue bounds the waiting requests; close() ends running ones as interrupted", async () => {
+  const model = new FakeModel(VOCAB, emitting(VOCAB, () => 0, [65]), 1 << 20, 1);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode, queueLimit: 1 });
+  let closing: Promise<void> | undefined;
+  const first = engine.submit({
+    promptIds: [1],
+    sampling: GREEDY,
+    maxTokens: 1000,
+    onText: () => {
+      if (closing) return;
+      closing = Promise.resolve().then(() => engine.close());
+    },
+  });
+  const ask = () => engine.submit({ promptIds: [1], sampling: GREEDY, maxTokens: 1000 });
+  const second = ask().then(() => "resolved", (e) => e.constructor.name);
+  let full = false;
+  try {
+    ask();
+  } catch (e) {
+    full = e instanceof QueueFullError;
   }
-  const order: number[] = [];
-  const batched = await generateBatch(
-    new FakeModel(VOCAB, script),
-    prompts.map((p) => ({ promptIds: p, sampling: GREEDY, maxTokens: 6 })),
-    { terminators: new Set([EOT]), decode, onResult: (i) => void order.push(i) },
-  );
-  assertEquals(batched.map((r) => r.tokens), alone);
-  assertEquals(order, [0, 1, 2]);
+  assert(full, "a third request finds the queue full");
+  assertEquals((await first).finishReason, "interrupted");
+  assertEquals(await second, "ClosedError");
+  await closing;
 });

@@ -172,8 +172,8 @@ Deno.test("Llama.decodeRows(): batched greedy decoding equals each sequence alon
   assertEquals(again, sequences[0]!.greedy[0]);
 });
 
-Deno.test("generateBatch() on 3 slots: 6 prompts of 1–600 tokens, greedy and sampled, each as if alone", async () => {
-  const { generateBatch } = await import("../../src/generate/batch.ts");
+Deno.test("Engine on 3 slots: 6 prompts of 1–600 tokens, greedy and sampled, each as if alone", async () => {
+  const { Engine } = await import("../../src/generate/engine.ts");
   const { generate } = await import("../../src/generate/generate.ts");
   const name = "tiny-f16-rope-scaled";
   const sequences = goldens(name).sequences;
@@ -196,12 +196,8 @@ Deno.test("generateBatch() on 3 slots: 6 prompts of 1–600 tokens, greedy and s
     terminators: new Set<number>(),
     decode: (ids: readonly number[]) => ids.join(" "),
   };
-  const order: number[] = [];
-  const results = await generateBatch(batched, requests, {
-    ...common,
-    onResult: (i) => void order.push(i),
-  });
-  assertEquals(order, [0, 1, 2, 3, 4, 5]);
+  const engine = new Engine(batched, common);
+  const results = await Promise.all(requests.map((r) => engine.submit(r)));
   for (const [i, r] of requests.entries()) {
     alone.reset();
     const single = await generate(alone, r.promptIds, {

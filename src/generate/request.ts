@@ -1,0 +1,285 @@
+/**
+ * The one request: OpenAI's fields for `/v1/chat/completions` and `/v1/completions` plus our
+ * extensions (`top_k`, `min_p`, `repetition_penalty`, `prompt_ids`), checked once, from one
+ * table of names, types and ranges, whichever front end it came through (a serve body, a batch
+ * line, run's flags, chat's /set). A mistake is a {@linkcode FieldError} naming the field; each
+ * front end shows it its own way.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { ChatMessage } from "../text/chat_template.ts";
+import type { SamplingParams } from "./sampling.ts";
+
+/**
+ * A request field that is missing, mistyped or out of range: the field, its value and what was
+ * expected. The message reads `"top_p" is 5: expected a number from 0 to 1`.
+ */
+export class FieldError extends InputError {
+  override name = "FieldError";
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly expected: string,
+    readonly code:
+      | "invalid_type"
+      | "invalid_value"
+      | "missing_required_parameter"
+      | "unsupported_value" = "invalid_type",
+    message?: string,
+  ) {
+    super(
+      message ??
+        (value === undefined
+          ? `"${field}" is missing: expected ${expected}`
+          : `"${field}" is ${shortJson(value)}: expected ${expected}`),
+    );
+  }
+}
+
+function shortJson(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
+}
+
+/** What a prompt is: chat messages (through the template), plain text, or token ids. */
+export type PromptInput =
+  | { messages: ChatMessage[] }
+  | { text: string }
+  | { ids: number[] };
+
+/** A checked request. Settings it does not give come from the session's defaults. */
+export interface GenerationRequest {
+  model?: string;
+  input: PromptInput;
+  maxTokens?: number;
+  /** The sampling settings this request sets (the rest are the session's). */
+  sampling: Partial<SamplingParams>;
+  stop?: string[];
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+/** A field's checker: the value (never undefined or null) → what it means, or a FieldError. */
+type Check = (v: unknown, field: string) => unknown;
+
+const number = (min: number, max: number, integer = false): Check => (v, field) => {
+  if (
+    typeof v !== "number" || !Number.isFinite(v) || v < min || v > max ||
+    (integer && !Number.isInteger(v))
+  ) {
+    const range = max >= Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new FieldError(field, v, `${integer ? "an integer" : "a number"} ${range}`);
+  }
+  return v;
+};
+const boolean: Check = (v, field) => {
+  if (typeof v !== "boolean") throw new FieldError(field, v, "true or false");
+  return v;
+};
+const string: Check = (v, field) => {
+  if (typeof v !== "string") throw new FieldError(field, v, "a string");
+  return v;
+};
+
+/** The roles chat templates know (Llama 3.1's tool results come as "ipython"). */
+export const ROLES = ["system", "user", "assistant", "tool", "ipython"];
+
+/** A message's content: a string, or OpenAI's array of text parts. */
+function content(v: unknown, field: string): string {
+  if (typeof v === "string") return v;
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v) && v.every((p) => p?.type === "text" && typeof p.text === "string")) {
+    return v.map((p) => p.text).join("");
+  }
+  throw new FieldError(field, v, "a string or an array of text parts");
+}
+
+const messages: Check = (v, field) => {
+  if (!Array.isArray(v) || v.length === 0) throw new FieldError(field, v, "a non-empty array");
+  return v.map((m, i): ChatMessage => {
+    const at = `${field}[${i}]`;
+    if (typeof m !== "object" || m === null || typeof m.role !== "string") {
+      throw new FieldError(at, m, "an object with a role");
+    }
+    if (!ROLES.includes(m.role)) {
+      throw new FieldError(`${at}.role`, m.role, `one of ${ROLES.join(", ")}`, "invalid_value");
+    }
+    return { role: m.role, content: content(m.content, `${at}.content`) };
+  });
+};
+
+const prompt: Check = (v, field) => {
+  if (Array.isArray(v) && v.length === 1 && typeof v[0] === "string") v = v[0];
+  if (typeof v === "string") {
+    if (v === "") throw new FieldError(field, v, "a non-empty prompt", "invalid_value");
+    return { text: v };
+  }
+  return { ids: tokenIds(v, field) };
+};
+
+function tokenIds(v: unknown, field: string): number[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+    throw new FieldError(field, v, "a string, or a non-empty array of token ids");
+  }
+  return v;
+}
+
+const stops: Check = (v, field) => {
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || list.length > 16 || !list.every((s) => typeof s === "string")) {
+    throw new FieldError(field, v, "a string or a list of up to 16 strings");
+  }
+  return list;
+};
+
+/** Every field a request may carry, and what it must be. */
+const FIELDS: Record<string, Check> = {
+  model: string,
+  messages,
+  prompt,
+  prompt_ids: (v, field) => ({ ids: tokenIds(v, field) }),
+  max_tokens: number(1, Number.MAX_SAFE_INTEGER, true),
+  max_completion_tokens: number(1, Number.MAX_SAFE_INTEGER, true),
+  temperature: number(0, 100),
+  top_p: number(0, 1),
+  top_k: number(0, Number.MAX_SAFE_INTEGER, true),
+  min_p: number(0, 1),
+  repetition_penalty: number(0.01, 100),
+  // OpenAI takes any 64-bit seed; the draws use its low 32 bits.
+  seed: (v, field) =>
+    Number(BigInt.asUintN(32, BigInt(number(-(2 ** 63), 2 ** 64, true)(v, field) as number))),
+  stop: stops,
+  stream: boolean,
+  stream_options: (v, field) => {
+    if (typeof v !== "object" || Array.isArray(v)) throw new FieldError(field, v, "an object");
+    const include = (v as Json).include_usage;
+    return include === undefined || include === null
+      ? false
+      : boolean(include, `${field}.include_usage`);
+  },
+  n: (v, field) => {
+    if (number(1, 128, true)(v, field) !== 1) {
+      throw new FieldError(field, v, "1: this server returns one choice", "unsupported_value");
+    }
+  },
+  logprobs: (v, field) => {
+    if (v === true || (typeof v === "number" && v > 0)) {
+      throw new FieldError(field, v, "false: logprobs are not supported yet", "unsupported_value");
+    }
+  },
+  // OpenAI's fields with no effect on one choice from one model.
+  user: string,
+  frequency_penalty: number(-2, 2),
+  presence_penalty: number(-2, 2),
+};
+
+/** The sampling field each request field sets. */
+const SAMPLING: Record<string, keyof SamplingParams> = {
+  temperature: "temperature",
+  top_p: "topP",
+  top_k: "topK",
+  min_p: "minP",
+  repetition_penalty: "repetitionPenalty",
+  seed: "seed",
+};
+
+/** The names of the request fields (for messages that list them). */
+export const FIELD_NAMES: readonly string[] = Object.keys(FIELDS);
+
+/**
+ * Checks a request body. `kind` says where the prompt comes from: `messages` for chat,
+ * `prompt` for completions; a `line` (a batch file's short form) takes exactly one of `prompt`,
+ * `messages`, `prompt_ids`. Fields not in the table are returned in `unknown` (serve ignores
+ * them as OpenAI does; batch warns).
+ */
+export function parseRequest(
+  body: unknown,
+  kind: "chat" | "completion" | "line",
+): GenerationRequest & { unknown: string[] } {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new FieldError("body", body, "a JSON object");
+  }
+  const o = body as Json;
+  const v: Json = {};
+  for (const [key, value] of Object.entries(o)) {
+    if (value === undefined || value === null || !(key in FIELDS)) continue;
+    v[key] = FIELDS[key]!(value, key);
+  }
+  const inputs = kind === "chat"
+    ? ["messages"]
+    : kind === "completion"
+    ? ["prompt"]
+    : ["prompt", "messages", "prompt_ids"].filter((k) => v[k] !== undefined);
+  if (kind === "line" && inputs.length !== 1) {
+    const expected = `exactly one of "prompt", "messages", "prompt_ids"`;
+    throw new FieldError(
+      inputs[0] ?? "prompt",
+      undefined,
+      expected,
+      "missing_required_parameter",
+      inputs.length
+        ? `${inputs.map((k) => `"${k}"`).join(" and ")} are both given: expected ${expected}`
+        : undefined,
+    );
+  }
+  const field = inputs[0]!;
+  if (v[field] === undefined) {
+    throw new FieldError(field, undefined, "a value", "missing_required_parameter");
+  }
+  const sampling: Partial<Record<keyof SamplingParams, number>> = {};
+  for (const [key, name] of Object.entries(SAMPLING)) {
+    if (v[key] !== undefined) sampling[name] = v[key] as number;
+  }
+  return {
+    ...(v.model !== undefined ? { model: v.model as string } : {}),
+    input: field === "messages"
+      ? { messages: v.messages as ChatMessage[] }
+      : v[field] as PromptInput,
+    ...(v.max_completion_tokens ?? v.max_tokens) !== undefined
+      ? { maxTokens: (v.max_completion_tokens ?? v.max_tokens) as number }
+      : {},
+    sampling,
+    ...(v.stop !== undefined ? { stop: v.stop as string[] } : {}),
+    stream: (v.stream as boolean | undefined) ?? false,
+    includeUsage: (v.stream_options as boolean | undefined) ?? false,
+    unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
+  };
+}
+
+/**
+ * A request's settings from command-line values (`--temperature 0.7` is the field
+ * `temperature`): the same table checks them; the value is read as a number where the field is one.
+ */
+export function parseSettings(
+  values: Record<string, string | string[] | undefined>,
+): GenerationRequest["sampling"] & {
+  maxTokens?: number;
+  stop?: string[];
+} {
+  const body: Json = {};
+  for (const [flag, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const field = flag.replaceAll("-", "_");
+    if (!(field in FIELDS)) continue;
+    body[field] = typeof value === "string" && field !== "stop" && value.trim() !== "" &&
+        !Number.isNaN(Number(value))
+      ? Number(value)
+      : value;
+  }
+  const r = parseRequest({ ...body, prompt: "-" }, "completion");
+  return {
+    ...r.sampling,
+    ...(r.maxTokens !== undefined ? { maxTokens: r.maxTokens } : {}),
+    ...(r.stop !== undefined ? { stop: r.stop } : {}),
+  };
+}
+
+/** Sampling settings: the defaults with what a request sets (the one merge). */
+export function mergeSampling(
+  defaults: SamplingParams,
+  set: Partial<SamplingParams>,
+): SamplingParams {
+  return { ...defaults, ...set };
+}
