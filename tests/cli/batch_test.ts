@@ -189,6 +189,15 @@ Deno.test("wgllama batch reads OpenAI's Batch file format and writes its output 
   } finally {
     await server.stop();
   }
+  // Seeded sampling gives the same reply through run as through batch and serve.
+  const run = await wgllama([
+    "run",
+    LLAMA3,
+    "Tell me more",
+    ...["--seed", "7", "--temperature", "0.8", "--max-tokens", "5", "--json"],
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  assertEquals(JSON.parse(run.stdout).text, fourth.choices[0].message.content);
   // --resume on a cut output finishes it.
   const text = Deno.readTextFileSync(output);
   Deno.writeTextFileSync(output, text.slice(0, text.indexOf("\n") + 20)); // one line and a torn one
