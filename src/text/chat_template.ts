@@ -139,10 +139,12 @@ export class ChatTemplate {
   }
 
   /**
-   * Token ids of the conversation: template text with special tokens parsed, each message's
-   * content encoded as plain text (a user typing `<|eot_id|>` gets ordinary tokens). A template
-   * that rewrites content beyond trimming it cannot be split this way and is refused: encoding
-   * its whole text with special tokens parsed would let user text become control tokens.
+   * Token ids of the conversation, as Hugging Face's `apply_chat_template(…, tokenize=True)`
+   * gives them: the whole rendered text tokenized once, special tokens parsed. One difference, by
+   * design: special-token text inside a message (a user typing `<|eot_id|>`) stays plain text;
+   * then the template's text and each message are tokenized in turn, each message as a
+   * continuation of what precedes it. A template that rewrites content beyond trimming it is
+   * refused: its messages cannot be told from its own text.
    */
   encode(
     messages: readonly ChatMessage[],
@@ -162,30 +164,87 @@ export class ChatTemplate {
   ): { ids: number[]; spans: ([number, number] | undefined)[] } {
     const gen = options.addGenerationPrompt ?? true;
     const real = this.#render(messages, gen);
-    const marked = this.#render(messages.map((m, i) => ({ ...m, content: MARK(i) })), gen);
+    const pieces = this.#pieces(messages, real, gen);
+    const specials = [...this.#tokenizer.specialTokens.keys()];
+    const plain = pieces.every((p) =>
+      p.message === undefined || !specials.some((t) => p.text.includes(t))
+    );
+    if (plain) {
+      // The common case: tokenized once, and each message found where its text starts and ends.
+      const ids = this.#tokenizer.encode(real, { special: true });
+      const spans = this.#spansIn(ids, pieces, messages.length);
+      if (spans) return { ids, spans };
+    }
     const ids: number[] = [];
     const spans: ([number, number] | undefined)[] = messages.map(() => undefined);
+    for (const p of pieces) {
+      const start = ids.length;
+      const more = p.message === undefined
+        ? this.#tokenizer.encode(p.text, { special: true })
+        : start === 0
+        ? this.#tokenizer.encode(p.text)
+        : this.#tokenizer.encodeContinuation(p.text);
+      append(ids, more);
+      if (p.message !== undefined) spans[p.message] = [start, ids.length];
+    }
+    return { ids, spans };
+  }
+
+  /**
+   * The rendered text cut into the template's own text and each message's content (as written:
+   * templates may trim it), found by rendering again with markers in place of the contents.
+   */
+  #pieces(
+    messages: readonly ChatMessage[],
+    real: string,
+    gen: boolean,
+  ): { text: string; message?: number; at: number }[] {
+    const marked = this.#render(messages.map((m, i) => ({ ...m, content: MARK(i) })), gen);
+    const out: { text: string; message?: number; at: number }[] = [];
     let pos = 0; // position in `real`
-    const pieces = marked.split(MARK_RE); // template, index, template, index, …, template
-    for (let p = 0; p < pieces.length; p += 2) {
-      const template = pieces[p]!;
+    const parts = marked.split(MARK_RE); // template, index, template, index, …, template
+    for (let p = 0; p < parts.length; p += 2) {
+      const template = parts[p]!;
       if (!real.startsWith(template, pos)) throw unaligned(pos);
-      append(ids, this.#tokenizer.encode(template, { special: true }));
+      if (template) out.push({ text: template, at: pos });
       pos += template.length;
-      if (p + 1 >= pieces.length) break;
-      const index = Number(pieces[p + 1]);
+      if (p + 1 >= parts.length) break;
+      const index = Number(parts[p + 1]);
       const content = messages[index]!.content;
-      const next = pieces[p + 2] ?? "";
-      // Templates may transform content (Llama 3's `| trim`); find the form that was written.
+      const next = parts[p + 2] ?? "";
       const written = [content, content.trim(), content.trimStart(), content.trimEnd()]
         .find((c) => real.startsWith(c + next, pos));
       if (written === undefined) throw unaligned(pos, index);
-      const start = ids.length;
-      append(ids, this.#tokenizer.encode(written));
-      spans[index] = [start, ids.length];
+      out.push({ text: written, message: index, at: pos });
       pos += written.length;
     }
-    return { ids, spans };
+    return out;
+  }
+
+  /**
+   * Where each message lies in `ids` (the whole text's tokens): the tokens of the text before it
+   * and up to its end, when those are prefixes of `ids` (a token that straddles a message's edge
+   * makes them not: then undefined).
+   */
+  #spansIn(
+    ids: readonly number[],
+    pieces: readonly { text: string; message?: number; at: number }[],
+    count: number,
+  ): ([number, number] | undefined)[] | undefined {
+    const spans: ([number, number] | undefined)[] = new Array(count).fill(undefined);
+    const real = pieces.map((p) => p.text).join("");
+    const prefixLength = (end: number): number | undefined => {
+      const head = this.#tokenizer.encode(real.slice(0, end), { special: true });
+      return head.every((id, i) => ids[i] === id) ? head.length : undefined;
+    };
+    for (const p of pieces) {
+      if (p.message === undefined) continue;
+      const start = prefixLength(p.at);
+      const end = prefixLength(p.at + p.text.length);
+      if (start === undefined || end === undefined) return undefined;
+      spans[p.message] = [start, end];
+    }
+    return spans;
   }
 
   #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {

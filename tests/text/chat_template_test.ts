@@ -107,3 +107,50 @@ Deno.test("ChatTemplate.encode() refuses a template that rewrites content, never
   const ids = plain.encode([{ role: "user", content: "<|eot_id|>" }]);
   assertEquals(ids.filter((id) => id === 128009).length, 1, JSON.stringify(ids));
 });
+
+/** Zephyr's template (HuggingFaceH4/zephyr-7b-beta), as TinyLlama-Chat and others ship it. */
+const ZEPHYR = `{% for message in messages %}
+{% if message['role'] == 'user' %}
+{{ '<|user|>\\n' + message['content'] + eos_token }}
+{% elif message['role'] == 'system' %}
+{{ '<|system|>\\n' + message['content'] + eos_token }}
+{% elif message['role'] == 'assistant' %}
+{{ '<|assistant|>\\n'  + message['content'] + eos_token }}
+{% endif %}
+{% if loop.last and add_generation_prompt %}
+{{ '<|assistant|>' }}
+{% endif %}
+{% endfor %}`;
+
+Deno.test("ChatTemplate on a SentencePiece tokenizer (Zephyr's template): the render tokenized once, no '▁' added at each message", () => {
+  const builtin = new URL("../../models/stories-260k", import.meta.url).pathname;
+  const folder = tempDir();
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+    Deno.copyFileSync(`${builtin}/${f}`, `${folder}/${f}`);
+  }
+  Deno.writeTextFileSync(`${folder}/chat_template.jinja`, ZEPHYR);
+  const sp = TextTokenizer.load(folder)!;
+  const zephyr = ChatTemplate.load(folder, sp)!;
+  const messages = [
+    { role: "system", content: "You are a friendly bot." },
+    { role: "user", content: "Tell me a story." },
+    { role: "assistant", content: "Once upon a time" },
+    { role: "user", content: "Go on" },
+  ];
+  const text = zephyr.render(messages);
+  const ids = zephyr.encode(messages);
+  assertEquals(ids, sp.encode(text, { special: true }));
+  // Each content follows "\n": tokenizing it on its own would start it with "▁".
+  assert(!sp.decode(ids).includes("\n Tell"), sp.decode(ids));
+  // The spans training uses find each message's tokens in those ids.
+  const { spans } = zephyr.encodeSpans(messages, { addGenerationPrompt: false });
+  const whole = zephyr.encode(messages, { addGenerationPrompt: false });
+  for (const [i, m] of messages.entries()) {
+    const [start, end] = spans[i]!;
+    assertEquals(sp.decode(whole.slice(start, end)).trim(), m.content);
+  }
+  // Special-token text typed in a message stays text: "</s>" there is not the end-of-sequence id.
+  const typed = zephyr.encode([{ role: "user", content: "a</s>b" }]);
+  const eos = sp.tokenId("</s>")!;
+  assertEquals(typed.filter((id) => id === eos).length, 1); // the template's own, after the message
+});
