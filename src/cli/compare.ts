@@ -53,7 +53,7 @@ export const compare = command({
       if (!tokenizer) {
         throw new InputError(`Cannot use --text: ${spec} has no tokenizer.json (use --ids)`);
       }
-      ids = tokenizer.encode(text, { bos: true });
+      ids = tokenizer.encode(text, { postProcess: true }); // the one raw-text convention
     }
     if (ids.length === 0) throw new InputError("Nothing to compare: zero tokens");
     const r = await compareWeights(spec, format, ids);

@@ -59,7 +59,9 @@ export const logits = command({
       if (!tokenizer) {
         throw new InputError(`Cannot use --text: ${dir} has no tokenizer.json (use --ids)`);
       }
-      return tokenizer.encode(text, { bos: true, special: true });
+      // The one raw-text convention (as Hugging Face's tokenizer reads a string): its
+      // post-processor adds BOS where the model expects one.
+      return tokenizer.encode(text, { postProcess: true, special: true });
     }
     if (ids.length === 0) throw new InputError("--text encodes to zero tokens: nothing to run");
     const ctx = values.ctx !== undefined ? intFlag("ctx", values.ctx) : ids.length;
