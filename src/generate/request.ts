@@ -134,6 +134,16 @@ const stops: Check = (v, field) => {
   return list;
 };
 
+/**
+ * A field we do not support yet: refused with a 400 naming it, unless its value asks for nothing
+ * (OpenAI's default), so no field is silently ignored.
+ */
+function unsupported(isDefault: (v: unknown) => boolean, why: string): Check {
+  return (v, field) => {
+    if (!isDefault(v)) throw new FieldError(field, v, `its default: ${why}`, "unsupported_value");
+  };
+}
+
 /** Every field a request may carry, and what it must be. */
 const FIELDS: Record<string, Check> = {
   model: string,
@@ -164,15 +174,41 @@ const FIELDS: Record<string, Check> = {
       throw new FieldError(field, v, "1: this server returns one choice", "unsupported_value");
     }
   },
-  logprobs: (v, field) => {
-    if (v === true || (typeof v === "number" && v > 0)) {
-      throw new FieldError(field, v, "false: logprobs are not supported yet", "unsupported_value");
-    }
-  },
-  // OpenAI's fields with no effect on one choice from one model.
+  logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported yet"),
+  top_logprobs: unsupported((v) => v === 0, "logprobs are not supported yet"),
+  echo: unsupported((v) => v === false, "echo is not supported yet"),
+  best_of: unsupported((v) => v === 1, "best_of is 1 here"),
+  suffix: unsupported((v) => v === "", "suffix (insertion) is not supported"),
+  frequency_penalty: unsupported((v) => v === 0, "frequency_penalty is not supported yet"),
+  presence_penalty: unsupported((v) => v === 0, "presence_penalty is not supported yet"),
+  logit_bias: unsupported(
+    (v) => typeof v === "object" && Object.keys(v as object).length === 0,
+    "logit_bias is not supported yet",
+  ),
+  tools: unsupported((v) => Array.isArray(v) && v.length === 0, "tools are not supported yet"),
+  tool_choice: unsupported((v) => v === "none", "tools are not supported yet"),
+  parallel_tool_calls: boolean,
+  functions: unsupported(() => false, "functions are not supported"),
+  function_call: unsupported((v) => v === "none", "functions are not supported"),
+  response_format: unsupported(
+    (v) => (v as Json)?.type === "text",
+    'only response_format {"type": "text"} is supported yet',
+  ),
+  audio: unsupported(() => false, "audio is not supported"),
+  modalities: unsupported(
+    (v) => Array.isArray(v) && v.every((m) => m === "text"),
+    "only the text modality is supported",
+  ),
+  prediction: unsupported(() => false, "predicted outputs are not supported"),
+  web_search_options: unsupported(() => false, "web search is not supported"),
+  // OpenAI's fields with no effect on one choice from one local model.
   user: string,
-  frequency_penalty: number(-2, 2),
-  presence_penalty: number(-2, 2),
+  metadata: (v, field) => {
+    if (typeof v !== "object" || Array.isArray(v)) throw new FieldError(field, v, "an object");
+  },
+  store: boolean,
+  service_tier: string,
+  reasoning_effort: string,
 };
 
 /** The sampling field each request field sets. */

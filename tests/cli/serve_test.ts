@@ -236,6 +236,12 @@ Deno.test("serve --api-key: 401 without the key; --queue 0 with one slot: a seco
       max_tokens: 100,
       temperature: 0,
     });
+    // The long request holds the one slot before the next is sent (arrival order is not fixed).
+    for (let i = 0; i < 200; i++) {
+      const load = await (await fetch(server.url.replace("/v1", "/health"))).json();
+      if (load.active === 1) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     let busy = 0;
     try {
       await server.client.completions.create({
@@ -267,4 +273,69 @@ Deno.test("serve: an address it cannot listen on is one clear line and exit 1", 
   assertEquals(r.code, 1, r.stderr);
   assertMatch(r.stderr, /^wgllama: error: Cannot listen on 192\.0\.2\.1:8099: \S/);
   assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
+
+Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 400 naming them, their defaults pass", async () => {
+  const server = await startServer("stories-260k");
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  try {
+    const chat = {
+      model: "stories-260k",
+      messages: [{ role: "user", content: "Hi" }],
+      max_tokens: 2,
+    };
+    const refused: Record<string, unknown> = {
+      tools: [{ type: "function", function: { name: "f", parameters: {} } }],
+      tool_choice: "required",
+      response_format: { type: "json_object" },
+      logprobs: true,
+      top_logprobs: 3,
+      frequency_penalty: 0.5,
+      presence_penalty: 0.5,
+      logit_bias: { "1": 5 },
+      functions: [{ name: "f" }],
+      audio: { voice: "alloy" },
+      n: 2,
+    };
+    for (const [field, value] of Object.entries(refused)) {
+      const r = await post("/chat/completions", { ...chat, [field]: value });
+      assertEquals(r.status, 400, `${field}: ${JSON.stringify(r.body)}`);
+      assertEquals(r.body.error.param, field);
+    }
+    for (const [field, value] of Object.entries({ echo: true, best_of: 3, suffix: "end" })) {
+      const r = await post("/completions", {
+        model: "stories-260k",
+        prompt: "Once",
+        [field]: value,
+      });
+      assertEquals([r.status, r.body.error?.param], [400, field]);
+    }
+    const defaults = {
+      model: "stories-260k",
+      prompt: "Once",
+      max_tokens: 2,
+      tools: [],
+      tool_choice: "none",
+      response_format: { type: "text" },
+      logprobs: false,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      logit_bias: {},
+      user: "me",
+      store: false,
+      metadata: { a: "b" },
+      n: 1,
+    };
+    const ok = await post("/completions", defaults);
+    assertEquals(ok.status, 200, JSON.stringify(ok.body));
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
 });
