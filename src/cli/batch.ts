@@ -138,7 +138,9 @@ export const batch = command({
       // Every line is checked (under --strict, before any runs), then all are submitted at once;
       // results are written in input order as they complete.
       const prepared = todo.map((l) => {
-        const p = prepare(session, l, values.raw ?? false);
+        // OpenAI's /v1/completions lines are plain text, as serve reads them.
+        const raw = (values.raw ?? false) || l.url === "/v1/completions";
+        const p = prepare(session, l, raw);
         if (p instanceof FieldError && !l.url) report(l.line, p.message, true);
         return p;
       });

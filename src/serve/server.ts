@@ -13,6 +13,7 @@ import {
 } from "../generate/request.ts";
 import { promptIds, type Session } from "../generate/session.ts";
 import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
+import { Metrics } from "./metrics.ts";
 import { ApiError, completionBase, completionObject, finishReason, usage } from "./openai.ts";
 
 /** The model a server answers with. */
@@ -50,6 +51,7 @@ const STARTED = Math.floor(Date.now() / 1000);
 /** A `Deno.serve` handler for `model`. */
 export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
   const key = options.apiKey !== undefined ? digest(options.apiKey) : undefined;
+  const metrics = new Metrics();
   return async (request: Request): Promise<Response> => {
     const t0 = performance.now();
     const path = new URL(request.url).pathname.replace(/\/+$/, "");
@@ -61,7 +63,7 @@ export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
     try {
       checkCaller(request, origin, corsAllowed, options);
       if (request.method === "OPTIONS") response = preflight(request);
-      else response = await route(request, path, model, { ...options, key }, note);
+      else response = await route(request, path, model, { ...options, key, metrics }, note);
     } catch (e) {
       const error = e instanceof ApiError ? e : internal(e);
       response = json(error.body(), error.status);
@@ -73,6 +75,7 @@ export function openAiHandler(model: ServedModel, options: ServeOptions = {}) {
     }
     // A stream is logged when it ends.
     const log = () => {
+      metrics.record(path, response.status, note);
       if (!options.log) return;
       const parts = [request.method, path, String(response.status)];
       if (note.prompt !== undefined) {
@@ -103,7 +106,7 @@ async function route(
   request: Request,
   path: string,
   model: ServedModel,
-  options: ServeOptions & { key: Promise<Uint8Array> | undefined },
+  options: ServeOptions & { key: Promise<Uint8Array> | undefined; metrics: Metrics },
   note: Note,
 ): Promise<Response> {
   if (path === "/health") {
@@ -114,7 +117,14 @@ async function route(
       ...model.engine.load,
     });
   }
-  if (!path.startsWith("/v1/")) {
+  if (path === "/metrics") {
+    allow(request, "GET");
+    return new Response(options.metrics.text(model.engine.load), {
+      headers: { "content-type": "text/plain; version=0.0.4" },
+    });
+  }
+  const tokenizing = path === "/tokenize" || path === "/detokenize";
+  if (!path.startsWith("/v1/") && !tokenizing) {
     throw new ApiError(404, `Unknown route ${path}`, undefined, null, "not_found");
   }
   if (options.key !== undefined) {
@@ -128,6 +138,11 @@ async function route(
         "invalid_api_key",
       );
     }
+  }
+  if (tokenizing) {
+    allow(request, "POST");
+    const body = parseJsonBody(await readBody(request, options.maxBodyBytes ?? MAX_BODY_BYTES));
+    return json(path === "/tokenize" ? tokenize(body, model) : detokenize(body, model));
   }
   if (path === "/v1/models") {
     allow(request, "GET");
@@ -338,7 +353,40 @@ async function tokens(r: GenerationRequest, model: ServedModel): Promise<number[
       "unsupported_value",
     );
   }
-  return fieldErrors(() => promptIds(session, r.input));
+  // A completion's prompt is plain text, never put in the chat template.
+  return fieldErrors(() => promptIds(session, r.input, { raw: !("messages" in r.input) }));
+}
+
+/**
+ * `POST /tokenize` (vLLM's shape): `{prompt}` or `{messages}` → the ids the model would see,
+ * by the same convention as a completion, with their count and the context length.
+ */
+function tokenize(body: unknown, model: ServedModel) {
+  const o = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const r = fieldErrors(() =>
+    parseRequest({ model: model.id, ...o }, o.messages !== undefined ? "chat" : "completion")
+  );
+  const tokens = fieldErrors(() =>
+    promptIds(model.session, r.input, { raw: !("messages" in r.input) })
+  );
+  return { tokens, count: tokens.length, max_model_len: model.contextLength };
+}
+
+/** `POST /detokenize` (vLLM's shape): `{tokens}` → `{prompt}`, special tokens included. */
+function detokenize(body: unknown, model: ServedModel) {
+  const tokens = (body as { tokens?: unknown } | null)?.tokens;
+  const vocab = model.session.model.config.vocabSize;
+  if (
+    !Array.isArray(tokens) || !tokens.every((t) => Number.isSafeInteger(t) && t >= 0 && t < vocab)
+  ) {
+    throw new ApiError(
+      400,
+      `Invalid 'tokens': expected an array of token ids below ${vocab}`,
+      undefined,
+      "tokens",
+    );
+  }
+  return { prompt: model.session.tokenizer?.decode(tokens) ?? "" };
 }
 
 /** Runs `f`; a field error is a 400 naming the field. */

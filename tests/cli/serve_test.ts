@@ -339,3 +339,49 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
     assertEquals(await server.stop(), 0);
   }
 });
+
+Deno.test("serve: /tokenize gives the ids a completion's prompt becomes, /detokenize their text, /metrics counts requests, tokens and the time to first token", async () => {
+  const server = await startServer(CHAT_MODEL, ["--model-id", "tiny"]);
+  const root = server.url.replace("/v1", "");
+  const post = async (path: string, body: unknown) =>
+    await (await fetch(`${root}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    })).json();
+  try {
+    const messages = [{ role: "user" as const, content: "Tell me about kites." }];
+    const t = await post("/tokenize", { messages });
+    const reply = await server.client.chat.completions.create({
+      model: "tiny",
+      messages,
+      max_tokens: 3,
+      temperature: 0,
+    });
+    assertEquals(t.count, reply.usage!.prompt_tokens);
+    assertEquals(t.tokens.length, t.count);
+    assertEquals(t.max_model_len, 4096);
+    // A completion's prompt is plain text: no chat template around it.
+    const text = await post("/tokenize", { prompt: "Hello world" });
+    assertEquals(text.tokens, [9906, 1917]);
+    assertEquals((await post("/detokenize", { tokens: text.tokens })).prompt, "Hello world");
+    const plain = await server.client.completions.create({
+      model: "tiny",
+      prompt: "Hello world",
+      max_tokens: 4,
+    });
+    assertEquals(plain.usage!.prompt_tokens, 2);
+    const metrics = await (await fetch(`${root}/metrics`)).text();
+    assertMatch(
+      metrics,
+      /^wgllama_requests_total\{path="\/v1\/chat\/completions",status="200"\} 1$/m,
+    );
+    assertMatch(metrics, /^wgllama_requests_total\{path="\/v1\/completions",status="200"\} 1$/m);
+    assertMatch(metrics, /^wgllama_generation_tokens_total 7$/m);
+    assertMatch(metrics, /^wgllama_requests_running 0$/m);
+    assertMatch(metrics, /^wgllama_time_to_first_token_seconds_count 2$/m);
+    assertMatch(metrics, /^wgllama_time_to_first_token_seconds_bucket\{le="\+Inf"\} 2$/m);
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+});
