@@ -71,6 +71,14 @@ export class FakeModel implements CausalLM {
     const cache = this.#caches[slot]!;
     cache.length = Math.min(n, cache.length);
   }
+
+  /** Counts the copies (positions computed nowhere). */
+  copied = 0;
+
+  copyPrefix(from: number, to: number, n: number): void {
+    this.#caches[to] = this.#caches[from]!.slice(0, n);
+    this.copied += n;
+  }
 }
 
 /** A script that emits `ids` in order after the prompt (one-hot logits), then repeats the last. */

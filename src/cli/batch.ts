@@ -146,16 +146,16 @@ export const batch = command({
       });
       const answers = prepared.map((p) => answer(session, engine, p, controller.signal));
       for (const [i, l] of todo.entries()) {
-        const a = await answers[i]!.catch((e) => e);
+        const a = await answers[i]!.catch((e: unknown) => ({ failed: e }));
         if (a instanceof FieldError && !l.url) continue; // reported above
         if (
-          !(a instanceof FieldError) && (a instanceof Error || a.finishReason === "interrupted")
+          "failed" in a || (Array.isArray(a) && a.some((x) => x.finishReason === "interrupted"))
         ) {
           if (controller.signal.aborted) return EXIT.interrupted; // the rest waits for --resume
-          throw a;
+          throw "failed" in a ? a.failed : new Error("interrupted");
         }
         write(resultJson(l, a, modelId));
-        if (!(a instanceof FieldError)) tokens += a.tokens.length;
+        if (Array.isArray(a)) tokens += a.reduce((n, x) => n + x.tokens.length, 0);
         if (Deno.stderr.isTerminal()) {
           const rate = tokens / ((performance.now() - started) / 1000);
           Deno.stderr.writeSync(
@@ -208,22 +208,25 @@ function answer(
   engine: Engine,
   p: Prepared,
   signal: AbortSignal,
-): Promise<EngineResult | FieldError> {
+): Promise<EngineResult[] | FieldError> {
   if (p instanceof FieldError) return Promise.resolve(p);
   const r = p.request;
-  return engine.submit({
-    promptIds: p.ids,
-    sampling: mergeSampling(s.sampling, r.sampling),
-    maxTokens: r.maxTokens ?? s.maxTokens,
-    stop: r.stop ?? s.stop,
-    signal,
-  });
+  const sampling = mergeSampling(s.sampling, r.sampling);
+  // Choice i draws with seed + i; the first's prompt is copied, not computed, for the others.
+  return Promise.all(Array.from({ length: r.n }, (_, i) =>
+    engine.submit({
+      promptIds: p.ids,
+      sampling: { ...sampling, seed: (sampling.seed + i) >>> 0 },
+      maxTokens: r.maxTokens ?? s.maxTokens,
+      stop: r.stop ?? s.stop,
+      signal,
+    })));
 }
 
 /** A line's output: OpenAI's Batch output line, or the short result line. */
-function resultJson(l: Line, a: EngineResult | FieldError, model: string) {
+function resultJson(l: Line, a: EngineResult[] | FieldError, model: string) {
   if (!l.url) {
-    const r = a as EngineResult;
+    const r = (a as EngineResult[])[0]!;
     return {
       id: l.id,
       text: r.text,
@@ -310,6 +313,9 @@ function parseLine(
     }
     const { id, ...body } = j;
     const request = parseRequest(body, "line");
+    if (request.n !== 1) {
+      throw new FieldError("n", request.n, "1 in a short line (OpenAI's Batch lines take n)");
+    }
     unknown(request.unknown, ["id", ...FIELD_NAMES]);
     return { line: n, id: (id as string | number | undefined) ?? n, request };
   }

@@ -32,6 +32,8 @@ export interface CausalLM {
    * trip between them; all but the last sampled id of each row enter its cache.
    */
   decodeRows(rows: readonly { slot: number; id: number }[], steps?: number): Promise<number[][]>;
+  /** Optional: copies slot `from`'s first `n` cached positions into slot `to`. */
+  copyPrefix?(from: number, to: number, n: number): void;
 }
 
 /** One request to the engine. */
@@ -219,7 +221,11 @@ export class Engine {
     }
   }
 
-  /** Moves waiting requests into free slots, each into the one whose cache it shares most with. */
+  /**
+   * Moves waiting requests into free slots, each into the one whose cache it shares most with;
+   * when another slot (a running sequence's, say: `n` copies of one prompt, or one system
+   * prompt sent by many clients at once) shares more, its prefix is copied rather than computed.
+   */
   async #admit(): Promise<void> {
     const model = this.#model;
     while (this.#waiting.length > 0 && this.#active.size < model.slots) {
@@ -235,6 +241,18 @@ export class Engine {
         if (this.#active.has(slot)) continue;
         const n = reusablePrefix(model.tokensOf(slot), prompt);
         if (n > reused) [best, reused] = [slot, n];
+      }
+      if (model.copyPrefix) {
+        let source = -1;
+        let shared = reused;
+        for (let slot = 0; slot < model.slots; slot++) {
+          const n = slot === best ? 0 : reusablePrefix(model.tokensOf(slot), prompt);
+          if (n > shared) [source, shared] = [slot, n];
+        }
+        if (source >= 0) {
+          model.copyPrefix(source, best, shared);
+          reused = shared;
+        }
       }
       const { maxTokens, stop, onText } = w.request;
       const reply = new Reply({ ...this.#reply, maxTokens, stop: stop ?? [], onText }, prompt);

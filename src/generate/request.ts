@@ -57,7 +57,12 @@ export interface GenerationRequest {
   stop?: string[];
   stream: boolean;
   includeUsage: boolean;
+  /** Choices to generate from the prompt, each with its own seed (the request's + its index). */
+  n: number;
 }
+
+/** The most choices one request may ask for (`n`). */
+export const MAX_CHOICES = 8;
 
 type Json = Record<string, unknown>;
 
@@ -169,11 +174,7 @@ const FIELDS: Record<string, Check> = {
       ? false
       : boolean(include, `${field}.include_usage`);
   },
-  n: (v, field) => {
-    if (number(1, 128, true)(v, field) !== 1) {
-      throw new FieldError(field, v, "1: this server returns one choice", "unsupported_value");
-    }
-  },
+  n: number(1, MAX_CHOICES, true),
   logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported yet"),
   top_logprobs: unsupported((v) => v === 0, "logprobs are not supported yet"),
   echo: unsupported((v) => v === false, "echo is not supported yet"),
@@ -280,6 +281,7 @@ export function parseRequest(
     ...(v.stop !== undefined ? { stop: v.stop as string[] } : {}),
     stream: (v.stream as boolean | undefined) ?? false,
     includeUsage: (v.stream_options as boolean | undefined) ?? false,
+    n: (v.n as number | undefined) ?? 1,
     unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
   };
 }

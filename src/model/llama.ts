@@ -46,6 +46,8 @@ export class Llama {
 
   /** The buffers and launches (network.ts). */
   readonly #net: Network;
+  /** One slot's worth of KV rows, for {@linkcode Llama.copyPrefix} (made at its first use). */
+  #staging: GPUBuffer | undefined;
 
   private constructor(net: Network, readonly gpu: Gpu) {
     this.#net = net;
@@ -393,9 +395,42 @@ export class Llama {
     }
   }
 
+  /**
+   * Copies the first `n` cached positions of slot `from` into slot `to` (its cache then holds
+   * them and nothing after): a prompt another sequence already computed is not computed again.
+   * The copy goes through a staging buffer (WebGPU copies never stay within one buffer).
+   */
+  copyPrefix(from: number, to: number, n: number): void {
+    if (!(from >= 0 && from < this.slots && to >= 0 && to < this.slots && from !== to)) {
+      throw new RangeError(`copyPrefix: slots ${from} → ${to} of ${this.slots}`);
+    }
+    const tokens = this.#slots.tokens(from);
+    if (!(n >= 0 && n <= tokens.length)) {
+      throw new RangeError(`copyPrefix: ${n} positions, slot ${from} holds ${tokens.length}`);
+    }
+    this.#slots.remember(tokens.slice(0, n), 0, to);
+    if (n === 0) return;
+    const row = this.config.kvDim * 4;
+    const slotBytes = this.contextLength * row;
+    this.#staging ??= this.gpu.device.createBuffer({
+      label: "kv.staging",
+      size: slotBytes,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = this.gpu.device.createCommandEncoder({ label: "copy prefix" });
+    for (const cache of this.#net.caches) {
+      for (const b of [cache.k, cache.v]) {
+        encoder.copyBufferToBuffer(b, from * slotBytes, this.#staging, 0, n * row);
+        encoder.copyBufferToBuffer(this.#staging, 0, b, to * slotBytes, n * row);
+      }
+    }
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
   /** Frees the model's GPU memory (weights, caches, scratch); the model is unusable afterwards. */
   dispose(): void {
     for (const b of new Set(this.#net.buffers)) b.destroy();
+    this.#staging?.destroy();
   }
 
   /** Forgets a slot's cached positions ≥ n (its next forward starts at n). */

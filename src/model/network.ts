@@ -77,6 +77,8 @@ export interface Network {
     seen: GPUBuffer; // u32 [slots, ceil(V/32)]
     ring: GPUBuffer; // u32 [slots, RING]
   };
+  /** Each layer's KV cache, f32 [slots, context, Hkv·Hd] each. */
+  readonly caches: readonly { k: GPUBuffer; v: GPUBuffer }[];
   /** Every buffer the model owns (weights, caches, scratch). */
   readonly buffers: GPUBuffer[];
   /** Weight bytes one decode step reads, and by launch name (for profiles). */
@@ -151,9 +153,11 @@ export async function buildNetwork(
   const sinBuffer = uploadArray(device, sin, "rope.sin"); // [ctx, Hd/2]
   buffers.push(ids, seq, cosBuffer, sinBuffer);
   const heads = { qHeads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
+  const caches: { k: GPUBuffer; v: GPUBuffer }[] = [];
   const layers = w.layers.map((lw, l): LayerLaunches => {
     const kCache = scratch(slots * ctx * kvDim, `layer${l}.k_cache`); // [slots, ctx, Hkv·Hd]
     const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
+    caches.push({ k: kCache, v: vCache });
     return {
       inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
       qkv: ops.linear(xn, lw.qkvProj, qkv),
@@ -213,6 +217,7 @@ export async function buildNetwork(
     logits,
     launches,
     sampler: { set: sampler.set, seen, ring },
+    caches,
     buffers,
     weightBytesRead: decodeWeightBytes,
     bytesByLaunch,

@@ -48,31 +48,46 @@ export function completionBase(kind: "chat" | "completion", model: string) {
   return { id, created: Math.floor(Date.now() / 1000), model };
 }
 
-/** A whole (not streamed) chat.completion or text_completion object. */
+/** What one choice's reply gives a response. */
+export interface ChoiceResult {
+  text: string;
+  tokens: readonly number[];
+  finishReason: string;
+  promptTokens: number;
+  cachedTokens: number;
+}
+
+/** A whole (not streamed) chat.completion or text_completion object, a choice per result. */
 export function completionObject(
   kind: "chat" | "completion",
   base: { id: string; created: number; model: string },
-  r: {
-    text: string;
-    tokens: readonly number[];
-    finishReason: string;
-    promptTokens: number;
-    cachedTokens: number;
-  },
+  results: readonly ChoiceResult[],
 ) {
-  const reason = finishReason(r.finishReason);
-  const choice = kind === "chat"
-    ? {
-      index: 0,
-      message: { role: "assistant", content: r.text, refusal: null },
-      logprobs: null,
-      finish_reason: reason,
-    }
-    : { index: 0, text: r.text, logprobs: null, finish_reason: reason };
+  const choices = results.map((r, index) => {
+    const reason = finishReason(r.finishReason);
+    return kind === "chat"
+      ? {
+        index,
+        message: { role: "assistant", content: r.text, refusal: null },
+        logprobs: null,
+        finish_reason: reason,
+      }
+      : { index, text: r.text, logprobs: null, finish_reason: reason };
+  });
   return {
     ...base,
     object: kind === "chat" ? "chat.completion" : "text_completion",
-    choices: [choice],
-    usage: usage(r.promptTokens, r.tokens.length, r.cachedTokens),
+    choices,
+    usage: usageOf(results),
   };
+}
+
+/** The usage of a request's choices: the prompt once, every choice's tokens. */
+export function usageOf(results: readonly ChoiceResult[]) {
+  const first = results[0]!;
+  return usage(
+    first.promptTokens,
+    results.reduce((n, r) => n + r.tokens.length, 0),
+    first.cachedTokens,
+  );
 }

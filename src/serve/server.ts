@@ -14,7 +14,7 @@ import {
 import { promptIds, type Session } from "../generate/session.ts";
 import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
 import { Metrics } from "./metrics.ts";
-import { ApiError, completionBase, completionObject, finishReason, usage } from "./openai.ts";
+import { ApiError, completionBase, completionObject, finishReason, usageOf } from "./openai.ts";
 
 /** The model a server answers with. */
 export interface ServedModel {
@@ -201,20 +201,28 @@ async function route(
     ...r.sampling,
   });
   const base = completionBase(kind, model.id);
-  const submit = (onText?: (t: string) => void, signal?: AbortSignal) => {
+  /**
+   * Submits the request's `n` choices (choice i draws with seed + i); the first's prompt is
+   * copied, not computed, for the others. `onText(i, text)` streams them.
+   */
+  const submit = (onText?: (choice: number, t: string) => void, signal?: AbortSignal) => {
+    const choices: Promise<EngineResult>[] = [];
+    const cancel = new AbortController();
+    const both = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
     try {
-      return model.engine.submit({
-        promptIds,
-        sampling,
-        maxTokens,
-        stop: r.stop ?? model.session.stop,
-        onText,
-        signal,
-      })
-        .catch((e) => {
-          throw e instanceof ClosedError ? shuttingDown() : e;
-        });
+      for (let i = 0; i < r.n; i++) {
+        choices.push(model.engine.submit({
+          promptIds,
+          sampling: { ...sampling, seed: (sampling.seed + i) >>> 0 },
+          maxTokens,
+          stop: r.stop ?? model.session.stop,
+          onText: onText && ((t) => onText(i, t)),
+          signal: both,
+        }));
+      }
     } catch (e) {
+      cancel.abort(); // the choices already queued go too
+      for (const c of choices) c.catch(() => {});
       if (e instanceof QueueFullError) {
         throw new ApiError(
           429,
@@ -226,40 +234,56 @@ async function route(
       }
       throw e;
     }
+    return choices.map((c) =>
+      c.catch((e) => {
+        throw e instanceof ClosedError ? shuttingDown() : e;
+      })
+    );
   };
-  const record = (result: EngineResult) => {
-    note.completion = result.tokens.length;
-    note.ttft = result.firstTokenSeconds;
-    note.tps = result.timings.decodeTokensPerSecond;
+  const record = (results: readonly EngineResult[]) => {
+    note.completion = results.reduce((n, x) => n + x.tokens.length, 0);
+    note.ttft = Math.min(...results.map((x) => x.firstTokenSeconds));
+    note.tps = results[0]!.timings.decodeTokensPerSecond;
   };
   if (!r.stream) {
-    const result = await submit();
-    record(result);
-    return json(completionObject(kind, base, result));
+    const results = await Promise.all(submit());
+    record(results);
+    return json(completionObject(kind, base, results));
   }
   const { response, finished } = stream(kind, base, r, submit, record);
   note.streamed = finished;
   return response;
 }
 
-/** A streamed reply: server-sent events, `data: {chunk}` per piece of text, then `data: [DONE]`. */
+/**
+ * A streamed reply: server-sent events, `data: {chunk}` per piece of text (each choice's with its
+ * index), a last chunk per choice with its finish reason, then `data: [DONE]`.
+ */
 function stream(
   kind: "chat" | "completion",
   base: { id: string; created: number; model: string },
   r: GenerationRequest,
-  submit: (onText: (t: string) => void, signal: AbortSignal) => Promise<EngineResult>,
-  record: (result: EngineResult) => void,
+  submit: (
+    onText: (choice: number, t: string) => void,
+    signal: AbortSignal,
+  ) => Promise<EngineResult>[],
+  record: (results: readonly EngineResult[]) => void,
 ): { response: Response; finished: Promise<unknown> } {
   const encoder = new TextEncoder();
   const gone = new AbortController();
   const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const chunk = (delta: string | undefined, reason: string | null, first = false) => ({
+  const chunk = (
+    index: number,
+    delta: string | undefined,
+    reason: string | null,
+    first = false,
+  ) => ({
     ...base,
     object,
     choices: [
       kind === "chat"
         ? {
-          index: 0,
+          index,
           delta: first
             ? { role: "assistant", content: "" }
             : delta === undefined
@@ -268,14 +292,14 @@ function stream(
           logprobs: null,
           finish_reason: reason,
         }
-        : { index: 0, text: delta ?? "", logprobs: null, finish_reason: reason },
+        : { index, text: delta ?? "", logprobs: null, finish_reason: reason },
     ],
   });
   // Submitted before the response starts, so a full queue is still a 429.
-  const pending: string[] = [];
-  let onText: (t: string) => void = (t) => void pending.push(t);
-  const result = submit((t) => onText(t), gone.signal);
-  let finished: Promise<unknown> = result;
+  const pending: [number, string][] = [];
+  let onText: (choice: number, t: string) => void = (i, t) => void pending.push([i, t]);
+  const results = submit((i, t) => onText(i, t), gone.signal);
+  let finished: Promise<unknown> = Promise.all(results);
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       const send = (data: unknown) => {
@@ -288,16 +312,15 @@ function stream(
           gone.abort();
         }
       };
-      if (kind === "chat") send(chunk(undefined, null, true));
-      onText = (t) => send(chunk(t, null));
-      pending.splice(0).forEach(onText);
-      finished = result.then((res) => {
-        record(res);
-        send(chunk(undefined, finishReason(res.finishReason)));
-        if (r.includeUsage) {
-          const u = usage(res.promptTokens, res.tokens.length, res.cachedTokens);
-          send({ ...base, object, choices: [], usage: u });
-        }
+      if (kind === "chat") results.forEach((_, i) => send(chunk(i, undefined, null, true)));
+      onText = (i, t) => send(chunk(i, t, null));
+      pending.splice(0).forEach(([i, t]) => onText(i, t));
+      const ends = results.map((p, i) =>
+        p.then((res) => (send(chunk(i, undefined, finishReason(res.finishReason))), res))
+      );
+      finished = Promise.all(ends).then((all) => {
+        record(all);
+        if (r.includeUsage) send({ ...base, object, choices: [], usage: usageOf(all) });
         send("[DONE]");
       }, (e) => {
         send((e instanceof ApiError ? e : internal(e)).body());

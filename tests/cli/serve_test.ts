@@ -168,7 +168,7 @@ Deno.test("serve: bad requests get OpenAI error objects and the server goes on; 
         "temperature",
       ],
       ["/completions", '{"model": "gpt-9", "prompt": "a"}', 404, "model"],
-      ["/completions", '{"model": "stories-260k", "prompt": "a", "n": 2}', 400, "n"],
+      ["/completions", '{"model": "stories-260k", "prompt": "a", "n": 9}', 400, "n"],
       [
         "/completions",
         JSON.stringify({ model: "stories-260k", prompt: "word ".repeat(80) }),
@@ -302,7 +302,7 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
       logit_bias: { "1": 5 },
       functions: [{ name: "f" }],
       audio: { voice: "alloy" },
-      n: 2,
+      n: 9,
     };
     for (const [field, value] of Object.entries(refused)) {
       const r = await post("/chat/completions", { ...chat, [field]: value });
@@ -381,6 +381,43 @@ Deno.test("serve: /tokenize gives the ids a completion's prompt becomes, /detoke
     assertMatch(metrics, /^wgllama_requests_running 0$/m);
     assertMatch(metrics, /^wgllama_time_to_first_token_seconds_count 2$/m);
     assertMatch(metrics, /^wgllama_time_to_first_token_seconds_bucket\{le="\+Inf"\} 2$/m);
+  } finally {
+    assertEquals(await server.stop(), 0);
+  }
+});
+
+Deno.test("serve: n choices share one prefill; choice i draws as a request with seed + i; streamed choices carry their index", async () => {
+  const server = await startServer(CHAT_MODEL, ["--model-id", "tiny", "--parallel", "4"]);
+  try {
+    const { client } = server;
+    const messages = [{ role: "user" as const, content: "Tell me about kites." }];
+    const base = { model: "tiny", messages, max_tokens: 6, temperature: 0.9, top_p: 1 };
+    const three = await client.chat.completions.create({ ...base, n: 3, seed: 40 });
+    assertEquals(three.choices.map((c) => c.index), [0, 1, 2]);
+    for (const [i, choice] of three.choices.entries()) {
+      const alone = await client.chat.completions.create({ ...base, seed: 40 + i });
+      assertEquals(choice.message.content, alone.choices[0]!.message.content, `choice ${i}`);
+    }
+    assertEquals(three.usage!.completion_tokens, 18);
+    const texts = new Set(three.choices.map((c) => c.message.content));
+    assert(texts.size > 1, "different seeds draw different replies");
+    const stream = await client.chat.completions.create({ ...base, n: 2, seed: 40, stream: true });
+    const streamed = ["", ""];
+    const finished: string[] = [];
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        streamed[c.index] += c.delta?.content ?? "";
+        if (c.finish_reason) finished.push(`${c.index}:${c.finish_reason}`);
+      }
+    }
+    assertEquals(streamed, three.choices.slice(0, 2).map((c) => c.message.content));
+    assertEquals(finished.sort(), ["0:length", "1:length"]);
+    // A request counts once, whatever its n.
+    const metrics = await (await fetch(server.url.replace("/v1", "/metrics"))).text();
+    assertMatch(
+      metrics,
+      /^wgllama_requests_total\{path="\/v1\/chat\/completions",status="200"\} 5$/m,
+    );
   } finally {
     assertEquals(await server.stop(), 0);
   }

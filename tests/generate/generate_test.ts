@@ -208,3 +208,21 @@ Deno.test("Engine: --queue bounds the waiting requests; close() ends running one
   assertEquals(await second, "ClosedError");
   await closing;
 });
+
+Deno.test("Engine: a prompt a running sequence already computed is copied into the new slot, not computed again", async () => {
+  const model = new FakeModel(VOCAB, historyScript, 1 << 20, 3);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const prompt = [5, 6, 7, 8, 9, 10];
+  const ask = (seed: number) =>
+    engine.submit({ promptIds: prompt, sampling: { ...GREEDY, seed }, maxTokens: 5 });
+  const [a, b, c] = await Promise.all([ask(1), ask(2), ask(3)]);
+  assertEquals([a.cachedTokens, b.cachedTokens, c.cachedTokens], [0, 5, 5]);
+  assertEquals([b.prefillTokens, c.prefillTokens], [1, 1]);
+  assertEquals(model.copied, 10);
+  const alone = await generate(
+    new FakeModel(VOCAB, historyScript),
+    prompt,
+    options({ maxTokens: 5 }),
+  );
+  for (const r of [a, b, c]) assertEquals(r.tokens, alone.tokens);
+});

@@ -269,3 +269,18 @@ Deno.test("decodeRows: a sequence's logits are bitwise the same alone and in a b
     batched.dispose();
   }
 });
+
+Deno.test("copyPrefix: a slot given another's cached prompt continues it as if it had computed it", async () => {
+  const name = "tiny-f16-rope-scaled";
+  const model = await load(name, { slots: 3 });
+  for (const s of goldens(name).sequences.filter((s) => s.ids.length >= 3)) {
+    model.reset();
+    const L = s.ids.length;
+    await model.step(s.ids.slice(0, L - 1), 0, 2);
+    model.copyPrefix(2, 0, L - 1);
+    assertEquals(model.tokensOf(0), s.ids.slice(0, L - 1));
+    const next = await model.step(s.ids.slice(L - 1), L - 1, 0);
+    assertEquals(next, s.greedy[0], `${s.ids.length} tokens`);
+  }
+  model.dispose();
+});
