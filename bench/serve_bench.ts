@@ -58,8 +58,11 @@ async function complete(
   const t0 = performance.now();
   const r = await fetch(`${url}/completions`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "m", prompt, max_tokens: max, temperature: 0, stream: true }),
   });
+  // A refused request is a broken benchmark, never a fast one.
+  if (!r.ok) throw new Error(`serve answered ${r.status}: ${await r.text()}`);
   let ttft = 0;
   let tokens = 0;
   let text = "";
