@@ -21,12 +21,11 @@ fn chunk_weights(c: u32) -> Chunk {
   return Chunk(vec4<f32>(even.x, odd.x, even.y, odd.y), vec4<f32>(even.z, odd.z, even.w, odd.w));
 }
 
-/** Low halves pair with even x, high halves with odd: no shuffle of the weights. */
+/**
+ * The chunk's dot in the matmul's order (elements in order, two vec4 dots), so a token's decode
+ * result is bitwise the same alone (this matvec) and among others (the matmul).
+ */
 fn group_dot(row: u32, g: u32, stride: u32, xg: ptr<function, XGroup>) -> f32 {
-  let q = w[row * (stride / 8u) + g];
-  let even = bitcast<vec4<f32>>(q << vec4<u32>(16u));
-  let odd = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-  let xa = (*xg).v[0];
-  let xb = (*xg).v[1];
-  return dot(even, vec4<f32>(xa.x, xa.z, xb.x, xb.z)) + dot(odd, vec4<f32>(xa.y, xa.w, xb.y, xb.w));
+  let k = chunk_weights(row * (stride / 8u) + g);
+  return dot(k.a, (*xg).v[0]) + dot(k.b, (*xg).v[1]);
 }

@@ -244,12 +244,16 @@ Deno.test("Llama.decodeRows(): logits of every row of batches of 1 and 8 match t
   }
 });
 
-Deno.test("decodeRows: a sequence's logits are bitwise the same alone and in a batch of sequences of other lengths", async () => {
-  for (const name of ["tiny-f16-rope-scaled", "stories-260k"]) {
-    const seqs = goldens(name).sequences.filter((s) => s.ids.length >= 40).slice(0, 5)
-      .map((s, i) => s.ids.slice(0, 40 - 7 * i));
-    const alone = await load(name);
-    const batched = await load(name, { slots: seqs.length });
+Deno.test("decodeRows: a sequence's logits are bitwise the same alone and in a batch of sequences of other lengths (stored and bf16 weights)", async () => {
+  const cases = [["tiny-f16-rope-scaled", undefined], ["stories-260k", undefined], [
+    "stories-260k",
+    "bf16",
+  ]] as const;
+  for (const [name, weights] of cases) {
+    const seqs = goldens(name).sequences.filter((s) => s.ids.length >= 8).slice(0, 5)
+      .map((s, i) => s.ids.slice(0, 8 + 3 * i));
+    const alone = await load(name, { weights });
+    const batched = await load(name, { slots: seqs.length, weights });
     const V = alone.config.vocabSize;
     for (const [b, ids] of seqs.entries()) await batched.step(ids.slice(0, -1), 0, b);
     await batched.decodeRows(seqs.map((ids, b) => ({ slot: b, id: ids.at(-1)! })), 1);
@@ -262,7 +266,9 @@ Deno.test("decodeRows: a sequence's logits are bitwise the same alone and in a b
       const theirs = rows.subarray(b * V, (b + 1) * V);
       assert(
         mine.every((v, i) => Object.is(v, theirs[i])),
-        `${name}: sequence ${b} (${ids.length} tokens) differs in a batch of ${seqs.length}`,
+        `${name} (${
+          weights ?? "stored"
+        }): sequence ${b} (${ids.length} tokens) differs in a batch of ${seqs.length}`,
       );
     }
     alone.dispose();
