@@ -91,3 +91,8 @@ export function usageOf(results: readonly ChoiceResult[]) {
     first.cachedTokens,
   );
 }
+
+/** An unexpected failure as a 500 in OpenAI's error shape. */
+export function internal(e: unknown): ApiError {
+  return new ApiError(500, `Internal error: ${e instanceof Error ? e.message : e}`, "server_error");
+}

@@ -5,16 +5,14 @@
  * @module
  */
 import { ClosedError, type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
-import {
-  FieldError,
-  type GenerationRequest,
-  mergeSampling,
-  parseRequest,
-} from "../generate/request.ts";
-import { promptIds, type Session } from "../generate/session.ts";
-import { exceedsTokens, parseJsonBody, readBody } from "./bounded_text.ts";
+import { mergeSampling, parseRequest } from "../generate/request.ts";
+import type { Session } from "../generate/session.ts";
+import { parseJsonBody, readBody } from "./bounded_text.ts";
+import { checkCaller, digest, preflight, requestIdOf, sameBytes } from "./guard.ts";
 import { Metrics } from "./metrics.ts";
-import { ApiError, completionBase, completionObject, finishReason, usageOf } from "./openai.ts";
+import { ApiError, completionBase, completionObject, internal } from "./openai.ts";
+import { detokenize, fieldErrors, tokenize, tokens } from "./prompt.ts";
+import { stream } from "./stream.ts";
 
 /** The model a server answers with. */
 export interface ServedModel {
@@ -255,174 +253,6 @@ async function route(
   return response;
 }
 
-/**
- * A streamed reply: server-sent events, `data: {chunk}` per piece of text (each choice's with its
- * index), a last chunk per choice with its finish reason, then `data: [DONE]`.
- */
-function stream(
-  kind: "chat" | "completion",
-  base: { id: string; created: number; model: string },
-  r: GenerationRequest,
-  submit: (
-    onText: (choice: number, t: string) => void,
-    signal: AbortSignal,
-  ) => Promise<EngineResult>[],
-  record: (results: readonly EngineResult[]) => void,
-): { response: Response; finished: Promise<unknown> } {
-  const encoder = new TextEncoder();
-  const gone = new AbortController();
-  const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const chunk = (
-    index: number,
-    delta: string | undefined,
-    reason: string | null,
-    first = false,
-  ) => ({
-    ...base,
-    object,
-    choices: [
-      kind === "chat"
-        ? {
-          index,
-          delta: first
-            ? { role: "assistant", content: "" }
-            : delta === undefined
-            ? {}
-            : { content: delta },
-          logprobs: null,
-          finish_reason: reason,
-        }
-        : { index, text: delta ?? "", logprobs: null, finish_reason: reason },
-    ],
-  });
-  // Submitted before the response starts, so a full queue is still a 429.
-  const pending: [number, string][] = [];
-  let onText: (choice: number, t: string) => void = (i, t) => void pending.push([i, t]);
-  const results = submit((i, t) => onText(i, t), gone.signal);
-  let finished: Promise<unknown> = Promise.all(results);
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const send = (data: unknown) => {
-        if (gone.signal.aborted) return;
-        try {
-          controller.enqueue(
-            encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`),
-          );
-        } catch {
-          gone.abort();
-        }
-      };
-      if (kind === "chat") results.forEach((_, i) => send(chunk(i, undefined, null, true)));
-      onText = (i, t) => send(chunk(i, t, null));
-      pending.splice(0).forEach(([i, t]) => onText(i, t));
-      const ends = results.map((p, i) =>
-        p.then((res) => (send(chunk(i, undefined, finishReason(res.finishReason))), res))
-      );
-      finished = Promise.all(ends).then((all) => {
-        record(all);
-        if (r.includeUsage) send({ ...base, object, choices: [], usage: usageOf(all) });
-        send("[DONE]");
-      }, (e) => {
-        send((e instanceof ApiError ? e : internal(e)).body());
-      }).finally(() => {
-        try {
-          controller.close();
-        } catch { /* the client left */ }
-      });
-    },
-    cancel() {
-      gone.abort();
-    },
-  });
-  const response = new Response(body, {
-    headers: {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-    },
-  });
-  return { response, finished: finished.catch(() => {}) };
-}
-
-/**
- * The prompt's token ids, by the session's one convention. A text certainly longer than the
- * context is refused after counting only what proves it.
- */
-async function tokens(r: GenerationRequest, model: ServedModel): Promise<number[]> {
-  const { session } = model;
-  const text = "messages" in r.input
-    ? r.input.messages.map((m) => m.content).join("\n")
-    : "text" in r.input
-    ? r.input.text
-    : undefined;
-  if (text !== undefined && session.tokenizer) {
-    const count = await exceedsTokens(session.tokenizer, text, model.contextLength);
-    if (count !== undefined) {
-      throw new ApiError(
-        400,
-        `This model's maximum context length is ${model.contextLength} tokens; the prompt has more than ${count}`,
-        undefined,
-        "messages" in r.input ? "messages" : "prompt",
-        "context_length_exceeded",
-      );
-    }
-  }
-  if ("messages" in r.input && !session.template) {
-    throw new ApiError(
-      400,
-      `${model.id} has no chat template: use /v1/completions`,
-      undefined,
-      "messages",
-      "unsupported_value",
-    );
-  }
-  // A completion's prompt is plain text, never put in the chat template.
-  return fieldErrors(() => promptIds(session, r.input, { raw: !("messages" in r.input) }));
-}
-
-/**
- * `POST /tokenize` (vLLM's shape): `{prompt}` or `{messages}` → the ids the model would see,
- * by the same convention as a completion, with their count and the context length.
- */
-function tokenize(body: unknown, model: ServedModel) {
-  const o = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
-  const r = fieldErrors(() =>
-    parseRequest({ model: model.id, ...o }, o.messages !== undefined ? "chat" : "completion")
-  );
-  const tokens = fieldErrors(() =>
-    promptIds(model.session, r.input, { raw: !("messages" in r.input) })
-  );
-  return { tokens, count: tokens.length, max_model_len: model.contextLength };
-}
-
-/** `POST /detokenize` (vLLM's shape): `{tokens}` → `{prompt}`, special tokens included. */
-function detokenize(body: unknown, model: ServedModel) {
-  const tokens = (body as { tokens?: unknown } | null)?.tokens;
-  const vocab = model.session.model.config.vocabSize;
-  if (
-    !Array.isArray(tokens) || !tokens.every((t) => Number.isSafeInteger(t) && t >= 0 && t < vocab)
-  ) {
-    throw new ApiError(
-      400,
-      `Invalid 'tokens': expected an array of token ids below ${vocab}`,
-      undefined,
-      "tokens",
-    );
-  }
-  return { prompt: model.session.tokenizer?.decode(tokens) ?? "" };
-}
-
-/** Runs `f`; a field error is a 400 naming the field. */
-function fieldErrors<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (!(e instanceof FieldError)) throw e;
-    const param = e.field === "prompt_ids" ? "prompt" : e.field === "body" ? null : e.field;
-    throw new ApiError(400, e.message, undefined, param, e.code);
-  }
-}
-
 function modelObject(model: ServedModel) {
   return { id: model.id, object: "model", created: STARTED, owned_by: "wgllama" };
 }
@@ -449,77 +279,8 @@ function allow(request: Request, method: string): void {
   }
 }
 
-/**
- * Refuses what a browser on another site, or a DNS-rebinding page, could send: an Origin not
- * in --cors-origin, and (bound to loopback) a Host that names another machine.
- */
-function checkCaller(
-  request: Request,
-  origin: string | null,
-  corsAllowed: boolean,
-  options: ServeOptions,
-): void {
-  if (options.loopback) {
-    const host = request.headers.get("host");
-    const name = host?.replace(/:\d+$/, "").toLowerCase();
-    if (host !== null && !["localhost", "127.0.0.1", "[::1]"].includes(name!)) {
-      throw new ApiError(
-        403,
-        `Host '${host}' is not this server: it listens on loopback (localhost, 127.0.0.1, [::1])`,
-        undefined,
-        null,
-        "forbidden_host",
-      );
-    }
-  }
-  if (origin !== null && !corsAllowed) {
-    throw new ApiError(
-      403,
-      `Origin '${origin}' may not call this server: start it with --cors-origin ${origin}`,
-      undefined,
-      null,
-      "forbidden_origin",
-    );
-  }
-}
-
-/** The answer to a CORS preflight from an allowed origin. */
-function preflight(request: Request): Response {
-  return new Response(null, {
-    status: 204,
-    headers: {
-      "access-control-allow-methods": "GET, POST, OPTIONS",
-      "access-control-allow-headers": request.headers.get("access-control-request-headers") ??
-        "authorization, content-type",
-      "access-control-max-age": "600",
-    },
-  });
-}
-
-/** The client's x-request-id when it is a sane token, else a new one. */
-function requestIdOf(request: Request): string {
-  const given = request.headers.get("x-request-id");
-  return given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : crypto.randomUUID();
-}
-
-/** SHA-256 of a key: compared digest to digest, the time taken says nothing of the key. */
-async function digest(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
-
-/** Equal bytes, compared in time that depends only on their length. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < Math.min(a.length, b.length); i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
 function shuttingDown(): ApiError {
   return new ApiError(503, "The server is shutting down", "server_error", null, "shutting_down");
-}
-
-function internal(e: unknown): ApiError {
-  return new ApiError(500, `Internal error: ${e instanceof Error ? e.message : e}`, "server_error");
 }
 
 function json(value: unknown, status = 200): Response {
