@@ -10,8 +10,8 @@ import { FieldError, mergeSampling, parseSettings } from "../generate/request.ts
 import { promptIds } from "../generate/session.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import { command, MODEL_HELP, modelArg } from "./args.ts";
-import { decodeUtf8 } from "../io/user_file.ts";
-import { err, openOutput, out, writeOutput } from "./output.ts";
+import { stdinLines } from "./input.ts";
+import { err, mayReplace, out, writeFileText } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
 
 const COMMANDS_HELP = `Commands:
@@ -82,7 +82,7 @@ class Repl {
     const onSigint = () =>
       this.#reply ? this.#reply.abort() : err("\n(Ctrl-C stops a reply; /exit or Ctrl-D leaves)");
     Deno.addSignalListener("SIGINT", onSigint);
-    const lines = readLines();
+    const lines = stdinLines();
     try {
       if (this.#interactive) {
         err(
@@ -243,20 +243,12 @@ class Repl {
           break;
         case "/save":
           if (!arg) throw new UsageError("/save needs a FILE");
-          if (!replaceable(arg)) {
+          if (!mayReplace(arg, isConversation)) {
             throw new InputError(
               `${arg} exists and is not a saved conversation: not overwritten (choose another name)`,
             );
           }
-          {
-            const file = openOutput(arg, { truncate: true });
-            try {
-              const json = JSON.stringify(this.#messages, null, 2) + "\n";
-              writeOutput(file, arg, new TextEncoder().encode(json));
-            } finally {
-              file.close();
-            }
-          }
+          writeFileText(arg, JSON.stringify(this.#messages, null, 2) + "\n");
           out(`(saved ${this.#messages.length} messages to ${arg})\n`);
           break;
         default:
@@ -323,42 +315,10 @@ class Repl {
   }
 }
 
-/** Lines of stdin as they arrive. */
-async function* readLines(): AsyncGenerator<string> {
-  let pending = new Uint8Array(0);
-  let line = 0;
-  // Text the user did not write must never be answered: a line that is not UTF-8 ends the chat.
-  const text = (bytes: Uint8Array) => {
-    line++;
-    return decodeUtf8(bytes, "standard input", line).replace(/\r$/, "");
-  };
-  for await (const chunk of Deno.stdin.readable) {
-    const joined = new Uint8Array(pending.length + chunk.length);
-    joined.set(pending);
-    joined.set(chunk, pending.length);
-    let start = 0;
-    for (let nl = joined.indexOf(0x0a); nl >= 0; nl = joined.indexOf(0x0a, start)) {
-      yield text(joined.subarray(start, nl));
-      start = nl + 1;
-    }
-    pending = joined.slice(start);
-  }
-  if (pending.length) yield text(pending);
-}
-
-/** Whether /save may write `path`: it does not exist, or holds a conversation /save wrote. */
-function replaceable(path: string): boolean {
-  let info: Deno.FileInfo;
+/** Whether a file's text is a conversation /save wrote: a JSON list of {role, content}. */
+function isConversation(text: string): boolean {
   try {
-    info = Deno.statSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return true;
-    throw new InputError(`Cannot write ${path}: ${e instanceof Error ? e.message : e}`);
-  }
-  if (info.isFile && info.size === 0) return true; // nothing to lose
-  if (!info.isFile || info.size > 64 * 2 ** 20) return false;
-  try {
-    const saved = JSON.parse(Deno.readTextFileSync(path));
+    const saved = JSON.parse(text);
     return Array.isArray(saved) &&
       saved.every((m) => typeof m?.role === "string" && typeof m?.content === "string");
   } catch {

@@ -36,6 +36,37 @@ export function openOutput(path: string, options: { truncate?: boolean } = {}): 
   }
 }
 
+/**
+ * Whether a file the user named may be written over: it does not exist, is empty, or its text is
+ * one of ours (`ours`), such as a conversation saved before. Files over 64 MiB are not ours.
+ */
+export function mayReplace(path: string, ours: (text: string) => boolean): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    throw new InputError(`Cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  if (!info.isFile || info.size > 64 * 2 ** 20) return false;
+  if (info.size === 0) return true; // nothing to lose
+  try {
+    return ours(Deno.readTextFileSync(path));
+  } catch {
+    return false;
+  }
+}
+
+/** Writes `text` as the whole of a file the user named (failures in one line naming it). */
+export function writeFileText(path: string, text: string): void {
+  const file = openOutput(path, { truncate: true });
+  try {
+    writeOutput(file, path, encoder.encode(text));
+  } finally {
+    file.close();
+  }
+}
+
 /** Writes all of `bytes` to a file opened with {@linkcode openOutput}. */
 export function writeOutput(file: Deno.FsFile, path: string, bytes: Uint8Array): void {
   try {
