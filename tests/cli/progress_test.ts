@@ -1,7 +1,7 @@
 /** Progress on a stderr that is not a terminal: a line at least every 10 s, nothing for quick work. */
 import { assertEquals, assertMatch } from "../_assert.ts";
 import { progressBar, QUIET_SECONDS } from "../../src/cli/progress.ts";
-import { reporter } from "../../src/cli/train.ts";
+import { reporter } from "../../src/cli/train_run.ts";
 
 /** A clock the test moves and the lines written, for progress off a terminal. */
 function fakeStderr() {
