@@ -13,6 +13,8 @@ export class FakeModel implements CausalLM {
   readonly config: { vocabSize: number };
   readonly computed: number[] = []; // tokens computed per step call
   decodeCalls = 0;
+  /** The most rows one decodeRows call took. */
+  mostRows = 0;
   readonly #caches: number[][];
   readonly #sampling: SamplingParams[];
 
@@ -57,6 +59,7 @@ export class FakeModel implements CausalLM {
   /** Batched decoding as the GPU does it: feed, sample, feed the sample, … (last sample not fed). */
   async decodeRows(rows: readonly { slot: number; id: number }[], steps = 1): Promise<number[][]> {
     this.decodeCalls++;
+    this.mostRows = Math.max(this.mostRows, rows.length);
     const out: number[][] = [];
     for (const { slot, id } of rows) {
       const ids: number[] = [];

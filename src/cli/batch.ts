@@ -121,9 +121,7 @@ export const batch = command({
       // Every line is checked (under --strict, before any runs), then all are submitted at once;
       // results are written in input order as they complete.
       const prepared = todo.map((l) => {
-        // OpenAI's /v1/completions lines are plain text, as serve reads them.
-        const raw = (values.raw ?? false) || l.url === "/v1/completions";
-        const p = prepare(session, l, raw);
+        const p = prepare(session, l, values.raw ?? false);
         if (p instanceof FieldError && !l.url) report(l.line, p.message, true);
         return p;
       });
@@ -168,7 +166,7 @@ function prepare(s: Session, l: Line, raw: boolean): Prepared {
   const r = l.request;
   if (r instanceof FieldError) return r;
   try {
-    const ids = promptIds(s, r.input, { raw });
+    const ids = promptIds(s, r.input, { raw: raw || r.raw });
     if (ids.length >= s.model.contextLength) {
       throw new FieldError(
         "messages" in r.input ? "messages" : "prompt",

@@ -59,6 +59,8 @@ export interface GenerationRequest {
   includeUsage: boolean;
   /** Choices to generate from the prompt, each with its own seed (the request's + its index). */
   n: number;
+  /** The prompt is plain text, never put in a chat template (a completion's, as OpenAI's). */
+  raw: boolean;
 }
 
 /** The most choices one request may ask for (`n`). */
@@ -282,6 +284,7 @@ export function parseRequest(
     stream: (v.stream as boolean | undefined) ?? false,
     includeUsage: (v.stream_options as boolean | undefined) ?? false,
     n: (v.n as number | undefined) ?? 1,
+    raw: kind === "completion",
     unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
   };
 }

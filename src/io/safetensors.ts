@@ -158,6 +158,9 @@ export interface OpenOptions {
 
 /** All tensors of a model, from one file or a shard set; each file is mapped once. */
 export class TensorStore {
+  /** Tensors {@linkcode TensorStore.finiteBytes} has scanned. */
+  readonly #finite = new Set<TensorInfo>();
+
   private constructor(
     readonly tensors: ReadonlyMap<string, TensorInfo>,
     readonly files: MappedFile[],
@@ -235,6 +238,24 @@ export class TensorStore {
   /** Zero-copy bytes of a tensor (valid until {@linkcode TensorStore.close}). */
   bytes(t: TensorInfo): Uint8Array<ArrayBuffer> {
     return t.file.view(t.offset, t.byteLength);
+  }
+
+  /**
+   * {@linkcode TensorStore.bytes}, refused in one line naming the file, tensor and element when
+   * one is NaN or infinite (a diverged training run would turn every reply into nothing). Each
+   * tensor is scanned once, however often it is read.
+   */
+  finiteBytes(t: TensorInfo): Uint8Array<ArrayBuffer> {
+    const bytes = this.bytes(t);
+    if (this.#finite.has(t)) return bytes;
+    const at = firstNonFinite(bytes, t.dtype);
+    if (at >= 0) {
+      throw new InputError(
+        `${t.file.path}: tensor "${t.name}" holds NaN or infinity (element ${at}): expected finite weights`,
+      );
+    }
+    this.#finite.add(t);
+    return bytes;
   }
 
   /** Drops a tensor's pages from resident memory once it has been copied elsewhere. */

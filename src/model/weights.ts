@@ -15,13 +15,7 @@ import {
   uploadMatrix,
 } from "../gpu/buffers.ts";
 import type { Ops } from "../gpu/ops.ts";
-import {
-  type DType,
-  firstNonFinite,
-  type TensorInfo,
-  type TensorStore,
-  toF32,
-} from "../io/safetensors.ts";
+import { type DType, type TensorInfo, type TensorStore, toF32 } from "../io/safetensors.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type MatrixFormat, packing, vocabularyFormats } from "./quantization.ts";
 
@@ -78,17 +72,6 @@ export async function uploadWeights(
   const total = names.reduce((a, n) => a + get(n).byteLength, 0) +
     (lmHeadCopy ? get("model.embed_tokens.weight").byteLength : 0);
   let done = 0;
-  // A NaN or infinity (a diverged training run) would turn every reply into nothing: refuse it.
-  const finite = (t: TensorInfo) => {
-    const bytes = store.bytes(t);
-    const at = firstNonFinite(bytes, t.dtype);
-    if (at >= 0) {
-      throw new InputError(
-        `${t.file.path}: tensor "${t.name}" holds NaN or infinity (element ${at}): expected finite weights`,
-      );
-    }
-    return bytes;
-  };
   const advance = (t: TensorInfo) => {
     store.release(t); // its bytes are on their way to the GPU: keep no second copy resident
     onProgress?.(done += t.byteLength, total);
@@ -110,7 +93,7 @@ export async function uploadWeights(
     }
     const type = ELEMENT[ts[0]!.dtype];
     const packAs = pack && format && packing(format, ts[0]!.dtype);
-    const m = await uploadMatrix(uploader, ts.map(finite), {
+    const m = await uploadMatrix(uploader, ts.map((t) => store.finiteBytes(t)), {
       type,
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
@@ -122,7 +105,7 @@ export async function uploadWeights(
   };
   const vector = (name: string): GPUBuffer => {
     const t = get(name);
-    const b = uploadArray(gpu.device, toF32(finite(t), t.dtype), name);
+    const b = uploadArray(gpu.device, toF32(store.finiteBytes(t), t.dtype), name);
     advance(t);
     return b;
   };

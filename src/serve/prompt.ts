@@ -41,8 +41,7 @@ export async function tokens(r: GenerationRequest, model: ServedModel): Promise<
       "unsupported_value",
     );
   }
-  // A completion's prompt is plain text, never put in the chat template.
-  return fieldErrors(() => promptIds(session, r.input, { raw: !("messages" in r.input) }));
+  return fieldErrors(() => promptIds(session, r.input, { raw: r.raw }));
 }
 
 /**
@@ -54,9 +53,7 @@ export function tokenize(body: unknown, model: ServedModel) {
   const r = fieldErrors(() =>
     parseRequest({ model: model.id, ...o }, o.messages !== undefined ? "chat" : "completion")
   );
-  const tokens = fieldErrors(() =>
-    promptIds(model.session, r.input, { raw: !("messages" in r.input) })
-  );
+  const tokens = fieldErrors(() => promptIds(model.session, r.input, { raw: r.raw }));
   return { tokens, count: tokens.length, max_model_len: model.contextLength };
 }
 

@@ -150,7 +150,7 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     options: { addGenerationPrompt?: boolean } = {},
   ): number[] {
-    return this.encodeSpans(messages, options).ids;
+    return this.#encode(messages, options.addGenerationPrompt ?? true, false).ids;
   }
 
   /**
@@ -162,7 +162,15 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     options: { addGenerationPrompt?: boolean } = {},
   ): { ids: number[]; spans: ([number, number] | undefined)[] } {
-    const gen = options.addGenerationPrompt ?? true;
+    return this.#encode(messages, options.addGenerationPrompt ?? true, true);
+  }
+
+  /** The ids, and (when `withSpans`; inference needs none) each message's span in them. */
+  #encode(
+    messages: readonly ChatMessage[],
+    gen: boolean,
+    withSpans: boolean,
+  ): { ids: number[]; spans: ([number, number] | undefined)[] } {
     const real = this.#render(messages, gen);
     const pieces = this.#pieces(messages, real, gen);
     const specials = [...this.#tokenizer.specialTokens.keys()];
@@ -172,6 +180,7 @@ export class ChatTemplate {
     if (plain) {
       // The common case: tokenized once, and each message found where its text starts and ends.
       const ids = this.#tokenizer.encode(real, { special: true });
+      if (!withSpans) return { ids, spans: [] };
       const spans = this.#spansIn(ids, pieces, messages.length);
       if (spans) return { ids, spans };
     }

@@ -3,8 +3,7 @@
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { InputError } from "../errors.ts";
-import { firstNonFinite, toF32 } from "../io/safetensors.ts";
+import { toF32 } from "../io/safetensors.ts";
 import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
 import { TrainableLlama } from "./trainable.ts";
 
@@ -18,14 +17,7 @@ export function loadTrainable(
   try {
     const tensors = new Map<string, Float32Array>();
     for (const [name, t] of ckpt.weights!.tensors) {
-      const bytes = ckpt.weights!.bytes(t);
-      const at = firstNonFinite(bytes, t.dtype);
-      if (at >= 0) {
-        throw new InputError(
-          `${t.file.path}: tensor "${name}" holds NaN or infinity (element ${at}): expected finite weights`,
-        );
-      }
-      tensors.set(name, toF32(bytes, t.dtype));
+      tensors.set(name, toF32(ckpt.weights!.finiteBytes(t), t.dtype));
     }
     const model = new TrainableLlama(gpu, ckpt.config, tensors, options);
     const { dir, config, generation, extraTensors } = ckpt;

@@ -1,6 +1,6 @@
 import { InputError } from "../../src/errors.ts";
 import { MappedFile } from "../../src/io/mmap.ts";
-import { readSafetensorsHeader, TensorStore } from "../../src/io/safetensors.ts";
+import { firstNonFinite, readSafetensorsHeader, TensorStore } from "../../src/io/safetensors.ts";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { encodeSafetensors, f32Bytes, tempFolder, withHeader } from "../_safetensors.ts";
 import { tempDir } from "../_temp.ts";
@@ -252,4 +252,21 @@ Deno.test("MappedFile.release() drops touched pages from resident memory, the vi
     file.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("firstNonFinite finds the first NaN or infinity in f32, f16 and bf16, aligned or not", () => {
+  const f32 = new Float32Array([1, -2, 3.4e38, 0, Infinity, NaN]);
+  assertEquals(firstNonFinite(new Uint8Array(f32.buffer), "F32"), 4);
+  const f16 = Float16Array.from([65504, -65504, 0.5, 1, 2, -Infinity, 3]);
+  assertEquals(firstNonFinite(new Uint8Array(f16.buffer), "F16"), 5);
+  const bf16 = new Uint16Array([0x3f80, 0x7f7f, 0xff7f, 0x0000, 0x7fc0]); // 1, ±max, 0, NaN
+  assertEquals(firstNonFinite(new Uint8Array(bf16.buffer), "BF16"), 4);
+  assertEquals(firstNonFinite(new Uint8Array(bf16.buffer, 0, 8), "BF16"), -1);
+  // A view that does not start on a 4-byte boundary (a tensor right after an odd-sized one).
+  const shifted = new Uint8Array(12);
+  shifted.set(new Uint8Array(bf16.buffer), 2);
+  assertEquals(firstNonFinite(shifted.subarray(2, 12), "BF16"), 4);
+  assertEquals(firstNonFinite(shifted.subarray(2, 10), "BF16"), -1);
+  // Every element position of a word is seen: a NaN in the high half of the first word.
+  assertEquals(firstNonFinite(new Uint8Array(new Uint16Array([0, 0x7c01]).buffer), "F16"), 1);
 });
