@@ -139,11 +139,11 @@ export const run = command({
 });
 
 /** Refuses (or with `truncate`, trims from the front, keeping BOS) a prompt the context cannot hold. */
-export function fitContext(
+function fitContext(
   prompt: number[],
   session: Session,
   truncate: boolean,
-  warn: (warning: string) => void = (w) => err(`wgllama: warning: ${w}`),
+  warn: (warning: string) => void,
 ): number[] {
   const ctx = session.model.contextLength;
   if (prompt.length < ctx) return prompt;
