@@ -197,3 +197,24 @@ export function crossEntropy(
     return Math.log(sum) + max - row[target]!;
   });
 }
+
+/**
+ * log_softmax(row) in float64 at `target`, and the `top` most likely tokens (largest logit first,
+ * the lower id first on ties) with theirs.
+ */
+export function logprobs(
+  row: Float32Array | Float64Array,
+  target: number,
+  top: number,
+): { logprob: number; top: { id: number; logprob: number }[] } {
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
+  return {
+    logprob: row[target]! - logZ,
+    top: order.slice(0, top).map((id) => ({ id, logprob: row[id]! - logZ })),
+  };
+}

@@ -29,7 +29,7 @@ struct Settings {
   top_p: f32,
   min_p: f32,
   repetition_penalty: f32,
-  pad: u32,
+  logprobs: u32, // read by logprobs.wgsl: top + 1, 0 = off
 }
 
 @group(0) @binding(1) var<uniform> params: Params;

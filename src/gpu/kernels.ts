@@ -45,6 +45,7 @@ import sampleScan from "../../kernels/sample_scan.wgsl" with { type: "text" };
 import sampleBins from "../../kernels/sample_bins.wgsl" with { type: "text" };
 import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" };
 import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
+import logprobs from "../../kernels/logprobs.wgsl" with { type: "text" };
 import logsumexp from "../../kernels/shared/logsumexp.wgsl" with { type: "text" };
 import attentionRows from "../../kernels/shared/attention_rows.wgsl" with { type: "text" };
 import siluMul from "../../kernels/silu_mul.wgsl" with { type: "text" };
@@ -135,6 +136,7 @@ export const OPS = {
   sampleGather: { parts: [sampling, sampleGather], bindings: SAMPLE },
   sample: { parts: [sampling, reduce, sample], bindings: SAMPLE },
   crossEntropy: { parts: [logsumexp, crossEntropy], bindings: [U, U, R, R, W] },
+  logprobs: { parts: [logsumexp, logprobs], bindings: [U, U, R, R, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },
   // Training (src/gpu/train_ops.ts): f32 master weights, so no format parts.
   gemm: { parts: [gemm], bindings: [U, U, R, R, W] },

@@ -31,6 +31,9 @@ export interface Launch {
 const SAMPLE_SLICE = 4096;
 const SAMPLE_BINS = 256;
 const SAMPLE_CANDIDATES = 512;
+/** Most alternatives a logprobs record holds (kernels/logprobs.wgsl MAX_TOP), and its words. */
+export const MAX_LOGPROBS = 20;
+export const LOGPROB_RECORD = 3 + 2 * MAX_LOGPROBS;
 /** Threads of a prefill attention workgroup: one per (token, query head of a kv group). */
 const PREFILL_WG = 64;
 /** Tokens and rows per matmul invocation (register blocks). */
@@ -375,12 +378,63 @@ export class Ops {
     // Temperature 0 is greedy (argmax), as Hugging Face's do_sample = false.
     const set = (slot: number, s: SamplingParams) => {
       greedy[slot] = s.temperature <= 0;
-      const data = new ArrayBuffer(32);
+      const data = new ArrayBuffer(28); // word 7 is the logprobs kernel's (see logprobs below)
       new Uint32Array(data, 0, 3).set([s.temperature <= 0 ? 1 : 0, s.seed >>> 0, s.topK]);
       new Float32Array(data, 12, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
       device.queue.writeBuffer(state.settings, slot * 32, data);
     };
     return { launch, set };
+  }
+
+  /**
+   * Log-probabilities of each row's token and of its most likely tokens, from the raw logits
+   * (kernels/logprobs.wgsl), as records of {@linkcode LOGPROB_RECORD} words in `out`: the
+   * target's id and log-probability, a count n, then n (id, log-probability) pairs. `decode`
+   * follows {@linkcode Ops.sample} on the same rows: each pick's record goes to its
+   * (slot, position) in a ring of `ringLength`, for the slots `setTop` gave a count (the
+   * sample settings' last word). `score(top)` takes rows of logits whose targets are in
+   * `targets`, recording row r at record `first` + r.
+   */
+  logprobs(
+    logits: GPUBuffer,
+    state: {
+      ids: GPUBuffer;
+      seq: GPUBuffer;
+      settings: GPUBuffer;
+      targets: GPUBuffer;
+      out: GPUBuffer;
+      ringLength: number;
+      slots: number;
+    },
+    vocab: number,
+  ) {
+    const wg = this.#gpu.workgroups.reduce;
+    const first = state.slots * state.ringLength;
+    const launch = (mode: number, top: number, targets: GPUBuffer): Launch => {
+      const l = this.#k.launch(kernel("logprobs"), wg, [
+        this.#k.uniform([vocab, state.ringLength, mode, top, first, 0, 0, 0]),
+        logits,
+        targets,
+        state.seq,
+        state.settings,
+        state.out,
+      ]);
+      return { record: (pass, rows) => l(pass, rows) };
+    };
+    const scores = new Map<number, Launch>();
+    return {
+      decode: launch(0, 0, state.ids),
+      score: (top: number) => {
+        if (!scores.has(top)) scores.set(top, launch(1, top, state.targets));
+        return scores.get(top)!;
+      },
+      /** Slot `slot` records `top` alternatives per pick; undefined: no records. */
+      setTop: (slot: number, top: number | undefined) => {
+        const word = top === undefined ? 0 : Math.min(top, MAX_LOGPROBS) + 1;
+        this.#gpu.device.queue.writeBuffer(state.settings, slot * 32 + 28, Uint32Array.of(word));
+      },
+      first,
+    };
   }
 
   /**

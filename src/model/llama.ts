@@ -11,14 +11,16 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { readBuffer, storageBuffer } from "../gpu/buffers.ts";
-import type { Launch } from "../gpu/ops.ts";
+import { type Launch, LOGPROB_RECORD, MAX_LOGPROBS } from "../gpu/ops.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { buildNetwork, type LoadOptions, type ModelSizes, type Network, RING } from "./network.ts";
 import { GREEDY, type SamplingParams } from "./sampling_params.ts";
 import { timeLaunches } from "./profile.ts";
 import { Slots } from "./slots.ts";
+import { readRecord, type TokenLogprobs } from "./logprobs.ts";
 
 export type { LoadOptions } from "./network.ts";
+export type { TokenLogprobs } from "./logprobs.ts";
 
 /** A target that is not scored (Hugging Face's `ignore_index`). */
 export const IGNORE_INDEX = -100;
@@ -46,6 +48,9 @@ export class Llama {
 
   /** The buffers and launches (network.ts). */
   readonly #net: Network;
+  /** Slots that record log-probabilities, and the records of the last readback. */
+  readonly #logprobSlots = new Set<number>();
+  #records: Uint32Array | undefined;
   /** One slot's worth of KV rows, for {@linkcode Llama.copyPrefix} (made at its first use). */
   #staging: GPUBuffer | undefined;
 
@@ -175,11 +180,66 @@ export class Llama {
       run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
     }
     if (sampleRows) run(this.#net.launches.sample, sampleRows); // ids, seq = next token of each row
+    if (sampleRows && this.#logprobSlots.size) run(this.#net.logprobs.decode, sampleRows);
   }
 
   /** Sets how a slot's tokens are drawn (temperature 0 = greedy). */
   setSampling(p: SamplingParams, slot = 0): void {
     this.#net.sampler.set(slot, p);
+  }
+
+  /**
+   * Records the log-probability of each token sampled in `slot`, with its `top` (≤ 20) most
+   * likely alternatives, for {@linkcode Llama.logprobsAt}; undefined stops recording.
+   */
+  setLogprobs(top: number | undefined, slot = 0): void {
+    if (top !== undefined && !(Number.isInteger(top) && top >= 0 && top <= MAX_LOGPROBS)) {
+      throw new RangeError(`logprobs takes 0..${MAX_LOGPROBS} alternatives, got ${top}`);
+    }
+    this.#net.logprobs.setTop(slot, top);
+    if (top === undefined) this.#logprobSlots.delete(slot);
+    else this.#logprobSlots.add(slot);
+  }
+
+  /** The log-probabilities of the token sampled at `position` of `slot` (read with its id). */
+  logprobsAt(slot: number, position: number): TokenLogprobs {
+    if (!this.#logprobSlots.has(slot) || !this.#records) {
+      throw new RangeError(`slot ${slot} records no logprobs`);
+    }
+    return readRecord(this.#records, slot * RING + position % RING);
+  }
+
+  /**
+   * Runs `ids` into `slot` from position 0, all but the last (whose next token is the caller's
+   * to draw), and returns the log-probability of each id after the first given those before
+   * it, with the `top` most likely alternatives at its position. Only the records are read back.
+   */
+  async scorePrompt(ids: readonly number[], top: number, slot = 0): Promise<TokenLogprobs[]> {
+    const { device } = this.gpu;
+    const lp = this.#net.logprobs;
+    const scored: TokenLogprobs[] = [];
+    this.truncate(0, slot);
+    for (let i = 0; i + 1 < ids.length; i += this.logitRows) {
+      const chunk = ids.slice(i, Math.min(i + this.logitRows, ids.length - 1));
+      this.forward(chunk, i, { allLogits: true, slot });
+      device.queue.writeBuffer(
+        lp.targets,
+        0,
+        Uint32Array.from(ids.slice(i + 1, i + 1 + chunk.length)),
+      );
+      const encoder = device.createCommandEncoder({ label: "score" });
+      const pass = encoder.beginComputePass();
+      lp.score(top).record(pass, chunk.length);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      this.counters.submits++;
+      this.counters.readbacks++;
+      const words = new Uint32Array(
+        await readBuffer(device, lp.records, (lp.first + chunk.length) * LOGPROB_RECORD * 4),
+      );
+      for (let r = 0; r < chunk.length; r++) scored.push(readRecord(words, lp.first + r));
+    }
+    return scored;
   }
 
   /**
@@ -253,11 +313,18 @@ export class Llama {
     });
   }
 
+  /** Reads the ring of picks (and, when a slot records them, their log-probabilities). */
   async #readRing(): Promise<Uint32Array> {
     this.counters.readbacks++;
-    return new Uint32Array(
-      await readBuffer(this.gpu.device, this.#net.sampler.ring, this.slots * RING * 4),
-    );
+    const { device } = this.gpu;
+    const [ring, records] = await Promise.all([
+      readBuffer(device, this.#net.sampler.ring, this.slots * RING * 4),
+      this.#logprobSlots.size
+        ? readBuffer(device, this.#net.logprobs.records, this.slots * RING * LOGPROB_RECORD * 4)
+        : undefined,
+    ]);
+    this.#records = records && new Uint32Array(records);
+    return new Uint32Array(ring);
   }
 
   /**

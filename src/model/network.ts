@@ -7,7 +7,7 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { matrixBytes, type PackFormat, storageBuffer, uploadArray } from "../gpu/buffers.ts";
-import { type Launch, Ops } from "../gpu/ops.ts";
+import { type Launch, LOGPROB_RECORD, Ops } from "../gpu/ops.ts";
 import type { SamplingParams } from "../gpu/sampling_params.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -76,6 +76,11 @@ export interface Network {
     set(slot: number, s: SamplingParams): void;
     seen: GPUBuffer; // u32 [slots, ceil(V/32)]
     ring: GPUBuffer; // u32 [slots, RING]
+  };
+  /** Log-probability records (kernels/logprobs.wgsl): of the picks by (slot, position), then scored rows. */
+  readonly logprobs: ReturnType<Ops["logprobs"]> & {
+    records: GPUBuffer; // u32 [slots · RING + logitRows, LOGPROB_RECORD]
+    targets: GPUBuffer; // u32 [logitRows] each scored row's next token
   };
   /** Each layer's KV cache, f32 [slots, context, Hkv·Hd] each. */
   readonly caches: readonly { k: GPUBuffer; v: GPUBuffer }[];
@@ -190,7 +195,18 @@ export async function buildNetwork(
     { seen, ring, ringLength: RING, seq, ids, settings, slots },
     V,
   );
-  buffers.push(seen, ring, settings);
+  const records = storageBuffer(
+    device,
+    (slots * RING + logitRows) * LOGPROB_RECORD * 4,
+    "logprobs",
+  );
+  const targets = storageBuffer(device, logitRows * 4, "logprobs.targets");
+  const logprobs = ops.logprobs(
+    logits,
+    { ids, seq, settings, targets, out: records, ringLength: RING, slots },
+    V,
+  );
+  buffers.push(seen, ring, settings, records, targets);
   const launches = {
     embed: ops.embedding(ids, w.embedTokens, x),
     layers,
@@ -217,6 +233,7 @@ export async function buildNetwork(
     logits,
     launches,
     sampler: { set: sampler.set, seen, ring },
+    logprobs: { ...logprobs, records, targets },
     caches,
     buffers,
     weightBytesRead: decodeWeightBytes,

@@ -6,6 +6,7 @@ import type { PackFormat } from "../../src/gpu/buffers.ts";
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 import { argmax, fixture, goldens, MODELS } from "../_fixtures.ts";
+import * as ref from "../_reference.ts";
 
 /** The fixtures' bound for a float32 engine against the float64 goldens, per position. */
 const GOLDEN_RTOL = 1e-4;
@@ -289,4 +290,49 @@ Deno.test("copyPrefix: a slot given another's cached prompt continues it as if i
     assertEquals(next, s.greedy[0], `${s.ids.length} tokens`);
   }
   model.dispose();
+});
+
+Deno.test("logprobs: each drawn token's and each scored prompt token's log-probability is log_softmax of the model's logits (1e-4), with its top tokens", async () => {
+  for (const name of ["stories-260k", "tiny-llama3-vocab"]) {
+    const model = await load(name, { slots: 2, prefillChunk: 8 });
+    const V = model.config.vocabSize;
+    const prompt = goldens(name).sequences.find((s) => s.ids.length >= 5)!.ids;
+    const check = (
+      got: { id: number; logprob: number; top: { id: number; logprob: number }[] },
+      row: Float32Array,
+      id: number,
+      top: number,
+      label: string,
+    ) => {
+      const want = ref.logprobs(row, id, top);
+      assertEquals(got.id, id, label);
+      assert(
+        Math.abs(got.logprob - want.logprob) <= 1e-4,
+        `${label}: ${got.logprob} vs ${want.logprob}`,
+      );
+      assertEquals(got.top.map((t) => t.id), want.top.map((t) => t.id), label);
+      got.top.forEach((t, k) =>
+        assert(Math.abs(t.logprob - want.top[k]!.logprob) <= 1e-4, `${label}: top ${k}`)
+      );
+    };
+    // Drawn (sampled, so the pick is not simply the top token) in slot 1, 3 alternatives.
+    model.setSampling({ ...GREEDY, temperature: 1.5, seed: 3 }, 1);
+    model.setLogprobs(3, 1);
+    const first = await model.step(prompt, 0, 1);
+    const rest = (await model.decodeRows([{ slot: 1, id: first }], 5))[0]!;
+    const drawn = [first, ...rest];
+    const records = drawn.map((_, i) => model.logprobsAt(1, prompt.length + i));
+    const all = [...prompt, ...drawn];
+    const logits = await model.logits(all.slice(0, -1), 0); // slot 0, a fresh pass
+    const row = (t: number) => logits.subarray(t * V, (t + 1) * V);
+    drawn.forEach((id, i) =>
+      check(records[i]!, row(prompt.length - 1 + i), id, 3, `${name} draw ${i}`)
+    );
+    // Scored: more tokens than a chunk of logit rows when the vocabulary is large.
+    const scored = await model.scorePrompt(all, 5, 0);
+    assertEquals(scored.length, all.length - 1);
+    scored.forEach((s, t) => check(s, row(t), all[t + 1]!, 5, `${name} scored ${t + 1}`));
+    assertEquals(model.tokensOf(0), all.slice(0, -1), "the prompt but its last token is cached");
+    model.dispose();
+  }
 });
