@@ -1,4 +1,4 @@
-import { readBuffer, storageBuffer, uploadArray } from "../../src/gpu/buffers.ts";
+import { readBuffer, uploadArray } from "../../src/gpu/buffers.ts";
 import { LOGPROB_RECORD, MAX_LOGPROBS } from "../../src/gpu/ops.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { f32Buffer, testGpu } from "../_gpu.ts";
