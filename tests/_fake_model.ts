@@ -1,5 +1,7 @@
 /** A CPU stand-in for the GPU model: logits come from a script, tokens are drawn by the reference sampler. */
 import type { CausalLM } from "../src/generate/generate.ts";
+import type { TokenLogprobs } from "../src/model/logprobs.ts";
+import * as ref from "./_reference.ts";
 import { GREEDY, sampleToken, type SamplingParams } from "../src/generate/sampling.ts";
 
 /** Logits for the next position given the tokens so far. */
@@ -17,6 +19,9 @@ export class FakeModel implements CausalLM {
   mostRows = 0;
   readonly #caches: number[][];
   readonly #sampling: SamplingParams[];
+  readonly #top: (number | undefined)[];
+  /** Log-probability records by "slot/position", as the GPU's ring holds them. */
+  readonly #records = new Map<string, TokenLogprobs>();
 
   constructor(
     vocabSize: number,
@@ -27,6 +32,7 @@ export class FakeModel implements CausalLM {
     this.config = { vocabSize };
     this.#caches = Array.from({ length: slots }, () => []);
     this.#sampling = Array.from({ length: slots }, () => GREEDY);
+    this.#top = new Array(slots).fill(undefined);
   }
 
   /** Slot 0's cached tokens. */
@@ -51,8 +57,27 @@ export class FakeModel implements CausalLM {
     cache.push(...ids);
     this.computed.push(ids.length);
     const logits = this.script(cache);
+    const id = sampleToken(logits, new Set(cache), this.#sampling[slot]!, cache.length);
+    const top = this.#top[slot];
+    if (top !== undefined) this.#records.set(`${slot}/${cache.length}`, record(logits, id, top));
+    return Promise.resolve(id);
+  }
+
+  setLogprobs(top: number | undefined, slot: number): void {
+    this.#top[slot] = top;
+  }
+
+  logprobsAt(slot: number, position: number): TokenLogprobs {
+    const r = this.#records.get(`${slot}/${position}`);
+    if (!r) throw new Error(`no logprobs recorded at ${slot}/${position}`);
+    return r;
+  }
+
+  scorePrompt(ids: readonly number[], top: number, slot: number): Promise<TokenLogprobs[]> {
+    this.#caches[slot] = ids.slice(0, -1);
+    this.computed.push(ids.length - 1);
     return Promise.resolve(
-      sampleToken(logits, new Set(cache), this.#sampling[slot]!, cache.length),
+      ids.slice(1).map((id, t) => record(this.script(ids.slice(0, t + 1)), id, top)),
     );
   }
 
@@ -92,4 +117,8 @@ export function emitting(vocab: number, promptLength: () => number, ids: number[
     logits[next] = 10;
     return logits;
   };
+}
+
+function record(logits: Float32Array, id: number, top: number): TokenLogprobs {
+  return { id, ...ref.logprobs(logits, id, top) };
 }

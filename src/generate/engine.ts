@@ -10,6 +10,7 @@
  * @module
  */
 import { InputError } from "../errors.ts";
+import type { TokenLogprobs } from "../model/logprobs.ts";
 import { type GenerateResult, Reply, type ReplyOptions, resultOf } from "./reply.ts";
 import type { SamplingParams } from "./sampling.ts";
 import type { Decode } from "./text_stream.ts";
@@ -34,16 +35,30 @@ export interface CausalLM {
   decodeRows(rows: readonly { slot: number; id: number }[], steps?: number): Promise<number[][]>;
   /** Optional: copies slot `from`'s first `n` cached positions into slot `to`. */
   copyPrefix?(from: number, to: number, n: number): void;
+  /**
+   * Optional, with the two below: records each token sampled in `slot` with its log-probability
+   * and `top` alternatives (undefined: records none).
+   */
+  setLogprobs?(top: number | undefined, slot: number): void;
+  /** The record of the token sampled at `position` of `slot`, once its id has been returned. */
+  logprobsAt?(slot: number, position: number): TokenLogprobs;
+  /** Runs all but the last of `ids` into `slot` from 0; the log-probability of each id after the first. */
+  scorePrompt?(ids: readonly number[], top: number, slot: number): Promise<TokenLogprobs[]>;
 }
 
 /** One request to the engine. */
 export interface EngineRequest {
   promptIds: readonly number[];
   sampling: SamplingParams;
+  /** 0 only with `echo`: the prompt is scored, nothing generated. */
   maxTokens: number;
   stop?: readonly string[];
-  /** Receives text as it is produced. */
-  onText?: (delta: string) => void;
+  /** Each generated token's log-probability with this many alternatives (0..20). */
+  logprobs?: number;
+  /** Scores the prompt too (`promptLogprobs`); its cached prefix is then not reused. */
+  echo?: boolean;
+  /** Receives text as it is produced (and the log-probabilities of the tokens behind it). */
+  onText?: (delta: string, logprobs?: readonly TokenLogprobs[]) => void;
   /** Aborting frees the request's slot at the next step; it ends as "interrupted". */
   signal?: AbortSignal;
 }
@@ -51,6 +66,8 @@ export interface EngineRequest {
 /** A finished request: the generation result and how many prompt tokens came from the cache. */
 export interface EngineResult extends GenerateResult {
   cachedTokens: number;
+  /** With `echo`: each prompt token's after the first. */
+  promptLogprobs?: TokenLogprobs[];
   /** Seconds from submit to the first token. */
   firstTokenSeconds: number;
 }
@@ -70,6 +87,7 @@ interface Waiting {
 
 interface Active extends Waiting {
   reply: Reply;
+  promptLogprobs?: TokenLogprobs[];
   cached: number;
   started: number;
   prefilled: number;
@@ -131,6 +149,16 @@ export class Engine {
   submit(request: EngineRequest): Promise<EngineResult> {
     if (this.#closed) return Promise.reject(new ClosedError("the engine is closed"));
     if (request.promptIds.length === 0) throw new InputError("a request needs prompt tokens");
+    const model = this.#model;
+    if (
+      (request.logprobs !== undefined || request.echo) &&
+      !(model.setLogprobs && model.logprobsAt && model.scorePrompt)
+    ) {
+      throw new InputError("this model does not report log-probabilities");
+    }
+    if (request.maxTokens < (request.echo ? 0 : 1)) {
+      throw new InputError("a request needs max tokens ≥ 1 (0 only when it echoes its prompt)");
+    }
     if (request.promptIds.length >= this.#model.contextLength) {
       throw new InputError(
         `the prompt has ${request.promptIds.length} tokens: the context holds ${this.#model.contextLength}`,
@@ -186,6 +214,7 @@ export class Engine {
           ...[...this.#active.values()].map((a) => a.request.maxTokens - a.reply.tokens.length),
         );
         const n = Math.max(1, Math.min(steps, room, left));
+        const starts = slots.map((slot) => model.tokensOf(slot).length);
         const t = performance.now();
         const ids = await model.decodeRows(
           slots.map((slot) => ({ slot, id: this.#active.get(slot)!.reply.tokens.at(-1)! })),
@@ -194,10 +223,10 @@ export class Engine {
         steps = nextBatch((performance.now() - t) / 1000 / n, this.#maxSteps);
         for (const [row, slot] of slots.entries()) {
           const a = this.#active.get(slot)!;
-          for (const id of ids[row]!) {
+          for (const [i, id] of ids[row]!.entries()) {
             if (a.reply.finishReason !== undefined) break;
             if (a.request.signal?.aborted) a.reply.end("interrupted");
-            else a.reply.accept(id);
+            else a.reply.accept(id, this.#logprobs(a, slot, starts[row]! + 1 + i));
           }
           if (a.reply.finishReason !== undefined) this.#finish(slot, a);
           else if (model.tokensOf(slot).length >= model.contextLength) {
@@ -242,7 +271,8 @@ export class Engine {
         const n = reusablePrefix(model.tokensOf(slot), prompt);
         if (n > reused) [best, reused] = [slot, n];
       }
-      if (model.copyPrefix) {
+      if (w.request.echo) reused = 0; // every prompt token is scored
+      else if (model.copyPrefix) {
         let source = -1;
         let shared = reused;
         for (let slot = 0; slot < model.slots; slot++) {
@@ -254,16 +284,34 @@ export class Engine {
           reused = shared;
         }
       }
-      const { maxTokens, stop, onText } = w.request;
+      const { maxTokens, stop, onText, logprobs, echo } = w.request;
       const reply = new Reply({ ...this.#reply, maxTokens, stop: stop ?? [], onText }, prompt);
       const a: Active = { ...w, reply, cached: reused, started: performance.now(), prefilled: 0 };
       this.#active.set(best, a);
       model.truncate(reused, best);
       model.setSampling(w.request.sampling, best);
+      model.setLogprobs?.(logprobs, best);
+      if (echo) {
+        a.promptLogprobs = await model.scorePrompt!(prompt, logprobs ?? 0, best);
+        reused = prompt.length - 1;
+      }
+      if (maxTokens === 0) {
+        a.prefilled = performance.now();
+        reply.end("length");
+        this.#finish(best, a);
+        continue;
+      }
       const first = await model.step(prompt.slice(reused), reused, best);
       a.prefilled = performance.now();
-      if (reply.accept(first)) this.#finish(best, a);
+      if (reply.accept(first, this.#logprobs(a, best, prompt.length))) this.#finish(best, a);
     }
+  }
+
+  /** The record of the token drawn at `position` of `slot`, when its request asks for them. */
+  #logprobs(a: Active, slot: number, position: number): TokenLogprobs | undefined {
+    return a.request.logprobs === undefined
+      ? undefined
+      : this.#model.logprobsAt!(slot, position);
   }
 
   #finish(slot: number, a: Active, contextFull = false): void {
@@ -278,6 +326,7 @@ export class Engine {
         decode: (now - a.prefilled) / 1000,
       }, contextFull),
       cachedTokens: a.cached,
+      ...(a.promptLogprobs ? { promptLogprobs: a.promptLogprobs } : {}),
       firstTokenSeconds: (a.prefilled - a.submitted) / 1000,
     });
   }

@@ -3,6 +3,7 @@
  * string or the token limit — and the record of a finished one.
  * @module
  */
+import type { TokenLogprobs } from "../model/logprobs.ts";
 import { type Decode, TextStream } from "./text_stream.ts";
 
 /** How a reply is ended and shown. */
@@ -14,8 +15,8 @@ export interface ReplyOptions {
   /** Texts that end the reply (not shown). */
   stop?: readonly string[];
   decode: Decode;
-  /** Receives text as it is produced. */
-  onText?: (delta: string) => void;
+  /** Receives text as it is produced, with the log-probabilities of the tokens behind it. */
+  onText?: (delta: string, logprobs?: readonly TokenLogprobs[]) => void;
 }
 
 /** Prompt tokens a reply's text is decoded after (so its first piece keeps its leading space). */
@@ -32,6 +33,8 @@ export interface GenerateResult {
   text: string;
   /** Generated ids, the terminator excluded. */
   tokens: number[];
+  /** Each generated id's log-probability, when they were asked for. */
+  logprobs?: TokenLogprobs[];
   finishReason: FinishReason;
   /** True when the context filled up. */
   contextFull: boolean;
@@ -52,7 +55,9 @@ export interface GenerateResult {
  */
 export class Reply {
   readonly tokens: number[] = [];
+  readonly logprobs: TokenLogprobs[] = [];
   text = ""; // emitted
+  #unsent = 0; // logprobs not yet given to onText
   finishReason: FinishReason | undefined;
   readonly #stream: TextStream;
   readonly #stops: string[];
@@ -63,10 +68,11 @@ export class Reply {
     this.#stops = (options.stop ?? []).filter((s) => s.length > 0);
   }
 
-  /** Takes the next sampled id; returns true when the reply is finished. */
-  accept(id: number): boolean {
+  /** Takes the next sampled id (and its log-probabilities); returns true when the reply is finished. */
+  accept(id: number, logprobs?: TokenLogprobs): boolean {
     if (this.options.terminators.has(id)) return this.#end("stop");
     this.tokens.push(id);
+    if (logprobs) this.logprobs.push(logprobs);
     if (this.#text(this.#stream.push(id))) return this.#end("stop");
     if (this.tokens.length >= this.options.maxTokens) return this.#end("length");
     return false;
@@ -83,6 +89,7 @@ export class Reply {
     if (reason !== "stop" && this.#text(this.#stream.flush())) reason = "stop";
     if (reason !== "stop") this.#emit(this.#held);
     this.#held = "";
+    if (this.#unsent < this.logprobs.length) this.#emit("", true);
     this.finishReason = reason;
     return true;
   }
@@ -109,10 +116,13 @@ export class Reply {
     return false;
   }
 
-  #emit(t: string): void {
-    if (!t) return;
+  /** Shows text (with the log-probabilities not shown yet); `last` shows them without text. */
+  #emit(t: string, last = false): void {
+    if (!t && !last) return;
     this.text += t;
-    this.options.onText?.(t);
+    const logprobs = this.logprobs.slice(this.#unsent);
+    this.#unsent = this.logprobs.length;
+    this.options.onText?.(t, logprobs.length ? logprobs : undefined);
   }
 }
 
@@ -127,6 +137,7 @@ export function resultOf(
   return {
     text: reply.text,
     tokens: reply.tokens,
+    ...(reply.logprobs.length ? { logprobs: reply.logprobs } : {}),
     finishReason: reply.finishReason ?? "length",
     contextFull,
     promptTokens: prompt.length,

@@ -2,7 +2,9 @@ import { Engine, QueueFullError } from "../../src/generate/engine.ts";
 import { generate, type GenerateOptions } from "../../src/generate/generate.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
 import { TextStream } from "../../src/generate/text_stream.ts";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { InputError } from "../../src/errors.ts";
+import * as ref from "../_reference.ts";
 import { emitting, FakeModel } from "../_fake_model.ts";
 
 /** A byte-level vocabulary: token i < 256 is byte i; 256+ are named pieces. */
@@ -225,4 +227,45 @@ Deno.test("Engine: a prompt a running sequence already computed is copied into t
     options({ maxTokens: 5 }),
   );
   for (const r of [a, b, c]) assertEquals(r.tokens, alone.tokens);
+});
+
+Deno.test("Engine: logprobs belong to the tokens they were drawn for (batched, at any position); echo scores the prompt; max tokens 0 only scores", async () => {
+  const model = new FakeModel(VOCAB, historyScript, 1 << 20, 2);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const streamed: number[] = [];
+  const ask = (promptIds: number[], extra = {}) =>
+    engine.submit({
+      promptIds,
+      sampling: { ...GREEDY, temperature: 1, seed: 5 },
+      maxTokens: 7,
+      logprobs: 2,
+      ...extra,
+    });
+  const [a, b] = await Promise.all([
+    ask([1, 2, 3], {
+      onText: (_: string, lp?: readonly unknown[]) => streamed.push(lp?.length ?? 0),
+    }),
+    ask([4, 5], { echo: true }),
+  ]);
+  for (const [r, prompt] of [[a, [1, 2, 3]], [b, [4, 5]]] as const) {
+    assertEquals(r.logprobs!.map((l) => l.id), r.tokens);
+    r.logprobs!.forEach((l, i) => {
+      const want = ref.logprobs(historyScript([...prompt, ...r.tokens.slice(0, i)]), l.id, 2);
+      assertEquals({ logprob: l.logprob, top: l.top }, want, `token ${i}`);
+    });
+  }
+  assertEquals(a.promptLogprobs, undefined);
+  assertEquals(b.promptLogprobs!.map((l) => l.id), [5]);
+  assertEquals(
+    streamed.reduce((x, y) => x + y, 0),
+    a.tokens.length,
+    "every token's logprobs streamed once",
+  );
+  const scored = await ask([4, 5, 6, 7], { echo: true, maxTokens: 0 });
+  assertEquals([scored.tokens, scored.promptLogprobs!.map((l) => l.id)], [[], [5, 6, 7]]);
+  assertEquals(
+    scored.promptLogprobs![2]!.logprob,
+    ref.logprobs(historyScript([4, 5, 6]), 7, 2).logprob,
+  );
+  assertThrows(() => ask([1], { maxTokens: 0 }), InputError);
 });
