@@ -6,10 +6,12 @@
  * @module
  */
 import { EXIT, InputError, UsageError } from "../errors.ts";
+import { submitChoices } from "../generate/choices.ts";
 import { Engine, type EngineResult } from "../generate/engine.ts";
 import { FieldError, type GenerationRequest, mergeSampling } from "../generate/request.ts";
 import { promptIds, type Session } from "../generate/session.ts";
-import { completionBase, completionObject } from "../serve/openai.ts";
+import { plainLogprobs } from "../serve/logprobs.ts";
+import { completionBase, completionObject, type Shown, shownFor } from "../serve/openai.ts";
 import { command, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { completedIds, type Line, readLines, sameFile, URLS } from "./batch_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
@@ -98,7 +100,8 @@ export const batch = command({
     let session: Session;
     try {
       const needsText = todo.some((l) =>
-        !(l.request instanceof FieldError) && !("ids" in l.request.input)
+        !(l.request instanceof FieldError) &&
+        (!("ids" in l.request.input) || l.request.logprobs !== undefined || l.request.echo)
       );
       session = await openSession(spec, values, {
         slots: Math.min(slots, todo.length),
@@ -135,7 +138,9 @@ export const batch = command({
           if (controller.signal.aborted) return EXIT.interrupted; // the rest waits for --resume
           throw "failed" in a ? a.failed : new Error("interrupted");
         }
-        write(resultJson(l, a, modelId));
+        const p = prepared[i]!;
+        const shown = p instanceof FieldError ? {} : shownFor(p.request, p.ids, session.tokenizer!);
+        write(resultJson(l, a, modelId, shown));
         if (Array.isArray(a)) tokens += a.reduce((n, x) => n + x.tokens.length, 0);
         if (Deno.stderr.isTerminal()) {
           const rate = tokens / ((performance.now() - started) / 1000);
@@ -192,28 +197,28 @@ function answer(
 ): Promise<EngineResult[] | FieldError> {
   if (p instanceof FieldError) return Promise.resolve(p);
   const r = p.request;
-  const sampling = mergeSampling(s.sampling, r.sampling);
-  // Choice i draws with seed + i; the first's prompt is copied, not computed, for the others.
-  return Promise.all(Array.from({ length: r.n }, (_, i) =>
-    engine.submit({
-      promptIds: p.ids,
-      sampling: { ...sampling, seed: (sampling.seed + i) >>> 0 },
-      maxTokens: r.maxTokens ?? s.maxTokens,
-      stop: r.stop ?? s.stop,
-      signal,
-    })));
+  return Promise.all(submitChoices(engine, p.ids, r, {
+    sampling: mergeSampling(s.sampling, r.sampling),
+    maxTokens: r.maxTokens ?? s.maxTokens,
+    stop: r.stop ?? s.stop,
+  }, { signal }));
 }
 
 /** A line's output: OpenAI's Batch output line, or the short result line. */
-function resultJson(l: Line, a: EngineResult[] | FieldError, model: string) {
+function resultJson(l: Line, a: EngineResult[] | FieldError, model: string, shown: Shown) {
   if (!l.url) {
     const r = (a as EngineResult[])[0]!;
+    const view = shown.logprobs;
     return {
       id: l.id,
       text: r.text,
       tokens: r.tokens,
       finish_reason: r.finishReason,
       prompt_tokens: r.promptTokens,
+      ...(view ? { logprobs: plainLogprobs(r.logprobs ?? [], view) } : {}),
+      ...(view && r.promptLogprobs
+        ? { prompt_logprobs: plainLogprobs(r.promptLogprobs, view) }
+        : {}),
     };
   }
   const kind = URLS[l.url];
@@ -226,7 +231,7 @@ function resultJson(l: Line, a: EngineResult[] | FieldError, model: string) {
         code: a.code,
       },
     }
-    : completionObject(kind, completionBase(kind, model), a);
+    : completionObject(kind, completionBase(kind, model), a, shown);
   return {
     id: `batch_req_${crypto.randomUUID().replaceAll("-", "")}`,
     custom_id: l.id,

@@ -2,7 +2,9 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
 import { promptIds as sessionPrompt } from "../generate/session.ts";
-import { command, idListFlag, MODEL_HELP, modelArg } from "./args.ts";
+import { MAX_TOP_LOGPROBS } from "../generate/request.ts";
+import { plainLogprobs, tokenView } from "../serve/logprobs.ts";
+import { command, idListFlag, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
 import { decodeUtf8 } from "../io/user_file.ts";
 import { readStdinBytes } from "./input.ts";
@@ -20,6 +22,8 @@ generated text goes to standard output; everything else goes to standard error.
                            (finish_reason: stop, length = --max-tokens, context = the context filled,
                            interrupted = Ctrl-C; warnings when there are any)
   --truncate               drop the oldest prompt tokens when the prompt does not fit the context
+  --logprobs N             with --json: each generated token's log-probability under the model
+                           (before sampling filters) and its N (0..20) most likely alternatives
 ${GENERATION_HELP}
 
 Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted (Ctrl-C).
@@ -38,6 +42,7 @@ export const run = command({
     "prompt-ids": { type: "string" },
     json: { type: "boolean" },
     truncate: { type: "boolean" },
+    logprobs: { type: "string" },
   },
   async run({ values, positionals }) {
     if (positionals.length > 2) {
@@ -63,12 +68,22 @@ export const run = command({
         );
       }
     }
+    const logprobs = values.logprobs !== undefined
+      ? intFlag("logprobs", values.logprobs, 0, MAX_TOP_LOGPROBS.chat)
+      : undefined;
+    if (logprobs !== undefined && !values.json) {
+      throw new UsageError("run: --logprobs needs --json (they are printed in its object)");
+    }
     const text = promptIds ? "" : positionals[1] ?? await readStdin();
     if (!promptIds && text.trim() === "") {
       throw new InputError("The prompt is empty: give PROMPT or pipe text to stdin");
     }
     const session = await openSession(spec, values, {
-      ...(promptIds ? {} : { tokenizerFor: "text prompts need one (or use --prompt-ids)" }),
+      ...(promptIds && logprobs === undefined ? {} : {
+        tokenizerFor: promptIds
+          ? "--logprobs shows tokens as text"
+          : "text prompts need one (or use --prompt-ids)",
+      }),
     });
     const raw = values.raw || promptIds !== undefined || !session.template;
     if (!session.template && !values.raw && !promptIds) {
@@ -98,6 +113,7 @@ export const run = command({
         decode: session.decode,
         signal: controller.signal,
         onText: values.json ? undefined : out,
+        ...(logprobs !== undefined ? { logprobs } : {}),
       });
       if (values.json) {
         out(
@@ -106,6 +122,11 @@ export const run = command({
             tokens: result.tokens,
             prompt_tokens: result.promptTokens,
             finish_reason: result.finishReason,
+            ...(logprobs !== undefined
+              ? {
+                logprobs: plainLogprobs(result.logprobs ?? [], tokenView(session.tokenizer!)),
+              }
+              : {}),
             ...(warnings.length ? { warnings } : {}),
             timings: {
               prefill_seconds: result.timings.prefillSeconds,

@@ -11,6 +11,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { TokenLogprobs } from "../model/logprobs.ts";
+export type { TokenLogprobs } from "../model/logprobs.ts";
 import { type GenerateResult, Reply, type ReplyOptions, resultOf } from "./reply.ts";
 import type { SamplingParams } from "./sampling.ts";
 import type { Decode } from "./text_stream.ts";
@@ -309,9 +310,7 @@ export class Engine {
 
   /** The record of the token drawn at `position` of `slot`, when its request asks for them. */
   #logprobs(a: Active, slot: number, position: number): TokenLogprobs | undefined {
-    return a.request.logprobs === undefined
-      ? undefined
-      : this.#model.logprobsAt!(slot, position);
+    return a.request.logprobs === undefined ? undefined : this.#model.logprobsAt!(slot, position);
   }
 
   #finish(slot: number, a: Active, contextFull = false): void {

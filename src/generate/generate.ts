@@ -14,6 +14,8 @@ export type { FinishReason, GenerateResult } from "./reply.ts";
 /** Options of {@linkcode generate}. */
 export interface GenerateOptions extends ReplyOptions {
   sampling: SamplingParams;
+  /** Each generated token's log-probability with this many alternatives (0..20). */
+  logprobs?: number;
   /** Stops after the current batch of tokens when aborted (finish reason "interrupted"). */
   signal?: AbortSignal;
 }

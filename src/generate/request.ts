@@ -61,10 +61,16 @@ export interface GenerationRequest {
   n: number;
   /** The prompt is plain text, never put in a chat template (a completion's, as OpenAI's). */
   raw: boolean;
+  /** Report each token's log-probability with this many alternatives; undefined: none. */
+  logprobs?: number;
+  /** Score the prompt's tokens too (a completion's `echo`); its text leads the reply's. */
+  echo: boolean;
 }
 
 /** The most choices one request may ask for (`n`). */
 export const MAX_CHOICES = 8;
+/** The most alternatives per token: chat's `top_logprobs`, completions' `logprobs`. */
+export const MAX_TOP_LOGPROBS = { chat: 20, completion: 5 };
 
 type Json = Record<string, unknown>;
 
@@ -157,8 +163,8 @@ const FIELDS: Record<string, Check> = {
   messages,
   prompt,
   prompt_ids: (v, field) => ({ ids: tokenIds(v, field) }),
-  max_tokens: number(1, Number.MAX_SAFE_INTEGER, true),
-  max_completion_tokens: number(1, Number.MAX_SAFE_INTEGER, true),
+  max_tokens: number(0, Number.MAX_SAFE_INTEGER, true),
+  max_completion_tokens: number(0, Number.MAX_SAFE_INTEGER, true),
   temperature: number(0, 100),
   top_p: number(0, 1),
   top_k: number(0, Number.MAX_SAFE_INTEGER, true),
@@ -177,9 +183,10 @@ const FIELDS: Record<string, Check> = {
       : boolean(include, `${field}.include_usage`);
   },
   n: number(1, MAX_CHOICES, true),
-  logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported yet"),
-  top_logprobs: unsupported((v) => v === 0, "logprobs are not supported yet"),
-  echo: unsupported((v) => v === false, "echo is not supported yet"),
+  // Chat's is true/false, a completion's a count: checked by kind in logprobsOf.
+  logprobs: (v, field) => typeof v === "boolean" ? v : number(0, 20, true)(v, field),
+  top_logprobs: number(0, MAX_TOP_LOGPROBS.chat, true),
+  echo: boolean,
   best_of: unsupported((v) => v === 1, "best_of is 1 here"),
   suffix: unsupported((v) => v === "", "suffix (insertion) is not supported"),
   frequency_penalty: unsupported((v) => v === 0, "frequency_penalty is not supported yet"),
@@ -267,6 +274,20 @@ export function parseRequest(
   if (v[field] === undefined) {
     throw new FieldError(field, undefined, "a value", "missing_required_parameter");
   }
+  const echo = (v.echo as boolean | undefined) ?? false;
+  if (echo && v.stream) {
+    throw new FieldError(
+      "echo",
+      true,
+      "false when streaming (echo: true answers whole)",
+      "unsupported_value",
+    );
+  }
+  const maxTokens = (v.max_completion_tokens ?? v.max_tokens) as number | undefined;
+  if (maxTokens === 0 && !echo) {
+    const name = v.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+    throw new FieldError(name, 0, "an integer ≥ 1 (0 only with echo)", "invalid_value");
+  }
   const sampling: Partial<Record<keyof SamplingParams, number>> = {};
   for (const [key, name] of Object.entries(SAMPLING)) {
     if (v[key] !== undefined) sampling[name] = v[key] as number;
@@ -276,17 +297,60 @@ export function parseRequest(
     input: field === "messages"
       ? { messages: v.messages as ChatMessage[] }
       : v[field] as PromptInput,
-    ...(v.max_completion_tokens ?? v.max_tokens) !== undefined
-      ? { maxTokens: (v.max_completion_tokens ?? v.max_tokens) as number }
-      : {},
+    ...(maxTokens !== undefined ? { maxTokens } : {}),
     sampling,
     ...(v.stop !== undefined ? { stop: v.stop as string[] } : {}),
     stream: (v.stream as boolean | undefined) ?? false,
     includeUsage: (v.stream_options as boolean | undefined) ?? false,
     n: (v.n as number | undefined) ?? 1,
     raw: kind === "completion",
+    ...logprobsOf(v, field === "messages" ? "chat" : "completion", echo),
     unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
   };
+}
+
+/**
+ * The log-probability fields by OpenAI's two dialects: chat's `logprobs: true` with
+ * `top_logprobs: N`; a completion's `logprobs: N` and `echo` (the prompt's tokens scored too).
+ */
+function logprobsOf(v: Json, kind: "chat" | "completion", echo: boolean) {
+  const { logprobs, top_logprobs: top } = v;
+  if (kind === "chat") {
+    if (logprobs !== undefined && typeof logprobs !== "boolean") {
+      throw new FieldError(
+        "logprobs",
+        logprobs,
+        "true or false (top_logprobs says how many alternatives)",
+      );
+    }
+    if (top !== undefined && logprobs !== true) {
+      throw new FieldError("top_logprobs", top, "to come with logprobs: true", "invalid_value");
+    }
+    if (echo) {
+      throw new FieldError("echo", true, "false: echo is for /v1/completions", "unsupported_value");
+    }
+    return { echo, ...(logprobs ? { logprobs: (top as number | undefined) ?? 0 } : {}) };
+  }
+  if (top !== undefined) {
+    throw new FieldError(
+      "top_logprobs",
+      top,
+      "unset: a completion asks with logprobs: N",
+      "unsupported_value",
+    );
+  }
+  if (logprobs === false) return { echo }; // as if unset
+  if (
+    logprobs !== undefined &&
+    (typeof logprobs !== "number" || logprobs > MAX_TOP_LOGPROBS.completion)
+  ) {
+    throw new FieldError(
+      "logprobs",
+      logprobs,
+      `an integer from 0 to ${MAX_TOP_LOGPROBS.completion}`,
+    );
+  }
+  return { echo, ...(logprobs !== undefined ? { logprobs: logprobs as number } : {}) };
 }
 
 /**

@@ -4,6 +4,17 @@
  * @module
  */
 
+import type { TokenLogprobs } from "../generate/engine.ts";
+import type { GenerationRequest } from "../generate/request.ts";
+import type { TextTokenizer } from "../text/tokenizer.ts";
+import {
+  chatLogprobs,
+  completionLogprobs,
+  type Scored,
+  type TokenView,
+  tokenView,
+} from "./logprobs.ts";
+
 /** An API error: HTTP status and OpenAI's error object. */
 export class ApiError extends Error {
   constructor(
@@ -55,6 +66,35 @@ export interface ChoiceResult {
   finishReason: string;
   promptTokens: number;
   cachedTokens: number;
+  logprobs?: readonly TokenLogprobs[];
+  promptLogprobs?: readonly TokenLogprobs[];
+}
+
+/** How a response shows log-probabilities and an echoed prompt, when the request asked. */
+export interface Shown {
+  /** Tokens' text and bytes, for log-probabilities. */
+  logprobs?: TokenView;
+  /** The prompt leading a completion's text (and, its first token unscored, its logprobs). */
+  echo?: { text: string; ids: readonly number[] };
+}
+
+/** What a response to `r` shows: log-probabilities and the echoed prompt, when it asks for them. */
+export function shownFor(
+  r: GenerationRequest,
+  promptIds: readonly number[],
+  tokenizer: TextTokenizer,
+): Shown {
+  return {
+    ...(r.logprobs !== undefined ? { logprobs: tokenView(tokenizer) } : {}),
+    ...(r.echo
+      ? {
+        echo: {
+          text: "text" in r.input ? r.input.text : tokenizer.decode(promptIds),
+          ids: promptIds,
+        },
+      }
+      : {}),
+  };
 }
 
 /** A whole (not streamed) chat.completion or text_completion object, a choice per result. */
@@ -62,17 +102,29 @@ export function completionObject(
   kind: "chat" | "completion",
   base: { id: string; created: number; model: string },
   results: readonly ChoiceResult[],
+  shown: Shown = {},
 ) {
+  const { logprobs: view, echo } = shown;
   const choices = results.map((r, index) => {
     const reason = finishReason(r.finishReason);
-    return kind === "chat"
-      ? {
+    if (kind === "chat") {
+      return {
         index,
         message: { role: "assistant", content: r.text, refusal: null },
-        logprobs: null,
+        logprobs: view ? chatLogprobs(r.logprobs ?? [], view) : null,
         finish_reason: reason,
-      }
-      : { index, text: r.text, logprobs: null, finish_reason: reason };
+      };
+    }
+    const scored: Scored[] = [
+      ...echo ? [{ id: echo.ids[0]!, logprob: null, top: null }, ...r.promptLogprobs ?? []] : [],
+      ...r.logprobs ?? [],
+    ];
+    return {
+      index,
+      text: (echo?.text ?? "") + r.text,
+      logprobs: view ? completionLogprobs(scored, view) : null,
+      finish_reason: reason,
+    };
   });
   return {
     ...base,

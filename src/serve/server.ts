@@ -4,15 +4,16 @@
  * authentication, one log line per request, and a 4xx in OpenAI's error shape for every bad request.
  * @module
  */
+import { submitChoices } from "../generate/choices.ts";
 import { ClosedError, type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
 import { mergeSampling, parseRequest } from "../generate/request.ts";
 import type { Session } from "../generate/session.ts";
 import { parseJsonBody, readBody } from "./bounded_text.ts";
 import { checkCaller, digest, preflight, requestIdOf, sameBytes } from "./guard.ts";
 import { Metrics } from "./metrics.ts";
-import { ApiError, completionBase, completionObject, internal } from "./openai.ts";
+import { ApiError, completionBase, completionObject, internal, shownFor } from "./openai.ts";
 import { detokenize, fieldErrors, tokenize, tokens } from "./prompt.ts";
-import { stream } from "./stream.ts";
+import { stream, type StreamText } from "./stream.ts";
 
 /** The model a server answers with. */
 export interface ServedModel {
@@ -201,26 +202,17 @@ async function route(
   const base = completionBase(kind, model.id);
   /**
    * Submits the request's `n` choices (choice i draws with seed + i); the first's prompt is
-   * copied, not computed, for the others. `onText(i, text)` streams them.
+   * copied, not computed, for the others. `onText(i, text, logprobs)` streams them.
    */
-  const submit = (onText?: (choice: number, t: string) => void, signal?: AbortSignal) => {
-    const choices: Promise<EngineResult>[] = [];
-    const cancel = new AbortController();
-    const both = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
+  const submit = (onText?: StreamText, signal?: AbortSignal) => {
+    let choices: Promise<EngineResult>[];
     try {
-      for (let i = 0; i < r.n; i++) {
-        choices.push(model.engine.submit({
-          promptIds,
-          sampling: { ...sampling, seed: (sampling.seed + i) >>> 0 },
-          maxTokens,
-          stop: r.stop ?? model.session.stop,
-          onText: onText && ((t) => onText(i, t)),
-          signal: both,
-        }));
-      }
+      choices = submitChoices(model.engine, promptIds, r, {
+        sampling,
+        maxTokens,
+        stop: r.stop ?? model.session.stop,
+      }, { onText, signal });
     } catch (e) {
-      cancel.abort(); // the choices already queued go too
-      for (const c of choices) c.catch(() => {});
       if (e instanceof QueueFullError) {
         throw new ApiError(
           429,
@@ -243,12 +235,13 @@ async function route(
     note.ttft = Math.min(...results.map((x) => x.firstTokenSeconds));
     note.tps = results[0]!.timings.decodeTokensPerSecond;
   };
+  const shown = shownFor(r, promptIds, model.session.tokenizer!);
   if (!r.stream) {
     const results = await Promise.all(submit());
     record(results);
-    return json(completionObject(kind, base, results));
+    return json(completionObject(kind, base, results, shown));
   }
-  const { response, finished } = stream(kind, base, r, submit, record);
+  const { response, finished } = stream(kind, base, r, submit, record, shown.logprobs);
   note.streamed = finished;
   return response;
 }

@@ -127,6 +127,29 @@ export class TextTokenizer {
     return this.#tokenizer.id_to_token(id);
   }
 
+  /**
+   * The bytes one token stands for (what OpenAI's logprobs report as `bytes`): a byte-level
+   * vocabulary's characters mapped back to their bytes, a SentencePiece byte token (`<0xE2>`) its
+   * byte, any other piece its UTF-8 with "▁" as a space.
+   */
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.#tokenizer.id_to_token(id) ?? "";
+    if (this.#byteLevel) {
+      const bytes = [...piece].map((c) => BYTE_OF_CHAR.get(c));
+      if (bytes.every((b) => b !== undefined)) return Uint8Array.from(bytes as number[]);
+    }
+    const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+    if (byte) return Uint8Array.of(parseInt(byte[1]!, 16));
+    return new TextEncoder().encode(piece.replaceAll("▁", " "));
+  }
+
+  /** Whether pieces are byte-level (GPT-2's printable characters for bytes), as Llama 3's are. */
+  get #byteLevel(): boolean {
+    const decoder = this.#json.decoder as { type?: string; decoders?: { type?: string }[] } | null;
+    return decoder?.type === "ByteLevel" ||
+      (decoder?.decoders ?? []).some((d) => d?.type === "ByteLevel");
+  }
+
   /** A tokenizer that treats special-token text as text; built only when such text occurs. */
   #plainTokenizer(): Tokenizer {
     const added = (this.#json.added_tokens ?? []) as AddedTokenJson[];
@@ -156,3 +179,14 @@ function parseObject(text: string, path: string): Record<string, unknown> {
   }
   return json as Record<string, unknown>;
 }
+
+/** GPT-2's byte-level alphabet backwards: the character that stands for each byte → the byte. */
+const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
+  const map = new Map<string, number>();
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+    map.set(String.fromCodePoint(printable ? b : next++), b);
+  }
+  return map;
+})();

@@ -295,8 +295,9 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
       tools: [{ type: "function", function: { name: "f", parameters: {} } }],
       tool_choice: "required",
       response_format: { type: "json_object" },
-      logprobs: true,
-      top_logprobs: 3,
+      logprobs: 3, // chat's is true or false
+      top_logprobs: 3, // without logprobs: true
+      echo: true, // completions only
       frequency_penalty: 0.5,
       presence_penalty: 0.5,
       logit_bias: { "1": 5 },
@@ -309,7 +310,8 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
       assertEquals(r.status, 400, `${field}: ${JSON.stringify(r.body)}`);
       assertEquals(r.body.error.param, field);
     }
-    for (const [field, value] of Object.entries({ echo: true, best_of: 3, suffix: "end" })) {
+    const completion = { logprobs: 6, top_logprobs: 2, best_of: 3, suffix: "end", max_tokens: 0 };
+    for (const [field, value] of Object.entries(completion)) {
       const r = await post("/completions", {
         model: "stories-260k",
         prompt: "Once",
@@ -317,6 +319,13 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
       });
       assertEquals([r.status, r.body.error?.param], [400, field]);
     }
+    const streamedEcho = await post("/completions", {
+      model: "stories-260k",
+      prompt: "Once",
+      echo: true,
+      stream: true,
+    });
+    assertEquals([streamedEcho.status, streamedEcho.body.error?.param], [400, "echo"]);
     const defaults = {
       model: "stories-260k",
       prompt: "Once",
