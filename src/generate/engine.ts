@@ -317,6 +317,7 @@ export class Engine {
     const prompt = a.request.promptIds;
     // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
     this.#model.truncate(prompt.length + a.reply.tokens.length, slot);
+    if (a.request.logprobs !== undefined) this.#model.setLogprobs!(undefined, slot);
     this.#active.delete(slot);
     const now = performance.now();
     a.resolve({
