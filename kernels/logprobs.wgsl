@@ -13,7 +13,7 @@
 //   2 logits:   storage, read        array<f32>  [R, vocab]
 //   3 targets:  storage, read        array<u32>  [R] (decode: ids)
 //   4 seq:      storage, read        array<vec2<u32>>  [R] (slot, position) (decode)
-//   5 settings: storage, read        array<u32>  [slots, 8] the sample kernels' settings (decode)
+//   5 settings: storage, read        array<u32>  [slots, 12] the sample kernels' settings (decode)
 //   6 out:      storage, read_write  array<u32>  records of REC words: the target's id and
 //               log-probability (f32 bits), n, then n × (id, log-probability)
 // Dispatch: R workgroups of WG threads (a power of two ≤ 256).
@@ -49,7 +49,7 @@ fn main(at: Invocation) {
   var record = (params.first + r) * REC;
   if (params.mode == 0u) {
     let s = seq[r];
-    let word = settings[s.x * 8u + 7u];
+    let word = settings[s.x * 12u + 7u];
     if (word == 0u) {
       return;
     }

@@ -20,6 +20,9 @@ export class FakeModel implements CausalLM {
   readonly #caches: number[][];
   readonly #sampling: SamplingParams[];
   readonly #top: (number | undefined)[];
+  readonly #masks: (Uint32Array | undefined)[];
+  /** Steps taken with a mask on (a constrained draw). */
+  maskedSteps = 0;
   /** Log-probability records by "slot/position", as the GPU's ring holds them. */
   readonly #records = new Map<string, TokenLogprobs>();
 
@@ -33,6 +36,7 @@ export class FakeModel implements CausalLM {
     this.#caches = Array.from({ length: slots }, () => []);
     this.#sampling = Array.from({ length: slots }, () => GREEDY);
     this.#top = new Array(slots).fill(undefined);
+    this.#masks = new Array(slots).fill(undefined);
   }
 
   /** Slot 0's cached tokens. */
@@ -57,10 +61,16 @@ export class FakeModel implements CausalLM {
     cache.push(...ids);
     this.computed.push(ids.length);
     const logits = this.script(cache);
-    const id = sampleToken(logits, new Set(cache), this.#sampling[slot]!, cache.length);
+    const mask = this.#masks[slot];
+    if (mask) this.maskedSteps++;
+    const id = sampleToken(logits, new Set(cache), this.#sampling[slot]!, cache.length, mask);
     const top = this.#top[slot];
     if (top !== undefined) this.#records.set(`${slot}/${cache.length}`, record(logits, id, top));
     return Promise.resolve(id);
+  }
+
+  setMask(slot: number, allowed: Uint32Array<ArrayBuffer> | undefined): void {
+    this.#masks[slot] = allowed;
   }
 
   setLogprobs(top: number | undefined, slot: number): void {

@@ -3,16 +3,18 @@
 // a row and the cut that bounds its kept set. Row r of R (R = num_workgroups.y for the first three,
 // num_workgroups.x for sample) belongs to the token m = tokens − R + r of this forward (its slot
 // and position from seq). Processed score s_i = logit_i, repetition-penalised when i is in the
-// slot's `seen` bits, divided by the temperature (not when greedy). The vocabulary is cut into
+// slot's `seen` bits, divided by the temperature (not when greedy); LOWEST when the slot's output
+// is constrained (settings.masked) and i is not among its allowed bits. The vocabulary is cut into
 // `slices` slices of SLICE tokens.
 // Bindings (group 0):
 //   1 params:   uniform Params { vocab: u32, ring_len: u32, slices: u32, slots: u32 }
 //   2 logits:   storage, read        array<f32>  [R, vocab]
-//   3 seen:     storage, read_write  array<u32>  [slots, ceil(vocab / 32)] bit per token; picks are set
+//   3 seen:     storage, read_write  array<u32>  [2, slots, ceil(vocab / 32)] bit per token: seen
+//               (picks are set), then allowed next (a grammar's mask, written by the host)
 //   4 ring:     storage, read_write  array<u32>  [slots, ring_len] picks by position
 //   5 seq:      storage, read_write  array<vec2<u32>>  [tokens] (slot, position) per input token
 //   6 ids:      storage, read_write  array<u32>  [tokens] the model's input ids
-//   7 settings: storage, read        array<Settings>  [slots] each sequence's sampling settings
+//   7 settings: storage, read        array<Settings>  [slots] each sequence's sampling settings (12 words)
 //   8 scratch:  storage, read_write  array<u32>: per row (r < slots) slice partials [slices, 4]
 //               (max, Σexp(s − max), argmax, lowest finite s), then per row candidates [CAP, 2] (id, s)
 //   9 counts:   storage, read_write  array<atomic<u32>>: per row [2, BINS + 1] each bin's token count
@@ -30,6 +32,10 @@ struct Settings {
   min_p: f32,
   repetition_penalty: f32,
   logprobs: u32, // read by logprobs.wgsl: top + 1, 0 = off
+  masked: u32, // 1: only the slot's allowed bits may be drawn
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(1) var<uniform> params: Params;
@@ -87,6 +93,9 @@ fn load_row(r: u32, rows: u32, lid: u32) -> Row {
 fn score(row: Row, i: u32) -> f32 {
   var l = logits[row.r * params.vocab + i];
   let words = (params.vocab + 31u) / 32u;
+  if (row.cfg.masked == 1u && (seen[(params.slots + row.slot) * words + (i >> 5u)] & (1u << (i & 31u))) == 0u) {
+    return LOWEST;
+  }
   if (row.cfg.repetition_penalty != 1.0 && (seen[row.slot * words + (i >> 5u)] & (1u << (i & 31u))) != 0u) {
     l = select(l / row.cfg.repetition_penalty, l * row.cfg.repetition_penalty, l < 0.0);
   }

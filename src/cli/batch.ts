@@ -6,7 +6,7 @@
  * @module
  */
 import { EXIT, InputError, UsageError } from "../errors.ts";
-import { submitChoices } from "../generate/choices.ts";
+import { constraintsFor, submitChoices } from "../generate/choices.ts";
 import { Engine, type EngineResult } from "../generate/engine.ts";
 import { FieldError, type GenerationRequest, mergeSampling } from "../generate/request.ts";
 import { promptIds, type Session } from "../generate/session.ts";
@@ -131,7 +131,10 @@ export const batch = command({
       const answers = prepared.map((p) => answer(session, engine, p, controller.signal));
       for (const [i, l] of todo.entries()) {
         const a = await answers[i]!.catch((e: unknown) => ({ failed: e }));
-        if (a instanceof FieldError && !l.url) continue; // reported above
+        if (a instanceof FieldError && !l.url) {
+          if (!(prepared[i] instanceof FieldError)) report(l.line, a.message, true);
+          continue;
+        }
         if (
           "failed" in a || (Array.isArray(a) && a.some((x) => x.finishReason === "interrupted"))
         ) {
@@ -189,19 +192,26 @@ function prepare(s: Session, l: Line, raw: boolean): Prepared {
 }
 
 /** Submits a prepared line (a field error is its own answer). */
-function answer(
+async function answer(
   s: Session,
   engine: Engine,
   p: Prepared,
   signal: AbortSignal,
 ): Promise<EngineResult[] | FieldError> {
-  if (p instanceof FieldError) return Promise.resolve(p);
+  if (p instanceof FieldError) return p;
   const r = p.request;
-  return Promise.all(submitChoices(engine, p.ids, r, {
+  let constraints;
+  try {
+    constraints = await constraintsFor(s, r);
+  } catch (e) {
+    if (e instanceof FieldError) return e;
+    throw e;
+  }
+  return await Promise.all(submitChoices(engine, p.ids, r, {
     sampling: mergeSampling(s.sampling, r.sampling),
     maxTokens: r.maxTokens ?? s.maxTokens,
     stop: r.stop ?? s.stop,
-  }, { signal }));
+  }, { signal, constraints }));
 }
 
 /** A line's output: OpenAI's Batch output line, or the short result line. */

@@ -4,10 +4,40 @@
  * copied, not computed, for the rest. Serve and batch submit every request this way.
  * @module
  */
+import { InputError } from "../errors.ts";
+import { compileJson, type JsonMatcher } from "../text/grammar.ts";
 import type { Engine, EngineResult } from "./engine.ts";
-import type { GenerationRequest } from "./request.ts";
+import { FieldError, type GenerationRequest } from "./request.ts";
 import type { SamplingParams } from "./sampling.ts";
+import type { Session } from "./session.ts";
 import type { TokenLogprobs } from "../model/logprobs.ts";
+
+/**
+ * One grammar matcher per choice when the request's reply must be JSON (its `format`), compiled
+ * for the session's vocabulary and ended by its terminators; undefined otherwise.
+ */
+export async function constraintsFor(
+  session: Session,
+  r: GenerationRequest,
+): Promise<JsonMatcher[] | undefined> {
+  if (!r.format) return undefined;
+  const refuse = (why: string) =>
+    new FieldError("response_format", r.format, "", "invalid_value", `"response_format": ${why}`);
+  if (!session.tokenizer) throw refuse("structured output needs the model's tokenizer.json");
+  let grammar;
+  try {
+    grammar = await compileJson(
+      session.tokenizer,
+      session.model.config.vocabSize,
+      [...session.terminators],
+      r.format,
+    );
+  } catch (e) {
+    if (e instanceof InputError) throw refuse(e.message);
+    throw e;
+  }
+  return await Promise.all(Array.from({ length: r.n }, () => grammar.matcher()));
+}
 
 /** What a request leaves to its front end: merged sampling, the token limit, stop strings. */
 export interface ChoiceSettings {
@@ -28,16 +58,19 @@ export function submitChoices(
   options: {
     onText?: (choice: number, text: string, logprobs?: readonly TokenLogprobs[]) => void;
     signal?: AbortSignal;
+    /** Choice i's reply follows constraints[i] (from {@linkcode constraintsFor}); each is freed when its choice ends. */
+    constraints?: readonly JsonMatcher[];
   } = {},
 ): Promise<EngineResult>[] {
   const { sampling, maxTokens, stop } = settings;
-  const { onText, signal } = options;
+  const { onText, signal, constraints } = options;
   const cancel = new AbortController();
   const both = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
   const choices: Promise<EngineResult>[] = [];
   try {
     for (let i = 0; i < r.n; i++) {
-      choices.push(engine.submit({
+      const constraint = constraints?.[i];
+      const choice = engine.submit({
         promptIds,
         sampling: { ...sampling, seed: (sampling.seed + i) >>> 0 },
         maxTokens,
@@ -46,11 +79,14 @@ export function submitChoices(
         echo: r.echo,
         onText: onText && ((t, lp) => onText(i, t, lp)),
         signal: both,
-      }));
+        ...(constraint ? { constraint } : {}),
+      });
+      choices.push(constraint ? choice.finally(() => constraint.dispose()) : choice);
     }
   } catch (e) {
     cancel.abort();
     for (const c of choices) c.catch(() => {});
+    for (const c of constraints?.slice(choices.length) ?? []) c.dispose();
     throw e;
   }
   return choices;

@@ -45,6 +45,19 @@ export interface CausalLM {
   logprobsAt?(slot: number, position: number): TokenLogprobs;
   /** Runs all but the last of `ids` into `slot` from 0; the log-probability of each id after the first. */
   scorePrompt?(ids: readonly number[], top: number, slot: number): Promise<TokenLogprobs[]>;
+  /** Optional: only tokens whose bits `allowed` sets may be drawn next in `slot` (undefined: any). */
+  setMask?(slot: number, allowed: Uint32Array<ArrayBuffer> | undefined): void;
+}
+
+/**
+ * What may come next in a constrained reply (a grammar): a mask for the next token, moved on by
+ * each token drawn. The engine draws such a reply one token per step.
+ */
+export interface TokenConstraint {
+  /** Bit i of word i >> 5 set: token i may come next. */
+  allowed(): Promise<Uint32Array<ArrayBuffer>>;
+  /** Moves past the drawn token; false if it does not fit (the reply then ends). */
+  accept(id: number): boolean;
 }
 
 /** One request to the engine. */
@@ -58,6 +71,8 @@ export interface EngineRequest {
   logprobs?: number;
   /** Scores the prompt too (`promptLogprobs`); its cached prefix is then not reused. */
   echo?: boolean;
+  /** Only what this constraint allows may be drawn (structured output). */
+  constraint?: TokenConstraint;
   /** Receives text as it is produced (and the log-probabilities of the tokens behind it). */
   onText?: (delta: string, logprobs?: readonly TokenLogprobs[]) => void;
   /** Aborting frees the request's slot at the next step; it ends as "interrupted". */
@@ -157,6 +172,9 @@ export class Engine {
     ) {
       throw new InputError("this model does not report log-probabilities");
     }
+    if (request.constraint && !model.setMask) {
+      throw new InputError("this model cannot constrain its output");
+    }
     if (request.maxTokens < (request.echo ? 0 : 1)) {
       throw new InputError("a request needs max tokens ≥ 1 (0 only when it echoes its prompt)");
     }
@@ -214,7 +232,9 @@ export class Engine {
         const left = Math.min(
           ...[...this.#active.values()].map((a) => a.request.maxTokens - a.reply.tokens.length),
         );
-        const n = Math.max(1, Math.min(steps, room, left));
+        // A constrained reply needs its next mask after each token: one step per round trip.
+        const constrained = [...this.#active.values()].some((a) => a.request.constraint);
+        const n = constrained ? 1 : Math.max(1, Math.min(steps, room, left));
         const starts = slots.map((slot) => model.tokensOf(slot).length);
         const t = performance.now();
         const ids = await model.decodeRows(
@@ -227,7 +247,7 @@ export class Engine {
           for (const [i, id] of ids[row]!.entries()) {
             if (a.reply.finishReason !== undefined) break;
             if (a.request.signal?.aborted) a.reply.end("interrupted");
-            else a.reply.accept(id, this.#logprobs(a, slot, starts[row]! + 1 + i));
+            else await this.#accept(a, slot, id, starts[row]! + 1 + i);
           }
           if (a.reply.finishReason !== undefined) this.#finish(slot, a);
           else if (model.tokensOf(slot).length >= model.contextLength) {
@@ -292,6 +312,8 @@ export class Engine {
       model.truncate(reused, best);
       model.setSampling(w.request.sampling, best);
       model.setLogprobs?.(logprobs, best);
+      if (w.request.constraint) model.setMask!(best, await w.request.constraint.allowed());
+      else model.setMask?.(best, undefined);
       if (echo) {
         a.promptLogprobs = await model.scorePrompt!(prompt, logprobs ?? 0, best);
         reused = prompt.length - 1;
@@ -304,8 +326,25 @@ export class Engine {
       }
       const first = await model.step(prompt.slice(reused), reused, best);
       a.prefilled = performance.now();
-      if (reply.accept(first, this.#logprobs(a, best, prompt.length))) this.#finish(best, a);
+      if (await this.#accept(a, best, first, prompt.length)) this.#finish(best, a);
     }
+  }
+
+  /**
+   * Gives the reply the token drawn at `position` of `slot` (with its log-probabilities when
+   * asked); a constrained reply's next mask follows it. True when the reply is finished.
+   */
+  async #accept(a: Active, slot: number, id: number, position: number): Promise<boolean> {
+    if (a.reply.accept(id, this.#logprobs(a, slot, position))) return true;
+    const c = a.request.constraint;
+    if (c) {
+      if (!c.accept(id)) {
+        a.reply.end("stop");
+        return true;
+      }
+      this.#model.setMask!(slot, await c.allowed());
+    }
+    return false;
   }
 
   /** The record of the token drawn at `position` of `slot`, when its request asks for them. */
@@ -318,6 +357,7 @@ export class Engine {
     // Tokens decoded past the end (a terminator or stop inside a batch) leave the cache.
     this.#model.truncate(prompt.length + a.reply.tokens.length, slot);
     if (a.request.logprobs !== undefined) this.#model.setLogprobs!(undefined, slot);
+    if (a.request.constraint) this.#model.setMask!(slot, undefined);
     this.#active.delete(slot);
     const now = performance.now();
     a.resolve({

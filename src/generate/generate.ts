@@ -4,7 +4,7 @@
  * next turn prefills only its new tokens.
  * @module
  */
-import { type CausalLM, Engine } from "./engine.ts";
+import { type CausalLM, Engine, type TokenConstraint } from "./engine.ts";
 import type { GenerateResult, ReplyOptions } from "./reply.ts";
 import type { SamplingParams } from "./sampling.ts";
 
@@ -16,6 +16,8 @@ export interface GenerateOptions extends ReplyOptions {
   sampling: SamplingParams;
   /** Each generated token's log-probability with this many alternatives (0..20). */
   logprobs?: number;
+  /** Only what this constraint allows may be drawn (structured output). */
+  constraint?: TokenConstraint;
   /** Stops after the current batch of tokens when aborted (finish reason "interrupted"). */
   signal?: AbortSignal;
 }

@@ -6,40 +6,13 @@
  * front end shows it its own way.
  * @module
  */
-import { InputError } from "../errors.ts";
+import { FieldError } from "./request_error.ts";
+import { responseFormat } from "./response_format.ts";
+import type { JsonFormat } from "../text/grammar.ts";
+
+export { FieldError } from "./request_error.ts";
 import type { ChatMessage } from "../text/chat_template.ts";
 import type { SamplingParams } from "./sampling.ts";
-
-/**
- * A request field that is missing, mistyped or out of range: the field, its value and what was
- * expected. The message reads `"top_p" is 5: expected a number from 0 to 1`.
- */
-export class FieldError extends InputError {
-  override name = "FieldError";
-  constructor(
-    readonly field: string,
-    readonly value: unknown,
-    readonly expected: string,
-    readonly code:
-      | "invalid_type"
-      | "invalid_value"
-      | "missing_required_parameter"
-      | "unsupported_value" = "invalid_type",
-    message?: string,
-  ) {
-    super(
-      message ??
-        (value === undefined
-          ? `"${field}" is missing: expected ${expected}`
-          : `"${field}" is ${shortJson(value)}: expected ${expected}`),
-    );
-  }
-}
-
-function shortJson(v: unknown): string {
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
-}
 
 /** What a prompt is: chat messages (through the template), plain text, or token ids. */
 export type PromptInput =
@@ -65,6 +38,8 @@ export interface GenerationRequest {
   logprobs?: number;
   /** Score the prompt's tokens too (a completion's `echo`); its text leads the reply's. */
   echo: boolean;
+  /** The reply is JSON: any object, or valid against a schema (`response_format`). */
+  format?: JsonFormat;
 }
 
 /** The most choices one request may ask for (`n`). */
@@ -200,10 +175,7 @@ const FIELDS: Record<string, Check> = {
   parallel_tool_calls: boolean,
   functions: unsupported(() => false, "functions are not supported"),
   function_call: unsupported((v) => v === "none", "functions are not supported"),
-  response_format: unsupported(
-    (v) => (v as Json)?.type === "text",
-    'only response_format {"type": "text"} is supported yet',
-  ),
+  response_format: responseFormat,
   audio: unsupported(() => false, "audio is not supported"),
   modalities: unsupported(
     (v) => Array.isArray(v) && v.every((m) => m === "text"),
@@ -305,6 +277,7 @@ export function parseRequest(
     n: (v.n as number | undefined) ?? 1,
     raw: kind === "completion",
     ...logprobsOf(v, field === "messages" ? "chat" : "completion", echo),
+    ...(v.response_format !== undefined ? { format: v.response_format as JsonFormat } : {}),
     unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
   };
 }

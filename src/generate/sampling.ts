@@ -23,11 +23,23 @@ export function drawUniform(seed: number, position: number): number {
   return (h >>> 8) / 16777216;
 }
 
-/** Scores after repetition penalty and temperature (greedy: penalty only). */
+/** The score of a token a constraint rules out (the kernels' LOWEST): it is never drawn. */
+const RULED_OUT = -3.402823e38;
+
+/** Whether bit `id` of a constraint's mask (bit i of word i >> 5) allows the token. */
+export function isAllowed(allowed: Uint32Array, id: number): boolean {
+  return ((allowed[id >>> 5]! >>> (id & 31)) & 1) === 1;
+}
+
+/**
+ * Scores after repetition penalty and temperature (greedy: penalty only); with `allowed`, the
+ * tokens it rules out score lowest.
+ */
 export function processedScores(
   logits: ArrayLike<number>,
   seen: ReadonlySet<number>,
   p: SamplingParams,
+  allowed?: Uint32Array,
 ): Float64Array {
   const s = Float64Array.from(logits);
   if (p.repetitionPenalty !== 1) {
@@ -36,6 +48,7 @@ export function processedScores(
     }
   }
   if (p.temperature > 0) { for (let i = 0; i < s.length; i++) s[i] = s[i]! / p.temperature; }
+  if (allowed) { for (let i = 0; i < s.length; i++) if (!isAllowed(allowed, i)) s[i] = RULED_OUT; }
   return s;
 }
 
@@ -44,8 +57,9 @@ export function tokenProbabilities(
   logits: ArrayLike<number>,
   seen: ReadonlySet<number>,
   p: SamplingParams,
+  allowed?: Uint32Array,
 ): Float64Array {
-  const s = processedScores(logits, seen, p);
+  const s = processedScores(logits, seen, p, allowed);
   const order = [...s.keys()].sort((a, b) => s[b]! - s[a]! || a - b);
   const max = s[order[0]!]!;
   const keep = new Uint8Array(s.length).fill(1);
@@ -85,14 +99,15 @@ export function sampleToken(
   seen: ReadonlySet<number>,
   p: SamplingParams,
   position: number,
+  allowed?: Uint32Array,
 ): number {
   if (p.temperature <= 0) {
-    const s = processedScores(logits, seen, p);
+    const s = processedScores(logits, seen, p, allowed);
     let best = 0;
     for (let i = 1; i < s.length; i++) if (s[i]! > s[best]!) best = i;
     return best;
   }
-  const probs = tokenProbabilities(logits, seen, p);
+  const probs = tokenProbabilities(logits, seen, p, allowed);
   const u = drawUniform(p.seed, position);
   let acc = 0;
   let last = 0;

@@ -31,6 +31,8 @@ export interface Launch {
 const SAMPLE_SLICE = 4096;
 const SAMPLE_BINS = 256;
 const SAMPLE_CANDIDATES = 512;
+/** Bytes of one slot's sample settings (kernels/shared/sampling.wgsl Settings). */
+export const SETTINGS_BYTES = 48;
 /** Most alternatives a logprobs record holds (kernels/logprobs.wgsl MAX_TOP), and its words. */
 export const MAX_LOGPROBS = 20;
 export const LOGPROB_RECORD = 3 + 2 * MAX_LOGPROBS;
@@ -381,9 +383,26 @@ export class Ops {
       const data = new ArrayBuffer(28); // word 7 is the logprobs kernel's (see logprobs below)
       new Uint32Array(data, 0, 3).set([s.temperature <= 0 ? 1 : 0, s.seed >>> 0, s.topK]);
       new Float32Array(data, 12, 4).set([s.temperature, s.topP, s.minP, s.repetitionPenalty]);
-      device.queue.writeBuffer(state.settings, slot * 32, data);
+      device.queue.writeBuffer(state.settings, slot * SETTINGS_BYTES, data);
     };
-    return { launch, set };
+    const words = Math.ceil(vocab / 32);
+    /** Constrains a slot's draws to the tokens whose bits are set; undefined lifts it. */
+    const setMask = (slot: number, allowed: Uint32Array<ArrayBuffer> | undefined) => {
+      if (allowed) {
+        if (allowed.length !== words) {
+          throw new RangeError(
+            `a mask has ${words} words for ${vocab} tokens, got ${allowed.length}`,
+          );
+        }
+        device.queue.writeBuffer(seen, (state.slots + slot) * words * 4, allowed);
+      }
+      device.queue.writeBuffer(
+        state.settings,
+        slot * SETTINGS_BYTES + 32,
+        Uint32Array.of(allowed ? 1 : 0),
+      );
+    };
+    return { launch, set, setMask };
   }
 
   /**
@@ -431,7 +450,11 @@ export class Ops {
       /** Slot `slot` records `top` alternatives per pick; undefined: no records. */
       setTop: (slot: number, top: number | undefined) => {
         const word = top === undefined ? 0 : Math.min(top, MAX_LOGPROBS) + 1;
-        this.#gpu.device.queue.writeBuffer(state.settings, slot * 32 + 28, Uint32Array.of(word));
+        this.#gpu.device.queue.writeBuffer(
+          state.settings,
+          slot * SETTINGS_BYTES + 28,
+          Uint32Array.of(word),
+        );
       },
       first,
     };

@@ -189,6 +189,14 @@ export class Llama {
   }
 
   /**
+   * Constrains the next draw of `slot` to the tokens whose bits are set in `allowed` (bit i of
+   * word i >> 5: a grammar's mask for one step); undefined lifts the constraint.
+   */
+  setMask(slot: number, allowed: Uint32Array<ArrayBuffer> | undefined): void {
+    this.#net.sampler.setMask(slot, allowed);
+  }
+
+  /**
    * Records the log-probability of each token sampled in `slot`, with its `top` (≤ 20) most
    * likely alternatives, for {@linkcode Llama.logprobsAt}; undefined stops recording.
    */

@@ -7,7 +7,7 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { matrixBytes, type PackFormat, storageBuffer, uploadArray } from "../gpu/buffers.ts";
-import { type Launch, LOGPROB_RECORD, Ops } from "../gpu/ops.ts";
+import { type Launch, LOGPROB_RECORD, Ops, SETTINGS_BYTES } from "../gpu/ops.ts";
 import type { SamplingParams } from "../gpu/sampling_params.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -74,7 +74,8 @@ export interface Network {
   };
   readonly sampler: {
     set(slot: number, s: SamplingParams): void;
-    seen: GPUBuffer; // u32 [slots, ceil(V/32)]
+    setMask(slot: number, allowed: Uint32Array<ArrayBuffer> | undefined): void;
+    seen: GPUBuffer; // u32 [2, slots, ceil(V/32)]
     ring: GPUBuffer; // u32 [slots, RING]
   };
   /** Log-probability records (kernels/logprobs.wgsl): of the picks by (slot, position), then scored rows. */
@@ -187,9 +188,10 @@ export async function buildNetwork(
       downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
     };
   });
-  const seen = storageBuffer(device, slots * Math.ceil(V / 32) * 4, "seen"); // u32 [slots, ceil(V/32)]
+  // u32 [2, slots, ceil(V/32)]: seen bits, then allowed bits (constrained output)
+  const seen = storageBuffer(device, 2 * slots * Math.ceil(V / 32) * 4, "seen");
   const ring = storageBuffer(device, slots * RING * 4, "ring"); // u32 [slots, RING] picks by position
-  const settings = storageBuffer(device, slots * 32, "sample.settings"); // [slots] sampling settings
+  const settings = storageBuffer(device, slots * SETTINGS_BYTES, "sample.settings"); // [slots]
   const sampler = ops.sample(
     logits,
     { seen, ring, ringLength: RING, seq, ids, settings, slots },
@@ -232,7 +234,7 @@ export async function buildNetwork(
     seq,
     logits,
     launches,
-    sampler: { set: sampler.set, seen, ring },
+    sampler: { set: sampler.set, setMask: sampler.setMask, seen, ring },
     logprobs: { ...logprobs, records, targets },
     caches,
     buffers,

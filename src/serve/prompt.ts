@@ -79,8 +79,21 @@ export function fieldErrors<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (!(e instanceof FieldError)) throw e;
-    const param = e.field === "prompt_ids" ? "prompt" : e.field === "body" ? null : e.field;
-    throw new ApiError(400, e.message, undefined, param, e.code);
+    throw asApiError(e);
   }
+}
+
+/** {@linkcode fieldErrors} for an async `f`. */
+export async function fieldErrorsAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw asApiError(e);
+  }
+}
+
+function asApiError(e: unknown): unknown {
+  if (!(e instanceof FieldError)) return e;
+  const param = e.field === "prompt_ids" ? "prompt" : e.field === "body" ? null : e.field;
+  return new ApiError(400, e.message, undefined, param, e.code);
 }

@@ -4,7 +4,7 @@
  * authentication, one log line per request, and a 4xx in OpenAI's error shape for every bad request.
  * @module
  */
-import { submitChoices } from "../generate/choices.ts";
+import { constraintsFor, submitChoices } from "../generate/choices.ts";
 import { ClosedError, type Engine, type EngineResult, QueueFullError } from "../generate/engine.ts";
 import { mergeSampling, parseRequest } from "../generate/request.ts";
 import type { Session } from "../generate/session.ts";
@@ -12,7 +12,7 @@ import { parseJsonBody, readBody } from "./bounded_text.ts";
 import { checkCaller, digest, preflight, requestIdOf, sameBytes } from "./guard.ts";
 import { Metrics } from "./metrics.ts";
 import { ApiError, completionBase, completionObject, internal, shownFor } from "./openai.ts";
-import { detokenize, fieldErrors, tokenize, tokens } from "./prompt.ts";
+import { detokenize, fieldErrors, fieldErrorsAsync, tokenize, tokens } from "./prompt.ts";
 import { stream, type StreamText } from "./stream.ts";
 
 /** The model a server answers with. */
@@ -211,7 +211,7 @@ async function route(
         sampling,
         maxTokens,
         stop: r.stop ?? model.session.stop,
-      }, { onText, signal });
+      }, { onText, signal, constraints });
     } catch (e) {
       if (e instanceof QueueFullError) {
         throw new ApiError(
@@ -236,6 +236,7 @@ async function route(
     note.tps = results[0]!.timings.decodeTokensPerSecond;
   };
   const shown = shownFor(r, promptIds, model.session.tokenizer!);
+  const constraints = await fieldErrorsAsync(() => constraintsFor(model.session, r));
   if (!r.stream) {
     const results = await Promise.all(submit());
     record(results);

@@ -80,6 +80,11 @@ export class TextTokenizer {
   }
 
   /** tokenizer_config.json as parsed (chat_template, bos_token, …). */
+  /** tokenizer.json as parsed (its normalizer, decoder, …). */
+  get json(): Readonly<Record<string, unknown>> {
+    return this.#json;
+  }
+
   get config(): Readonly<Record<string, unknown>> {
     return this.#config;
   }

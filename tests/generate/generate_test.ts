@@ -269,3 +269,32 @@ Deno.test("Engine: logprobs belong to the tokens they were drawn for (batched, a
   );
   assertThrows(() => ask([1], { maxTokens: 0 }), InputError);
 });
+
+Deno.test("Engine: a constrained reply draws only what its constraint allows, one token per step, beside an unconstrained one", async () => {
+  const model = new FakeModel(VOCAB, historyScript, 1 << 20, 2);
+  const engine = new Engine(model, { terminators: new Set([EOT]), decode });
+  const words = Math.ceil(VOCAB / 32);
+  const accepted: number[] = [];
+  // Only multiples of 3 may come; after 5 tokens, only the terminator.
+  const constraint = {
+    allowed: () => {
+      const mask = new Uint32Array(words);
+      for (let id = 0; id < VOCAB; id++) {
+        if (accepted.length < 5 ? id % 3 === 0 : id === EOT) mask[id >>> 5]! |= 1 << (id & 31);
+      }
+      return Promise.resolve(mask);
+    },
+    accept: (id: number) => (accepted.push(id), id % 3 === 0),
+  };
+  const sampling = { ...GREEDY, temperature: 1, seed: 9 };
+  const [free, bound] = await Promise.all([
+    engine.submit({ promptIds: [1, 2], sampling, maxTokens: 20 }),
+    engine.submit({ promptIds: [3, 4], sampling, maxTokens: 20, constraint }),
+  ]);
+  assertEquals(bound.tokens, accepted);
+  assertEquals([bound.tokens.length, bound.finishReason], [5, "stop"]);
+  assert(bound.tokens.every((id) => id % 3 === 0), `${bound.tokens}`);
+  assert(free.tokens.some((id) => id % 3 !== 0), "the other reply is not constrained");
+  assertEquals(free.tokens.length, 20);
+  assertEquals(model.maskedSteps, 6, "five tokens and the terminator, each drawn under a mask");
+});

@@ -69,7 +69,7 @@ Deno.test("logprobs: log_softmax of each row's target and its top tokens (lower 
     const targetBuffer = uploadArray(device, Uint32Array.from(targets).reverse(), "targets");
     // Row 0 is slot 1's pick at position 13, row 1 slot 0's at 6 (logprobs off), row 2 slot 0's.
     const seq = uploadArray(device, Uint32Array.of(1, 13, 0, 6, 0, 9), "seq");
-    const settings = uploadArray(device, new Uint32Array(SLOTS * 8), "settings");
+    const settings = uploadArray(device, new Uint32Array(SLOTS * 12), "settings");
     const records = SLOTS * RING + rows;
     const out = uploadArray(
       device,

@@ -1,6 +1,6 @@
 import { readBuffer, uploadArray } from "../../src/gpu/buffers.ts";
-import { sampleToken, type SamplingParams } from "../../src/generate/sampling.ts";
-import { assertEquals } from "../_assert.ts";
+import { isAllowed, sampleToken, type SamplingParams } from "../../src/generate/sampling.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { f32Buffer, testGpu } from "../_gpu.ts";
 import { randomArray, seeded } from "../_random.ts";
 
@@ -15,7 +15,7 @@ const BASE: SamplingParams = {
 };
 
 /** Each case changes one processor, so a kernel that ignores it disagrees with the reference. */
-const CASES: [string, Partial<SamplingParams>][] = [
+const CASES: [string, Partial<SamplingParams>, "constrained"?][] = [
   ["greedy", { temperature: 0 }],
   ["greedy with repetition penalty", { temperature: 0, repetitionPenalty: 3 }],
   ["plain softmax", {}],
@@ -36,6 +36,15 @@ const CASES: [string, Partial<SamplingParams>][] = [
   // More candidates than the kernel holds (512): the exact whole-vocabulary path.
   ["top-k 600", { topK: 600 }],
   ["top-p 0.999", { topP: 0.999, temperature: 3 }],
+  // A grammar's mask: only every 7th token may come (the top token may not).
+  ["greedy, constrained", { temperature: 0 }, "constrained"],
+  ["plain softmax, constrained", {}, "constrained"],
+  ["Llama 3 defaults, constrained", {
+    topK: 50,
+    topP: 0.9,
+    temperature: 0.6,
+    repetitionPenalty: 1.1,
+  }, "constrained"],
 ];
 
 /** Vocabularies: random scores, scores with many ties, and Llama 3's size (fewer draws). */
@@ -46,7 +55,14 @@ const VOCABS: { vocab: number; ties?: boolean; positions: number; cases?: string
   {
     vocab: 128256,
     positions: 8,
-    cases: ["greedy", "plain softmax", "top-p 0.5", "Llama 3 defaults", "top-k 600"],
+    cases: [
+      "greedy",
+      "plain softmax",
+      "top-p 0.5",
+      "Llama 3 defaults",
+      "top-k 600",
+      "plain softmax, constrained",
+    ],
   },
 ];
 
@@ -62,14 +78,17 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
     const seenBits = new Uint32Array(Math.ceil(vocab / 32));
     for (const id of seenIds) seenBits[id >>> 5]! |= 1 << (id & 31);
     const logitsBuffer = f32Buffer(ctx.gpu, logits);
-    for (const [label, patch] of CASES.filter(([l]) => !cases || cases.includes(l))) {
+    const words = seenBits.length;
+    const allowed = new Uint32Array(words);
+    for (let id = 3; id < vocab; id += 7) allowed[id >>> 5]! |= 1 << (id & 31);
+    for (const [label, patch, constrained] of CASES.filter(([l]) => !cases || cases.includes(l))) {
       const p = { ...BASE, ...patch };
-      const seen = uploadArray(ctx.gpu.device, seenBits.slice(), "seen");
+      const seen = uploadArray(ctx.gpu.device, new Uint32Array(2 * words), "seen");
       const ring = uploadArray(ctx.gpu.device, new Uint32Array(RING).fill(0xffffffff), "ring");
       const seq = uploadArray(ctx.gpu.device, new Uint32Array(2), "seq");
       const ids = uploadArray(ctx.gpu.device, new Uint32Array(1), "ids");
-      const settings = uploadArray(ctx.gpu.device, new Uint32Array(8), "settings");
-      const { launch, set } = ctx.ops.sample(logitsBuffer, {
+      const settings = uploadArray(ctx.gpu.device, new Uint32Array(12), "settings");
+      const { launch, set, setMask } = ctx.ops.sample(logitsBuffer, {
         seen,
         ring,
         ringLength: RING,
@@ -79,6 +98,7 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         slots: 1,
       }, vocab);
       set(0, p);
+      setMask(0, constrained ? allowed : undefined);
       const got: number[] = [];
       const want: number[] = [];
       for (let position = 10; position < 10 + positions; position++) {
@@ -97,7 +117,10 @@ Deno.test("sample kernel draws exactly the CPU reference's token for each proces
         // The pick is also the next step's input, at the next position.
         assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, ids, 4))], [pick]);
         assertEquals([...new Uint32Array(await readBuffer(ctx.gpu.device, seq, 8))], [0, position]);
-        want.push(sampleToken(logits, new Set(seenIds), p, position));
+        want.push(
+          sampleToken(logits, new Set(seenIds), p, position, constrained ? allowed : undefined),
+        );
+        if (constrained) assert(isAllowed(allowed, pick), `${label}: ${pick} is not allowed`);
       }
       assertEquals(got, want, `${label}, V=${vocab}${ties ? " (ties)" : ""}`);
       const bits = new Uint32Array(await readBuffer(ctx.gpu.device, seen, seenBits.byteLength));
