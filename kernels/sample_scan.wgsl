@@ -29,7 +29,7 @@ fn main(at: Invocation) {
       best = i;
     }
     z += exp(s - m);
-    lo = select(lo, min(lo, s), abs(s) <= 3.402823e38);
+    lo = select(lo, min(lo, s), abs(s) <= 3.402823e38 && !ruled_out(s));
   }
   w_m[lid] = m;
   w_z[lid] = z;

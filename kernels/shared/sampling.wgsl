@@ -102,6 +102,11 @@ fn score(row: Row, i: u32) -> f32 {
   return select(l / row.cfg.temperature, l, row.cfg.greedy == 1u);
 }
 
+/** Whether the slot's constraint rules out a token of score s (score gives it LOWEST). */
+fn ruled_out(s: f32) -> bool {
+  return s <= LOWEST;
+}
+
 /** The tokens [lo, hi) of slice g. */
 fn slice_range(g: u32) -> vec2<u32> {
   return vec2<u32>(g * SLICE, min(params.vocab, (g + 1u) * SLICE));

@@ -2,11 +2,14 @@
 import { EXIT, InputError, UsageError } from "../errors.ts";
 import { generate } from "../generate/generate.ts";
 import { promptIds as sessionPrompt } from "../generate/session.ts";
-import { MAX_TOP_LOGPROBS } from "../generate/request.ts";
+import { constraintsFor } from "../generate/choices.ts";
+import { FieldError, type GenerationRequest, MAX_TOP_LOGPROBS } from "../generate/request.ts";
+import { schemaFormat } from "../generate/response_format.ts";
+import type { JsonFormat } from "../text/grammar.ts";
 import { plainLogprobs, tokenView } from "../serve/logprobs.ts";
 import { command, idListFlag, intFlag, MODEL_HELP, modelArg } from "./args.ts";
 import { BUILTIN_MODEL, resolveModelDir } from "../io/hf_folder.ts";
-import { decodeUtf8 } from "../io/user_file.ts";
+import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { readStdinBytes } from "./input.ts";
 import { err, out } from "./output.ts";
 import { GENERATION_FLAGS, GENERATION_HELP, openSession, type Session } from "./session.ts";
@@ -22,6 +25,8 @@ generated text goes to standard output; everything else goes to standard error.
                            (finish_reason: stop, length = --max-tokens, context = the context filled,
                            interrupted = Ctrl-C; warnings when there are any)
   --truncate               drop the oldest prompt tokens when the prompt does not fit the context
+  --json-schema FILE       the reply is JSON valid against this JSON schema (masked on the GPU as it
+                           is drawn; the keywords of serve's response_format)
   --logprobs N             with --json: each generated token's log-probability under the model
                            (before sampling filters) and its N (0..20) most likely alternatives
 ${GENERATION_HELP}
@@ -43,6 +48,7 @@ export const run = command({
     json: { type: "boolean" },
     truncate: { type: "boolean" },
     logprobs: { type: "string" },
+    "json-schema": { type: "string" },
   },
   async run({ values, positionals }) {
     if (positionals.length > 2) {
@@ -74,6 +80,9 @@ export const run = command({
     if (logprobs !== undefined && !values.json) {
       throw new UsageError("run: --logprobs needs --json (they are printed in its object)");
     }
+    const format = values["json-schema"] !== undefined
+      ? schemaFlag(values["json-schema"])
+      : undefined;
     const text = promptIds ? "" : positionals[1] ?? await readStdin();
     if (!promptIds && text.trim() === "") {
       throw new InputError("The prompt is empty: give PROMPT or pipe text to stdin");
@@ -101,6 +110,8 @@ export const run = command({
     }
     let prompt = sessionPrompt(session, promptIds ? { ids: promptIds } : { text }, { raw });
     prompt = fitContext(prompt, session, values.truncate ?? false, warn);
+    const constraint = format &&
+      (await constraintsFor(session, { format, n: 1 } as GenerationRequest))![0]!;
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     Deno.addSignalListener("SIGINT", onSigint);
@@ -114,6 +125,7 @@ export const run = command({
         signal: controller.signal,
         onText: values.json ? undefined : out,
         ...(logprobs !== undefined ? { logprobs } : {}),
+        ...(constraint ? { constraint } : {}),
       });
       if (values.json) {
         out(
@@ -154,6 +166,7 @@ export const run = command({
       return result.finishReason === "interrupted" ? EXIT.interrupted : EXIT.ok;
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);
+      constraint?.dispose();
       session.close();
     }
   },
@@ -179,6 +192,23 @@ function fitContext(
   const trimmed = [...head, ...prompt.slice(prompt.length - (keep - head.length))];
   warn(`prompt truncated from ${prompt.length} to ${trimmed.length} tokens to fit --ctx ${ctx}`);
   return trimmed;
+}
+
+/** `--json-schema FILE`: the schema, checked as serve checks response_format's. */
+function schemaFlag(path: string): JsonFormat {
+  const text = decodeUtf8(readBytes(path), path);
+  let schema: unknown;
+  try {
+    schema = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`--json-schema ${path}: not JSON (${e instanceof Error ? e.message : e})`);
+  }
+  try {
+    return schemaFormat(schema, "$");
+  } catch (e) {
+    if (e instanceof FieldError) throw new InputError(`--json-schema ${path}: ${e.message}`);
+    throw e;
+  }
 }
 
 async function readStdin(): Promise<string> {

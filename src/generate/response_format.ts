@@ -114,7 +114,11 @@ export function responseFormat(v: unknown, field: string): JsonFormat | undefine
       "a name of 1 to 64 letters, digits, _ or -",
     );
   }
-  const schema = spec.schema ?? {};
-  checkSchema(schema, `${field}.json_schema.schema`);
+  return schemaFormat(spec.schema ?? {}, `${field}.json_schema.schema`);
+}
+
+/** JSON valid against `schema`, checked; `at` names the schema in errors. */
+export function schemaFormat(schema: unknown, at: string): JsonFormat {
+  checkSchema(schema, at);
   return { type: "json_schema", schema };
 }

@@ -294,7 +294,6 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
     const refused: Record<string, unknown> = {
       tools: [{ type: "function", function: { name: "f", parameters: {} } }],
       tool_choice: "required",
-      response_format: { type: "json_object" },
       logprobs: 3, // chat's is true or false
       top_logprobs: 3, // without logprobs: true
       echo: true, // completions only
