@@ -174,7 +174,7 @@ function prepare(s: Session, l: Line, raw: boolean): Prepared {
   const r = l.request;
   if (r instanceof FieldError) return r;
   try {
-    const ids = promptIds(s, r.input, { raw: raw || r.raw });
+    const ids = promptIds(s, r.input, { raw: raw || r.raw, tools: r.tools });
     if (ids.length >= s.model.contextLength) {
       throw new FieldError(
         "messages" in r.input ? "messages" : "prompt",

@@ -8,6 +8,7 @@ import { InputError } from "../errors.ts";
 import { compileJson, type JsonMatcher } from "../text/grammar.ts";
 import type { Engine, EngineResult } from "./engine.ts";
 import { FieldError, type GenerationRequest } from "./request.ts";
+import { toolCallFormat } from "./tools.ts";
 import type { SamplingParams } from "./sampling.ts";
 import type { Session } from "./session.ts";
 import type { TokenLogprobs } from "../model/logprobs.ts";
@@ -20,9 +21,18 @@ export async function constraintsFor(
   session: Session,
   r: GenerationRequest,
 ): Promise<JsonMatcher[] | undefined> {
-  if (!r.format) return undefined;
+  // A required (or named) call is constrained to the call's JSON, so it always parses.
+  const format = r.format ??
+    (r.tools && r.tools.choice !== "auto" ? toolCallFormat(r.tools) : undefined);
+  if (!format) return undefined;
   const refuse = (why: string) =>
-    new FieldError("response_format", r.format, "", "invalid_value", `"response_format": ${why}`);
+    new FieldError(
+      r.format ? "response_format" : "tools",
+      format,
+      "",
+      "invalid_value",
+      `"${r.format ? "response_format" : "tools"}": ${why}`,
+    );
   if (!session.tokenizer) throw refuse("structured output needs the model's tokenizer.json");
   let grammar;
   try {
@@ -30,7 +40,7 @@ export async function constraintsFor(
       session.tokenizer,
       session.model.config.vocabSize,
       [...session.terminators],
-      r.format,
+      format,
     );
   } catch (e) {
     if (e instanceof InputError) throw refuse(e.message);

@@ -8,6 +8,14 @@
  */
 import { FieldError } from "./request_error.ts";
 import { responseFormat } from "./response_format.ts";
+import {
+  messageToolCalls,
+  type Tool,
+  toolChoiceField,
+  toolsField,
+  type ToolUse,
+  toolUse,
+} from "./tools.ts";
 import type { JsonFormat } from "../text/grammar.ts";
 
 export { FieldError } from "./request_error.ts";
@@ -40,6 +48,8 @@ export interface GenerationRequest {
   echo: boolean;
   /** The reply is JSON: any object, or valid against a schema (`response_format`). */
   format?: JsonFormat;
+  /** Functions the reply may (or must) call; absent with no tools or tool_choice "none". */
+  tools?: ToolUse;
 }
 
 /** The most choices one request may ask for (`n`). */
@@ -94,7 +104,14 @@ const messages: Check = (v, field) => {
     if (!ROLES.includes(m.role)) {
       throw new FieldError(`${at}.role`, m.role, `one of ${ROLES.join(", ")}`, "invalid_value");
     }
-    return { role: m.role, content: content(m.content, `${at}.content`) };
+    return {
+      role: m.role,
+      content: content(m.content, `${at}.content`),
+      ...(m.role === "assistant" && m.tool_calls !== undefined && m.tool_calls !== null
+        ? { tool_calls: messageToolCalls(m.tool_calls, `${at}.tool_calls`) }
+        : {}),
+      ...(typeof m.tool_call_id === "string" ? { tool_call_id: m.tool_call_id } : {}),
+    };
   });
 };
 
@@ -170,8 +187,8 @@ const FIELDS: Record<string, Check> = {
     (v) => typeof v === "object" && Object.keys(v as object).length === 0,
     "logit_bias is not supported yet",
   ),
-  tools: unsupported((v) => Array.isArray(v) && v.length === 0, "tools are not supported yet"),
-  tool_choice: unsupported((v) => v === "none", "tools are not supported yet"),
+  tools: toolsField,
+  tool_choice: toolChoiceField,
   parallel_tool_calls: boolean,
   functions: unsupported(() => false, "functions are not supported"),
   function_call: unsupported((v) => v === "none", "functions are not supported"),
@@ -278,8 +295,35 @@ export function parseRequest(
     raw: kind === "completion",
     ...logprobsOf(v, field === "messages" ? "chat" : "completion", echo),
     ...(v.response_format !== undefined ? { format: v.response_format as JsonFormat } : {}),
+    ...toolsOf(v, field === "messages"),
     unknown: Object.keys(o).filter((k) => !(k in FIELDS)),
   };
+}
+
+/** The request's tool use: chat only, and never together with a response_format. */
+function toolsOf(v: Json, chat: boolean): { tools?: ToolUse } {
+  const use = toolUse(
+    v.tools as Tool[] | undefined,
+    v.tool_choice as ToolUse["choice"] | undefined,
+  );
+  if (!use) return {};
+  if (!chat) {
+    throw new FieldError(
+      "tools",
+      v.tools,
+      "none: tools are for /v1/chat/completions",
+      "unsupported_value",
+    );
+  }
+  if (v.response_format !== undefined && use.choice !== "auto") {
+    throw new FieldError(
+      "response_format",
+      v.response_format,
+      "none when a tool call is required (the call has its own format)",
+      "unsupported_value",
+    );
+  }
+  return { tools: use };
 }
 
 /**

@@ -13,6 +13,7 @@ import { loadModel } from "../model/load.ts";
 import { type ChatMessage, ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { FieldError, mergeSampling, type PromptInput } from "./request.ts";
+import type { ToolUse } from "./tools.ts";
 import type { SamplingParams } from "./sampling.ts";
 
 /** How to open a session. */
@@ -136,8 +137,17 @@ export function terminatorIds(
 export function promptIds(
   s: Session,
   input: PromptInput,
-  options: { raw?: boolean } = {},
+  options: { raw?: boolean; tools?: ToolUse } = {},
 ): number[] {
+  if (options.tools && !s.template?.acceptsTools) {
+    throw new FieldError(
+      "tools",
+      undefined,
+      "",
+      "unsupported_value",
+      `"tools": this model's chat template cannot offer tools (it has no "tools" variable)`,
+    );
+  }
   if ("ids" in input) {
     const vocab = s.model.config.vocabSize;
     const outside = input.ids.find((id) => id >= vocab);
@@ -165,7 +175,7 @@ export function promptIds(
     ? [{ role: "system", content: s.system }]
     : [];
   try {
-    return s.template.encode([...system, ...messages]);
+    return s.template.encode([...system, ...messages], { tools: options.tools?.tools });
   } catch (e) {
     throw new FieldError(
       "messages",

@@ -6,6 +6,7 @@
 
 import type { TokenLogprobs } from "../generate/engine.ts";
 import type { GenerationRequest } from "../generate/request.ts";
+import { parseToolCalls, type ToolUse } from "../generate/tools.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
 import {
   chatLogprobs,
@@ -76,6 +77,8 @@ export interface Shown {
   logprobs?: TokenView;
   /** The prompt leading a completion's text (and, its first token unscored, its logprobs). */
   echo?: { text: string; ids: readonly number[] };
+  /** The tools a chat reply may call: a reply that parses as calls is sent as `tool_calls`. */
+  tools?: ToolUse;
 }
 
 /** What a response to `r` shows: log-probabilities and the echoed prompt, when it asks for them. */
@@ -85,6 +88,7 @@ export function shownFor(
   tokenizer: TextTokenizer,
 ): Shown {
   return {
+    ...(r.tools ? { tools: r.tools } : {}),
     ...(r.logprobs !== undefined ? { logprobs: tokenView(tokenizer) } : {}),
     ...(r.echo
       ? {
@@ -108,11 +112,14 @@ export function completionObject(
   const choices = results.map((r, index) => {
     const reason = finishReason(r.finishReason);
     if (kind === "chat") {
+      const calls = shown.tools && parseToolCalls(r.text, shown.tools);
       return {
         index,
-        message: { role: "assistant", content: r.text, refusal: null },
+        message: calls
+          ? { role: "assistant", content: null, tool_calls: calls, refusal: null }
+          : { role: "assistant", content: r.text, refusal: null },
         logprobs: view ? chatLogprobs(r.logprobs ?? [], view) : null,
-        finish_reason: reason,
+        finish_reason: calls ? "tool_calls" : reason,
       };
     }
     const scored: Scored[] = [

@@ -41,7 +41,7 @@ export async function tokens(r: GenerationRequest, model: ServedModel): Promise<
       "unsupported_value",
     );
   }
-  return fieldErrors(() => promptIds(session, r.input, { raw: r.raw }));
+  return fieldErrors(() => promptIds(session, r.input, { raw: r.raw, tools: r.tools }));
 }
 
 /**
@@ -53,7 +53,9 @@ export function tokenize(body: unknown, model: ServedModel) {
   const r = fieldErrors(() =>
     parseRequest({ model: model.id, ...o }, o.messages !== undefined ? "chat" : "completion")
   );
-  const tokens = fieldErrors(() => promptIds(model.session, r.input, { raw: r.raw }));
+  const tokens = fieldErrors(() =>
+    promptIds(model.session, r.input, { raw: r.raw, tools: r.tools })
+  );
   return { tokens, count: tokens.length, max_model_len: model.contextLength };
 }
 

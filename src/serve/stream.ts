@@ -4,6 +4,7 @@
  */
 import type { EngineResult, TokenLogprobs } from "../generate/engine.ts";
 import type { GenerationRequest } from "../generate/request.ts";
+import { parseToolCalls, type ToolCall } from "../generate/tools.ts";
 import { chatLogprobs, completionLogprobs, type TokenView } from "./logprobs.ts";
 import { ApiError, finishReason, internal, usageOf } from "./openai.ts";
 
@@ -14,9 +15,14 @@ export type StreamText = (
   logprobs?: readonly TokenLogprobs[],
 ) => void;
 
+/** A chunk's delta: a piece of text, or a reply's tool calls (chat). */
+type Delta = { content: string } | { tool_calls: (ToolCall & { index: number })[] };
+
 /**
  * A streamed reply: server-sent events, `data: {chunk}` per piece of text (each choice's with its
- * index), a last chunk per choice with its finish reason, then `data: [DONE]`.
+ * index), a last chunk per choice with its finish reason, then `data: [DONE]`. With tools, a
+ * reply that opens with "{" may be a call: it is held until it ends, then sent as
+ * `delta.tool_calls` (finish_reason "tool_calls"), or as content if it is not one.
  */
 export function stream(
   kind: "chat" | "completion",
@@ -39,7 +45,7 @@ export function stream(
   };
   const chunk = (
     index: number,
-    delta: string | undefined,
+    delta: Delta | undefined,
     reason: string | null,
     first = false,
     entries?: readonly TokenLogprobs[],
@@ -50,22 +56,25 @@ export function stream(
       kind === "chat"
         ? {
           index,
-          delta: first
-            ? { role: "assistant", content: "" }
-            : delta === undefined
-            ? {}
-            : { content: delta },
+          delta: first ? { role: "assistant", content: "" } : delta ?? {},
           logprobs: entries ? logprobsOf(index, entries) : null,
           finish_reason: reason,
         }
         : {
           index,
-          text: delta ?? "",
+          text: delta && "content" in delta ? delta.content : "",
           logprobs: entries ? logprobsOf(index, entries) : null,
           finish_reason: reason,
         },
     ],
   });
+  const tools = r.tools;
+  /** Per choice: text held while it may be a call, and whether it is known not to be one. */
+  const held = Array.from({ length: r.n }, () => ({
+    text: "",
+    logprobs: [] as TokenLogprobs[],
+    content: !tools,
+  }));
   // Submitted before the response starts, so a full queue is still a 429.
   const pending: Parameters<StreamText>[] = [];
   let onText: StreamText = (...piece) => void pending.push(piece);
@@ -84,10 +93,33 @@ export function stream(
         }
       };
       if (kind === "chat") results.forEach((_, i) => send(chunk(i, undefined, null, true)));
-      onText = (i, t, lp) => send(chunk(i, t, null, false, lp));
+      onText = (i, t, lp) => {
+        const h = held[i]!;
+        if (h.content) return send(chunk(i, { content: t }, null, false, lp));
+        h.text += t;
+        h.logprobs.push(...lp ?? []);
+        const head = h.text.trimStart();
+        if (head === "" || head.startsWith("{")) return; // it may be a call
+        h.content = true;
+        send(chunk(i, { content: h.text }, null, false, h.logprobs));
+      };
       pending.splice(0).forEach((piece) => onText(...piece));
       const ends = results.map((p, i) =>
-        p.then((res) => (send(chunk(i, undefined, finishReason(res.finishReason))), res))
+        p.then((res) => {
+          const h = held[i]!;
+          const calls = h.content ? undefined : parseToolCalls(res.text, tools!);
+          if (calls) {
+            const delta = { tool_calls: calls.map((c, index) => ({ index, ...c })) };
+            send(chunk(i, delta, null, false, h.logprobs));
+            send(chunk(i, undefined, "tool_calls"));
+          } else {
+            if (!h.content && (h.text || h.logprobs.length)) {
+              send(chunk(i, { content: h.text }, null, false, h.logprobs));
+            }
+            send(chunk(i, undefined, finishReason(res.finishReason)));
+          }
+          return res;
+        })
       );
       finished = Promise.all(ends).then((all) => {
         record(all);

@@ -12,6 +12,17 @@ import type { TextTokenizer } from "./tokenizer.ts";
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | string;
   content: string;
+  /** An assistant's calls, arguments as objects (as Hugging Face's templates take them). */
+  tool_calls?: { id?: string; type: "function"; function: { name: string; arguments: unknown } }[];
+  /** A tool result's call. */
+  tool_call_id?: string;
+}
+
+/** What a render is given besides the messages. */
+export interface RenderOptions {
+  addGenerationPrompt?: boolean;
+  /** The functions the model may call, in OpenAI's shape (a template that takes `tools`). */
+  tools?: readonly unknown[];
 }
 
 /** Marks content positions in a render: private-use characters no template produces. */
@@ -77,6 +88,8 @@ function unaligned(at: number, message?: number): InputError {
 /** A compiled chat template bound to its tokenizer. */
 export class ChatTemplate {
   readonly #template: Template;
+  /** Whether the template reads a `tools` variable (else it cannot offer functions). */
+  readonly acceptsTools: boolean;
   readonly #tokenizer: TextTokenizer;
   readonly #vars: Record<string, unknown>;
   readonly #now: () => Date;
@@ -95,6 +108,7 @@ export class ChatTemplate {
         `Cannot parse the chat template of ${origin}: ${e instanceof Error ? e.message : e}`,
       );
     }
+    this.acceptsTools = /\btools\b/.test(source);
     this.#tokenizer = tokenizer;
     const text = (
       t: unknown,
@@ -131,11 +145,8 @@ export class ChatTemplate {
   }
 
   /** The conversation as text, exactly as the template writes it. */
-  render(
-    messages: readonly ChatMessage[],
-    options: { addGenerationPrompt?: boolean } = {},
-  ): string {
-    return this.#render(messages, options.addGenerationPrompt ?? true);
+  render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
+    return this.#render(messages, options.addGenerationPrompt ?? true, options.tools);
   }
 
   /**
@@ -146,11 +157,8 @@ export class ChatTemplate {
    * continuation of what precedes it. A template that rewrites content beyond trimming it is
    * refused: its messages cannot be told from its own text.
    */
-  encode(
-    messages: readonly ChatMessage[],
-    options: { addGenerationPrompt?: boolean } = {},
-  ): number[] {
-    return this.#encode(messages, options.addGenerationPrompt ?? true, false).ids;
+  encode(messages: readonly ChatMessage[], options: RenderOptions = {}): number[] {
+    return this.#encode(messages, options.addGenerationPrompt ?? true, false, options.tools).ids;
   }
 
   /**
@@ -170,9 +178,10 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     gen: boolean,
     withSpans: boolean,
+    tools?: readonly unknown[],
   ): { ids: number[]; spans: ([number, number] | undefined)[] } {
-    const real = this.#render(messages, gen);
-    const pieces = this.#pieces(messages, real, gen);
+    const real = this.#render(messages, gen, tools);
+    const pieces = this.#pieces(messages, real, gen, tools);
     const specials = [...this.#tokenizer.specialTokens.keys()];
     const plain = pieces.every((p) =>
       p.message === undefined || !specials.some((t) => p.text.includes(t))
@@ -207,8 +216,9 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     real: string,
     gen: boolean,
+    tools?: readonly unknown[],
   ): { text: string; message?: number; at: number }[] {
-    const marked = this.#render(messages.map((m, i) => ({ ...m, content: MARK(i) })), gen);
+    const marked = this.#render(messages.map((m, i) => ({ ...m, content: MARK(i) })), gen, tools);
     const out: { text: string; message?: number; at: number }[] = [];
     let pos = 0; // position in `real`
     const parts = marked.split(MARK_RE); // template, index, template, index, …, template
@@ -221,8 +231,14 @@ export class ChatTemplate {
       const index = Number(parts[p + 1]);
       const content = messages[index]!.content;
       const next = parts[p + 2] ?? "";
-      const written = [content, content.trim(), content.trimStart(), content.trimEnd()]
-        .find((c) => real.startsWith(c + next, pos));
+      // As written, trimmed, or as a JSON string's inside (Llama 3.1 writes tool results `tojson`).
+      const written = [
+        content,
+        content.trim(),
+        content.trimStart(),
+        content.trimEnd(),
+        JSON.stringify(content).slice(1, -1),
+      ].find((c) => real.startsWith(c + next, pos));
       if (written === undefined) throw unaligned(pos, index);
       out.push({ text: written, message: index, at: pos });
       pos += written.length;
@@ -256,7 +272,11 @@ export class ChatTemplate {
     return spans;
   }
 
-  #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
+  #render(
+    messages: readonly ChatMessage[],
+    addGenerationPrompt: boolean,
+    tools?: readonly unknown[],
+  ): string {
     try {
       // Template.render's globals, except that strftime_now follows Python's C locale ("Dec", not
       // the system locale's month) as transformers' does; and, as transformers, no date_string.
@@ -276,6 +296,7 @@ export class ChatTemplate {
         ...this.#vars,
         messages,
         add_generation_prompt: addGenerationPrompt,
+        ...(tools ? { tools } : {}),
       };
       for (const [name, value] of Object.entries(variables)) env.set(name, value);
       return (new Interpreter(env).run(this.#template.parsed) as { value: string }).value;

@@ -87,8 +87,8 @@ function xgrammar(): Promise<XGrammar> {
   })();
 }
 
-/** Compilers by tokenizer: the vocabulary is read once per model. */
-const compilers = new WeakMap<TextTokenizer, Promise<Compiler>>();
+/** Compilers by tokenizer, and the tokens free of control bytes: the vocabulary is read once. */
+const compilers = new WeakMap<TextTokenizer, Promise<{ compiler: Compiler; plain: Uint32Array }>>();
 
 /** XGrammar's name for how a vocabulary spells bytes. */
 function vocabType(tokenizer: TextTokenizer): string {
@@ -112,7 +112,7 @@ function compiler(
   tokenizer: TextTokenizer,
   vocabSize: number,
   stops: readonly number[],
-): Promise<Compiler> {
+): Promise<{ compiler: Compiler; plain: Uint32Array }> {
   let c = compilers.get(tokenizer);
   if (!c) {
     c = (async () => {
@@ -130,7 +130,14 @@ function compiler(
         vocabSize,
         [...stops],
       );
-      return await x.GrammarCompiler.createGrammarCompiler(info);
+      // XGrammar's strings take a raw tab (and other control bytes) that JSON forbids unescaped;
+      // compact JSON has no place for one, so tokens holding one are never allowed.
+      const plain = new Uint32Array(Math.ceil(vocabSize / 32));
+      for (let id = 0; id < vocabSize; id++) {
+        const bytes = special.has(id) ? [] : tokenizer.tokenBytes(id);
+        if (!bytes.some((b) => b < 0x20)) plain[id >>> 5]! |= 1 << (id & 31);
+      }
+      return { compiler: await x.GrammarCompiler.createGrammarCompiler(info), plain };
     })();
     compilers.set(tokenizer, c);
   }
@@ -147,7 +154,7 @@ export async function compileJson(
   stops: readonly number[],
   format: JsonFormat,
 ): Promise<JsonGrammar> {
-  const c = await compiler(tokenizer, vocabSize, stops);
+  const { compiler: c, plain } = await compiler(tokenizer, vocabSize, stops);
   const schema = format.type === "json_object" ? { type: "object" } : format.schema;
   let compiled: Disposable;
   try {
@@ -164,8 +171,10 @@ export async function compileJson(
     async matcher() {
       const m = await x.GrammarMatcher.createGrammarMatcher(compiled);
       return {
-        // A copy: the library's array is a view of its own memory.
-        allowed: async () => Uint32Array.from(await m.getNextTokenBitmask()),
+        allowed: async () => {
+          const mask = await m.getNextTokenBitmask();
+          return Uint32Array.from(mask, (word, i) => word & plain[i]!);
+        },
         accept: (id) => m.acceptToken(id),
         dispose: () => m.dispose(),
       };

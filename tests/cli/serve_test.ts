@@ -292,8 +292,7 @@ Deno.test("serve: no OpenAI field is silently ignored: unsupported ones are a 40
       max_tokens: 2,
     };
     const refused: Record<string, unknown> = {
-      tools: [{ type: "function", function: { name: "f", parameters: {} } }],
-      tool_choice: "required",
+      tool_choice: "required", // without tools
       logprobs: 3, // chat's is true or false
       top_logprobs: 3, // without logprobs: true
       echo: true, // completions only
