@@ -20,8 +20,10 @@ decode together); a prompt that starts with tokens an earlier request left in a 
 reuses them (usage.prompt_tokens_details.cached_tokens). Fields: model, messages | prompt,
 max_tokens | max_completion_tokens, temperature, top_p, top_k, min_p, repetition_penalty, seed,
 stop, n (≤ 8), stream, stream_options.include_usage, logprobs + top_logprobs (chat), logprobs +
-echo (completions; max_tokens 0 with echo scores the prompt only); other OpenAI fields are a 400
-naming them unless at their defaults (none is silently ignored). Every bad request gets a 4xx with OpenAI's error
+echo (completions; max_tokens 0 with echo scores the prompt only), response_format (json_object,
+json_schema: masked on the GPU, so replies parse), tools + tool_choice (chat, through a template
+that takes tools; required and named calls constrained); other OpenAI fields are a 400 naming them
+unless at their defaults (none is silently ignored). Every bad request gets a 4xx with OpenAI's error
 object; the server keeps serving. SIGINT or SIGTERM: a graceful stop. New requests are refused (503) and every running
 or queued request is finished; after --shutdown-timeout seconds, the rest end with finish_reason
 "interrupted" (streams: a last chunk, then data: [DONE]). Then exit 0. A second signal ends the
