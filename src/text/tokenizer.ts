@@ -45,6 +45,7 @@ export class TextTokenizer {
     config: Record<string, unknown>,
     path: string,
   ) {
+    json = asTransformersReads(json, config);
     this.#json = json;
     this.#config = config;
     try {
@@ -79,12 +80,12 @@ export class TextTokenizer {
     return new TextTokenizer(json, config, path);
   }
 
-  /** tokenizer_config.json as parsed (chat_template, bos_token, …). */
-  /** tokenizer.json as parsed (its normalizer, decoder, …). */
+  /** tokenizer.json as read (its normalizer, decoder, …). */
   get json(): Readonly<Record<string, unknown>> {
     return this.#json;
   }
 
+  /** tokenizer_config.json as parsed (chat_template, bos_token, …). */
   get config(): Readonly<Record<string, unknown>> {
     return this.#config;
   }
@@ -170,6 +171,34 @@ export class TextTokenizer {
       : (token as { content?: string } | null)?.content;
     return text === undefined ? undefined : this.#tokenizer.token_to_id(text);
   }
+}
+
+/**
+ * tokenizer.json as transformers reads it. A Llama tokenizer with `legacy: false` gets Metaspace
+ * ("▁" before the text's start only) in place of a normalizer that prepends "▁" to every piece
+ * between special tokens: so text after `</s>` in a chat template encodes as transformers'
+ * apply_chat_template encodes it (the tokenizers library alone would add a "▁").
+ */
+function asTransformersReads(
+  json: Record<string, unknown>,
+  config: Record<string, unknown>,
+): Record<string, unknown> {
+  const n = json.normalizer as {
+    type?: string;
+    normalizers?: { type?: string; prepend?: string }[];
+  };
+  const prepends = n?.type === "Sequence" &&
+    (n.normalizers ?? []).some((x) => x?.type === "Prepend" && x.prepend === "▁");
+  if (
+    config.legacy !== false || !/^LlamaTokenizer/.test(String(config.tokenizer_class)) || !prepends
+  ) {
+    return json;
+  }
+  return {
+    ...json,
+    normalizer: null,
+    pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+  };
 }
 
 function parseObject(text: string, path: string): Record<string, unknown> {

@@ -109,18 +109,37 @@ Deno.test("ChatTemplate.encode() refuses a template that rewrites content, never
 });
 
 /** Zephyr's template (HuggingFaceH4/zephyr-7b-beta), as TinyLlama-Chat and others ship it. */
-const ZEPHYR = `{% for message in messages %}
-{% if message['role'] == 'user' %}
-{{ '<|user|>\\n' + message['content'] + eos_token }}
-{% elif message['role'] == 'system' %}
-{{ '<|system|>\\n' + message['content'] + eos_token }}
-{% elif message['role'] == 'assistant' %}
-{{ '<|assistant|>\\n'  + message['content'] + eos_token }}
-{% endif %}
-{% if loop.last and add_generation_prompt %}
-{{ '<|assistant|>' }}
-{% endif %}
-{% endfor %}`;
+const ZEPHYR = Deno.readTextFileSync(
+  new URL("../fixtures/chat-templates/zephyr.jinja", import.meta.url),
+);
+
+/** Ids from transformers' apply_chat_template (tools/goldens/chat_template_ids.py). */
+const TEMPLATE_GOLDENS: {
+  goldens: {
+    case: string;
+    tokenizer: string;
+    template: string;
+    messages: { role: string; content: string }[];
+    add_generation_prompt: boolean;
+    ids: number[];
+  }[];
+} = JSON.parse(
+  Deno.readTextFileSync(new URL("../fixtures/chat-templates/goldens.json", import.meta.url)),
+);
+
+Deno.test("ChatTemplate.encode gives transformers' apply_chat_template(tokenize=True) ids (SentencePiece, Zephyr's template)", () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  for (const g of TEMPLATE_GOLDENS.goldens) {
+    const folder = tempDir();
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      Deno.copyFileSync(`${root}${g.tokenizer}/${f}`, `${folder}/${f}`);
+    }
+    Deno.copyFileSync(`${root}${g.template}`, `${folder}/chat_template.jinja`);
+    const template = ChatTemplate.load(folder, TextTokenizer.load(folder)!)!;
+    const ids = template.encode(g.messages, { addGenerationPrompt: g.add_generation_prompt });
+    assertEquals(ids, g.ids, `${g.case}: ${JSON.stringify(g.messages)}`);
+  }
+});
 
 Deno.test("ChatTemplate on a SentencePiece tokenizer (Zephyr's template): the render tokenized once, no '▁' added at each message", () => {
   const builtin = new URL("../../models/stories-260k", import.meta.url).pathname;
