@@ -21,6 +21,7 @@ comparing with other implementations.
   --top K      print the K best tokens of every position (default 5 without --out)
   --ctx N      context length (default: the number of tokens)
   --weights F  bf16 | q8 | q5 | q4 (default: as stored)
+  --adapter D  a PEFT LoRA adapter folder, merged at load (compare with PEFT's logits)
 
 ${MODEL_HELP}
 `;
@@ -37,6 +38,7 @@ export const logits = command({
     top: { type: "string" },
     ctx: { type: "string" },
     weights: { type: "string" },
+    adapter: { type: "string" },
   },
   async run({ values, positionals }) {
     const spec = modelArg("logits", positionals);
@@ -71,6 +73,7 @@ export const logits = command({
       const loaded = await loadModel(spec, {
         contextLength: ctx,
         weights: weightsFlag(values.weights),
+        ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
         onProgress: progressBar("Loading"),
       });
       const { model } = loaded;

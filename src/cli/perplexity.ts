@@ -27,6 +27,7 @@ scored. Log-softmax runs on the GPU; the logits are never read back.
   --ctx N       tokens per window (default: the model's context, at most 4096)
   --stride N    tokens between window starts, 1..ctx (default: ctx)
   --weights F   bf16 | q8 | q5 | q4: round or quantize the matrices at load (default: as stored)
+  --adapter D   a PEFT LoRA adapter folder, merged at load
   --json        print {"tokens", "windows", "nll", "ppl", "ctx", "stride", "weights",
                 "tokens_per_second"} (tokens: scored; tokens_per_second: run through the model)
 
@@ -43,6 +44,7 @@ export const perplexity = command({
     ctx: { type: "string" },
     stride: { type: "string" },
     weights: { type: "string" },
+    adapter: { type: "string" },
     json: { type: "boolean" },
   },
   async run({ values, positionals }) {
@@ -69,6 +71,7 @@ export const perplexity = command({
     const loaded = await loadModel(spec, {
       contextLength: Math.min(ctx, ids.length),
       weights,
+      ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
       onProgress: progressBar("Loading"),
     });
     const { model } = loaded;

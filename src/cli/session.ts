@@ -24,6 +24,7 @@ export const GENERATION_FLAGS = {
   system: { type: "string" },
   ctx: { type: "string" },
   weights: { type: "string" },
+  adapter: { type: "string" },
 } as const;
 
 /** `--weights`: as stored (undefined), rounded to bf16, or quantized at load. */
@@ -43,7 +44,10 @@ export const GENERATION_HELP = `  --system TEXT            system message (chat 
   --stop STR               stop when the text contains STR (repeatable; STR not printed)
   --ctx N                  context length in tokens (default: min(max_position_embeddings, 4096))
   --weights F              bf16 | q8 | q5 | q4: round (bf16) or quantize the matrices on the GPU while loading
-                           (default: as stored)`;
+                           (default: as stored)
+  --adapter DIR            a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors), merged
+                           into the weights at load (W + alpha/r·B·A; targeted matrices then f32 unless
+                           --weights packs them)`;
 
 type FlagValues = {
   [K in keyof typeof GENERATION_FLAGS]?: (typeof GENERATION_FLAGS)[K] extends { multiple: true }
@@ -91,6 +95,7 @@ export async function openSession(
     ...options,
     ...(values.ctx !== undefined ? { contextLength: intFlag("ctx", values.ctx, 2) } : {}),
     weights: weightsFlag(values.weights),
+    ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
     sampling,
     ...(maxTokens !== undefined ? { maxTokens } : {}),
     ...(stop !== undefined ? { stop } : {}),

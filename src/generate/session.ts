@@ -22,6 +22,8 @@ export interface SessionOptions {
   contextLength?: number;
   /** Pack the matrices while loading (default: as stored). */
   weights?: LoadOptions["weights"];
+  /** A PEFT LoRA adapter folder merged into the weights at load. */
+  adapter?: string;
   /** Sequences the model holds at once (batch, serve). @default 1 */
   slots?: number;
   /** Sampling settings over generation_config.json's. */
@@ -70,6 +72,7 @@ export async function openSession(spec: string, options: SessionOptions = {}): P
   const loaded = await loadModel(dir, {
     ...(options.contextLength !== undefined ? { contextLength: options.contextLength } : {}),
     weights: options.weights,
+    ...(options.adapter !== undefined ? { adapter: options.adapter } : {}),
     onProgress: options.onProgress,
     ...(options.slots ? { slots: options.slots } : {}),
   });

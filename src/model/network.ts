@@ -11,6 +11,7 @@ import { type Launch, LOGPROB_RECORD, Ops, SETTINGS_BYTES } from "../gpu/ops.ts"
 import type { SamplingParams } from "../gpu/sampling_params.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { LlamaConfig } from "./config.ts";
+import { openAdapter } from "./adapter.ts";
 import { ropeTables } from "./rope.ts";
 import { type UploadProgress, uploadWeights } from "./weights.ts";
 
@@ -28,6 +29,8 @@ export interface LoadOptions {
   slots?: number;
   /** Pack the matrices at load (bf16; q8: int8, q4: 4-bit, groups of 32). @default as stored */
   weights?: PackFormat;
+  /** A PEFT LoRA adapter folder, merged into the weights before they are packed. */
+  adapter?: string;
 }
 
 /** The launches of one decoder layer, in forward order. */
@@ -122,6 +125,7 @@ export async function buildNetwork(
   const w = await uploadWeights(gpu, c, ckpt.weights, {
     onProgress: options.onProgress,
     pack: options.weights && { format: options.weights, ops },
+    adapter: options.adapter === undefined ? undefined : openAdapter(options.adapter, c),
   });
   const buffers: GPUBuffer[] = [
     w.norm,

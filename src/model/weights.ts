@@ -16,6 +16,7 @@ import {
 } from "../gpu/buffers.ts";
 import type { Ops } from "../gpu/ops.ts";
 import { type DType, type TensorInfo, type TensorStore, toF32 } from "../io/safetensors.ts";
+import { type Adapter, mergeDelta } from "./adapter.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type MatrixFormat, packing, vocabularyFormats } from "./quantization.ts";
 
@@ -53,9 +54,11 @@ export async function uploadWeights(
     onProgress?: UploadProgress | undefined;
     /** Pack the matrices at load: bf16/q8/q4 (vocabulary as `vocabularyFormats` says; norms f32). */
     pack?: { format: PackFormat; ops: Ops } | undefined;
+    /** Merged into its targets (then uploaded as f32, or packed from f32). */
+    adapter?: Adapter | undefined;
   } = {},
 ): Promise<LlamaWeights> {
-  const { onProgress, pack } = options;
+  const { onProgress, pack, adapter } = options;
   if (config.attentionBias || config.mlpBias) {
     throw new InputError(
       "config.json: attention_bias/mlp_bias true is not supported yet: expected false (as in Llama 3)",
@@ -86,6 +89,25 @@ export async function uploadWeights(
   ): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
+    if (adapter && names.some((n) => adapter.delta(n))) {
+      // W + s·B·A in f32, as PEFT computes it: each tensor of the group widened, deltas added.
+      const merged = ts.map((t) => {
+        const w = toF32(store.finiteBytes(t), t.dtype);
+        const delta = adapter.delta(t.name);
+        if (delta) mergeDelta(w, t.shape[0]!, t.shape[1]!, delta, adapter.scale);
+        return new Uint8Array(w.buffer);
+      });
+      const packAs = pack && format && packing(format, "F32");
+      const m = await uploadMatrix(uploader, merged, {
+        type: "f32",
+        cols: ts[0]!.shape[1]!,
+        maxBindingBytes,
+        label: names.join("+"),
+        pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, "f32") },
+      });
+      ts.forEach(advance);
+      return m;
+    }
     if (dtypes.size > 1) {
       throw new InputError(
         `Tensors ${names.join(", ")} have different dtypes (${[...dtypes]}): expected one dtype`,
