@@ -9,6 +9,7 @@ import { gpu } from "./gpu.ts";
 import { init } from "./init.ts";
 import { inspect } from "./inspect.ts";
 import { logits } from "./logits.ts";
+import { merge } from "./merge.ts";
 import { perplexity } from "./perplexity.ts";
 import { run } from "./run.ts";
 import { serve } from "./serve.ts";
@@ -30,6 +31,7 @@ const COMMANDS: readonly Command[] = [
   compare,
   train,
   init,
+  merge,
   serve,
 ];
 

@@ -173,3 +173,46 @@ Deno.test("wgllama logits --adapter writes PEFT's logits; run --adapter generate
     /^wgllama: error: Cannot load the adapter .*: no adapter_config\.json/,
   );
 });
+
+Deno.test("wgllama merge writes a Hugging Face folder whose logits are PEFT's (f32), or PEFT's rounded (the base's bf16); an existing model is not replaced without --overwrite", async () => {
+  const g = GOLDENS.goldens.find((g) => g.adapter === "tiny-bf16-tied-all" && g.ids.length > 5)!;
+  const adapter = `${ADAPTERS}${g.adapter}`;
+  const out = `${tempDir()}/merged`;
+  const r = await wgllama([
+    "merge",
+    fixture(g.model),
+    "--adapter",
+    adapter,
+    "--out",
+    out,
+    "--save-dtype",
+    "f32",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, /merged 21 matrices/); // 3 layers × 7 projections
+  const { gpu } = await testGpu();
+  const logitsOf = async (dir: string) => {
+    const ckpt = openCheckpoint(dir);
+    const model = await Llama.load(ckpt, gpu);
+    ckpt.close();
+    const logits = await model.logits(g.ids, 0);
+    model.dispose();
+    return logits;
+  };
+  assertRelClose(await logitsOf(out), g.logits.flat(), 1e-4, "merged f32");
+  const again = await wgllama(["merge", fixture(g.model), "--adapter", adapter, "--out", out]);
+  assertEquals(again.code, 1);
+  assertMatch(again.stderr, /already holds a model .*--overwrite/);
+  const bf16 = await wgllama([
+    "merge",
+    fixture(g.model),
+    "--adapter",
+    adapter,
+    "--out",
+    out,
+    "--overwrite",
+  ]);
+  assertEquals(bf16.code, 0, bf16.stderr);
+  assertEquals(JSON.parse(Deno.readTextFileSync(`${out}/config.json`)).torch_dtype, "bfloat16");
+  assertRelClose(await logitsOf(out), g.logits.flat(), 2e-2, "merged bf16");
+});
