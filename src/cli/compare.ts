@@ -17,6 +17,7 @@ over every position, and the perplexity of the tokens under both (mean cross-ent
 token, as \`wgllama perplexity\` with one window).
 
   --weights F   bf16, q8, q5 or q4
+  --adapter D   a PEFT LoRA adapter merged into both (packed and stored) before comparing
   --ids LIST    comma-separated token ids
   --text FILE   a text file, tokenized with BOS (needs tokenizer.json)
   --json        print {"weights", "positions", "top1_agreement", "mean_kl", "max_abs_logit_error",
@@ -32,6 +33,7 @@ export const compare = command({
   usage: USAGE,
   flags: {
     weights: { type: "string" },
+    adapter: { type: "string" },
     ids: { type: "string" },
     text: { type: "string" },
     json: { type: "boolean" },
@@ -56,7 +58,7 @@ export const compare = command({
       ids = tokenizer.encode(text, { postProcess: true }); // the one raw-text convention
     }
     if (ids.length === 0) throw new InputError("Nothing to compare: zero tokens");
-    const r = await compareWeights(spec, format, ids);
+    const r = await compareWeights(spec, format, ids, values.adapter);
     const [pplTest, pplReference] = [r.ppl, r.pplReference];
     const json = {
       weights: format,

@@ -106,11 +106,17 @@ export async function compareWeights(
   spec: string,
   format: PackFormat,
   ids: readonly number[],
+  adapter?: string,
 ): Promise<WeightComparison> {
   const gpu = await openGpu();
   try {
     const logits = async (weights: PackFormat | undefined) => {
-      const loaded = await loadModel(spec, { gpu, contextLength: ids.length, weights });
+      const loaded = await loadModel(spec, {
+        gpu,
+        contextLength: ids.length,
+        weights,
+        ...(adapter !== undefined ? { adapter } : {}),
+      });
       try {
         return await loaded.model.logits(ids, 0);
       } finally {
