@@ -48,10 +48,24 @@ export const init = command({
     }
     const json = readJson(values.config) as Record<string, unknown>;
     const config = parseLlamaConfig(json, values.config);
-    const range = json.initializer_range ?? 0.02;
+    // As Hugging Face's _init_weights: `initializer_range or 0.02` (absent, null or 0: 0.02).
+    const range = json.initializer_range || 0.02;
     if (typeof range !== "number" || !(range > 0)) {
       throw new InputError(
-        `${values.config}: initializer_range is ${range}: expected a positive number`,
+        `${values.config}: initializer_range is ${
+          JSON.stringify(range)
+        }: expected a positive number (or 0 for 0.02)`,
+      );
+    }
+    const pad = json.pad_token_id;
+    if (
+      pad != null &&
+      !(Number.isInteger(pad) && (pad as number) >= 0 && (pad as number) < config.vocabSize)
+    ) {
+      throw new InputError(
+        `${values.config}: pad_token_id is ${
+          JSON.stringify(pad)
+        }: expected a token id below vocab_size ${config.vocabSize}, or null`,
       );
     }
     const dtype = parseSaveDtype("dtype", values.dtype, saveDtypeOf(config.torchDtype));
@@ -59,7 +73,13 @@ export const init = command({
     const dir = values.out;
     checkOutFolder(dir, { flag: "--out", overwrite: values.overwrite ?? false });
     const tokenizerFrom = values.tokenizer && resolveModelDir(values.tokenizer);
-    writeNewModel(dir, json, config, { seed, dtype, initializerRange: range, tokenizerFrom });
+    writeNewModel(dir, json, config, {
+      seed,
+      dtype,
+      initializerRange: range,
+      ...(pad != null ? { padTokenId: pad as number } : {}),
+      tokenizerFrom,
+    });
     out(
       `initialised ${
         countParameters(config).total

@@ -1,6 +1,7 @@
 /**
  * A new model with Hugging Face's initialisation for `LlamaForCausalLM` (`_init_weights`): every
- * linear and embedding weight drawn from normal(0, initializer_range), norms at 1; seeded, and
+ * linear and embedding weight drawn from normal(0, initializer_range), the embedding's
+ * `pad_token_id` row zero, norms at 1; seeded, and
  * written tensor by tensor so a large model never sits whole in memory.
  * @module
  */
@@ -32,7 +33,13 @@ export function writeNewModel(
   dir: string,
   json: Record<string, unknown>,
   c: LlamaConfig,
-  o: { seed: number; dtype: SaveDtype; initializerRange: number; tokenizerFrom?: string },
+  o: {
+    seed: number;
+    dtype: SaveDtype;
+    initializerRange: number;
+    padTokenId?: number;
+    tokenizerFrom?: string;
+  },
 ): void {
   const files = new FileSet(dir);
   try {
@@ -55,7 +62,7 @@ export function writeNewModel(
 export function writeInitialWeights(
   path: string,
   c: LlamaConfig,
-  o: { seed: number; dtype: SaveDtype; initializerRange: number },
+  o: { seed: number; dtype: SaveDtype; initializerRange: number; padTokenId?: number },
 ): void {
   const tensors = expectedTensors(c).map((t) => ({
     name: t.name,
@@ -66,10 +73,15 @@ export function writeInitialWeights(
   writeSafetensors(path, tensors, (t, write) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const norm = t.shape.length === 1;
+    // The embedding's padding row is drawn, then zeroed (nn.Embedding's padding_idx, as HF does).
+    const [padFrom, padTo] = t.name === "model.embed_tokens.weight" && o.padTokenId !== undefined
+      ? [o.padTokenId * t.shape[1]!, (o.padTokenId + 1) * t.shape[1]!]
+      : [0, 0];
     for (let at = 0; at < n; at += CHUNK) {
       const values = new Float32Array(Math.min(CHUNK, n - at));
       for (let i = 0; i < values.length; i++) {
         values[i] = norm ? 1 : normal() * o.initializerRange;
+        if (at + i >= padFrom && at + i < padTo) values[i] = 0;
       }
       write(encodeAs(values, o.dtype));
     }

@@ -365,3 +365,35 @@ Deno.test("train --dry-run reports the memory it would allocate, without a GPU r
   assertEquals(m.total_bytes, m.state_bytes + m.activation_bytes);
   assert(m.parameters > 0 && m.state_bytes === 16 * m.parameters, JSON.stringify(m));
 });
+
+Deno.test("init as Hugging Face's _init_weights: the pad_token_id embedding row is zero, initializer_range 0 means 0.02", async () => {
+  const dir = tempDir();
+  const config = {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    vocab_size: 64,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    max_position_embeddings: 32,
+    rms_norm_eps: 1e-5,
+    pad_token_id: 5,
+    initializer_range: 0,
+    torch_dtype: "float32",
+  };
+  Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(config));
+  const r = await wgllama(["init", "--config", `${dir}/config.json`, "--out", `${dir}/m`]);
+  assertEquals(r.code, 0, r.stderr);
+  const embed = readTensors(`${dir}/m/model.safetensors`).get("model.embed_tokens.weight")!;
+  const row = (i: number) => embed.subarray(i * 16, (i + 1) * 16);
+  assert(row(5).every((v) => v === 0), `pad row ${row(5)}`);
+  const others = embed.filter((_, i) => Math.floor(i / 16) !== 5);
+  const std = Math.sqrt(others.reduce((a, v) => a + v * v, 0) / others.length);
+  assert(std > 0.015 && std < 0.025, `std ${std} (expected ≈ 0.02)`);
+  Deno.writeTextFileSync(`${dir}/bad.json`, JSON.stringify({ ...config, pad_token_id: 64 }));
+  const bad = await wgllama(["init", "--config", `${dir}/bad.json`, "--out", `${dir}/n`]);
+  assertEquals(bad.code, 1);
+  assertMatch(bad.stderr, /pad_token_id is 64: expected a token id below vocab_size 64/);
+});
