@@ -78,7 +78,8 @@ export function passOrder(
 
 /**
  * Trains `model` from `at` until `plan.totalSteps` (or a stop); returns the position reached.
- * A pass's last micro-batch holds what is left of it; the next pass starts a new order. A step
+ * A pass's last micro-batch holds what is left of it, and its last step the micro-batches left;
+ * the next pass starts a new order. A step
  * whose loss or gradient norm is not finite changes nothing and ends the run at the position
  * before it, unless `skipNonFinite`: then the run goes on past it.
  */
@@ -106,7 +107,10 @@ export async function train(
   while (pos.step < plan.totalSteps) {
     const before = { ...pos };
     const t0 = performance.now();
-    const batches = Array.from({ length: plan.accumulate }, nextBatch);
+    // Up to `accumulate` micro-batches, never past the end of a pass: as Hugging Face's Trainer,
+    // a pass whose micro-batches do not divide evenly ends with a shorter step.
+    const batches = [nextBatch()];
+    while (batches.length < plan.accumulate && pos.cursor < data.length) batches.push(nextBatch());
     const lr = plan.optimizer.lr *
       lrFactor(plan.schedule, pos.step, { warmup: plan.warmup, total: plan.totalSteps });
     const r = await model.trainStep(batches, { ...plan.optimizer, lr });
