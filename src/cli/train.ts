@@ -6,7 +6,7 @@ import { countParameters } from "../model/tensors.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { packBatch } from "../train/batch.ts";
-import { readTrainingData } from "../train/data.ts";
+import { type Packing, readTrainingData } from "../train/data.ts";
 import {
   checkOutFolder,
   parseSaveDtype,
@@ -30,11 +30,17 @@ global-norm clipping), on f32 master weights, and writes a Hugging Face folder t
 wgllama and transformers load. Progress goes to stderr; a summary line to stdout.
 
 Data (--data: a file, or a folder whose files are read in name order):
-  plain text (any file but .jsonl)   tokenized, concatenated and cut into --seq-len blocks
+  plain text (any file but .jsonl)   as Hugging Face's run_clm.py: each line a document
+        (tokenizer(line), so with its BOS), all concatenated and cut into --seq-len blocks, the
+        remainder dropped (group_texts); --pack files: each file one document, the short last
+        block kept
   .jsonl, one object a line:
     {"input_ids": [...], "attention_mask": [...], "labels": [...]}   pre-tokenized, one sequence
         each (mask and labels optional; labels default to the ids, -100 where the mask is 0);
-        positions are indices in the line, tokens with mask 0 are left out
+        positions are indices in the line, tokens with mask 0 are left out (so, unlike Hugging
+        Face, a left-padded row's first real token is not scored from the last pad: its loss is
+        the unpadded row's; Hugging Face's depends on its attention implementation's handling
+        of fully masked rows)
     {"text": "..."}                  packed as plain text
     {"messages": [{"role", "content"}, ...]}   rendered through the chat template; with --chat
         the loss counts only the assistant messages' tokens (and each one's end-of-turn token)
@@ -46,6 +52,7 @@ Options (defaults are Hugging Face Trainer's):
   --steps N           optimizer steps (default: --epochs passes over the data)
   --epochs N          passes over the data (default 1)
   --seq-len N         tokens per sequence (default: the model's context, at most 512)
+  --pack lines|files  how plain text is packed (default lines: run_clm's recipe)
   --lr X              peak learning rate (default 5e-5)
   --betas B1,B2       AdamW betas (default 0.9,0.999)
   --eps X             AdamW epsilon (default 1e-8)
@@ -96,6 +103,7 @@ const FLAGS = {
   steps: { type: "string" },
   epochs: { type: "string" },
   "seq-len": { type: "string" },
+  pack: { type: "string" },
   lr: { type: "string" },
   betas: { type: "string" },
   eps: { type: "string" },
@@ -124,6 +132,7 @@ const PLAN_FLAGS = [
   "accumulate",
   "epochs",
   "seq-len",
+  "pack",
   "lr",
   "betas",
   "eps",
@@ -170,6 +179,7 @@ export const train = command({
     const data = readTrainingData(settings.data, { tokenizer, template }, {
       seqLen: settings.seqLen,
       chat: settings.chat,
+      packing: settings.packing,
     });
     packBatch(data, config.vocabSize, settings.data); // every sequence checked before the GPU starts
     const plan = settings.plan;
@@ -290,6 +300,7 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
       ? intFlag("seq-len", v["seq-len"], 2, config.maxPositionEmbeddings)
       : Math.min(512, config.maxPositionEmbeddings),
     chat: v.chat ?? false,
+    packing: packFlag(v.pack),
     saveDtype,
     epochs: v.epochs !== undefined ? intFlag("epochs", v.epochs, 1) : 1,
     plan: {
@@ -330,7 +341,14 @@ function resumedSettings(v: Values, state: Record<string, unknown>, dir: string)
     throw new InputError(`${dir}/trainer_state.json: not the state of a wgllama train run`);
   }
   if (s.plan.optimizer.maxGradNorm === null) s.plan.optimizer.maxGradNorm = Infinity; // JSON
-  return { ...s, data: v.data ?? s.data };
+  // Saved before --pack existed: text was packed a file at a time, and must be again.
+  return { ...s, packing: s.packing ?? "files", data: v.data ?? s.data };
+}
+
+/** `--pack`: how plain text becomes blocks. */
+function packFlag(value: string | undefined): Packing {
+  if (value === undefined || value === "lines" || value === "files") return value ?? "lines";
+  throw new UsageError(`--pack is "${value}": expected lines or files`);
 }
 
 function evalTokens(path: string, tokenizer: TextTokenizer | undefined): number[] {

@@ -14,6 +14,7 @@ import { loadTrainable } from "../train/load.ts";
 import { readTrainingState, saveCheckpoint, type SaveDtype, writeError } from "../train/save.ts";
 import type { TrainableLlama } from "../train/trainable.ts";
 import { type Position, train as trainLoop, type TrainingPlan } from "../train/trainer.ts";
+import type { Packing } from "../train/data.ts";
 import { err, out } from "./output.ts";
 import { type ProgressOptions, QUIET_SECONDS } from "./progress.ts";
 
@@ -22,6 +23,8 @@ export interface RunSettings {
   model: string;
   data: string;
   seqLen: number;
+  /** How plain text is packed (a run saved before it existed packed "files"). */
+  packing: Packing;
   chat: boolean;
   saveDtype: SaveDtype;
   /** Passes over the data when --steps is not given. */

@@ -1,8 +1,10 @@
 /**
  * Training data: a file or a folder of files turned into token sequences.
- * - Plain text (any file but `.jsonl`): tokenized as Hugging Face's `tokenizer(text)` does (BOS
- *   where the tokenizer adds it); all texts are concatenated and cut into blocks of `seqLen`
- *   tokens (HF's `run_clm` recipe; the last block may be shorter). Labels are the ids.
+ * - Plain text (any file but `.jsonl`), packed by HF's `run_clm` recipe (`packing` "lines", the
+ *   default): each line a document (as the `datasets` text loader splits it, empty lines too)
+ *   tokenized as `tokenizer(line)` does (BOS where the tokenizer adds it), all concatenated and
+ *   cut into blocks of `seqLen` tokens, the remainder dropped (`group_texts`). With "files", each
+ *   file (and `text` record) is one document and the short last block is kept. Labels are the ids.
  * - JSONL, one object a line: `{"input_ids": [...], "attention_mask"?: [...], "labels"?: [...]}`
  *   (pre-tokenized, one sequence each, taken as it is); `{"text": "..."}` (packed as plain
  *   text); `{"messages": [...]}` (one sequence each, rendered through the chat template; with
@@ -26,7 +28,7 @@ export interface TextCodec {
 export function readTrainingData(
   path: string,
   codec: TextCodec,
-  options: { seqLen: number; chat?: boolean },
+  options: { seqLen: number; chat?: boolean; packing?: Packing },
 ): Sequence[] {
   const files = listFiles(path);
   const sequences: Sequence[] = [];
@@ -34,7 +36,8 @@ export function readTrainingData(
   for (const file of files) {
     const text = decodeUtf8(readBytes(file), file);
     if (!file.endsWith(".jsonl")) {
-      texts.push(text);
+      if ((options.packing ?? "lines") === "lines") texts.push(...splitLines(text));
+      else texts.push(text);
       continue;
     }
     text.split("\n").forEach((line, i) => {
@@ -56,15 +59,38 @@ export function readTrainingData(
   if (texts.length) {
     const tokenizer = needTokenizer(codec, path);
     const ids = texts.flatMap((t) => tokenizer.encode(t, { postProcess: true }));
-    for (let i = 0; i < ids.length; i += options.seqLen) {
-      const block = ids.slice(i, i + options.seqLen);
+    // group_texts drops what does not fill a last block; "files" keeps it.
+    const end = (options.packing ?? "lines") === "lines"
+      ? ids.length - ids.length % options.seqLen
+      : ids.length;
+    for (let i = 0; i < end; i += options.seqLen) {
+      const block = ids.slice(i, Math.min(i + options.seqLen, end));
       if (block.length >= 2) sequences.push({ inputIds: block });
+    }
+    if (sequences.length === 0 && ids.length >= 2) {
+      throw new InputError(
+        `${path}: ${ids.length} tokens of text do not fill one --seq-len block of ${options.seqLen} (run_clm drops the remainder): lower --seq-len, or --pack files to keep a short block`,
+      );
     }
   }
   if (sequences.length === 0) {
     throw new InputError(`${path}: no training sequences (the data is empty or too short)`);
   }
   return sequences;
+}
+
+/** How plain text is packed: run_clm's lines (the default), or one document per file. */
+export type Packing = "lines" | "files";
+
+/**
+ * Lines as Python's `str.splitlines()` cuts them (what the `datasets` text loader does): at
+ * \n, \r\n, \r and the other line boundaries, no empty line after a final break.
+ */
+export function splitLines(text: string): string[] {
+  // deno-lint-ignore no-control-regex -- Python's line boundaries include these controls
+  const lines = text.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
 }
 
 type TrainingRecord = Sequence | { text: string } | { messages: ChatMessage[] };

@@ -269,7 +269,7 @@ Deno.test("init, then a few hundred steps from scratch: the loss falls and the f
     const gen = await wgllama(
       ["run", `${dir}/trained`, "--max-tokens", "40", "--temperature", "0"],
       {
-        stdin: "Weather for",
+        stdin: "Weather for Oakridge,",
       },
     );
     ok(gen, "run");

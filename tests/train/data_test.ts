@@ -4,7 +4,7 @@ import { TextTokenizer } from "../../src/text/tokenizer.ts";
 import { IGNORE_INDEX } from "../../src/train/batch.ts";
 import { readTrainingData } from "../../src/train/data.ts";
 import { InputError } from "../../src/errors.ts";
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { tempFolder } from "../_safetensors.ts";
 
 const LLAMA3 = new URL("../fixtures/tiny-llama3-vocab", import.meta.url).pathname;
@@ -49,16 +49,35 @@ Deno.test("text data is tokenized as HF does and packed into --seq-len blocks; b
     "b.jsonl": `{"text": "The end."}\n{"input_ids": [1, 5, 9], "labels": [-100, 5, 9]}\n`,
     "bad.jsonl": `{"input_ids": [1, 2]}\n{"input_ids": "x"}\n`,
   });
-  const seqs = readTrainingData(`${dir}/a.txt`, { tokenizer }, { seqLen: 64 });
+  // --pack files: the file is one document, the short last block kept.
+  const seqs = readTrainingData(`${dir}/a.txt`, { tokenizer }, { seqLen: 64, packing: "files" });
   const want = tokenizer.encode(text, { postProcess: true });
   const blocks: number[][] = [];
   for (let i = 0; i < want.length; i += 64) {
     if (want.length - i >= 2) blocks.push(want.slice(i, i + 64));
   }
   assertEquals(seqs.map((s) => s.inputIds), blocks);
-  const mixed = readTrainingData(`${dir}/b.jsonl`, { tokenizer }, { seqLen: 64 });
+  // The default, run_clm's: each line a document with its BOS (empty lines too), the remainder
+  // dropped.
+  const lines = ["Once upon a time.", "", "There was a cat.\r", "The end."];
+  const linesDir = tempFolder({ "l.txt": lines.join("\n") + "\n" });
+  const docs = ["Once upon a time.", "", "There was a cat.", "The end."]
+    .flatMap((l) => tokenizer.encode(l, { postProcess: true }));
+  const runClm = readTrainingData(`${linesDir}/l.txt`, { tokenizer }, { seqLen: 8 });
+  const whole = docs.length - docs.length % 8;
+  assertEquals(runClm.map((s) => s.inputIds).flat(), docs.slice(0, whole));
+  assert(runClm.every((s) => s.inputIds.length === 8));
+  assertEquals(docs.filter((id) => id === tokenizer.bosTokenId).length, 4);
+  assertThrows(
+    () => readTrainingData(`${linesDir}/l.txt`, { tokenizer }, { seqLen: 100 }),
+    InputError,
+    "do not fill one --seq-len block of 100",
+  );
+  const mixed = readTrainingData(`${dir}/b.jsonl`, { tokenizer }, { seqLen: 64, packing: "files" });
   assertEquals(mixed[0], { inputIds: [1, 5, 9], attentionMask: undefined, labels: [-100, 5, 9] });
   assertEquals(mixed[1]!.inputIds, tokenizer.encode("The end.", { postProcess: true }));
+  // run_clm drops a text shorter than a block; the pre-tokenized line stays.
+  assertEquals(readTrainingData(`${dir}/b.jsonl`, { tokenizer }, { seqLen: 64 }).length, 1);
   assertThrows(
     () => readTrainingData(`${dir}/bad.jsonl`, { tokenizer }, { seqLen: 64 }),
     InputError,
