@@ -91,7 +91,23 @@ export class TrainOps {
     return (pass) => (input(pass), weight(pass));
   }
 
-  /** C[m, n] (+)= Σ_k A[m, k] B[n, k] with strides [a_m, a_k, b_n, b_k, c_m]. */
+  /**
+   * C[m, n] (+)= α · Σ_k A[m, k] B[n, k] with strides [a_m, a_k, b_n, b_k, c_m] and element
+   * offsets [a_0, b_0, c_0].
+   */
+  gemm(
+    a: Bindable,
+    b: Bindable,
+    c: Bindable,
+    [m, n, k]: number[],
+    strides: number[],
+    accumulate: boolean,
+    offsets: [number, number, number] = [0, 0, 0],
+    alpha = 1,
+  ): Step {
+    return this.#gemm(a, b, c, [m!, n!, k!], strides, accumulate, offsets, alpha);
+  }
+
   #gemm(
     a: Bindable,
     b: Bindable,
@@ -99,9 +115,23 @@ export class TrainOps {
     [m, n, k]: number[],
     strides: number[],
     accumulate: boolean,
+    offsets: [number, number, number] = [0, 0, 0],
+    alpha = 1,
   ): Step {
     const wg = this.#gpu.workgroups.elementwise;
-    const params = this.#k.uniform([m!, n!, k!, ...strides, accumulate ? 1 : 0]);
+    const alphaBits = new Uint32Array(Float32Array.of(alpha).buffer)[0]!;
+    const params = this.#k.uniform([
+      m!,
+      n!,
+      k!,
+      ...strides,
+      accumulate ? 1 : 0,
+      ...offsets,
+      alphaBits,
+      0,
+      0,
+      0,
+    ]);
     const l = this.#k.launch(kernel("gemm"), wg, [params, a, b, c]);
     const groups = Math.ceil((Math.ceil(m! / GEMM_BLOCK) * Math.ceil(n! / GEMM_BLOCK)) / wg);
     return (pass) => l(pass, groups);

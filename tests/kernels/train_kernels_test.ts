@@ -126,6 +126,38 @@ function packedAttention(
   return { out, lse };
 }
 
+Deno.test("gemm with element offsets and a scale: a column slice of a wider C gets α·A·Bᵀ, the rest untouched", async () => {
+  const ctx = await context();
+  const rng = seeded(31);
+  // A: rows of width 15 from element 3; B: [n, k] transposed (b_n = 1, b_k = n) from element 2;
+  // C: columns 5..5+n of rows of width 17.
+  const [m, n, k, alpha] = [9, 6, 13, 0.37];
+  const a = randomArray(rng, 3 + m * 15, 1);
+  const b = randomArray(rng, 2 + k * n, 1);
+  const c0 = randomArray(rng, m * 17, 1);
+  const c = f32Buffer(ctx.gpu, c0);
+  const step = ctx.train.gemm(
+    f32Buffer(ctx.gpu, a),
+    f32Buffer(ctx.gpu, b),
+    c,
+    [m, n, k],
+    [15, 1, 1, n, 17],
+    true,
+    [3, 2, 5],
+    alpha,
+  );
+  const [got] = await run(ctx, 1, [step], [[c, m * 17]]);
+  const want = Float64Array.from(c0);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let q = 0; q < k; q++) sum += a[3 + i * 15 + q]! * b[2 + j + q * n]!;
+      want[i * 17 + 5 + j]! += alpha * sum;
+    }
+  }
+  assertRelClose(got!, want, 1e-6, "C");
+});
+
 Deno.test("attention_train and its gradients: packed causal rows, grouped heads, against finite differences", async () => {
   const ctx = await context();
   const rng = seeded(32);
