@@ -5,13 +5,13 @@
 import type { Gpu } from "../gpu/device.ts";
 import { toF32 } from "../io/safetensors.ts";
 import { type Checkpoint, openCheckpoint } from "../model/checkpoint.ts";
-import { TrainableLlama } from "./trainable.ts";
+import { type LoraTraining, TrainableLlama } from "./trainable.ts";
 
 /** Loads `spec` (folder or hub id) for training; returns the model and its checkpoint's facts. */
 export function loadTrainable(
   gpu: Gpu,
   spec: string,
-  options: { checkpointLayers?: boolean; headTokens?: number } = {},
+  options: { checkpointLayers?: boolean; headTokens?: number; lora?: LoraTraining } = {},
 ): { model: TrainableLlama; checkpoint: Omit<Checkpoint, "weights" | "close"> } {
   const ckpt = openCheckpoint(spec);
   try {

@@ -11,9 +11,28 @@ import type { Gpu } from "../gpu/device.ts";
 import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
 import { Ops } from "../gpu/ops.ts";
 import { type AdamStep, type Step, TrainOps } from "../gpu/train_ops.ts";
+import type { Bindable } from "../gpu/launcher.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import { ropeTables } from "../model/rope.ts";
 import { idGroups, IGNORED, type PackedBatch } from "./batch.ts";
+import {
+  type FusedGroup,
+  loraScale,
+  type LoraSite,
+  loraSites,
+  type LoraSpec,
+  loraSteps,
+  peftNames,
+} from "./lora.ts";
+import { mulberry32 } from "./random.ts";
+
+/** LoRA training: the base frozen, these adapters trained (PEFT's tensors by name, else new). */
+export interface LoraTraining {
+  spec: LoraSpec;
+  /** Starting A and B by PEFT name; absent: A Kaiming-uniform (a = √5), B zero, as PEFT. */
+  init?: ReadonlyMap<string, Float32Array>;
+  seed?: number;
+}
 
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
 export interface OptimizerSettings {
@@ -123,6 +142,9 @@ interface Activations {
   dGateUp: GPUBuffer;
   dact: GPUBuffer;
   rstd: GPUBuffer;
+  /** LoRA scratch [T, r]: x·Aᵀ and its gradient. */
+  loraT?: GPUBuffer;
+  loraDt?: GPUBuffer;
 }
 
 /**
@@ -134,6 +156,7 @@ function activationFloats(
   T: number,
   checkpointLayers: boolean,
   headTokens = T,
+  loraRank = 0,
 ): Record<string, [number, number?]> {
   const { hiddenSize: D, intermediateSize: F, qDim, numAttentionHeads: H } = c;
   // Checkpointed layers share one slot (recomputed before each layer's backward); x stays.
@@ -160,7 +183,8 @@ function activationFloats(
     dGateUp: [T * 2 * F],
     dact: [T * F],
     rstd: [T],
-  };
+    ...(loraRank ? { loraT: [T * loraRank], loraDt: [T * loraRank] } : {}),
+  } as Record<string, [number, number?]>;
 }
 
 /**
@@ -191,6 +215,11 @@ export class TrainableLlama {
   readonly #ops: Ops;
   readonly #train: TrainOps;
   readonly #params = new Map<string, Param>();
+  /** With LoRA: the base's weights, frozen (no gradient or moments). */
+  readonly #frozen = new Map<string, GPUBuffer>();
+  readonly #lora: { spec: LoraSpec; scale: number; sites: LoraSite[] } | undefined;
+  /** A gradient nobody reads, for a frozen norm's weight gradient. */
+  #discard: GPUBuffer | undefined;
   readonly #views: TensorView[];
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
   /** Every gradient's partial sums of squares (the global norm), and their launches. */
@@ -211,7 +240,7 @@ export class TrainableLlama {
     gpu: Gpu,
     config: LlamaConfig,
     tensors: ReadonlyMap<string, Float32Array>,
-    options: { checkpointLayers?: boolean; headTokens?: number } = {},
+    options: { checkpointLayers?: boolean; headTokens?: number; lora?: LoraTraining } = {},
   ) {
     if (config.attentionBias || config.mlpBias) {
       throw new InputError(
@@ -255,6 +284,10 @@ export class TrainableLlama {
         }
         host.set(t, v.first * v.cols);
       }
+      if (options.lora) {
+        this.#frozen.set(name, uploadArray(gpu.device, host, name));
+        continue;
+      }
       const zeros = () => storageBuffer(gpu.device, bytes, `${name}.state`);
       this.#params.set(name, {
         name,
@@ -265,6 +298,7 @@ export class TrainableLlama {
         v: zeros(),
       });
     }
+    this.#lora = options.lora && this.#addAdapters(options.lora);
     const params = [...this.#params.values()];
     this.#adam = params.map((p) => ({
       ...this.#train.adamw({ grad: p.g, p: p.p, m: p.m, v: p.v, n: p.rows * p.cols }),
@@ -283,6 +317,64 @@ export class TrainableLlama {
       first += slices[i]!;
       return record;
     });
+  }
+
+  /**
+   * The adapters' A and B as trained tensors (named as PEFT names them), from `lora.init` or new:
+   * A Kaiming-uniform with a = √5 (U(±1/√in), PEFT's default), B zero.
+   */
+  #addAdapters(lora: LoraTraining): { spec: LoraSpec; scale: number; sites: LoraSite[] } {
+    const { rank } = lora.spec;
+    const sites = loraSites(this.config, lora.spec);
+    const next = mulberry32(lora.seed ?? 42);
+    const device = this.#gpu.device;
+    const add = (name: string, rows: number, cols: number, make: () => Float32Array) => {
+      const given = lora.init?.get(name);
+      if (lora.init && (!given || given.length !== rows * cols)) {
+        throw new InputError(`the adapter has no ${name} of ${rows}×${cols}`);
+      }
+      const bytes = rows * cols * 4;
+      const zeros = () => storageBuffer(device, bytes, `${name}.state`);
+      this.#params.set(name, {
+        name,
+        rows,
+        cols,
+        decay: true,
+        p: uploadArray(device, Float32Array.from(given ?? make()), name),
+        g: zeros(),
+        m: zeros(),
+        v: zeros(),
+      });
+    };
+    for (const site of sites) {
+      const { a, b } = peftNames(site);
+      const bound = 1 / Math.sqrt(site.in);
+      add(
+        a,
+        rank,
+        site.in,
+        () => Float32Array.from({ length: rank * site.in }, () => (2 * next() - 1) * bound),
+      );
+      add(b, site.out, rank, () => new Float32Array(site.out * rank));
+    }
+    return { spec: lora.spec, scale: loraScale(lora.spec), sites };
+  }
+
+  /** A weight (trained or frozen) and its gradient when it is trained. */
+  #weight(name: string): { p: GPUBuffer; g?: GPUBuffer } {
+    return this.#params.get(name) ?? { p: this.#frozen.get(name)! };
+  }
+
+  /** What {@linkcode tensors} and the saved files hold: the adapters with LoRA, else the model. */
+  get #savedViews(): TensorView[] {
+    if (!this.#lora) return this.#views;
+    return [...this.#params.values()].map((p) => ({
+      name: p.name,
+      param: p.name,
+      first: 0,
+      rows: p.rows,
+      cols: p.cols,
+    }));
   }
 
   /** Bytes of masters, gradients and moments. */
@@ -387,7 +479,7 @@ export class TrainableLlama {
         new Float32Array(await readBuffer(this.#gpu.device, b, p.rows * p.cols * 4)),
       );
     }
-    for (const v of this.#views) {
+    for (const v of this.#savedViews) {
       out.set(v.name, read.get(v.param)!.slice(v.first * v.cols, (v.first + v.rows) * v.cols));
     }
     return out;
@@ -433,6 +525,8 @@ export class TrainableLlama {
   /** Frees every buffer. */
   destroy(): void {
     for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
+    for (const b of this.#frozen.values()) b.destroy();
+    this.#discard?.destroy();
     this.#adam.forEach((a) => a.destroy());
     this.#partials.destroy();
     this.#rope?.cos.destroy();
@@ -484,7 +578,15 @@ export class TrainableLlama {
         count: groups.ids.length,
       },
       ...Object.fromEntries(
-        Object.entries(activationFloats(c, T, this.#checkpointLayers, this.#headTokens(T))).map((
+        Object.entries(
+          activationFloats(
+            c,
+            T,
+            this.#checkpointLayers,
+            this.#headTokens(T),
+            this.#lora?.spec.rank ?? 0,
+          ),
+        ).map((
           [name, [floats, count]],
         ) => [
           name,
@@ -508,8 +610,45 @@ export class TrainableLlama {
     };
   }
 
-  #param(name: string): Param {
-    return this.#params.get(name)!;
+  #param(name: string): { p: GPUBuffer; g?: GPUBuffer } {
+    return this.#weight(name);
+  }
+
+  /** A linear layer's backward; a frozen weight (no gradient) gets only dx. */
+  #linearBackward(
+    io: { dy: Bindable; x: Bindable; w: GPUBuffer; dx: Bindable; dw: GPUBuffer | undefined },
+    s: { tokens: number; rows: number; cols: number },
+  ): Step {
+    return io.dw
+      ? this.#train.linearBackward({ ...io, dw: io.dw }, s)
+      : this.#train.linearGradInput(io.dy, io.w, io.dx, s);
+  }
+
+  /** A norm weight's gradient buffer, or one nobody reads when it is frozen. */
+  #normGrad(g: GPUBuffer | undefined): GPUBuffer {
+    return g ?? (this.#discard ??= storageBuffer(
+      this.#gpu.device,
+      Math.max(this.config.hiddenSize, 4) * 4,
+      "frozen.norm.grad",
+    ));
+  }
+
+  /** The LoRA launches of layer l's `group` for batch `a` (none without LoRA). */
+  #loraOf(a: Activations, l: number, group: FusedGroup) {
+    const lora = this.#lora;
+    if (!lora) return [];
+    return lora.sites.filter((s) => s.layer === l && s.group === group).map((site) => {
+      const { a: A, b: B } = peftNames(site);
+      return loraSteps(
+        this.#train,
+        site,
+        { a: this.#params.get(A)!, b: this.#params.get(B)! },
+        lora.spec.rank,
+        lora.scale,
+        a.tokens,
+        { t: a.loraT!, dt: a.loraDt! },
+      );
+    });
   }
 
   /**
@@ -556,7 +695,7 @@ export class TrainableLlama {
       })(pass);
       if (!backward) continue;
       const io = { dy: a.logits, x: at(a.hf, D), w: head.p, dx: at(a.dh, D), dw: head.g };
-      this.#train.linearBackward(io, shape)(pass);
+      this.#linearBackward(io, shape)(pass);
     }
     pass.end();
   }
@@ -594,20 +733,24 @@ export class TrainableLlama {
     let pass = encoder.beginComputePass();
     ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
     train.linear(a.h1[s]!, p("qkv"), a.qkv[s]!, { tokens: T, rows: row, cols: D })(pass);
+    for (const lo of this.#loraOf(a, l, "qkv")) lo.forward(a.h1[s]!, a.qkv[s]!)(pass);
     ops.rope(a.qkv[s]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
     train.attention(a.qkv[s]!, a.spans, a.attn[s]!, a.lse[s]!, { tokens: T, ...heads, row })(pass);
     pass.end();
     encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[s]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
     train.linear(a.attn[s]!, p("o"), a.mid[s]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
+    for (const lo of this.#loraOf(a, l, "o")) lo.forward(a.attn[s]!, a.mid[s]!)(pass);
     ops.rmsnorm(a.mid[s]!, p("mlp_norm"), a.h2[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
     train.linear(a.h2[s]!, p("gate_up"), a.gateUp[s]!, { tokens: T, rows: 2 * F, cols: D })(pass);
+    for (const lo of this.#loraOf(a, l, "gate_up")) lo.forward(a.h2[s]!, a.gateUp[s]!)(pass);
     ops.siluMul(a.gateUp[s]!, a.act[s]!, { width: F }).record(pass, T);
     pass.end();
     if (!output) return;
     encoder.copyBufferToBuffer(a.mid[s]!, 0, a.x[l + 1]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
     train.linear(a.act[s]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
+    for (const lo of this.#loraOf(a, l, "down")) lo.forward(a.act[s]!, a.x[l + 1]!)(pass);
     pass.end();
   }
 
@@ -621,7 +764,7 @@ export class TrainableLlama {
     const norm = this.#param("norm");
     const last = a.x[c.numHiddenLayers]!;
     train.rmsnormGrad(
-      { x: last, w: norm.p, dy: a.dh, dx: a.dx, dw: norm.g, rstd: a.rstd },
+      { x: last, w: norm.p, dy: a.dh, dx: a.dx, dw: this.#normGrad(norm.g), rstd: a.rstd },
       { tokens: T, dim: D, eps: c.rmsNormEps, accumulate: false },
     )(pass);
     pass.end();
@@ -631,8 +774,10 @@ export class TrainableLlama {
       this.#layerBackward(pass, a, l);
       pass.end();
     }
+    const embed = this.#param("embed").g;
+    if (!embed) return; // frozen
     pass = encoder.beginComputePass();
-    train.embeddingGrad(a.csr, a.dx, this.#param("embed").g, D)(pass);
+    train.embeddingGrad(a.csr, a.dx, embed, D)(pass);
     pass.end();
   }
 
@@ -646,25 +791,31 @@ export class TrainableLlama {
     const p = (n: string) => this.#param(`${l}.${n}`);
     // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
     const down = { dy: a.dx, x: a.act[s]!, w: p("down").p, dx: a.dact, dw: p("down").g };
-    train.linearBackward(down, { tokens: T, rows: D, cols: F })(pass);
+    this.#linearBackward(down, { tokens: T, rows: D, cols: F })(pass);
+    for (const lo of this.#loraOf(a, l, "down")) lo.backward(a.act[s]!, a.dx, a.dact)(pass);
     train.siluMulGrad(a.gateUp[s]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
     const gateUp = { dy: a.dGateUp, x: a.h2[s]!, w: p("gate_up").p, dx: a.dh, dw: p("gate_up").g };
-    train.linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D })(pass);
+    this.#linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D })(pass);
+    for (const lo of this.#loraOf(a, l, "gate_up")) lo.backward(a.h2[s]!, a.dGateUp, a.dh)(pass);
+    const mlpNorm = this.#normGrad(p("mlp_norm").g);
     train.rmsnormGrad(
-      { x: a.mid[s]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: p("mlp_norm").g, rstd: a.rstd },
+      { x: a.mid[s]!, w: p("mlp_norm").p, dy: a.dh, dx: a.dx, dw: mlpNorm, rstd: a.rstd },
       { tokens: T, dim: D, eps, accumulate: true },
     )(pass);
     // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
     const o = { dy: a.dx, x: a.attn[s]!, w: p("o").p, dx: a.dattn, dw: p("o").g };
-    train.linearBackward(o, { tokens: T, rows: D, cols: c.qDim })(pass);
+    this.#linearBackward(o, { tokens: T, rows: D, cols: c.qDim })(pass);
+    for (const lo of this.#loraOf(a, l, "o")) lo.backward(a.attn[s]!, a.dx, a.dattn)(pass);
     const saved = { qkv: a.qkv[s]!, spans: a.spans, out: a.attn[s]!, lse: a.lse[s]! };
     train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
     this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
       .record(pass, T);
     const qkv = { dy: a.dqkv, x: a.h1[s]!, w: p("qkv").p, dx: a.dh, dw: p("qkv").g };
-    train.linearBackward(qkv, { tokens: T, rows: row, cols: D })(pass);
+    this.#linearBackward(qkv, { tokens: T, rows: row, cols: D })(pass);
+    for (const lo of this.#loraOf(a, l, "qkv")) lo.backward(a.h1[s]!, a.dqkv, a.dh)(pass);
+    const attnNorm = this.#normGrad(p("attn_norm").g);
     train.rmsnormGrad(
-      { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: p("attn_norm").g, rstd: a.rstd },
+      { x: a.x[l]!, w: p("attn_norm").p, dy: a.dh, dx: a.dx, dw: attnNorm, rstd: a.rstd },
       { tokens: T, dim: D, eps, accumulate: true },
     )(pass);
   }
@@ -675,8 +826,10 @@ export class TrainableLlama {
   }
 
   /** lm_head, or the embedding when tied (its gradient then gathers both uses). */
-  #head(): Param {
-    return this.#params.get("lm_head") ?? this.#param("embed");
+  #head(): { p: GPUBuffer; g?: GPUBuffer } {
+    return this.#frozen.has("lm_head") || this.#params.has("lm_head")
+      ? this.#weight("lm_head")
+      : this.#weight("embed");
   }
 
   /** A layer's sizes for batch `a`, its heads and the RoPE tables. */
