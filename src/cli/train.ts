@@ -1,12 +1,16 @@
 /** `wgllama train MODEL --data FILE|DIR --out DIR`: trains a model on the GPU, as HF trains it. */
 import { EXIT, InputError, UsageError } from "../errors.ts";
-import { pathIs, resolveModelDir } from "../io/hf_folder.ts";
+import { pathIs, readJson, resolveModelDir } from "../io/hf_folder.ts";
+import { TensorStore, toF32 } from "../io/safetensors.ts";
+import { openAdapter } from "../model/adapter.ts";
 import { openCheckpoint } from "../model/checkpoint.ts";
+import type { LlamaConfig } from "../model/config.ts";
 import { countParameters } from "../model/tensors.ts";
 import { ChatTemplate } from "../text/chat_template.ts";
 import { TextTokenizer } from "../text/tokenizer.ts";
 import { packBatch } from "../train/batch.ts";
 import { type Packing, readTrainingData } from "../train/data.ts";
+import { type LoraSpec, type LoraTarget, parseTargets } from "../train/lora.ts";
 import {
   checkOutFolder,
   parseSaveDtype,
@@ -104,6 +108,11 @@ const FLAGS = {
   epochs: { type: "string" },
   "seq-len": { type: "string" },
   pack: { type: "string" },
+  lora: { type: "string" },
+  "lora-alpha": { type: "string" },
+  "lora-targets": { type: "string" },
+  "lora-dropout": { type: "string" },
+  adapter: { type: "string" },
   lr: { type: "string" },
   betas: { type: "string" },
   eps: { type: "string" },
@@ -133,6 +142,11 @@ const PLAN_FLAGS = [
   "epochs",
   "seq-len",
   "pack",
+  "lora",
+  "lora-alpha",
+  "lora-targets",
+  "lora-dropout",
+  "adapter",
   "lr",
   "betas",
   "eps",
@@ -170,7 +184,11 @@ export const train = command({
     const outDir = v.out ?? v.resume;
     if (!outDir) throw new UsageError("train: --out DIR is required (see wgllama train --help)");
     // A resumed run loads its weights from the checkpoint; tokenizer and template travel with it.
-    const modelDir = resumed ? v.resume! : settings.model;
+    // A LoRA run's base is always its model; its adapter comes from the checkpoint or --adapter.
+    const modelDir = resumed && !settings.lora ? v.resume! : settings.model;
+    const loraInit = settings.lora
+      ? (resumed ? readAdapterTensors(v.resume!) : v.adapter && readAdapterTensors(v.adapter))
+      : undefined;
     const ckpt = openCheckpoint(modelDir, { weightsOptional: true });
     const config = ckpt.config;
     ckpt.close();
@@ -190,7 +208,7 @@ export const train = command({
       : stepsForEpochs(data.length, plan, settings.epochs);
     const tokens = plan.batchSize * settings.seqLen;
     if (v["dry-run"]) {
-      const m = trainingMemory(config, tokens, v["checkpoint-layers"] ?? false);
+      const m = trainingMemory(config, tokens, v["checkpoint-layers"] ?? false, settings.lora);
       out(
         JSON.stringify({
           parameters: countParameters(config).total,
@@ -248,6 +266,7 @@ export const train = command({
         saveEvery,
         writeLog,
         onSaved: () => (saved = true),
+        ...(loraInit ? { loraInit } : {}),
       });
       return result;
     } finally {
@@ -301,6 +320,7 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
       : Math.min(512, config.maxPositionEmbeddings),
     chat: v.chat ?? false,
     packing: packFlag(v.pack),
+    ...loraFlags(v, config),
     saveDtype,
     epochs: v.epochs !== undefined ? intFlag("epochs", v.epochs, 1) : 1,
     plan: {
@@ -343,6 +363,66 @@ function resumedSettings(v: Values, state: Record<string, unknown>, dir: string)
   if (s.plan.optimizer.maxGradNorm === null) s.plan.optimizer.maxGradNorm = Infinity; // JSON
   // Saved before --pack existed: text was packed a file at a time, and must be again.
   return { ...s, packing: s.packing ?? "files", data: v.data ?? s.data };
+}
+
+/**
+ * The LoRA of a new run: `--lora R` with `--lora-alpha`, `--lora-targets` (PEFT's defaults: alpha
+ * 8, q_proj,v_proj), or `--adapter INIT_DIR`, whose adapter_config.json gives them. None: full.
+ */
+function loraFlags(v: Values, config: LlamaConfig): { lora?: LoraSpec } {
+  if (
+    v["lora-dropout"] !== undefined && numberFlag("lora-dropout", v["lora-dropout"], 0, 1) !== 0
+  ) {
+    throw new UsageError(
+      `--lora-dropout is "${v["lora-dropout"]}": only 0 is supported yet (PEFT's default)`,
+    );
+  }
+  if (v.adapter !== undefined) {
+    if (v.lora !== undefined || v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined) {
+      throw new UsageError(
+        "train: --adapter gives r, lora_alpha and target_modules (from its adapter_config.json): drop --lora, --lora-alpha, --lora-targets",
+      );
+    }
+    openAdapter(v.adapter, config); // checked whole before the run starts
+    const json = readJson(`${v.adapter}/adapter_config.json`) as Record<string, unknown>;
+    const targets = json.target_modules === "all-linear"
+      ? parseTargets("all-linear")
+      : json.target_modules as LoraTarget[];
+    return {
+      lora: {
+        rank: json.r as number,
+        alpha: (json.lora_alpha ?? 8) as number,
+        rslora: json.use_rslora === true,
+        targets,
+      },
+    };
+  }
+  if (v.lora === undefined) {
+    if (v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined) {
+      throw new UsageError("train: --lora-alpha and --lora-targets need --lora R");
+    }
+    return {};
+  }
+  return {
+    lora: {
+      rank: intFlag("lora", v.lora, 1, 4096),
+      alpha: v["lora-alpha"] !== undefined ? numberFlag("lora-alpha", v["lora-alpha"], 0, 1e6) : 8,
+      rslora: false,
+      targets: parseTargets(v["lora-targets"] ?? "q_proj,v_proj"),
+    },
+  };
+}
+
+/** An adapter folder's A and B tensors, f32, by PEFT name. */
+function readAdapterTensors(dir: string): Map<string, Float32Array> {
+  const store = TensorStore.openFile(`${dir}/adapter_model.safetensors`, { read: true });
+  try {
+    return new Map(
+      [...store.tensors].map(([name, t]) => [name, toF32(store.finiteBytes(t), t.dtype)]),
+    );
+  } finally {
+    store.close();
+  }
 }
 
 /** `--pack`: how plain text becomes blocks. */

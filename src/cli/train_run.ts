@@ -15,6 +15,8 @@ import { readTrainingState, saveCheckpoint, type SaveDtype, writeError } from ".
 import type { TrainableLlama } from "../train/trainable.ts";
 import { type Position, train as trainLoop, type TrainingPlan } from "../train/trainer.ts";
 import type { Packing } from "../train/data.ts";
+import { loraSites, type LoraSpec, peftNames } from "../train/lora.ts";
+import { saveAdapterCheckpoint } from "../train/save_adapter.ts";
 import { err, out } from "./output.ts";
 import { type ProgressOptions, QUIET_SECONDS } from "./progress.ts";
 
@@ -30,6 +32,8 @@ export interface RunSettings {
   /** Passes over the data when --steps is not given. */
   epochs: number;
   plan: TrainingPlan;
+  /** LoRA: only these adapters train (the base frozen) and the run saves a PEFT adapter. */
+  lora?: LoraSpec;
 }
 
 /** The signals that stop a run after its current step, saving first, and their exit codes. */
@@ -52,6 +56,8 @@ export async function trainOnGpu(
     saveEvery: number;
     writeLog: (o: Record<string, unknown>) => void;
     onSaved: () => void;
+    /** The adapter a LoRA run starts from (PEFT names; a resumed run's, or --adapter's). */
+    loraInit?: ReadonlyMap<string, Float32Array>;
   },
 ): Promise<number> {
   const { plan } = settings;
@@ -69,7 +75,18 @@ export async function trainOnGpu(
     return [signal, listener] as const;
   });
   try {
-    model = loadTrainable(gpu, modelDir, { checkpointLayers: o.checkpointLayers }).model;
+    model = loadTrainable(gpu, modelDir, {
+      checkpointLayers: o.checkpointLayers,
+      ...(settings.lora
+        ? {
+          lora: {
+            spec: settings.lora,
+            ...(o.loraInit ? { init: o.loraInit } : {}),
+            seed: plan.seed,
+          },
+        }
+        : {}),
+    }).model;
     const m = model;
     let start: Position = { step: 0, epoch: 0, cursor: 0 };
     if (o.resumed) {
@@ -85,6 +102,25 @@ export async function trainOnGpu(
     let savedAt = start.step;
     const save = async (at: Position) => {
       const weights = await m.tensors();
+      const training = {
+        optimizer: await m.optimizerState(),
+        state: { ...settings, position: at, optimizer_step: m.step },
+      };
+      if (settings.lora) {
+        const shapes = new Map<string, { shape: number[]; data: Float32Array }>();
+        for (const site of loraSites(o.config, settings.lora)) {
+          const { a, b } = peftNames(site);
+          shapes.set(a, { shape: [settings.lora.rank, site.in], data: weights.get(a)! });
+          shapes.set(b, { shape: [site.out, settings.lora.rank], data: weights.get(b)! });
+        }
+        saveAdapterCheckpoint(o.outDir, {
+          spec: settings.lora,
+          base: settings.model,
+          tensors: shapes,
+        }, training);
+        savedAt = at.step;
+        return o.onSaved();
+      }
       const tensors = expectedTensors(o.config).map((t) => ({
         name: t.name,
         shape: [...t.shape],
@@ -95,10 +131,7 @@ export async function trainOnGpu(
         config: sourceConfig,
         tensors,
         dtype: settings.saveDtype,
-      }, {
-        optimizer: await m.optimizerState(),
-        state: { ...settings, position: at, optimizer_step: m.step },
-      });
+      }, training);
       savedAt = at.step;
       o.onSaved();
     };

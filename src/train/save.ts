@@ -294,7 +294,7 @@ export function checkOutFolder(
     );
   }
   if (o.resuming !== undefined && here === real(o.resuming)) return;
-  const held = ["config.json", WEIGHTS_FILE, INDEX_FILE].filter((f) =>
+  const held = ["config.json", WEIGHTS_FILE, INDEX_FILE, "adapter_model.safetensors"].filter((f) =>
     pathIs(`${dir}/${f}`, "file")
   );
   if (held.length && !o.overwrite) {

@@ -189,18 +189,26 @@ function activationFloats(
 
 /**
  * GPU memory of training `c` on batches of `tokens` tokens: masters, gradients and the two AdamW
- * moments (4 × 4 bytes a parameter), and the batch's activations and gradient scratch (with
- * `checkpointLayers`, one layer's and every layer's input).
+ * moments (4 × 4 bytes a parameter; with `lora`, 4 bytes a frozen base weight and 16 an adapter
+ * weight), and the batch's activations and gradient scratch (with `checkpointLayers`, one layer's
+ * and every layer's input).
  */
 export function trainingMemory(
   c: LlamaConfig,
   tokens: number,
   checkpointLayers = false,
+  lora?: LoraSpec,
 ): { state: number; activations: number; total: number } {
   const params = new Map<string, number>();
   for (const v of tensorViews(c)) params.set(v.param, (params.get(v.param) ?? 0) + v.rows * v.cols);
-  const state = 16 * [...params.values()].reduce((a, b) => a + b, 0);
-  const floats = Object.values(activationFloats(c, tokens, checkpointLayers)).reduce(
+  const base = [...params.values()].reduce((a, b) => a + b, 0);
+  const adapters = lora
+    ? loraSites(c, lora).reduce((n, s) => n + lora.rank * (s.in + s.out), 0)
+    : 0;
+  const state = lora ? 4 * base + 16 * adapters : 16 * base;
+  const floats = Object.values(
+    activationFloats(c, tokens, checkpointLayers, tokens, lora?.rank ?? 0),
+  ).reduce(
     (n, [f, k]) => n + f * (k ?? 1),
     0,
   );
