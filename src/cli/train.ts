@@ -57,6 +57,13 @@ Options (defaults are Hugging Face Trainer's):
   --epochs N          passes over the data (default 1)
   --seq-len N         tokens per sequence (default: the model's context, at most 512)
   --pack lines|files  how plain text is packed (default lines: run_clm's recipe)
+  --lora R            LoRA: train only rank-R adapters (A [R, in], B [out, R]) on the frozen base
+                      and save a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)
+  --lora-alpha A      LoRA's alpha: the adapters add (A/R)·B·A·x (default 8, PEFT's)
+  --lora-targets L    projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
+                      down_proj, or all-linear (default q_proj,v_proj, PEFT's)
+  --lora-dropout P    only 0 yet (PEFT's default)
+  --adapter DIR       start LoRA from this PEFT adapter (its r, alpha and targets)
   --lr X              peak learning rate (default 5e-5)
   --betas B1,B2       AdamW betas (default 0.9,0.999)
   --eps X             AdamW epsilon (default 1e-8)
