@@ -20,6 +20,7 @@ import formatQ5 from "../../kernels/formats/q5.wgsl" with { type: "text" };
 import nibbles from "../../kernels/formats/nibbles.wgsl" with { type: "text" };
 import formatQ4 from "../../kernels/formats/q4.wgsl" with { type: "text" };
 import convertBf16 from "../../kernels/convert_bf16.wgsl" with { type: "text" };
+import dequantize from "../../kernels/dequantize.wgsl" with { type: "text" };
 import embedding from "../../kernels/embedding.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import matmulLanes from "../../kernels/matmul_lanes.wgsl" with { type: "text" };
@@ -107,6 +108,7 @@ export const OPS = {
   matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL },
   matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL },
   embedding: { parts: [elementwise, embedding], bindings: LINEAR, formats: ALL },
+  dequantize: { parts: [elementwise, dequantize], bindings: LINEAR, formats: ALL },
   convertBf16: {
     parts: [elementwise, convertBf16],
     bindings: [U, U, W, R],

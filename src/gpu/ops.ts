@@ -78,6 +78,8 @@ export class Ops {
   readonly #k: Launcher;
   /** Quantizer status (the id of a part that held an unusable weight) and part labels by id − 1. */
   #quantizeStatus: GPUBuffer | undefined;
+  /** Bound where a layout has a binding a kernel does not read. */
+  #unused: GPUBuffer | undefined;
   readonly #quantizedParts: string[] = [];
 
   readonly #decode: DecodeStrategy;
@@ -458,6 +460,23 @@ export class Ops {
       },
       first,
     };
+  }
+
+  /**
+   * Writes `w` as f32 [rows, cols] into `out` (its stride padding dropped): the matrix in any
+   * format read back as the kernels read it, for training on a packed, frozen base.
+   */
+  dequantize(w: GpuMatrix, out: GPUBuffer): Launch {
+    const wg = this.#gpu.workgroups.elementwise;
+    this.#unused ??= storageBuffer(this.#gpu.device, 16, "unused");
+    const unused = this.#unused;
+    const parts = w.parts.map((p) => {
+      const params = this.#k.uniform([p.rows, w.cols, w.stride, p.firstRow]);
+      const resources = [params, unused, p.buffer, out, ...(p.scales ? [p.scales] : [])];
+      const l = this.#k.launch(kernel("dequantize", w.type), wg, resources);
+      return { l, items: p.rows * (w.stride / 8) };
+    });
+    return { record: (pass) => parts.forEach((p) => p.l(pass, Math.ceil(p.items / wg))) };
   }
 
   /**

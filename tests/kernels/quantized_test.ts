@@ -264,3 +264,56 @@ Deno.test("a quantized upload stages at most the uploader's stagingBytes per par
   ];
   assertEquals([...b.values], [...a.values]);
 });
+
+Deno.test("dequantize writes every format's weights as f32 [rows, cols], parts and padding included, as the formats read them", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(71);
+  const [rows, cols] = [21, 100]; // stride 128 (q5: 192): padding dropped on the way out
+  const values = gaussianArray(rng, rows * cols, 0.05);
+  for (
+    const [type, pack] of [
+      ["f32", undefined],
+      ["f16", undefined],
+      ["bf16", undefined],
+      ["f32", "bf16"],
+      ["bf16", "q8"],
+      ["f32", "q5"],
+      ["f16", "q4"],
+    ] as const
+  ) {
+    const w = encode(type, values);
+    const m = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
+      type,
+      cols,
+      maxBindingBytes: 6 * 128 * 2, // several parts
+      label: "w",
+      ...(pack ? { pack: { format: pack, part: ctx.ops.packer(pack, type) } } : {}),
+    });
+    const out = nanBuffer(ctx.gpu, rows * cols);
+    const got = await runLaunches(
+      ctx,
+      { start: 0, tokens: 1 },
+      [[ctx.ops.dequantize(m, out), 1]],
+      out,
+      rows * cols,
+    );
+    const label = `${type}${pack ? ` → ${pack}` : ""}`;
+    assert(m.parts.length > 1, `${label}: one part`);
+    if (m.type === "q8" || m.type === "q5" || m.type === "q4") {
+      assertEquals([...got], [...(await dequantized(ctx.gpu.device, m)).values], label);
+    } else {
+      // Floats: the stored values exactly (bf16 rounding of f32 where packed).
+      const want = m.type === "f32" ? Float32Array.from(w.values) : Float32Array.from(
+        m.type === "f16" ? Float16Array.from(w.values) : w.values.map((v) => bf16(v)),
+      );
+      assertEquals([...got], [...want], label);
+    }
+  }
+});
+
+/** v rounded to bf16 (nearest even), as f32. */
+function bf16(v: number): number {
+  const b = new Uint32Array(Float32Array.of(v).buffer)[0]!;
+  const r = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16;
+  return new Float32Array(Uint32Array.of(r >>> 0).buffer)[0]!;
+}
