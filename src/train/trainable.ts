@@ -8,7 +8,18 @@
  */
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { readBuffer, storageBuffer, uploadArray } from "../gpu/buffers.ts";
+import {
+  type GpuMatrix,
+  matrixBytes,
+  type PackFormat,
+  QUANT_BYTES,
+  readBuffer,
+  ROW_ALIGN,
+  storageBuffer,
+  uploadArray,
+  Uploader,
+  uploadMatrix,
+} from "../gpu/buffers.ts";
 import { Ops } from "../gpu/ops.ts";
 import { type AdamStep, type Step, TrainOps } from "../gpu/train_ops.ts";
 import type { Bindable } from "../gpu/launcher.ts";
@@ -32,6 +43,22 @@ export interface LoraTraining {
   /** Starting A and B by PEFT name; absent: A Kaiming-uniform (a = √5), B zero, as PEFT. */
   init?: ReadonlyMap<string, Float32Array>;
   seed?: number;
+  /**
+   * Pack the frozen layers' matrices (QLoRA): each layer's are read back as f32 for its forward
+   * and backward, one layer at a time. The embedding, lm_head and norms stay f32.
+   */
+  base?: PackFormat;
+}
+
+/** The fused matrices of a decoder layer, as trained tensors name them (`N.qkv`, …). */
+const LAYER_MATRICES = ["qkv", "o", "gate_up", "down"] as const;
+
+/** Whether a trained tensor's name is a layer matrix (packed under {@linkcode LoraTraining.base}). */
+function layerMatrix(name: string): (typeof LAYER_MATRICES)[number] | undefined {
+  const part = name.slice(name.indexOf(".") + 1);
+  return /^\d+\./.test(name) && (LAYER_MATRICES as readonly string[]).includes(part)
+    ? part as (typeof LAYER_MATRICES)[number]
+    : undefined;
 }
 
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
@@ -198,14 +225,31 @@ export function trainingMemory(
   tokens: number,
   checkpointLayers = false,
   lora?: LoraSpec,
+  base?: PackFormat,
 ): { state: number; activations: number; total: number } {
-  const params = new Map<string, number>();
-  for (const v of tensorViews(c)) params.set(v.param, (params.get(v.param) ?? 0) + v.rows * v.cols);
-  const base = [...params.values()].reduce((a, b) => a + b, 0);
+  const params = new Map<string, { rows: number; cols: number }>();
+  for (const v of tensorViews(c)) {
+    const p = params.get(v.param);
+    params.set(v.param, { rows: (p?.rows ?? 0) + v.rows, cols: v.cols });
+  }
+  let baseBytes = 0;
+  const layerFloats = new Map<string, number>(); // one layer's read-back buffers
+  for (const [name, { rows, cols }] of params) {
+    const kind = base && lora ? layerMatrix(name) : undefined;
+    if (!kind) {
+      baseBytes += (lora ? 4 : 16) * rows * cols;
+      continue;
+    }
+    const align = base === "bf16" ? ROW_ALIGN : QUANT_BYTES[base as "q8" | "q5" | "q4"].align;
+    const stride = Math.ceil(cols / align) * align;
+    baseBytes += matrixBytes({ type: base!, rows, stride });
+    layerFloats.set(kind, rows * cols);
+  }
   const adapters = lora
     ? loraSites(c, lora).reduce((n, s) => n + lora.rank * (s.in + s.out), 0)
     : 0;
-  const state = lora ? 4 * base + 16 * adapters : 16 * base;
+  const state = baseBytes + 16 * adapters +
+    4 * [...layerFloats.values()].reduce((a, b) => a + b, 0);
   const floats = Object.values(
     activationFloats(c, tokens, checkpointLayers, tokens, lora?.rank ?? 0),
   ).reduce(
@@ -228,6 +272,11 @@ export class TrainableLlama {
   readonly #lora: { spec: LoraSpec; scale: number; sites: LoraSite[] } | undefined;
   /** A gradient nobody reads, for a frozen norm's weight gradient. */
   #discard: GPUBuffer | undefined;
+  /** With a packed base: its layer matrices, and one layer's read back as f32 (by matrix). */
+  readonly #packed = new Map<string, GpuMatrix>();
+  readonly #unpacked = new Map<string, GPUBuffer>();
+  /** Settles when the base is on the GPU (packing it takes the device's queue). */
+  readonly ready: Promise<void>;
   readonly #views: TensorView[];
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
   /** Every gradient's partial sums of squares (the global norm), and their launches. */
@@ -268,6 +317,10 @@ export class TrainableLlama {
     this.#train = new TrainOps(gpu, this.#ops.launcher);
     this.#views = tensorViews(config);
     const limit = gpu.limits.maxStorageBufferBindingSize;
+    const toPack = new Map<
+      string,
+      { host: Float32Array<ArrayBuffer>; rows: number; cols: number }
+    >();
     const shapes = new Map<string, { rows: number; cols: number; decay: boolean }>();
     for (const v of this.#views) {
       const s = shapes.get(v.param);
@@ -292,6 +345,10 @@ export class TrainableLlama {
         }
         host.set(t, v.first * v.cols);
       }
+      if (options.lora?.base && layerMatrix(name)) {
+        toPack.set(name, { host, rows: s.rows, cols: s.cols });
+        continue;
+      }
       if (options.lora) {
         this.#frozen.set(name, uploadArray(gpu.device, host, name));
         continue;
@@ -307,6 +364,7 @@ export class TrainableLlama {
       });
     }
     this.#lora = options.lora && this.#addAdapters(options.lora);
+    this.ready = options.lora?.base ? this.#packBase(options.lora.base, toPack) : Promise.resolve();
     const params = [...this.#params.values()];
     this.#adam = params.map((p) => ({
       ...this.#train.adamw({ grad: p.g, p: p.p, m: p.m, v: p.v, n: p.rows * p.cols }),
@@ -368,8 +426,60 @@ export class TrainableLlama {
     return { spec: lora.spec, scale: loraScale(lora.spec), sites };
   }
 
-  /** A weight (trained or frozen) and its gradient when it is trained. */
+  /**
+   * Packs the base's layer matrices in `format` on the GPU (from f32, as `--weights` does at load)
+   * and makes the f32 buffers one layer's read-back needs.
+   */
+  async #packBase(
+    format: PackFormat,
+    toPack: Map<string, { host: Float32Array<ArrayBuffer>; rows: number; cols: number }>,
+  ): Promise<void> {
+    const device = this.#gpu.device;
+    const uploader = new Uploader(device);
+    for (const [name, t] of toPack) {
+      this.#packed.set(
+        name,
+        await uploadMatrix(
+          uploader,
+          new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength),
+          {
+            type: "f32",
+            cols: t.cols,
+            maxBindingBytes: this.#gpu.limits.maxStorageBufferBindingSize,
+            label: name,
+            pack: { format, part: this.#ops.packer(format, "f32") },
+          },
+        ),
+      );
+      const kind = layerMatrix(name)!;
+      if (!this.#unpacked.has(kind)) {
+        this.#unpacked.set(kind, storageBuffer(device, t.rows * t.cols * 4, `${kind}.unpacked`));
+      }
+    }
+    await uploader.flush();
+    uploader.release();
+    const unusable = await this.#ops.unquantizable();
+    if (unusable !== undefined) {
+      throw new InputError(
+        `${unusable}: holds a weight beyond ±65504 (or not finite), which a ${format} base cannot represent: train without --weights`,
+      );
+    }
+  }
+
+  /** With a packed base: layer l's matrices read back as f32 into the one-layer buffers. */
+  #unpackLayer(encoder: GPUCommandEncoder, l: number): void {
+    if (this.#packed.size === 0) return;
+    const pass = encoder.beginComputePass();
+    for (const kind of LAYER_MATRICES) {
+      this.#ops.dequantize(this.#packed.get(`${l}.${kind}`)!, this.#unpacked.get(kind)!)
+        .record(pass, 1);
+    }
+    pass.end();
+  }
+
+  /** A weight (trained, frozen, or a packed layer's read back) and its gradient when trained. */
   #weight(name: string): { p: GPUBuffer; g?: GPUBuffer } {
+    if (this.#packed.has(name)) return { p: this.#unpacked.get(layerMatrix(name)!)! };
     return this.#params.get(name) ?? { p: this.#frozen.get(name)! };
   }
 
@@ -534,6 +644,10 @@ export class TrainableLlama {
   destroy(): void {
     for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
     for (const b of this.#frozen.values()) b.destroy();
+    for (const m of this.#packed.values()) {
+      for (const p of m.parts) [p.buffer, p.scales].forEach((b) => b?.destroy());
+    }
+    for (const b of this.#unpacked.values()) b.destroy();
     this.#discard?.destroy();
     this.#adam.forEach((a) => a.destroy());
     this.#partials.destroy();
@@ -545,6 +659,7 @@ export class TrainableLlama {
   async #run(b: PackedBatch, o: { backward: boolean; scale: number }): Promise<number> {
     const T = b.ids.length;
     if (T === 0) return 0;
+    await this.ready;
     const a = this.#activations(b);
     const buffers = [...Object.values(a), ...Object.values(a.csr)].flat()
       .filter((v) => v instanceof GPUBuffer);
@@ -738,6 +853,7 @@ export class TrainableLlama {
     const { T, D, F, row, heads, rope } = this.#sizes(a);
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`).p;
+    this.#unpackLayer(encoder, l);
     let pass = encoder.beginComputePass();
     ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
     train.linear(a.h1[s]!, p("qkv"), a.qkv[s]!, { tokens: T, rows: row, cols: D })(pass);
@@ -777,7 +893,9 @@ export class TrainableLlama {
     )(pass);
     pass.end();
     for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
+      // Recomputing the layer reads its packed weights back; otherwise read them back now.
       if (this.#checkpointLayers) this.#layerForward(encoder, a, l, false);
+      else this.#unpackLayer(encoder, l);
       pass = encoder.beginComputePass();
       this.#layerBackward(pass, a, l);
       pass.end();

@@ -7,7 +7,11 @@ import { packBatch, type Sequence } from "../../src/train/batch.ts";
 import { loadTrainable } from "../../src/train/load.ts";
 import type { LoraTarget } from "../../src/train/lora.ts";
 import { readTensors } from "../_safetensors.ts";
-import { assertEquals, assertRelClose } from "../_assert.ts";
+import { Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
+import { parseLlamaConfig } from "../../src/model/config.ts";
+import { TrainableLlama } from "../../src/train/trainable.ts";
+import { nanBuffer, runLaunches } from "../_gpu.ts";
+import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
@@ -81,4 +85,107 @@ for (const adapter of ["tiny-bf16-tied-all", "tiny-f16-rope-scaled-qv-rslora"]) 
       model.destroy();
     }
   });
+}
+
+for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
+  const how = checkpointLayers ? " (layers recomputed)" : "";
+  Deno.test(`LoRA on a ${base} base (QLoRA)${how}: six steps equal LoRA on the same base dequantized to f32`, async () => {
+    const adapter = "tiny-bf16-tied-all";
+    const dir = `${FIXTURES}adapters/${adapter}`;
+    const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
+    const fixture = `${FIXTURES}${golden.model}`;
+    const json = JSON.parse(Deno.readTextFileSync(`${fixture}/config.json`));
+    const config = parseLlamaConfig(json);
+    const init = readTensors(`${dir}/adapter_model.safetensors`);
+    const adapterConfig = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
+    const spec = {
+      rank: adapterConfig.r,
+      alpha: adapterConfig.lora_alpha,
+      rslora: adapterConfig.use_rslora,
+      targets: adapterConfig.target_modules as LoraTarget[],
+    };
+    const ctx = await testGpu();
+    const tensors = readTensors(`${fixture}/model.safetensors`);
+    // The reference's base: each layer matrix packed as the QLoRA run packs it, then read back.
+    const dequantized = new Map(tensors);
+    for (const [name, t] of tensors) {
+      if (!/^model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name)) continue;
+      const cols = inputsOf(name, json);
+      const rows = t.length / cols;
+      const m = await uploadMatrix(
+        new Uploader(ctx.gpu.device),
+        new Uint8Array(Float32Array.from(t).buffer),
+        {
+          type: "f32",
+          cols,
+          maxBindingBytes: 1 << 27,
+          label: name,
+          pack: { format: base, part: ctx.ops.packer(base, "f32") },
+        },
+      );
+      const out = nanBuffer(ctx.gpu, rows * cols);
+      dequantized.set(
+        name,
+        await runLaunches(
+          ctx,
+          { start: 0, tokens: 1 },
+          [[ctx.ops.dequantize(m, out), 1]],
+          out,
+          rows * cols,
+        ),
+      );
+    }
+    const name = "model.layers.0.mlp.down_proj.weight";
+    assert(dequantized.get(name)!.some((v, i) => v !== tensors.get(name)![i]), "packing rounds");
+    const reference = new TrainableLlama(ctx.gpu, config, dequantized, { lora: { spec, init } });
+    const packed = new TrainableLlama(ctx.gpu, config, tensors, {
+      lora: { spec, init, base },
+      checkpointLayers,
+    });
+    try {
+      const batches = JSON.parse(Deno.readTextFileSync(`${fixture}/training/training.json`)).batches
+        .map((b: Record<string, number[][]>, i: number) =>
+          packBatch(
+            b.input_ids!.map((ids, r): Sequence => ({
+              inputIds: ids,
+              attentionMask: b.attention_mask![r],
+              labels: b.labels![r],
+            })),
+            config.vocabSize,
+            `batch ${i}`,
+          )
+        );
+      const h = golden.hyperparameters;
+      const settings = {
+        lr: h.lr,
+        beta1: h.betas[0],
+        beta2: h.betas[1],
+        eps: h.eps,
+        weightDecay: h.weight_decay,
+        maxGradNorm: h.max_grad_norm,
+      };
+      for (let s = 0; s < h.steps; s++) {
+        const [a, b] = [
+          await reference.trainStep([batches[s % 2]!], settings),
+          await packed.trainStep([batches[s % 2]!], settings),
+        ];
+        assertRelClose([b.loss], [a.loss], 1e-5, `step ${s} loss`);
+        assertRelClose([b.gradNorm], [a.gradNorm], 1e-4, `step ${s} norm`);
+      }
+      const [want, got] = [await reference.tensors(), await packed.tensors()];
+      for (const [name, w] of want) assertRelClose(got.get(name)!, w, 1e-5, name);
+    } finally {
+      reference.destroy();
+      packed.destroy();
+    }
+  });
+}
+
+/** A layer matrix's input width (the columns of its HF tensor [out, in]), from config.json. */
+function inputsOf(name: string, c: Record<string, number>): number {
+  if (name.includes("down_proj")) return c.intermediate_size!;
+  if (name.includes("o_proj")) {
+    return c.num_attention_heads! * (c.head_dim ?? c.hidden_size! / c.num_attention_heads!);
+  }
+  return c.hidden_size!;
 }
