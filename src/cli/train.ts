@@ -22,6 +22,7 @@ import type { ScheduleName } from "../train/schedule.ts";
 import { trainingMemory } from "../train/trainable.ts";
 import { stepsForEpochs } from "../train/trainer.ts";
 import { command, intFlag, MODEL_HELP, numberFlag } from "./args.ts";
+import { weightsFlag } from "./session.ts";
 import { decodeUtf8, readBytes } from "../io/user_file.ts";
 import { err, openOutput, out, writeOutput } from "./output.ts";
 import { countedLabels, cutLog, positionOf, type RunSettings, trainOnGpu } from "./train_run.ts";
@@ -64,6 +65,9 @@ Options (defaults are Hugging Face Trainer's):
                       down_proj, or all-linear (default q_proj,v_proj, PEFT's)
   --lora-dropout P    only 0 yet (PEFT's default)
   --adapter DIR       start LoRA from this PEFT adapter (its r, alpha and targets)
+  --weights F         bf16 | q8 | q5 | q4: pack the frozen base's layer matrices (QLoRA; with
+                      --lora or --adapter): each layer is read back to f32 for its own forward
+                      and backward only (default: f32)
   --lr X              peak learning rate (default 5e-5)
   --betas B1,B2       AdamW betas (default 0.9,0.999)
   --eps X             AdamW epsilon (default 1e-8)
@@ -120,6 +124,7 @@ const FLAGS = {
   "lora-targets": { type: "string" },
   "lora-dropout": { type: "string" },
   adapter: { type: "string" },
+  weights: { type: "string" },
   lr: { type: "string" },
   betas: { type: "string" },
   eps: { type: "string" },
@@ -154,6 +159,7 @@ const PLAN_FLAGS = [
   "lora-targets",
   "lora-dropout",
   "adapter",
+  "weights",
   "lr",
   "betas",
   "eps",
@@ -215,7 +221,13 @@ export const train = command({
       : stepsForEpochs(data.length, plan, settings.epochs);
     const tokens = plan.batchSize * settings.seqLen;
     if (v["dry-run"]) {
-      const m = trainingMemory(config, tokens, v["checkpoint-layers"] ?? false, settings.lora);
+      const m = trainingMemory(
+        config,
+        tokens,
+        v["checkpoint-layers"] ?? false,
+        settings.lora,
+        settings.base,
+      );
       out(
         JSON.stringify({
           parameters: countParameters(config).total,
@@ -319,6 +331,13 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
     return typeof value === "string" ? numberFlag(flag, value, 0, max) : fallback;
   };
   const maxGradNorm = num("max-grad-norm", 1, 1e9);
+  const lora = loraFlags(v, config);
+  const base = weightsFlag(v.weights);
+  if (base && !lora.lora) {
+    throw new UsageError(
+      "train: --weights packs a frozen base: it needs --lora R or --adapter DIR (full training keeps f32 masters)",
+    );
+  }
   return {
     model: dir,
     data: v.data,
@@ -327,7 +346,8 @@ function newSettings(v: Values, model: string | undefined): RunSettings {
       : Math.min(512, config.maxPositionEmbeddings),
     chat: v.chat ?? false,
     packing: packFlag(v.pack),
-    ...loraFlags(v, config),
+    ...lora,
+    ...(base ? { base } : {}),
     saveDtype,
     epochs: v.epochs !== undefined ? intFlag("epochs", v.epochs, 1) : 1,
     plan: {

@@ -15,6 +15,7 @@ import { readTrainingState, saveCheckpoint, type SaveDtype, writeError } from ".
 import type { TrainableLlama } from "../train/trainable.ts";
 import { type Position, train as trainLoop, type TrainingPlan } from "../train/trainer.ts";
 import type { Packing } from "../train/data.ts";
+import type { PackFormat } from "../gpu/buffers.ts";
 import { loraSites, type LoraSpec, peftNames } from "../train/lora.ts";
 import { saveAdapterCheckpoint } from "../train/save_adapter.ts";
 import { err, out } from "./output.ts";
@@ -34,6 +35,8 @@ export interface RunSettings {
   plan: TrainingPlan;
   /** LoRA: only these adapters train (the base frozen) and the run saves a PEFT adapter. */
   lora?: LoraSpec;
+  /** LoRA's frozen base packed (QLoRA): `--weights`. */
+  base?: PackFormat;
 }
 
 /** The signals that stop a run after its current step, saving first, and their exit codes. */
@@ -82,6 +85,7 @@ export async function trainOnGpu(
           lora: {
             spec: settings.lora,
             ...(o.loraInit ? { init: o.loraInit } : {}),
+            ...(settings.base ? { base: settings.base } : {}),
             seed: plan.seed,
           },
         }

@@ -463,18 +463,31 @@ export class Ops {
   }
 
   /**
-   * Writes `w` as f32 [rows, cols] into `out` (its stride padding dropped): the matrix in any
-   * format read back as the kernels read it, for training on a packed, frozen base.
+   * Writes rows [first, first + rows) of `w` (default: all) as f32 [rows, cols] into `out` (its
+   * stride padding dropped): the matrix in any format read back as the kernels read it, for
+   * training on a packed, frozen base.
    */
-  dequantize(w: GpuMatrix, out: GPUBuffer): Launch {
+  dequantize(w: GpuMatrix, out: GPUBuffer, range = { first: 0, rows: w.rows }): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     this.#unused ??= storageBuffer(this.#gpu.device, 16, "unused");
     const unused = this.#unused;
-    const parts = w.parts.map((p) => {
-      const params = this.#k.uniform([p.rows, w.cols, w.stride, p.firstRow]);
+    const end = range.first + range.rows;
+    const parts = w.parts.flatMap((p) => {
+      const [from, to] = [Math.max(range.first, p.firstRow), Math.min(end, p.firstRow + p.rows)];
+      if (from >= to) return [];
+      const params = this.#k.uniform([
+        to - from,
+        w.cols,
+        w.stride,
+        from - range.first,
+        from - p.firstRow,
+        0,
+        0,
+        0,
+      ]);
       const resources = [params, unused, p.buffer, out, ...(p.scales ? [p.scales] : [])];
       const l = this.#k.launch(kernel("dequantize", w.type), wg, resources);
-      return { l, items: p.rows * (w.stride / 8) };
+      return [{ l, items: (to - from) * (w.stride / 8) }];
     });
     return { record: (pass) => parts.forEach((p) => p.l(pass, Math.ceil(p.items / wg))) };
   }

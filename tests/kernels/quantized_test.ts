@@ -299,6 +299,19 @@ Deno.test("dequantize writes every format's weights as f32 [rows, cols], parts a
     );
     const label = `${type}${pack ? ` → ${pack}` : ""}`;
     assert(m.parts.length > 1, `${label}: one part`);
+    // Rows 5..17, across parts, written from the output's first row.
+    const some = nanBuffer(ctx.gpu, 12 * cols);
+    const slice = await runLaunches(
+      ctx,
+      { start: 0, tokens: 1 },
+      [[
+        ctx.ops.dequantize(m, some, { first: 5, rows: 12 }),
+        1,
+      ]],
+      some,
+      12 * cols,
+    );
+    assertEquals([...slice], [...got.subarray(5 * cols, 17 * cols)], `${label}: rows 5..17`);
     if (m.type === "q8" || m.type === "q5" || m.type === "q4") {
       assertEquals([...got], [...(await dequantized(ctx.gpu.device, m)).values], label);
     } else {
