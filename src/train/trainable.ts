@@ -44,11 +44,17 @@ export interface LoraTraining {
   init?: ReadonlyMap<string, Float32Array>;
   seed?: number;
   /**
-   * Pack the frozen layers' matrices (QLoRA): each layer's are read back as f32 for its forward
-   * and backward, one layer at a time. The embedding, lm_head and norms stay f32.
+   * Pack the frozen base (QLoRA): each layer's matrices are read back as f32 for its forward and
+   * backward, one layer at a time; lm_head (q8 under q5/q4, as inference keeps it) a slice of
+   * rows at a time. The norms stay f32.
    */
   base?: PackFormat;
+  /** Bytes of lm_head's rows read back at a time (tests make it small). @default 64 MiB */
+  vocabSlice?: number;
 }
+
+/** Bytes of lm_head's rows a packed-base run reads back at a time. */
+const VOCAB_SLICE = 64 << 20;
 
 /** The fused matrices of a decoder layer, as trained tensors name them (`N.qkv`, …). */
 const LAYER_MATRICES = ["qkv", "o", "gate_up", "down"] as const;
@@ -235,15 +241,18 @@ export function trainingMemory(
   let baseBytes = 0;
   const layerFloats = new Map<string, number>(); // one layer's read-back buffers
   for (const [name, { rows, cols }] of params) {
-    const kind = base && lora ? layerMatrix(name) : undefined;
-    if (!kind) {
+    const kind = layerMatrix(name);
+    const vocabulary = name === "embed" || name === "lm_head";
+    if (!base || !lora || (!kind && !vocabulary)) {
       baseBytes += (lora ? 4 : 16) * rows * cols;
       continue;
     }
-    const align = base === "bf16" ? ROW_ALIGN : QUANT_BYTES[base as "q8" | "q5" | "q4"].align;
+    const as = kind || base === "bf16" ? base : "q8";
+    const align = as === "bf16" ? ROW_ALIGN : QUANT_BYTES[as].align;
     const stride = Math.ceil(cols / align) * align;
-    baseBytes += matrixBytes({ type: base!, rows, stride });
-    layerFloats.set(kind, rows * cols);
+    baseBytes += matrixBytes({ type: as, rows, stride });
+    if (kind) layerFloats.set("layer", Math.max(layerFloats.get("layer") ?? 0, rows * cols));
+    else layerFloats.set("vocab", Math.min(VOCAB_SLICE / 4, rows * cols));
   }
   const adapters = lora
     ? loraSites(c, lora).reduce((n, s) => n + lora.rank * (s.in + s.out), 0)
@@ -274,9 +283,12 @@ export class TrainableLlama {
   #discard: GPUBuffer | undefined;
   /** With a packed base: its layer matrices, and one layer's read back as f32 (by matrix). */
   readonly #packed = new Map<string, GpuMatrix>();
-  readonly #unpacked = new Map<string, GPUBuffer>();
+  #layerScratch: GPUBuffer | undefined;
   /** Settles when the base is on the GPU (packing it takes the device's queue). */
   readonly ready: Promise<void>;
+  /** With a packed lm_head: a slice of its rows read back as f32, of at most this many bytes. */
+  #vocabScratch: GPUBuffer | undefined;
+  readonly #vocabSlice: number;
   readonly #views: TensorView[];
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
   /** Every gradient's partial sums of squares (the global norm), and their launches. */
@@ -330,9 +342,13 @@ export class TrainableLlama {
         decay: !v.param.endsWith("norm"),
       });
     }
+    const packs = (name: string) =>
+      options.lora?.base !== undefined &&
+      (layerMatrix(name) !== undefined || name === "embed" || name === "lm_head");
     for (const [name, s] of shapes) {
       const bytes = s.rows * s.cols * 4;
-      if (bytes > limit) {
+      // A packed matrix is split across bindings (and read back a slice or a layer at a time).
+      if (bytes > limit && !packs(name)) {
         throw new InputError(
           `${name}: ${s.rows}×${s.cols} f32 is ${bytes} bytes, beyond this device's largest binding (${limit}); training does not split tensors yet`,
         );
@@ -345,7 +361,7 @@ export class TrainableLlama {
         }
         host.set(t, v.first * v.cols);
       }
-      if (options.lora?.base && layerMatrix(name)) {
+      if (packs(name)) {
         toPack.set(name, { host, rows: s.rows, cols: s.cols });
         continue;
       }
@@ -364,6 +380,7 @@ export class TrainableLlama {
       });
     }
     this.#lora = options.lora && this.#addAdapters(options.lora);
+    this.#vocabSlice = options.lora?.vocabSlice ?? VOCAB_SLICE;
     this.ready = options.lora?.base ? this.#packBase(options.lora.base, toPack) : Promise.resolve();
     const params = [...this.#params.values()];
     this.#adam = params.map((p) => ({
@@ -436,7 +453,10 @@ export class TrainableLlama {
   ): Promise<void> {
     const device = this.#gpu.device;
     const uploader = new Uploader(device);
+    let largest = 1;
     for (const [name, t] of toPack) {
+      // The vocabulary matrices as inference keeps them under q5/q4: q8.
+      const as = layerMatrix(name) || format === "bf16" ? format : "q8";
       this.#packed.set(
         name,
         await uploadMatrix(
@@ -447,15 +467,28 @@ export class TrainableLlama {
             cols: t.cols,
             maxBindingBytes: this.#gpu.limits.maxStorageBufferBindingSize,
             label: name,
-            pack: { format, part: this.#ops.packer(format, "f32") },
+            pack: { format: as, part: this.#ops.packer(as, "f32") },
           },
         ),
       );
-      const kind = layerMatrix(name)!;
-      if (!this.#unpacked.has(kind)) {
-        this.#unpacked.set(kind, storageBuffer(device, t.rows * t.cols * 4, `${kind}.unpacked`));
+      const kind = layerMatrix(name);
+      if (!kind) {
+        // lm_head (or the tied embedding) is read back VOCAB_SLICE bytes of rows at a time.
+        const bytes = Math.min(
+          this.#vocabSlice,
+          this.#gpu.limits.maxStorageBufferBindingSize,
+        );
+        this.#vocabScratch ??= storageBuffer(
+          device,
+          bytes - bytes % (t.cols * 4),
+          "vocab.unpacked",
+        );
+        continue;
       }
+      largest = Math.max(largest, t.rows * t.cols);
     }
+    // One layer matrix at a time is read back, just before it is used.
+    this.#layerScratch = storageBuffer(device, largest * 4, "layer.unpacked");
     await uploader.flush();
     uploader.release();
     const unusable = await this.#ops.unquantizable();
@@ -466,20 +499,18 @@ export class TrainableLlama {
     }
   }
 
-  /** With a packed base: layer l's matrices read back as f32 into the one-layer buffers. */
-  #unpackLayer(encoder: GPUCommandEncoder, l: number): void {
-    if (this.#packed.size === 0) return;
-    const pass = encoder.beginComputePass();
-    for (const kind of LAYER_MATRICES) {
-      this.#ops.dequantize(this.#packed.get(`${l}.${kind}`)!, this.#unpacked.get(kind)!)
-        .record(pass, 1);
-    }
-    pass.end();
+  /** With a packed base: layer l's `kind` read back as f32, to be used next. */
+  #unpack(pass: GPUComputePassEncoder, l: number, kind: (typeof LAYER_MATRICES)[number]): void {
+    const m = this.#packed.get(`${l}.${kind}`);
+    if (m) this.#ops.dequantize(m, this.#layerScratch!).record(pass, 1);
   }
 
-  /** A weight (trained, frozen, or a packed layer's read back) and its gradient when trained. */
+  /**
+   * A weight (trained, frozen, or a packed layer matrix's read-back: valid after its
+   * {@linkcode #unpack}) and its gradient when trained.
+   */
   #weight(name: string): { p: GPUBuffer; g?: GPUBuffer } {
-    if (this.#packed.has(name)) return { p: this.#unpacked.get(layerMatrix(name)!)! };
+    if (this.#packed.has(name) && layerMatrix(name)) return { p: this.#layerScratch! };
     return this.#params.get(name) ?? { p: this.#frozen.get(name)! };
   }
 
@@ -647,7 +678,8 @@ export class TrainableLlama {
     for (const m of this.#packed.values()) {
       for (const p of m.parts) [p.buffer, p.scales].forEach((b) => b?.destroy());
     }
-    for (const b of this.#unpacked.values()) b.destroy();
+    this.#layerScratch?.destroy();
+    this.#vocabScratch?.destroy();
     this.#discard?.destroy();
     this.#adam.forEach((a) => a.destroy());
     this.#partials.destroy();
@@ -782,7 +814,7 @@ export class TrainableLlama {
     const c = this.config;
     const T = a.tokens;
     const D = c.hiddenSize;
-    const table = {
+    const table = this.#packed.get("embed") ?? {
       type: "f32" as const,
       rows: c.vocabSize,
       cols: D,
@@ -810,17 +842,59 @@ export class TrainableLlama {
         size: rows * width * 4,
       });
       const shape = { tokens: rows, rows: c.vocabSize, cols: D };
-      this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
+      const packed = this.#packed.get(this.#headName());
+      if (packed) this.#packedHead(pass, packed, at(a.hf, D), a.logits, rows, "logits");
+      else this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
       this.#train.crossEntropyGrad(a.logits, at(a.targets, 1), at(a.nll, 1), {
         tokens: rows,
         vocab: c.vocabSize,
         scale,
       })(pass);
       if (!backward) continue;
+      if (packed) {
+        this.#packedHead(pass, packed, at(a.dh, D), a.logits, rows, "dh");
+        continue;
+      }
       const io = { dy: a.logits, x: at(a.hf, D), w: head.p, dx: at(a.dh, D), dw: head.g };
       this.#linearBackward(io, shape)(pass);
     }
     pass.end();
+  }
+
+  /** lm_head's tensor: the embedding when tied. */
+  #headName(): "lm_head" | "embed" {
+    return this.config.tieWordEmbeddings ? "embed" : "lm_head";
+  }
+
+  /**
+   * A packed (frozen) lm_head W [V, D], read back a slice of vocabulary rows at a time into one
+   * f32 buffer: "logits": logits[:, v] = hf·W[v]ᵀ; "dh": dh = dlogits·W (the logits buffer
+   * holding their gradient).
+   */
+  #packedHead(
+    pass: GPUComputePassEncoder,
+    w: GpuMatrix,
+    h: Bindable,
+    logits: GPUBuffer,
+    tokens: number,
+    what: "logits" | "dh",
+  ): void {
+    const { vocabSize: V, hiddenSize: D } = this.config;
+    const scratch = this.#vocabScratch!;
+    const rows = Math.max(1, Math.floor(scratch.size / (D * 4)));
+    for (let v0 = 0; v0 < V; v0 += rows) {
+      const n = Math.min(rows, V - v0);
+      this.#ops.dequantize(w, scratch, { first: v0, rows: n }).record(pass, 1);
+      if (what === "logits") {
+        this.#train.gemm(h, scratch, logits, [tokens, n, D], [D, 1, D, 1, V], false, [0, 0, v0])(
+          pass,
+        );
+      } else {
+        this.#train.gemm(logits, scratch, h, [tokens, D, n], [V, 1, 1, D, D], v0 > 0, [v0, 0, 0])(
+          pass,
+        );
+      }
+    }
   }
 
   /**
@@ -853,9 +927,9 @@ export class TrainableLlama {
     const { T, D, F, row, heads, rope } = this.#sizes(a);
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`).p;
-    this.#unpackLayer(encoder, l);
     let pass = encoder.beginComputePass();
     ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+    this.#unpack(pass, l, "qkv");
     train.linear(a.h1[s]!, p("qkv"), a.qkv[s]!, { tokens: T, rows: row, cols: D })(pass);
     for (const lo of this.#loraOf(a, l, "qkv")) lo.forward(a.h1[s]!, a.qkv[s]!)(pass);
     ops.rope(a.qkv[s]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
@@ -863,9 +937,11 @@ export class TrainableLlama {
     pass.end();
     encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[s]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
+    this.#unpack(pass, l, "o");
     train.linear(a.attn[s]!, p("o"), a.mid[s]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
     for (const lo of this.#loraOf(a, l, "o")) lo.forward(a.attn[s]!, a.mid[s]!)(pass);
     ops.rmsnorm(a.mid[s]!, p("mlp_norm"), a.h2[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
+    this.#unpack(pass, l, "gate_up");
     train.linear(a.h2[s]!, p("gate_up"), a.gateUp[s]!, { tokens: T, rows: 2 * F, cols: D })(pass);
     for (const lo of this.#loraOf(a, l, "gate_up")) lo.forward(a.h2[s]!, a.gateUp[s]!)(pass);
     ops.siluMul(a.gateUp[s]!, a.act[s]!, { width: F }).record(pass, T);
@@ -873,6 +949,7 @@ export class TrainableLlama {
     if (!output) return;
     encoder.copyBufferToBuffer(a.mid[s]!, 0, a.x[l + 1]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
+    this.#unpack(pass, l, "down");
     train.linear(a.act[s]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
     for (const lo of this.#loraOf(a, l, "down")) lo.forward(a.act[s]!, a.x[l + 1]!)(pass);
     pass.end();
@@ -893,9 +970,7 @@ export class TrainableLlama {
     )(pass);
     pass.end();
     for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
-      // Recomputing the layer reads its packed weights back; otherwise read them back now.
       if (this.#checkpointLayers) this.#layerForward(encoder, a, l, false);
-      else this.#unpackLayer(encoder, l);
       pass = encoder.beginComputePass();
       this.#layerBackward(pass, a, l);
       pass.end();
@@ -916,10 +991,12 @@ export class TrainableLlama {
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`);
     // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
+    this.#unpack(pass, l, "down");
     const down = { dy: a.dx, x: a.act[s]!, w: p("down").p, dx: a.dact, dw: p("down").g };
     this.#linearBackward(down, { tokens: T, rows: D, cols: F })(pass);
     for (const lo of this.#loraOf(a, l, "down")) lo.backward(a.act[s]!, a.dx, a.dact)(pass);
     train.siluMulGrad(a.gateUp[s]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
+    this.#unpack(pass, l, "gate_up");
     const gateUp = { dy: a.dGateUp, x: a.h2[s]!, w: p("gate_up").p, dx: a.dh, dw: p("gate_up").g };
     this.#linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D })(pass);
     for (const lo of this.#loraOf(a, l, "gate_up")) lo.backward(a.h2[s]!, a.dGateUp, a.dh)(pass);
@@ -929,6 +1006,7 @@ export class TrainableLlama {
       { tokens: T, dim: D, eps, accumulate: true },
     )(pass);
     // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
+    this.#unpack(pass, l, "o");
     const o = { dy: a.dx, x: a.attn[s]!, w: p("o").p, dx: a.dattn, dw: p("o").g };
     this.#linearBackward(o, { tokens: T, rows: D, cols: c.qDim })(pass);
     for (const lo of this.#loraOf(a, l, "o")) lo.backward(a.attn[s]!, a.dx, a.dattn)(pass);
@@ -936,6 +1014,7 @@ export class TrainableLlama {
     train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
     this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
       .record(pass, T);
+    this.#unpack(pass, l, "qkv");
     const qkv = { dy: a.dqkv, x: a.h1[s]!, w: p("qkv").p, dx: a.dh, dw: p("qkv").g };
     this.#linearBackward(qkv, { tokens: T, rows: row, cols: D })(pass);
     for (const lo of this.#loraOf(a, l, "qkv")) lo.backward(a.h1[s]!, a.dqkv, a.dh)(pass);

@@ -134,6 +134,23 @@ Deno.test("train --adapter INIT_DIR continues a PEFT adapter with its own r, alp
     "1e-3",
   ]);
   ok(r, "train --adapter");
+  // QLoRA: the same start on a q4 base trains and records its base for --resume.
+  const qlora = await wgllama([
+    "train",
+    model,
+    "--data",
+    `${dir}/data.jsonl`,
+    "--adapter",
+    start,
+    "--weights",
+    "q4",
+    "--out",
+    `${dir}/q4`,
+    "--steps",
+    "2",
+  ]);
+  ok(qlora, "train --weights q4");
+  assertEquals(JSON.parse(Deno.readTextFileSync(`${dir}/q4/trainer_state.json`)).base, "q4");
   const config = JSON.parse(Deno.readTextFileSync(`${dir}/out/adapter_config.json`));
   assertEquals(
     [config.r, config.lora_alpha, config.use_rslora, [...config.target_modules].sort()],
@@ -152,6 +169,7 @@ Deno.test("train --adapter INIT_DIR continues a PEFT adapter with its own r, alp
       /--lora-targets is "q_proj,lm_head": expected a comma-separated list/,
     ],
     [["--lora-alpha", "4"], /--lora-alpha and --lora-targets need --lora R/],
+    [["--weights", "q4"], /--weights packs a frozen base: it needs --lora R or --adapter DIR/],
   ];
   for (const [flags, message] of cases) {
     const bad = await wgllama([

@@ -109,8 +109,12 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
     // The reference's base: each layer matrix packed as the QLoRA run packs it, then read back.
     const dequantized = new Map(tensors);
     for (const [name, t] of tensors) {
-      if (!/^model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name)) continue;
-      const cols = inputsOf(name, json);
+      // The layers in the base's format; the vocabulary matrices in q8 (as inference keeps them).
+      const vocabulary = name === "model.embed_tokens.weight" || name === "lm_head.weight";
+      const layer = /^model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name);
+      if (!vocabulary && !layer) continue;
+      const format = vocabulary ? "q8" : base;
+      const cols = vocabulary ? json.hidden_size : inputsOf(name, json);
       const rows = t.length / cols;
       const m = await uploadMatrix(
         new Uploader(ctx.gpu.device),
@@ -120,7 +124,7 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
           cols,
           maxBindingBytes: 1 << 27,
           label: name,
-          pack: { format: base, part: ctx.ops.packer(base, "f32") },
+          pack: { format, part: ctx.ops.packer(format, "f32") },
         },
       );
       const out = nanBuffer(ctx.gpu, rows * cols);
@@ -139,7 +143,8 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
     assert(dequantized.get(name)!.some((v, i) => v !== tensors.get(name)![i]), "packing rounds");
     const reference = new TrainableLlama(ctx.gpu, config, dequantized, { lora: { spec, init } });
     const packed = new TrainableLlama(ctx.gpu, config, tensors, {
-      lora: { spec, init, base },
+      // lm_head read back 100 rows at a time: several slices.
+      lora: { spec, init, base, vocabSlice: 100 * json.hidden_size * 4 },
       checkpointLayers,
     });
     try {
@@ -173,7 +178,9 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
         assertRelClose([b.gradNorm], [a.gradNorm], 1e-4, `step ${s} norm`);
       }
       const [want, got] = [await reference.tensors(), await packed.tensors()];
-      for (const [name, w] of want) assertRelClose(got.get(name)!, w, 1e-5, name);
+      // The same math, summed in another order where lm_head is read back in slices (dh adds
+      // slice by slice): after six Adam steps that leaves ~1e-5.
+      for (const [name, w] of want) assertRelClose(got.get(name)!, w, 1e-4, name);
     } finally {
       reference.destroy();
       packed.destroy();
