@@ -160,9 +160,9 @@ export const bench = command({
             batches.map((b) =>
               `  batch       ${b} sequences: ${batchRate[b]!.toFixed(2)} tokens/s in all\n`
             ).join("") +
-            `  per token   ${result.submits_per_token.toFixed(3)} submits, ${
-              result.readbacks_per_token.toFixed(3)
-            } readbacks\n` +
+            `  per token   ${result.launches_per_token} launches, ${
+              result.submits_per_token.toFixed(3)
+            } submits, ${result.readbacks_per_token.toFixed(3)} readbacks\n` +
             `  peak RSS    ${(result.peak_rss_bytes / 1e9).toFixed(2)} GB\n`,
         );
       }

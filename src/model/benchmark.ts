@@ -197,6 +197,8 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
         } tokens/s in all`,
       );
     }
+    model.setSampling(GREEDY);
+    const launches = model.launchesPerStep(1, Math.max(...contexts));
     const result = {
       device: gpu.info.description,
       model: dir,
@@ -217,6 +219,8 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       decode_efficiency: efficiency,
       decode_bytes_per_token: Object.fromEntries(contexts.map((c) => [c, model.decodeBytes(c)])),
       ...(batches.length ? { decode_batch_tokens_per_s: batchRate } : {}),
+      /** Kernel dispatches of one greedy decode step, from the plan (issue 28's measure). */
+      launches_per_token: launches,
       submits_per_token: perToken.submits,
       readbacks_per_token: perToken.readbacks,
       peak_rss_bytes: peakRss,

@@ -183,6 +183,24 @@ export class Llama {
     if (sampleRows && this.#logprobSlots.size) run(this.#net.logprobs.decode, sampleRows);
   }
 
+  /**
+   * Kernel dispatches of one decode step of `rows` sequences at position `position`, with the
+   * slots' current sampling settings, counted by recording the plan into a pass that only counts:
+   * the figure follows the plan, never a hand-kept table.
+   */
+  launchesPerStep(rows = 1, position = 0): number {
+    let n = 0;
+    const counter = {
+      setPipeline() {},
+      setBindGroup() {},
+      dispatchWorkgroups() {
+        n++;
+      },
+    } as unknown as GPUComputePassEncoder;
+    this.#record((launch, r) => launch.record(counter, r, position), rows, true, rows);
+    return n;
+  }
+
   /** Sets how a slot's tokens are drawn (temperature 0 = greedy). */
   setSampling(p: SamplingParams, slot = 0): void {
     this.#net.sampler.set(slot, p);
