@@ -36,7 +36,7 @@ import attentionCombine from "../../kernels/attention_combine.wgsl" with { type:
 import attentionDecode from "../../kernels/attention_decode.wgsl" with { type: "text" };
 import attentionPrefill from "../../kernels/attention_prefill.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
-import kvWrite from "../../kernels/kv_write.wgsl" with { type: "text" };
+import ropeKvWrite from "../../kernels/rope_kv_write.wgsl" with { type: "text" };
 import fmaPeak from "../../kernels/fma_peak.wgsl" with { type: "text" };
 import readBandwidth from "../../kernels/read_bandwidth.wgsl" with { type: "text" };
 import rmsnorm from "../../kernels/rmsnorm.wgsl" with { type: "text" };
@@ -127,7 +127,7 @@ export const OPS = {
   },
   rmsnorm: { parts: [reduce, rmsnorm], bindings: [U, U, R, R, W] },
   rope: { parts: [elementwise, rope], bindings: [U, U, R, R, W, R] },
-  kvWrite: { parts: [elementwise, kvWrite], bindings: [U, U, R, W, W, R] },
+  ropeKvWrite: { parts: [elementwise, ropeKvWrite], bindings: [U, U, R, R, W, R, W, W] },
   attention: { parts: [attention], bindings: [U, U, R, R, R, W, R] },
   attentionDecode: { parts: [attentionDecode], bindings: [U, U, R, R, R, W, R] },
   attentionPrefill: { parts: [attentionPrefill], bindings: [U, U, R, R, R, W, R] },

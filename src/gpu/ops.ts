@@ -196,16 +196,26 @@ export class Ops {
     return this.#perToken("rope", ((qHeads + kvHeads) * headDim) / 2, [params, cos, sin, qkv, seq]);
   }
 
-  /** Appends k and v (columns kCol.. and kCol+kvDim.. of qkv [tokens, row]) to the caches [ctx, kvDim]. */
-  kvWrite(
+  /**
+   * Between the qkv projection and attention, one launch: rotates q in place (rows [tokens, row]:
+   * q heads, k heads, v heads) by position and appends the rotated k and v to the caches
+   * [slots, context, kvHeads·headDim] at each token's (slot, position).
+   */
+  ropeKvWrite(
     qkv: GPUBuffer,
-    kCache: GPUBuffer,
-    vCache: GPUBuffer,
+    cos: GPUBuffer,
+    sin: GPUBuffer,
     seq: GPUBuffer,
-    options: { kvDim: number; row: number; kCol: number; context: number },
+    caches: { k: GPUBuffer; v: GPUBuffer },
+    options: { qHeads: number; kvHeads: number; headDim: number; row: number; context: number },
   ): Launch {
-    const params = this.#k.uniform([options.kvDim, options.row, options.kCol, options.context]);
-    return this.#perToken("kvWrite", options.kvDim, [params, qkv, kCache, vCache, seq]);
+    const { qHeads, kvHeads, headDim, row, context } = options;
+    const params = this.#k.uniform([qHeads, kvHeads, headDim, row, context]);
+    return this.#perToken(
+      "ropeKvWrite",
+      ((qHeads + 2 * kvHeads) * headDim) / 2,
+      [params, cos, sin, qkv, seq, caches.k, caches.v],
+    );
   }
 
   /**
@@ -564,7 +574,11 @@ export class Ops {
   }
 
   /** An elementwise kernel (kernels/shared/elementwise) over `perToken` items per token. */
-  #perToken(op: "rope" | "kvWrite" | "siluMul", perToken: number, resources: GPUBuffer[]): Launch {
+  #perToken(
+    op: "rope" | "ropeKvWrite" | "siluMul",
+    perToken: number,
+    resources: GPUBuffer[],
+  ): Launch {
     const wg = this.#gpu.workgroups.elementwise;
     const l = this.#k.launch(kernel(op), wg, resources);
     return { record: (pass, t) => l(pass, Math.ceil((t * perToken) / wg)) };

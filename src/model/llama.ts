@@ -163,8 +163,7 @@ export class Llama {
     for (const l of layers) {
       run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
       run(l.qkv); //                q | k | v = xn·[Wq; Wk; Wv]ᵀ                [T, (H + 2·Hkv)·Hd]
-      run(l.rope); //               rotate q, k halves by each token's position
-      run(l.kvWrite); //            cache[slot, position] = k, v                [slots, ctx, Hkv·Hd]
+      run(l.ropeKvWrite); //        rotate q, k by position; cache[slot, pos] = k, v  [slots, ctx, Hkv·Hd]
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
       run(l.postNorm); //           xn = rmsnorm(x) · w                         [T, D]

@@ -37,8 +37,7 @@ export interface LoadOptions {
 export interface LayerLaunches {
   inputNorm: Launch;
   qkv: Launch;
-  rope: Launch;
-  kvWrite: Launch;
+  ropeKvWrite: Launch;
   attention: Launch;
   oAdd: Launch;
   postNorm: Launch;
@@ -171,11 +170,9 @@ export async function buildNetwork(
     return {
       inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
       qkv: ops.linear(xn, lw.qkvProj, qkv),
-      rope: ops.rope(qkv, cosBuffer, sinBuffer, seq, { ...heads, row: qkvRow }),
-      kvWrite: ops.kvWrite(qkv, kCache, vCache, seq, {
-        kvDim,
+      ropeKvWrite: ops.ropeKvWrite(qkv, cosBuffer, sinBuffer, seq, { k: kCache, v: vCache }, {
+        ...heads,
         row: qkvRow,
-        kCol: qDim,
         context: ctx,
       }),
       attention: ops.attention(qkv, kCache, vCache, att, seq, {

@@ -131,7 +131,78 @@ Deno.test("rope rotates q and k halves by absolute position (HF rotate_half)", a
   }
 });
 
-Deno.test("kv_write + attention: causal grouped-query attention over the cache", async () => {
+Deno.test("rope_kv_write rotates q in place and writes the rotated k and v to each token's slot and position in the cache", async () => {
+  const ctx = await testGpu();
+  const rng = seeded(15);
+  const cases: [number, number, number, number, number][] = [
+    [1, 4, 2, 16, 9],
+    [5, 3, 1, 8, 0],
+    [3, 8, 8, 128, 40],
+  ];
+  for (const [tokens, qHeads, kvHeads, hd, start] of cases) {
+    const [half, slots, context] = [hd / 2, 3, start + tokens + 4];
+    const invFreq = Array.from({ length: half }, (_, j) => 1 / 500000 ** ((2 * j) / hd));
+    const cos = new Float32Array(context * half);
+    const sin = new Float32Array(context * half);
+    for (let p = 0; p < context; p++) {
+      for (let j = 0; j < half; j++) {
+        [cos[p * half + j], sin[p * half + j]] = [
+          Math.cos(p * invFreq[j]!),
+          Math.sin(p * invFreq[j]!),
+        ];
+      }
+    }
+    const [q, k, v] = [qHeads, kvHeads, kvHeads].map((h) => randomArray(rng, tokens * h * hd));
+    const qkv = f32Buffer(ctx.gpu, pack(tokens, [q!, k!, v!]));
+    const kvDim = kvHeads * hd;
+    const caches = {
+      k: nanBuffer(ctx.gpu, slots * context * kvDim),
+      v: nanBuffer(ctx.gpu, slots * context * kvDim),
+    };
+    // Token t is in slot 2 at position start + t.
+    const seq = uploadArray(
+      ctx.gpu.device,
+      Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 2),
+      "seq",
+    );
+    const launch = ctx.ops.ropeKvWrite(
+      qkv,
+      f32Buffer(ctx.gpu, cos),
+      f32Buffer(ctx.gpu, sin),
+      seq,
+      caches,
+      {
+        qHeads,
+        kvHeads,
+        headDim: hd,
+        row: (qHeads + 2 * kvHeads) * hd,
+        context,
+      },
+    );
+    const row = (qHeads + 2 * kvHeads) * hd;
+    const got = await runLaunches(ctx, { start, tokens }, [[launch, tokens]], qkv, tokens * row);
+    const [gotQ] = unpack(got, tokens, [qHeads * hd, kvHeads * hd, kvHeads * hd]);
+    const label = `${tokens}×${qHeads}/${kvHeads}×${hd}`;
+    assertRelClose(gotQ!, ref.rope(q!, tokens, qHeads, hd, start, invFreq), RTOL, `q ${label}`);
+    const at = (2 * context + start) * kvDim; // slot 2, the first token's position
+    const kCache = new Float32Array(
+      await readBuffer(ctx.gpu.device, caches.k, slots * context * kvDim * 4),
+    );
+    const vCache = new Float32Array(
+      await readBuffer(ctx.gpu.device, caches.v, slots * context * kvDim * 4),
+    );
+    assertRelClose(
+      kCache.subarray(at, at + tokens * kvDim),
+      ref.rope(k!, tokens, kvHeads, hd, start, invFreq),
+      RTOL,
+      `k ${label}`,
+    );
+    assertEquals([...vCache.subarray(at, at + tokens * kvDim)], [...v!], `v ${label}`);
+    assert(kCache.subarray(0, at).every(Number.isNaN), "nothing else is written");
+  }
+});
+
+Deno.test("rope_kv_write + attention: causal grouped-query attention over the cache", async () => {
   const ctx = await testGpu();
   const rng = seeded(9);
   // [tokens, start, heads, kvHeads, hd]: decode at long context, prefill with GQA, odd sizes, hd 256.
@@ -177,10 +248,14 @@ Deno.test("kv_write + attention: causal grouped-query attention over the cache",
       Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? start + (i >> 1) : 0),
       "seq",
     );
-    const write = ctx.ops.kvWrite(qkv, kCache, vCache, seq, {
-      kvDim,
+    // Rotation by cos 1, sin 0 leaves q and k as they are: only the cache write is tested here.
+    const ones = f32Buffer(ctx.gpu, new Float32Array((total + 300) * hd / 2).fill(1));
+    const zeros = f32Buffer(ctx.gpu, new Float32Array((total + 300) * hd / 2));
+    const write = ctx.ops.ropeKvWrite(qkv, ones, zeros, seq, { k: kCache, v: vCache }, {
+      qHeads: heads,
+      kvHeads,
+      headDim: hd,
       row,
-      kCol: heads * hd,
       context: total + 300,
     });
     const attend = ctx.ops.attention(qkv, kCache, vCache, out, seq, {
