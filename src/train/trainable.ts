@@ -9,7 +9,6 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import {
-  type GpuMatrix,
   matrixBytes,
   type PackFormat,
   QUANT_BYTES,
@@ -17,8 +16,6 @@ import {
   ROW_ALIGN,
   storageBuffer,
   uploadArray,
-  Uploader,
-  uploadMatrix,
 } from "../gpu/buffers.ts";
 import { Ops } from "../gpu/ops.ts";
 import { type AdamStep, type Step, TrainOps } from "../gpu/train_ops.ts";
@@ -36,6 +33,7 @@ import {
   peftNames,
 } from "./lora.ts";
 import { mulberry32 } from "./random.ts";
+import { type LayerMatrix, layerMatrix, packedAs, PackedBase, VOCAB_SLICE } from "./packed_base.ts";
 
 /** LoRA training: the base frozen, these adapters trained (PEFT's tensors by name, else new). */
 export interface LoraTraining {
@@ -51,20 +49,6 @@ export interface LoraTraining {
   base?: PackFormat;
   /** Bytes of lm_head's rows read back at a time (tests make it small). @default 64 MiB */
   vocabSlice?: number;
-}
-
-/** Bytes of lm_head's rows a packed-base run reads back at a time. */
-const VOCAB_SLICE = 64 << 20;
-
-/** The fused matrices of a decoder layer, as trained tensors name them (`N.qkv`, …). */
-const LAYER_MATRICES = ["qkv", "o", "gate_up", "down"] as const;
-
-/** Whether a trained tensor's name is a layer matrix (packed under {@linkcode LoraTraining.base}). */
-function layerMatrix(name: string): (typeof LAYER_MATRICES)[number] | undefined {
-  const part = name.slice(name.indexOf(".") + 1);
-  return /^\d+\./.test(name) && (LAYER_MATRICES as readonly string[]).includes(part)
-    ? part as (typeof LAYER_MATRICES)[number]
-    : undefined;
 }
 
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
@@ -242,12 +226,11 @@ export function trainingMemory(
   const layerFloats = new Map<string, number>(); // one layer's read-back buffers
   for (const [name, { rows, cols }] of params) {
     const kind = layerMatrix(name);
-    const vocabulary = name === "embed" || name === "lm_head";
-    if (!base || !lora || (!kind && !vocabulary)) {
+    const as = base && lora ? packedAs(name, base) : undefined;
+    if (!as) {
       baseBytes += (lora ? 4 : 16) * rows * cols;
       continue;
     }
-    const as = kind || base === "bf16" ? base : "q8";
     const align = as === "bf16" ? ROW_ALIGN : QUANT_BYTES[as].align;
     const stride = Math.ceil(cols / align) * align;
     baseBytes += matrixBytes({ type: as, rows, stride });
@@ -281,14 +264,10 @@ export class TrainableLlama {
   readonly #lora: { spec: LoraSpec; scale: number; sites: LoraSite[] } | undefined;
   /** A gradient nobody reads, for a frozen norm's weight gradient. */
   #discard: GPUBuffer | undefined;
-  /** With a packed base: its layer matrices, and one layer's read back as f32 (by matrix). */
-  readonly #packed = new Map<string, GpuMatrix>();
-  #layerScratch: GPUBuffer | undefined;
+  /** With QLoRA: the packed base (set once {@linkcode ready} settles). */
+  #base: PackedBase | undefined;
   /** Settles when the base is on the GPU (packing it takes the device's queue). */
   readonly ready: Promise<void>;
-  /** With a packed lm_head: a slice of its rows read back as f32, of at most this many bytes. */
-  #vocabScratch: GPUBuffer | undefined;
-  readonly #vocabSlice: number;
   readonly #views: TensorView[];
   #rope: { cos: GPUBuffer; sin: GPUBuffer; length: number } | undefined;
   /** Every gradient's partial sums of squares (the global norm), and their launches. */
@@ -343,8 +322,7 @@ export class TrainableLlama {
       });
     }
     const packs = (name: string) =>
-      options.lora?.base !== undefined &&
-      (layerMatrix(name) !== undefined || name === "embed" || name === "lm_head");
+      options.lora?.base !== undefined && packedAs(name, options.lora.base) !== undefined;
     for (const [name, s] of shapes) {
       const bytes = s.rows * s.cols * 4;
       // A packed matrix is split across bindings (and read back a slice or a layer at a time).
@@ -380,8 +358,12 @@ export class TrainableLlama {
       });
     }
     this.#lora = options.lora && this.#addAdapters(options.lora);
-    this.#vocabSlice = options.lora?.vocabSlice ?? VOCAB_SLICE;
-    this.ready = options.lora?.base ? this.#packBase(options.lora.base, toPack) : Promise.resolve();
+    const base = options.lora?.base;
+    this.ready = base
+      ? PackedBase.pack(gpu, this.#ops, toPack, base, options.lora?.vocabSlice).then((b) => {
+        this.#base = b;
+      })
+      : Promise.resolve();
     const params = [...this.#params.values()];
     this.#adam = params.map((p) => ({
       ...this.#train.adamw({ grad: p.g, p: p.p, m: p.m, v: p.v, n: p.rows * p.cols }),
@@ -443,66 +425,9 @@ export class TrainableLlama {
     return { spec: lora.spec, scale: loraScale(lora.spec), sites };
   }
 
-  /**
-   * Packs the base's layer matrices in `format` on the GPU (from f32, as `--weights` does at load)
-   * and makes the f32 buffers one layer's read-back needs.
-   */
-  async #packBase(
-    format: PackFormat,
-    toPack: Map<string, { host: Float32Array<ArrayBuffer>; rows: number; cols: number }>,
-  ): Promise<void> {
-    const device = this.#gpu.device;
-    const uploader = new Uploader(device);
-    let largest = 1;
-    for (const [name, t] of toPack) {
-      // The vocabulary matrices as inference keeps them under q5/q4: q8.
-      const as = layerMatrix(name) || format === "bf16" ? format : "q8";
-      this.#packed.set(
-        name,
-        await uploadMatrix(
-          uploader,
-          new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength),
-          {
-            type: "f32",
-            cols: t.cols,
-            maxBindingBytes: this.#gpu.limits.maxStorageBufferBindingSize,
-            label: name,
-            pack: { format: as, part: this.#ops.packer(as, "f32") },
-          },
-        ),
-      );
-      const kind = layerMatrix(name);
-      if (!kind) {
-        // lm_head (or the tied embedding) is read back VOCAB_SLICE bytes of rows at a time.
-        const bytes = Math.min(
-          this.#vocabSlice,
-          this.#gpu.limits.maxStorageBufferBindingSize,
-        );
-        this.#vocabScratch ??= storageBuffer(
-          device,
-          bytes - bytes % (t.cols * 4),
-          "vocab.unpacked",
-        );
-        continue;
-      }
-      largest = Math.max(largest, t.rows * t.cols);
-    }
-    // One layer matrix at a time is read back, just before it is used.
-    this.#layerScratch = storageBuffer(device, largest * 4, "layer.unpacked");
-    await uploader.flush();
-    uploader.release();
-    const unusable = await this.#ops.unquantizable();
-    if (unusable !== undefined) {
-      throw new InputError(
-        `${unusable}: holds a weight beyond ±65504 (or not finite), which a ${format} base cannot represent: train without --weights`,
-      );
-    }
-  }
-
-  /** With a packed base: layer l's `kind` read back as f32, to be used next. */
-  #unpack(pass: GPUComputePassEncoder, l: number, kind: (typeof LAYER_MATRICES)[number]): void {
-    const m = this.#packed.get(`${l}.${kind}`);
-    if (m) this.#ops.dequantize(m, this.#layerScratch!).record(pass, 1);
+  /** With QLoRA: layer l's `kind` read back as f32, to be used next (else nothing). */
+  #unpack(pass: GPUComputePassEncoder, l: number, kind: LayerMatrix): void {
+    this.#base?.unpack(pass, l, kind);
   }
 
   /**
@@ -510,7 +435,7 @@ export class TrainableLlama {
    * {@linkcode #unpack}) and its gradient when trained.
    */
   #weight(name: string): { p: GPUBuffer; g?: GPUBuffer } {
-    if (this.#packed.has(name) && layerMatrix(name)) return { p: this.#layerScratch! };
+    if (this.#base?.matrices.has(name) && layerMatrix(name)) return { p: this.#base.layerScratch };
     return this.#params.get(name) ?? { p: this.#frozen.get(name)! };
   }
 
@@ -675,11 +600,7 @@ export class TrainableLlama {
   destroy(): void {
     for (const p of this.#params.values()) [p.p, p.g, p.m, p.v].forEach((b) => b.destroy());
     for (const b of this.#frozen.values()) b.destroy();
-    for (const m of this.#packed.values()) {
-      for (const p of m.parts) [p.buffer, p.scales].forEach((b) => b?.destroy());
-    }
-    this.#layerScratch?.destroy();
-    this.#vocabScratch?.destroy();
+    this.#base?.destroy();
     this.#discard?.destroy();
     this.#adam.forEach((a) => a.destroy());
     this.#partials.destroy();
@@ -814,7 +735,7 @@ export class TrainableLlama {
     const c = this.config;
     const T = a.tokens;
     const D = c.hiddenSize;
-    const table = this.#packed.get("embed") ?? {
+    const table = this.#base?.matrices.get("embed") ?? {
       type: "f32" as const,
       rows: c.vocabSize,
       cols: D,
@@ -842,8 +763,9 @@ export class TrainableLlama {
         size: rows * width * 4,
       });
       const shape = { tokens: rows, rows: c.vocabSize, cols: D };
-      const packed = this.#packed.get(this.#headName());
-      if (packed) this.#packedHead(pass, packed, at(a.hf, D), a.logits, rows, "logits");
+      const packed = this.#base?.matrices.get(this.#headName());
+      const slice = (h: Bindable) => ({ h, logits: a.logits, tokens: rows });
+      if (packed) this.#base!.head(pass, this.#train, packed, slice(at(a.hf, D)), "logits");
       else this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
       this.#train.crossEntropyGrad(a.logits, at(a.targets, 1), at(a.nll, 1), {
         tokens: rows,
@@ -852,7 +774,7 @@ export class TrainableLlama {
       })(pass);
       if (!backward) continue;
       if (packed) {
-        this.#packedHead(pass, packed, at(a.dh, D), a.logits, rows, "dh");
+        this.#base!.head(pass, this.#train, packed, slice(at(a.dh, D)), "dh");
         continue;
       }
       const io = { dy: a.logits, x: at(a.hf, D), w: head.p, dx: at(a.dh, D), dw: head.g };
@@ -864,37 +786,6 @@ export class TrainableLlama {
   /** lm_head's tensor: the embedding when tied. */
   #headName(): "lm_head" | "embed" {
     return this.config.tieWordEmbeddings ? "embed" : "lm_head";
-  }
-
-  /**
-   * A packed (frozen) lm_head W [V, D], read back a slice of vocabulary rows at a time into one
-   * f32 buffer: "logits": logits[:, v] = hf·W[v]ᵀ; "dh": dh = dlogits·W (the logits buffer
-   * holding their gradient).
-   */
-  #packedHead(
-    pass: GPUComputePassEncoder,
-    w: GpuMatrix,
-    h: Bindable,
-    logits: GPUBuffer,
-    tokens: number,
-    what: "logits" | "dh",
-  ): void {
-    const { vocabSize: V, hiddenSize: D } = this.config;
-    const scratch = this.#vocabScratch!;
-    const rows = Math.max(1, Math.floor(scratch.size / (D * 4)));
-    for (let v0 = 0; v0 < V; v0 += rows) {
-      const n = Math.min(rows, V - v0);
-      this.#ops.dequantize(w, scratch, { first: v0, rows: n }).record(pass, 1);
-      if (what === "logits") {
-        this.#train.gemm(h, scratch, logits, [tokens, n, D], [D, 1, D, 1, V], false, [0, 0, v0])(
-          pass,
-        );
-      } else {
-        this.#train.gemm(logits, scratch, h, [tokens, D, n], [V, 1, 1, D, D], v0 > 0, [v0, 0, 0])(
-          pass,
-        );
-      }
-    }
   }
 
   /**
