@@ -54,7 +54,7 @@ export class TrainOps {
 
   /** y (+)= x·Wᵀ: x [tokens, cols], W [rows, cols], y [tokens, rows]. */
   linear(x: Bindable, w: GPUBuffer, y: Bindable, s: LinearShape, accumulate = false): Step {
-    return this.#gemm(
+    return this.gemm(
       x,
       w,
       y,
@@ -66,7 +66,7 @@ export class TrainOps {
 
   /** dx (+)= dy·W: dy [tokens, rows], W [rows, cols], dx [tokens, cols]. */
   linearGradInput(dy: Bindable, w: GPUBuffer, dx: Bindable, s: LinearShape, accumulate = false) {
-    return this.#gemm(
+    return this.gemm(
       dy,
       w,
       dx,
@@ -78,7 +78,7 @@ export class TrainOps {
 
   /** dW += dyᵀ·x: dy [tokens, rows], x [tokens, cols], dW [rows, cols]. */
   linearGradWeight(dy: Bindable, x: Bindable, dw: GPUBuffer, s: LinearShape): Step {
-    return this.#gemm(dy, x, dw, [s.rows, s.cols, s.tokens], [1, s.rows, 1, s.cols, s.cols], true);
+    return this.gemm(dy, x, dw, [s.rows, s.cols, s.tokens], [1, s.rows, 1, s.cols, s.cols], true);
   }
 
   /** A linear layer's backward: dx = dy·W (overwritten) and dW += dyᵀ·x. */
@@ -96,19 +96,6 @@ export class TrainOps {
    * offsets [a_0, b_0, c_0].
    */
   gemm(
-    a: Bindable,
-    b: Bindable,
-    c: Bindable,
-    [m, n, k]: number[],
-    strides: number[],
-    accumulate: boolean,
-    offsets: [number, number, number] = [0, 0, 0],
-    alpha = 1,
-  ): Step {
-    return this.#gemm(a, b, c, [m!, n!, k!], strides, accumulate, offsets, alpha);
-  }
-
-  #gemm(
     a: Bindable,
     b: Bindable,
     c: Bindable,

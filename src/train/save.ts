@@ -125,22 +125,31 @@ export function saveCheckpoint(
         (e, write) => write(encodeAs(byName.get(e.name)!, model.dtype)),
         HF_METADATA,
       ));
-    if (training) {
-      const { optimizer } = training;
-      files.write(OPTIMIZER_FILE, (path) =>
-        writeSafetensors(
-          path,
-          [...optimizer].map(([name, t]) => ({ name, dtype: "F32", shape: t.shape })),
-          (e, write) => write(encodeAs(optimizer.get(e.name)!.data, "f32")),
-        ));
-      files.json(STATE_FILE, training.state);
-    }
+    if (training) writeTrainingState(files, training);
     files.commit();
   } catch (e) {
     files.abort();
     throw writeError(e, files.current ?? dir);
   }
   removeShards(dir);
+}
+
+/** A resumable checkpoint's optimizer tensors (F32) and trainer state, into `files`. */
+export function writeTrainingState(
+  files: FileSet,
+  training: {
+    optimizer: ReadonlyMap<string, { shape: number[]; data: Float32Array }>;
+    state: Record<string, unknown>;
+  },
+): void {
+  const { optimizer } = training;
+  files.write(OPTIMIZER_FILE, (path) =>
+    writeSafetensors(
+      path,
+      [...optimizer].map(([name, t]) => ({ name, dtype: "F32", shape: t.shape })),
+      (e, write) => write(encodeAs(optimizer.get(e.name)!.data, "f32")),
+    ));
+  files.json(STATE_FILE, training.state);
 }
 
 /**

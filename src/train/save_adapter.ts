@@ -8,7 +8,7 @@
 import { InputError } from "../errors.ts";
 import { writeSafetensors } from "../io/safetensors_writer.ts";
 import type { LoraSpec } from "./lora.ts";
-import { encodeAs, FileSet, OPTIMIZER_FILE, STATE_FILE, writeError } from "./save.ts";
+import { encodeAs, FileSet, writeError, writeTrainingState } from "./save.ts";
 
 /** The adapter files of a LoRA run. */
 export const ADAPTER_CONFIG = "adapter_config.json";
@@ -76,16 +76,7 @@ export function saveAdapterCheckpoint(
         (e, write) => write(encodeAs(adapter.tensors.get(e.name)!.data, "f32")),
         { format: "pt" },
       ));
-    if (training) {
-      const { optimizer } = training;
-      files.write(OPTIMIZER_FILE, (path) =>
-        writeSafetensors(
-          path,
-          [...optimizer].map(([name, t]) => ({ name, dtype: "F32", shape: t.shape })),
-          (e, write) => write(encodeAs(optimizer.get(e.name)!.data, "f32")),
-        ));
-      files.json(STATE_FILE, training.state);
-    }
+    if (training) writeTrainingState(files, training);
     files.commit();
   } catch (e) {
     files.abort();

@@ -3,7 +3,7 @@
  * adapter (B ≠ 0), six AdamW steps with clipping over the adapters only — each step's loss and
  * gradient norm, and every adapter tensor's change (the base has no gradient: it is frozen).
  */
-import { packBatch, type Sequence } from "../../src/train/batch.ts";
+import { packBatch, type PackedBatch, type Sequence } from "../../src/train/batch.ts";
 import { loadTrainable } from "../../src/train/load.ts";
 import type { LoraTarget } from "../../src/train/lora.ts";
 import { readTensors } from "../_safetensors.ts";
@@ -22,8 +22,6 @@ for (const adapter of ["tiny-bf16-tied-all", "tiny-f16-rope-scaled-qv-rslora"]) 
     const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
     const config = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
     const fixture = `${FIXTURES}${golden.model}`;
-    const batchesOf =
-      JSON.parse(Deno.readTextFileSync(`${fixture}/training/training.json`)).batches;
     const init = readTensors(`${dir}/adapter_model.safetensors`);
     const { gpu } = await testGpu();
     const { model } = loadTrainable(gpu, fixture, {
@@ -38,27 +36,8 @@ for (const adapter of ["tiny-bf16-tied-all", "tiny-f16-rope-scaled-qv-rslora"]) 
       },
     });
     try {
-      const vocab = model.config.vocabSize;
-      const batches = batchesOf.map((b: Record<string, number[][]>, i: number) =>
-        packBatch(
-          b.input_ids!.map((ids, r): Sequence => ({
-            inputIds: ids,
-            attentionMask: b.attention_mask![r],
-            labels: b.labels![r],
-          })),
-          vocab,
-          `batch ${i}`,
-        )
-      );
+      const { batches, settings } = goldenSteps(fixture, golden, model.config.vocabSize);
       const h = golden.hyperparameters;
-      const settings = {
-        lr: h.lr,
-        beta1: h.betas[0],
-        beta2: h.betas[1],
-        eps: h.eps,
-        weightDecay: h.weight_decay,
-        maxGradNorm: h.max_grad_norm,
-      };
       for (let s = 0; s < h.steps; s++) {
         const r = await model.trainStep([batches[s % 2]!], settings);
         assertRelClose([r.loss], [golden.steps[s].loss], 1e-4, `step ${s} loss`);
@@ -148,27 +127,8 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
       checkpointLayers,
     });
     try {
-      const batches = JSON.parse(Deno.readTextFileSync(`${fixture}/training/training.json`)).batches
-        .map((b: Record<string, number[][]>, i: number) =>
-          packBatch(
-            b.input_ids!.map((ids, r): Sequence => ({
-              inputIds: ids,
-              attentionMask: b.attention_mask![r],
-              labels: b.labels![r],
-            })),
-            config.vocabSize,
-            `batch ${i}`,
-          )
-        );
+      const { batches, settings } = goldenSteps(fixture, golden, config.vocabSize);
       const h = golden.hyperparameters;
-      const settings = {
-        lr: h.lr,
-        beta1: h.betas[0],
-        beta2: h.betas[1],
-        eps: h.eps,
-        weightDecay: h.weight_decay,
-        maxGradNorm: h.max_grad_norm,
-      };
       for (let s = 0; s < h.steps; s++) {
         const [a, b] = [
           await reference.trainStep([batches[s % 2]!], settings),
@@ -195,4 +155,34 @@ function inputsOf(name: string, c: Record<string, number>): number {
     return c.num_attention_heads! * (c.head_dim ?? c.hidden_size! / c.num_attention_heads!);
   }
   return c.hidden_size!;
+}
+
+/** The fixture's golden batches, packed, and the golden's optimizer settings. */
+function goldenSteps(
+  fixture: string,
+  golden: { hyperparameters: Record<string, number & number[]> },
+  vocab: number,
+) {
+  const raw = JSON.parse(Deno.readTextFileSync(`${fixture}/training/training.json`)).batches;
+  const batches = raw.map((b: Record<string, number[][]>, i: number) =>
+    packBatch(
+      b.input_ids!.map((ids, r): Sequence => ({
+        inputIds: ids,
+        attentionMask: b.attention_mask![r],
+        labels: b.labels![r],
+      })),
+      vocab,
+      `batch ${i}`,
+    )
+  );
+  const h = golden.hyperparameters;
+  const settings = {
+    lr: h.lr as number,
+    beta1: h.betas![0]!,
+    beta2: h.betas![1]!,
+    eps: h.eps as number,
+    weightDecay: h.weight_decay as number,
+    maxGradNorm: h.max_grad_norm as number,
+  };
+  return { batches: batches as PackedBatch[], settings };
 }
