@@ -1,8 +1,8 @@
 /**
  * The frozen base of QLoRA training, packed on the GPU as `--weights` packs it for inference
  * (lm_head and the embedding in q8 under q5/q4) and read back to f32 only where a product needs
- * it: one layer matrix at a time, just before its forward or backward product, and lm_head a
- * slice of rows at a time. Gradients then flow through exactly the packed weights' values.
+ * it: a slice of one matrix's rows at a time (64 MiB), just before its forward or backward
+ * product. Gradients then flow through exactly the packed weights' values.
  * @module
  */
 import { InputError } from "../errors.ts";
@@ -18,8 +18,8 @@ import type { Bindable } from "../gpu/launcher.ts";
 import type { Ops } from "../gpu/ops.ts";
 import type { TrainOps } from "../gpu/train_ops.ts";
 
-/** Bytes of lm_head's rows read back at a time. */
-export const VOCAB_SLICE = 64 << 20;
+/** Bytes of a matrix's rows read back at a time (at most a binding). */
+export const SLICE_BYTES = 64 << 20;
 
 /** The fused matrices of a decoder layer, as trained tensors name them (`N.qkv`, …). */
 export const LAYER_MATRICES = ["qkv", "o", "gate_up", "down"] as const;
@@ -44,30 +44,28 @@ export function packedAs(name: string, format: PackFormat): PackFormat | undefin
 export class PackedBase {
   private constructor(
     readonly matrices: ReadonlyMap<string, GpuMatrix>,
-    /** One layer matrix read back as f32. */
-    readonly layerScratch: GPUBuffer,
-    /** A slice of lm_head's rows read back as f32 (none when lm_head is not packed). */
-    readonly vocabScratch: GPUBuffer | undefined,
+    /** A slice of a matrix's rows read back as f32. */
+    readonly scratch: GPUBuffer,
     readonly ops: Ops,
   ) {}
 
   /**
    * Packs `tensors` (f32 [rows, cols] by trained-tensor name) in the formats {@linkcode packedAs}
-   * gives; a weight the format cannot hold (beyond f16's range) is refused in one line.
+   * gives; a weight the format cannot hold (beyond f16's range) is refused in one line. Matrices
+   * are read back `sliceBytes` of rows at a time.
    */
   static async pack(
     gpu: Gpu,
     ops: Ops,
     tensors: ReadonlyMap<string, { host: Float32Array<ArrayBuffer>; rows: number; cols: number }>,
     format: PackFormat,
-    vocabSlice = VOCAB_SLICE,
+    sliceBytes = SLICE_BYTES,
   ): Promise<PackedBase> {
     const { device } = gpu;
     const limit = gpu.limits.maxStorageBufferBindingSize;
     const uploader = new Uploader(device);
     const matrices = new Map<string, GpuMatrix>();
-    let largest = 1;
-    let vocabScratch: GPUBuffer | undefined;
+    let widest = 1;
     for (const [name, t] of tensors) {
       const as = packedAs(name, format)!;
       const bytes = new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength);
@@ -81,11 +79,7 @@ export class PackedBase {
           pack: { format: as, part: ops.packer(as, "f32") },
         }),
       );
-      if (layerMatrix(name)) largest = Math.max(largest, t.rows * t.cols);
-      else {
-        const slice = Math.min(vocabSlice, limit);
-        vocabScratch ??= storageBuffer(device, slice - slice % (t.cols * 4), "vocab.unpacked");
-      }
+      widest = Math.max(widest, t.cols);
     }
     await uploader.flush();
     uploader.release();
@@ -95,42 +89,44 @@ export class PackedBase {
         `${unusable}: holds a weight beyond ±65504 (or not finite), which a ${format} base cannot represent: train without --weights`,
       );
     }
-    return new PackedBase(
-      matrices,
-      storageBuffer(device, largest * 4, "layer.unpacked"),
-      vocabScratch,
-      ops,
-    );
-  }
-
-  /** Records layer l's `kind` read back into {@linkcode layerScratch}, to be used next. */
-  unpack(pass: GPUComputePassEncoder, l: number, kind: LayerMatrix): void {
-    const m = this.matrices.get(`${l}.${kind}`);
-    if (m) this.ops.dequantize(m, this.layerScratch).record(pass, 1);
+    const slice = Math.max(Math.min(sliceBytes, limit), widest * 4);
+    return new PackedBase(matrices, storageBuffer(device, slice, "base.unpacked"), ops);
   }
 
   /**
-   * A packed lm_head W [V, D] (of `w`), read back a slice of rows at a time: "logits":
-   * logits[:, v] = h·W[v]ᵀ; "dh": h = dlogits·W (the logits buffer holding their gradient).
+   * A linear layer's product with the packed W [rows, cols], read back a slice of rows at a time:
+   * "forward": to (+)= from·Wᵀ (from [tokens, cols], to [tokens, rows]; with `accumulate`, added,
+   * as into a residual); "input gradient": to = from·W (from = dy [tokens, rows], to = dx
+   * [tokens, cols], overwritten).
    */
-  head(
+  product(
     pass: GPUComputePassEncoder,
     train: TrainOps,
     w: GpuMatrix,
-    io: { h: Bindable; logits: GPUBuffer; tokens: number },
-    what: "logits" | "dh",
+    io: { from: Bindable; to: Bindable; tokens: number },
+    what: "forward" | "input gradient",
+    accumulate = false,
   ): void {
-    const [V, D] = [w.rows, w.cols];
-    const scratch = this.vocabScratch!;
-    const rows = Math.max(1, Math.floor(scratch.size / (D * 4)));
-    const { h, logits, tokens } = io;
-    for (let v0 = 0; v0 < V; v0 += rows) {
-      const n = Math.min(rows, V - v0);
-      this.ops.dequantize(w, scratch, { first: v0, rows: n }).record(pass, 1);
-      const product = what === "logits"
-        ? train.gemm(h, scratch, logits, [tokens, n, D], [D, 1, D, 1, V], false, [0, 0, v0])
-        : train.gemm(logits, scratch, h, [tokens, D, n], [V, 1, 1, D, D], v0 > 0, [v0, 0, 0]);
-      product(pass);
+    const { rows, cols } = w;
+    const per = Math.max(1, Math.floor(this.scratch.size / (cols * 4)));
+    const { from, to, tokens: T } = io;
+    for (let r0 = 0; r0 < rows; r0 += per) {
+      const n = Math.min(per, rows - r0);
+      this.ops.dequantize(w, this.scratch, { first: r0, rows: n }).record(pass, 1);
+      const step = what === "forward"
+        // to[t, r0 + j] (+)= Σ_i from[t, i]·W[r0 + j, i]
+        ? train.gemm(from, this.scratch, to, [T, n, cols], [cols, 1, cols, 1, rows], accumulate, [
+          0,
+          0,
+          r0,
+        ])
+        // to[t, i] (+)= Σ_j from[t, r0 + j]·W[r0 + j, i], the first slice overwriting
+        : train.gemm(from, this.scratch, to, [T, cols, n], [rows, 1, 1, cols, cols], r0 > 0, [
+          r0,
+          0,
+          0,
+        ]);
+      step(pass);
     }
   }
 
@@ -139,7 +135,6 @@ export class PackedBase {
     for (const m of this.matrices.values()) {
       for (const p of m.parts) [p.buffer, p.scales].forEach((b) => b?.destroy());
     }
-    this.layerScratch.destroy();
-    this.vocabScratch?.destroy();
+    this.scratch.destroy();
   }
 }

@@ -33,7 +33,7 @@ import {
   peftNames,
 } from "./lora.ts";
 import { mulberry32 } from "./random.ts";
-import { type LayerMatrix, layerMatrix, packedAs, PackedBase, VOCAB_SLICE } from "./packed_base.ts";
+import { type LayerMatrix, packedAs, PackedBase, SLICE_BYTES } from "./packed_base.ts";
 
 /** LoRA training: the base frozen, these adapters trained (PEFT's tensors by name, else new). */
 export interface LoraTraining {
@@ -42,13 +42,13 @@ export interface LoraTraining {
   init?: ReadonlyMap<string, Float32Array>;
   seed?: number;
   /**
-   * Pack the frozen base (QLoRA): each layer's matrices are read back as f32 for its forward and
-   * backward, one layer at a time; lm_head (q8 under q5/q4, as inference keeps it) a slice of
-   * rows at a time. The norms stay f32.
+   * Pack the frozen base (QLoRA): its matrices (lm_head and the embedding in q8 under q5/q4, as
+   * inference keeps them) are read back as f32 a slice of rows at a time, just before each
+   * product. The norms stay f32.
    */
   base?: PackFormat;
-  /** Bytes of lm_head's rows read back at a time (tests make it small). @default 64 MiB */
-  vocabSlice?: number;
+  /** Bytes of rows read back at a time (tests make it small). @default 64 MiB */
+  sliceBytes?: number;
 }
 
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
@@ -223,9 +223,8 @@ export function trainingMemory(
     params.set(v.param, { rows: (p?.rows ?? 0) + v.rows, cols: v.cols });
   }
   let baseBytes = 0;
-  const layerFloats = new Map<string, number>(); // one layer's read-back buffers
+  let slice = 0; // the read-back buffer
   for (const [name, { rows, cols }] of params) {
-    const kind = layerMatrix(name);
     const as = base && lora ? packedAs(name, base) : undefined;
     if (!as) {
       baseBytes += (lora ? 4 : 16) * rows * cols;
@@ -234,14 +233,12 @@ export function trainingMemory(
     const align = as === "bf16" ? ROW_ALIGN : QUANT_BYTES[as].align;
     const stride = Math.ceil(cols / align) * align;
     baseBytes += matrixBytes({ type: as, rows, stride });
-    if (kind) layerFloats.set("layer", Math.max(layerFloats.get("layer") ?? 0, rows * cols));
-    else layerFloats.set("vocab", Math.min(VOCAB_SLICE / 4, rows * cols));
+    slice = Math.max(slice, Math.min(SLICE_BYTES, rows * cols * 4));
   }
   const adapters = lora
     ? loraSites(c, lora).reduce((n, s) => n + lora.rank * (s.in + s.out), 0)
     : 0;
-  const state = baseBytes + 16 * adapters +
-    4 * [...layerFloats.values()].reduce((a, b) => a + b, 0);
+  const state = baseBytes + 16 * adapters + slice;
   const floats = Object.values(
     activationFloats(c, tokens, checkpointLayers, tokens, lora?.rank ?? 0),
   ).reduce(
@@ -360,7 +357,7 @@ export class TrainableLlama {
     this.#lora = options.lora && this.#addAdapters(options.lora);
     const base = options.lora?.base;
     this.ready = base
-      ? PackedBase.pack(gpu, this.#ops, toPack, base, options.lora?.vocabSlice).then((b) => {
+      ? PackedBase.pack(gpu, this.#ops, toPack, base, options.lora?.sliceBytes).then((b) => {
         this.#base = b;
       })
       : Promise.resolve();
@@ -425,17 +422,28 @@ export class TrainableLlama {
     return { spec: lora.spec, scale: loraScale(lora.spec), sites };
   }
 
-  /** With QLoRA: layer l's `kind` read back as f32, to be used next (else nothing). */
-  #unpack(pass: GPUComputePassEncoder, l: number, kind: LayerMatrix): void {
-    this.#base?.unpack(pass, l, kind);
+  /**
+   * Layer l's `kind` forward: y (+)= x·Wᵀ, from the packed base when there is one (read back a
+   * slice at a time), else from its f32 weight.
+   */
+  #linear(
+    pass: GPUComputePassEncoder,
+    l: number,
+    kind: LayerMatrix,
+    io: { x: Bindable; y: Bindable },
+    shape: { tokens: number; rows: number; cols: number },
+    accumulate = false,
+  ): void {
+    const packed = this.#base?.matrices.get(`${l}.${kind}`);
+    if (packed) {
+      const slices = { from: io.x, to: io.y, tokens: shape.tokens };
+      return this.#base!.product(pass, this.#train, packed, slices, "forward", accumulate);
+    }
+    this.#train.linear(io.x, this.#param(`${l}.${kind}`).p, io.y, shape, accumulate)(pass);
   }
 
-  /**
-   * A weight (trained, frozen, or a packed layer matrix's read-back: valid after its
-   * {@linkcode #unpack}) and its gradient when trained.
-   */
+  /** A weight (trained or frozen; none for a packed one) and its gradient when trained. */
   #weight(name: string): { p: GPUBuffer; g?: GPUBuffer } {
-    if (this.#base?.matrices.has(name) && layerMatrix(name)) return { p: this.#base.layerScratch };
     return this.#params.get(name) ?? { p: this.#frozen.get(name)! };
   }
 
@@ -690,11 +698,20 @@ export class TrainableLlama {
     return this.#weight(name);
   }
 
-  /** A linear layer's backward; a frozen weight (no gradient) gets only dx. */
+  /**
+   * A linear layer's backward; a frozen weight (no gradient) gets only dx, from the packed base
+   * when it is `packed` (layer l's `kind`).
+   */
   #linearBackward(
     io: { dy: Bindable; x: Bindable; w: GPUBuffer; dx: Bindable; dw: GPUBuffer | undefined },
     s: { tokens: number; rows: number; cols: number },
+    packed?: string,
   ): Step {
+    const w = packed === undefined ? undefined : this.#base?.matrices.get(packed);
+    if (w) {
+      const slices = { from: io.dy, to: io.dx, tokens: s.tokens };
+      return (pass) => this.#base!.product(pass, this.#train, w, slices, "input gradient");
+    }
     return io.dw
       ? this.#train.linearBackward({ ...io, dw: io.dw }, s)
       : this.#train.linearGradInput(io.dy, io.w, io.dx, s);
@@ -764,9 +781,10 @@ export class TrainableLlama {
       });
       const shape = { tokens: rows, rows: c.vocabSize, cols: D };
       const packed = this.#base?.matrices.get(this.#headName());
-      const slice = (h: Bindable) => ({ h, logits: a.logits, tokens: rows });
-      if (packed) this.#base!.head(pass, this.#train, packed, slice(at(a.hf, D)), "logits");
-      else this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
+      if (packed) {
+        const slices = { from: at(a.hf, D), to: a.logits, tokens: rows };
+        this.#base!.product(pass, this.#train, packed, slices, "forward");
+      } else this.#train.linear(at(a.hf, D), head.p, a.logits, shape)(pass);
       this.#train.crossEntropyGrad(a.logits, at(a.targets, 1), at(a.nll, 1), {
         tokens: rows,
         vocab: c.vocabSize,
@@ -774,7 +792,8 @@ export class TrainableLlama {
       })(pass);
       if (!backward) continue;
       if (packed) {
-        this.#base!.head(pass, this.#train, packed, slice(at(a.dh, D)), "dh");
+        const slices = { from: a.logits, to: at(a.dh, D), tokens: rows };
+        this.#base!.product(pass, this.#train, packed, slices, "input gradient");
         continue;
       }
       const io = { dy: a.logits, x: at(a.hf, D), w: head.p, dx: at(a.dh, D), dw: head.g };
@@ -820,28 +839,27 @@ export class TrainableLlama {
     const p = (n: string) => this.#param(`${l}.${n}`).p;
     let pass = encoder.beginComputePass();
     ops.rmsnorm(a.x[l]!, p("attn_norm"), a.h1[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
-    this.#unpack(pass, l, "qkv");
-    train.linear(a.h1[s]!, p("qkv"), a.qkv[s]!, { tokens: T, rows: row, cols: D })(pass);
+    this.#linear(pass, l, "qkv", { x: a.h1[s]!, y: a.qkv[s]! }, { tokens: T, rows: row, cols: D });
     for (const lo of this.#loraOf(a, l, "qkv")) lo.forward(a.h1[s]!, a.qkv[s]!)(pass);
     ops.rope(a.qkv[s]!, rope.cos, rope.sin, a.seq, { ...heads, row }).record(pass, T);
     train.attention(a.qkv[s]!, a.spans, a.attn[s]!, a.lse[s]!, { tokens: T, ...heads, row })(pass);
     pass.end();
     encoder.copyBufferToBuffer(a.x[l]!, 0, a.mid[s]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
-    this.#unpack(pass, l, "o");
-    train.linear(a.attn[s]!, p("o"), a.mid[s]!, { tokens: T, rows: D, cols: c.qDim }, true)(pass);
+    const oShape = { tokens: T, rows: D, cols: c.qDim };
+    this.#linear(pass, l, "o", { x: a.attn[s]!, y: a.mid[s]! }, oShape, true);
     for (const lo of this.#loraOf(a, l, "o")) lo.forward(a.attn[s]!, a.mid[s]!)(pass);
     ops.rmsnorm(a.mid[s]!, p("mlp_norm"), a.h2[s]!, { dim: D, eps: c.rmsNormEps }).record(pass, T);
-    this.#unpack(pass, l, "gate_up");
-    train.linear(a.h2[s]!, p("gate_up"), a.gateUp[s]!, { tokens: T, rows: 2 * F, cols: D })(pass);
+    const gateUpShape = { tokens: T, rows: 2 * F, cols: D };
+    this.#linear(pass, l, "gate_up", { x: a.h2[s]!, y: a.gateUp[s]! }, gateUpShape);
     for (const lo of this.#loraOf(a, l, "gate_up")) lo.forward(a.h2[s]!, a.gateUp[s]!)(pass);
     ops.siluMul(a.gateUp[s]!, a.act[s]!, { width: F }).record(pass, T);
     pass.end();
     if (!output) return;
     encoder.copyBufferToBuffer(a.mid[s]!, 0, a.x[l + 1]!, 0, T * D * 4);
     pass = encoder.beginComputePass();
-    this.#unpack(pass, l, "down");
-    train.linear(a.act[s]!, p("down"), a.x[l + 1]!, { tokens: T, rows: D, cols: F }, true)(pass);
+    const downShape = { tokens: T, rows: D, cols: F };
+    this.#linear(pass, l, "down", { x: a.act[s]!, y: a.x[l + 1]! }, downShape, true);
     for (const lo of this.#loraOf(a, l, "down")) lo.forward(a.act[s]!, a.x[l + 1]!)(pass);
     pass.end();
   }
@@ -882,14 +900,12 @@ export class TrainableLlama {
     const s = this.#slot(l);
     const p = (n: string) => this.#param(`${l}.${n}`);
     // MLP: x[l+1] = mid + down(silu(gate) · up) of h2 = norm(mid).
-    this.#unpack(pass, l, "down");
     const down = { dy: a.dx, x: a.act[s]!, w: p("down").p, dx: a.dact, dw: p("down").g };
-    this.#linearBackward(down, { tokens: T, rows: D, cols: F })(pass);
+    this.#linearBackward(down, { tokens: T, rows: D, cols: F }, `${l}.down`)(pass);
     for (const lo of this.#loraOf(a, l, "down")) lo.backward(a.act[s]!, a.dx, a.dact)(pass);
     train.siluMulGrad(a.gateUp[s]!, a.dact, a.dGateUp, { tokens: T, width: F })(pass);
-    this.#unpack(pass, l, "gate_up");
     const gateUp = { dy: a.dGateUp, x: a.h2[s]!, w: p("gate_up").p, dx: a.dh, dw: p("gate_up").g };
-    this.#linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D })(pass);
+    this.#linearBackward(gateUp, { tokens: T, rows: 2 * F, cols: D }, `${l}.gate_up`)(pass);
     for (const lo of this.#loraOf(a, l, "gate_up")) lo.backward(a.h2[s]!, a.dGateUp, a.dh)(pass);
     const mlpNorm = this.#normGrad(p("mlp_norm").g);
     train.rmsnormGrad(
@@ -897,17 +913,15 @@ export class TrainableLlama {
       { tokens: T, dim: D, eps, accumulate: true },
     )(pass);
     // Attention: mid = x[l] + o(attention(rope(qkv(h1)))) of h1 = norm(x[l]).
-    this.#unpack(pass, l, "o");
     const o = { dy: a.dx, x: a.attn[s]!, w: p("o").p, dx: a.dattn, dw: p("o").g };
-    this.#linearBackward(o, { tokens: T, rows: D, cols: c.qDim })(pass);
+    this.#linearBackward(o, { tokens: T, rows: D, cols: c.qDim }, `${l}.o`)(pass);
     for (const lo of this.#loraOf(a, l, "o")) lo.backward(a.attn[s]!, a.dx, a.dattn)(pass);
     const saved = { qkv: a.qkv[s]!, spans: a.spans, out: a.attn[s]!, lse: a.lse[s]! };
     train.attentionGrad(saved, a.dattn, a.delta, a.dqkv, { tokens: T, ...heads, row })(pass);
     this.#ops.rope(a.dqkv, rope.cos, rope.sin, a.seq, { ...heads, row, inverse: true })
       .record(pass, T);
-    this.#unpack(pass, l, "qkv");
     const qkv = { dy: a.dqkv, x: a.h1[s]!, w: p("qkv").p, dx: a.dh, dw: p("qkv").g };
-    this.#linearBackward(qkv, { tokens: T, rows: row, cols: D })(pass);
+    this.#linearBackward(qkv, { tokens: T, rows: row, cols: D }, `${l}.qkv`)(pass);
     for (const lo of this.#loraOf(a, l, "qkv")) lo.backward(a.h1[s]!, a.dqkv, a.dh)(pass);
     const attnNorm = this.#normGrad(p("attn_norm").g);
     train.rmsnormGrad(

@@ -122,8 +122,8 @@ for (const [base, checkpointLayers] of [["q8", false], ["q4", true]] as const) {
     assert(dequantized.get(name)!.some((v, i) => v !== tensors.get(name)![i]), "packing rounds");
     const reference = new TrainableLlama(ctx.gpu, config, dequantized, { lora: { spec, init } });
     const packed = new TrainableLlama(ctx.gpu, config, tensors, {
-      // lm_head read back 100 rows at a time: several slices.
-      lora: { spec, init, base, vocabSlice: 100 * json.hidden_size * 4 },
+      // Matrices read back 100 rows of 96 at a time: several slices each.
+      lora: { spec, init, base, sliceBytes: 100 * json.hidden_size * 4 },
       checkpointLayers,
     });
     try {
