@@ -273,9 +273,18 @@ export class TensorStore {
 export function toF32(bytes: Uint8Array, dtype: DType): Float32Array<ArrayBuffer> {
   const copy = bytes.slice(); // an aligned copy
   if (dtype === "F32") return new Float32Array(copy.buffer);
-  if (dtype === "F16") return Float32Array.from(new Float16Array(copy.buffer));
+  // Plain loops: TypedArray.from collects its source into a list first, which a tensor of a
+  // quarter-billion elements (a 128k-vocabulary embedding) overflows.
+  if (dtype === "F16") {
+    const half = new Float16Array(copy.buffer);
+    const out = new Float32Array(half.length);
+    for (let i = 0; i < half.length; i++) out[i] = half[i]!;
+    return out;
+  }
   const half = new Uint16Array(copy.buffer);
-  return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer);
+  const bits = new Uint32Array(half.length);
+  for (let i = 0; i < half.length; i++) bits[i] = half[i]! << 16;
+  return new Float32Array(bits.buffer);
 }
 
 /** The exponent bits of each dtype: all set means infinity or NaN. */

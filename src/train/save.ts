@@ -60,7 +60,12 @@ export const STATE_FILE = "trainer_state.json";
 /** f32 values as the bytes of `dtype` (bf16 and f16 rounded to nearest even). */
 export function encodeAs(values: Float32Array, dtype: SaveDtype): Uint8Array {
   if (dtype === "f32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (dtype === "f16") return new Uint8Array(Float16Array.from(values).buffer);
+  if (dtype === "f16") {
+    // A plain loop: Float16Array.from would list a large tensor's values first.
+    const out = new Float16Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = values[i]!;
+    return new Uint8Array(out.buffer);
+  }
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
   for (let i = 0; i < bits.length; i++) {
