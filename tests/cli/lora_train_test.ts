@@ -185,3 +185,39 @@ Deno.test("train --adapter INIT_DIR continues a PEFT adapter with its own r, alp
     assertMatch(bad.stderr, message);
   }
 });
+
+Deno.test("train --chat --lora on a chat model trains its adapter, which chat then uses through --adapter", async () => {
+  const dir = tempDir();
+  const model = `${FIXTURES}tiny-llama3-vocab`;
+  const r = await wgllama([
+    "train",
+    model,
+    "--data",
+    `${TEXTS}chat.jsonl`,
+    "--chat",
+    "--lora",
+    "4",
+    "--lora-targets",
+    "all-linear",
+    "--out",
+    `${dir}/a`,
+    "--steps",
+    "3",
+    "--batch-size",
+    "2",
+    "--lr",
+    "1e-2",
+    "--log",
+    `${dir}/log.jsonl`,
+  ]);
+  ok(r, "train --chat --lora");
+  const log = Deno.readTextFileSync(`${dir}/log.jsonl`).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assertEquals(log.length, 3);
+  assert(log.every((l) => Number.isFinite(l.loss)), JSON.stringify(log));
+  const chat = await wgllama(["chat", model, "--adapter", `${dir}/a`, "--max-tokens", "4"], {
+    stdin: "Is it windy in Marlow?\n",
+  });
+  ok(chat, "chat --adapter");
+});
