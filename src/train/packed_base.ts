@@ -65,7 +65,7 @@ export class PackedBase {
     const limit = gpu.limits.maxStorageBufferBindingSize;
     const uploader = new Uploader(device);
     const matrices = new Map<string, GpuMatrix>();
-    let widest = 1;
+    let [widest, largest] = [1, 4];
     for (const [name, t] of tensors) {
       const as = packedAs(name, format)!;
       const bytes = new Uint8Array(t.host.buffer, t.host.byteOffset, t.host.byteLength);
@@ -80,6 +80,7 @@ export class PackedBase {
         }),
       );
       widest = Math.max(widest, t.cols);
+      largest = Math.max(largest, t.rows * t.cols * 4);
     }
     await uploader.flush();
     uploader.release();
@@ -89,7 +90,7 @@ export class PackedBase {
         `${unusable}: holds a weight beyond ±65504 (or not finite), which a ${format} base cannot represent: train without --weights`,
       );
     }
-    const slice = Math.max(Math.min(sliceBytes, limit), widest * 4);
+    const slice = Math.max(Math.min(sliceBytes, limit, largest), widest * 4);
     return new PackedBase(matrices, storageBuffer(device, slice, "base.unpacked"), ops);
   }
 
@@ -128,6 +129,15 @@ export class PackedBase {
         ]);
       step(pass);
     }
+  }
+
+  /** Bytes on the GPU: the packed matrices and the read-back buffer. */
+  get bytes(): number {
+    let n = this.scratch.size;
+    for (const m of this.matrices.values()) {
+      for (const p of m.parts) n += p.buffer.size + (p.scales?.size ?? 0);
+    }
+    return n;
   }
 
   /** Frees every buffer. */

@@ -461,8 +461,9 @@ export class TrainableLlama {
 
   /** Bytes of masters, gradients and moments. */
   get stateBytes(): number {
-    let n = 0;
+    let n = this.#base?.bytes ?? 0;
     for (const p of this.#params.values()) n += 4 * 4 * p.rows * p.cols;
+    for (const b of this.#frozen.values()) n += b.size;
     return n;
   }
 
