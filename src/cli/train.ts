@@ -63,7 +63,8 @@ Options (defaults are Hugging Face Trainer's):
   --lora-alpha A      LoRA's alpha: the adapters add (A/R)·B·A·x (default 8, PEFT's)
   --lora-targets L    projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
                       down_proj, or all-linear (default q_proj,v_proj, PEFT's)
-  --lora-dropout P    only 0 yet (PEFT's default)
+  --lora-dropout P    dropout on each adapter's input while training (default 0, PEFT's): a
+                      mask drawn from --seed, the step and the projection, replayed in backward
   --adapter DIR       start LoRA from this PEFT adapter (its r, alpha and targets)
   --weights F         bf16 | q8 | q5 | q4: pack the frozen base's layer matrices (QLoRA; with
                       --lora or --adapter): each layer is read back to f32 for its own forward
@@ -397,17 +398,16 @@ function resumedSettings(v: Values, state: Record<string, unknown>, dir: string)
  * 8, q_proj,v_proj), or `--adapter INIT_DIR`, whose adapter_config.json gives them. None: full.
  */
 function loraFlags(v: Values, config: LlamaConfig): { lora?: LoraSpec } {
-  if (
-    v["lora-dropout"] !== undefined && numberFlag("lora-dropout", v["lora-dropout"], 0, 1) !== 0
-  ) {
-    throw new UsageError(
-      `--lora-dropout is "${v["lora-dropout"]}": only 0 is supported yet (PEFT's default)`,
-    );
-  }
+  const dropout = v["lora-dropout"] !== undefined
+    ? numberFlag("lora-dropout", v["lora-dropout"], 0, 0.99)
+    : undefined;
   if (v.adapter !== undefined) {
-    if (v.lora !== undefined || v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined) {
+    if (
+      v.lora !== undefined || v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined ||
+      dropout !== undefined
+    ) {
       throw new UsageError(
-        "train: --adapter gives r, lora_alpha and target_modules (from its adapter_config.json): drop --lora, --lora-alpha, --lora-targets",
+        "train: --adapter gives r, lora_alpha, lora_dropout and target_modules (from its adapter_config.json): drop --lora, --lora-alpha, --lora-dropout, --lora-targets",
       );
     }
     openAdapter(v.adapter, config); // checked whole before the run starts
@@ -415,18 +415,20 @@ function loraFlags(v: Values, config: LlamaConfig): { lora?: LoraSpec } {
     const targets = json.target_modules === "all-linear"
       ? parseTargets("all-linear")
       : json.target_modules as LoraTarget[];
+    const p = json.lora_dropout;
     return {
       lora: {
         rank: json.r as number,
         alpha: (json.lora_alpha ?? 8) as number,
         rslora: json.use_rslora === true,
         targets,
+        dropout: typeof p === "number" && p >= 0 && p < 1 ? p : 0,
       },
     };
   }
   if (v.lora === undefined) {
-    if (v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined) {
-      throw new UsageError("train: --lora-alpha and --lora-targets need --lora R");
+    if (v["lora-alpha"] !== undefined || v["lora-targets"] !== undefined || dropout !== undefined) {
+      throw new UsageError("train: --lora-alpha, --lora-dropout and --lora-targets need --lora R");
     }
     return {};
   }
@@ -436,6 +438,7 @@ function loraFlags(v: Values, config: LlamaConfig): { lora?: LoraSpec } {
       alpha: v["lora-alpha"] !== undefined ? numberFlag("lora-alpha", v["lora-alpha"], 0, 1e6) : 8,
       rslora: false,
       targets: parseTargets(v["lora-targets"] ?? "q_proj,v_proj"),
+      dropout: dropout ?? 0,
     },
   };
 }

@@ -61,6 +61,7 @@ import siluMulGrad from "../../kernels/silu_mul_grad.wgsl" with { type: "text" }
 import crossEntropyGrad from "../../kernels/cross_entropy_grad.wgsl" with { type: "text" };
 import embeddingGrad from "../../kernels/embedding_grad.wgsl" with { type: "text" };
 import adamw from "../../kernels/adamw.wgsl" with { type: "text" };
+import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
 import squareSum from "../../kernels/square_sum.wgsl" with { type: "text" };
 
 /** Kind of one binding: uniform, read-only storage, or read-write storage. */
@@ -160,6 +161,7 @@ export const OPS = {
   crossEntropyGrad: { parts: [logsumexp, crossEntropyGrad], bindings: [U, U, W, R, W] },
   embeddingGrad: { parts: [elementwise, embeddingGrad], bindings: [U, U, R, R, R, R, W] },
   adamw: { parts: [elementwise, adamw], bindings: [U, U, R, W, W, W] },
+  dropout: { parts: [elementwise, dropout], bindings: [U, U, R, W] },
   squareSum: { parts: [reduce, squareSum], bindings: [U, U, R, W] },
   readBandwidth: { parts: [readBandwidth], bindings: [U, U, R, W] },
   fmaPeak: { parts: [fmaPeak], bindings: [U, U, W] },

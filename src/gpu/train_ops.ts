@@ -219,6 +219,25 @@ export class TrainOps {
     return this.#items(l, s.tokens * s.width);
   }
 
+  /**
+   * out (+)= x ⊙ keep / (1 − p) over n values, keep drawn from a counter hash of (seed, index): the
+   * same seed gives the same mask (LoRA's dropout, replayed in the backward pass).
+   */
+  dropout(
+    x: Bindable,
+    out: Bindable,
+    s: { n: number; p: number; seed: number; accumulate: boolean },
+  ) {
+    const drop = Math.min(0xffffffff, Math.floor(s.p * 2 ** 32));
+    const scaleBits = new Uint32Array(Float32Array.of(1 / (1 - s.p)).buffer)[0]!;
+    const l = this.#k.launch(kernel("dropout"), this.#elementwise, [
+      this.#k.uniform([s.n, s.seed >>> 0, drop, scaleBits, s.accumulate ? 1 : 0, 0, 0, 0]),
+      x,
+      out,
+    ]);
+    return this.#items(l, s.n);
+  }
+
   /** nll per row, and logits overwritten by (softmax − onehot) · scale; targets 0xffffffff ignored. */
   crossEntropyGrad(
     logits: GPUBuffer,

@@ -1,9 +1,11 @@
 /**
  * LoRA adapters for training, PEFT's math on the fused projections: a targeted projection's
  * output gains s·(x·Aᵀ)·Bᵀ (A [r, in], B [out, r], s = alpha/r, or alpha/√r with rsLoRA) on its
- * rows of the fused q|k|v or gate|up output, the base weights frozen. Backward, from the fused
- * output's gradient dy (the projection's column slice):
- *   t  = x·Aᵀ (recomputed)      dB += s·dyᵀ·t      dt = s·dy·B      dA += dtᵀ·x      dx += dt·A
+ * rows of the fused q|k|v or gate|up output, the base weights frozen. With dropout p (training
+ * only), x is first x ⊙ keep/(1 − p), the mask drawn from a seed and replayed in backward. From
+ * the fused output's gradient dy (the projection's column slice), with xd = dropout(x):
+ *   t  = xd·Aᵀ (recomputed)     dB += s·dyᵀ·t      dt = s·dy·B      dA += dtᵀ·xd
+ *   dx += dropout(dt·A) (the same mask)
  * Every product is one strided gemm on slices, so nothing is copied.
  * @module
  */
@@ -32,6 +34,8 @@ export interface LoraSpec {
   alpha: number;
   rslora: boolean;
   targets: LoraTarget[];
+  /** PEFT's lora_dropout (0: none). */
+  dropout?: number;
 }
 
 /** s of W + s·B·A. */
@@ -123,48 +127,78 @@ export function loraSteps(
   rank: number,
   scale: number,
   tokens: number,
-  scratch: { t: GPUBuffer; dt: GPUBuffer },
+  scratch: { t: GPUBuffer; dt: GPUBuffer; xd?: GPUBuffer; dxd?: GPUBuffer },
+  dropout?: { p: number; seed: number },
 ) {
   const { t, dt } = scratch;
   const T = tokens;
   const { offset, out, width } = site;
   const inp = site.in;
+  /** dropout(x) into the scratch, and the step writing it (x itself without dropout). */
+  const drop = (x: Bindable): [Bindable, Step[]] => {
+    if (!dropout) return [x, []];
+    const xd = scratch.xd!;
+    return [xd, [train.dropout(x, xd, { n: T * inp, ...dropout, accumulate: false })]];
+  };
   /** t = x·Aᵀ [T, r]. */
   const down = (x: Bindable) =>
     train.gemm(x, w.a.p, t, [T, rank, inp], [inp, 1, inp, 1, rank], false);
+  const run = (steps: Step[]): Step => (pass) => steps.forEach((s) => s(pass));
   return {
-    /** y[:, offset : offset + out] += s·t·Bᵀ, after t = x·Aᵀ. */
-    forward(x: Bindable, y: Bindable): Step {
-      const first = down(x);
-      const up = train.gemm(t, w.b.p, y, [T, out, rank], [rank, 1, rank, 1, width], true, [
-        0,
-        0,
-        offset,
-      ], scale);
-      return (pass) => (first(pass), up(pass));
+    /** y[:, offset : offset + out] += s·t·Bᵀ, after t = dropout(x)·Aᵀ. */
+    forward(x0: Bindable, y: Bindable): Step {
+      const [x, dropping] = drop(x0);
+      return run([
+        ...dropping,
+        down(x),
+        train.gemm(
+          t,
+          w.b.p,
+          y,
+          [T, out, rank],
+          [rank, 1, rank, 1, width],
+          true,
+          [0, 0, offset],
+          scale,
+        ),
+      ]);
     },
-    /** From dy (the fused output's gradient): dB, dA added; dx += dt·A. */
-    backward(x: Bindable, dy: Bindable, dx: Bindable): Step {
-      const steps = [
+    /** From dy (the fused output's gradient): dB, dA added; dx += dropout(dt·A). */
+    backward(x0: Bindable, dy: Bindable, dx0: Bindable): Step {
+      const [x, dropping] = drop(x0);
+      // With dropout, dt·A goes to a scratch first, then through the same mask into dx.
+      const dx = dropout ? scratch.dxd! : dx0;
+      return run([
+        ...dropping,
         down(x),
         // dB[o, k] += s·Σ_t dy[t, offset + o]·t[t, k]
-        train.gemm(dy, t, w.b.g, [out, rank, T], [1, width, 1, rank, rank], true, [
-          offset,
-          0,
-          0,
-        ], scale),
+        train.gemm(
+          dy,
+          t,
+          w.b.g,
+          [out, rank, T],
+          [1, width, 1, rank, rank],
+          true,
+          [offset, 0, 0],
+          scale,
+        ),
         // dt[t, k] = s·Σ_o dy[t, offset + o]·B[o, k]
-        train.gemm(dy, w.b.p, dt, [T, rank, out], [width, 1, 1, rank, rank], false, [
-          offset,
-          0,
-          0,
-        ], scale),
+        train.gemm(
+          dy,
+          w.b.p,
+          dt,
+          [T, rank, out],
+          [width, 1, 1, rank, rank],
+          false,
+          [offset, 0, 0],
+          scale,
+        ),
         // dA[k, i] += Σ_t dt[t, k]·x[t, i]
         train.gemm(dt, x, w.a.g, [rank, inp, T], [1, rank, 1, inp, inp], true),
-        // dx[t, i] += Σ_k dt[t, k]·A[k, i]
-        train.gemm(dt, w.a.p, dx, [T, inp, rank], [rank, 1, 1, inp, inp], true),
-      ];
-      return (pass) => steps.forEach((s) => s(pass));
+        // dx[t, i] += Σ_k dt[t, k]·A[k, i] (with dropout: into the scratch, then masked into dx)
+        train.gemm(dt, w.a.p, dx, [T, inp, rank], [rank, 1, 1, inp, inp], !dropout),
+        ...(dropout ? [train.dropout(dx, dx0, { n: T * inp, ...dropout, accumulate: true })] : []),
+      ]);
     },
   };
 }

@@ -22,7 +22,7 @@ export function adapterConfig(spec: LoraSpec, base: string): Record<string, unkn
     base_model_name_or_path: base,
     r: spec.rank,
     lora_alpha: spec.alpha,
-    lora_dropout: 0,
+    lora_dropout: spec.dropout ?? 0,
     use_rslora: spec.rslora,
     target_modules: spec.targets,
     bias: "none",

@@ -51,6 +51,13 @@ export interface LoraTraining {
   sliceBytes?: number;
 }
 
+/** Two numbers hashed into a seed. */
+function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.imul(h, 0x27d4eb2f) >>> 0;
+}
+
 /** AdamW and clipping settings, as torch.optim.AdamW and clip_grad_norm_ take them. */
 export interface OptimizerSettings {
   lr: number;
@@ -159,9 +166,11 @@ interface Activations {
   dGateUp: GPUBuffer;
   dact: GPUBuffer;
   rstd: GPUBuffer;
-  /** LoRA scratch [T, r]: x·Aᵀ and its gradient. */
+  /** LoRA scratch [T, r]: x·Aᵀ and its gradient; with dropout, its masked x and dx [T, in]. */
   loraT?: GPUBuffer;
   loraDt?: GPUBuffer;
+  loraX?: GPUBuffer;
+  loraDx?: GPUBuffer;
 }
 
 /**
@@ -174,6 +183,7 @@ function activationFloats(
   checkpointLayers: boolean,
   headTokens = T,
   loraRank = 0,
+  loraDropout = false,
 ): Record<string, [number, number?]> {
   const { hiddenSize: D, intermediateSize: F, qDim, numAttentionHeads: H } = c;
   // Checkpointed layers share one slot (recomputed before each layer's backward); x stays.
@@ -201,6 +211,10 @@ function activationFloats(
     dact: [T * F],
     rstd: [T],
     ...(loraRank ? { loraT: [T * loraRank], loraDt: [T * loraRank] } : {}),
+    // Dropout's masked input and the input gradient before its mask, [T, widest input].
+    ...(loraDropout
+      ? { loraX: [T * Math.max(D, qDim, F)], loraDx: [T * Math.max(D, qDim, F)] }
+      : {}),
   } as Record<string, [number, number?]>;
 }
 
@@ -240,7 +254,14 @@ export function trainingMemory(
     : 0;
   const state = baseBytes + 16 * adapters + slice;
   const floats = Object.values(
-    activationFloats(c, tokens, checkpointLayers, tokens, lora?.rank ?? 0),
+    activationFloats(
+      c,
+      tokens,
+      checkpointLayers,
+      tokens,
+      lora?.rank ?? 0,
+      (lora?.dropout ?? 0) > 0,
+    ),
   ).reduce(
     (n, [f, k]) => n + f * (k ?? 1),
     0,
@@ -261,6 +282,9 @@ export class TrainableLlama {
   readonly #lora: { spec: LoraSpec; scale: number; sites: LoraSite[] } | undefined;
   /** A gradient nobody reads, for a frozen norm's weight gradient. */
   #discard: GPUBuffer | undefined;
+  /** LoRA's dropout: the run's seed, and this forward's (undefined: no dropout). */
+  #loraSeed = 0;
+  #dropoutSeed: number | undefined;
   /** With QLoRA: the packed base (set once {@linkcode ready} settles). */
   #base: PackedBase | undefined;
   /** Settles when the base is on the GPU (packing it takes the device's queue). */
@@ -355,6 +379,7 @@ export class TrainableLlama {
       });
     }
     this.#lora = options.lora && this.#addAdapters(options.lora);
+    this.#loraSeed = options.lora?.seed ?? 42;
     const base = options.lora?.base;
     this.ready = base
       ? PackedBase.pack(gpu, this.#ops, toPack, base, options.lora?.sliceBytes).then((b) => {
@@ -502,8 +527,8 @@ export class TrainableLlama {
     this.#gpu.device.queue.submit([encoder.finish()]);
     let total = 0;
     let tokens = 0;
-    for (const b of batches) {
-      total += await this.#run(b, { backward: true, scale: 1 / Math.max(1, counted) });
+    for (const [micro, b] of batches.entries()) {
+      total += await this.#run(b, { backward: true, scale: 1 / Math.max(1, counted), micro });
       tokens += b.ids.length;
     }
     return { loss: counted ? total / counted : 0, counted, tokens };
@@ -618,10 +643,19 @@ export class TrainableLlama {
   }
 
   /** Runs one batch forward (and backward); returns its summed loss. */
-  async #run(b: PackedBatch, o: { backward: boolean; scale: number }): Promise<number> {
+  async #run(
+    b: PackedBatch,
+    o: { backward: boolean; scale: number; micro?: number },
+  ): Promise<number> {
     const T = b.ids.length;
     if (T === 0) return 0;
     await this.ready;
+    // LoRA's dropout masks, in training only: a seed per optimizer step and micro-batch (so a
+    // resumed run draws the same ones), then per adapted projection.
+    const p = this.#lora?.spec.dropout ?? 0;
+    this.#dropoutSeed = o.backward && p > 0
+      ? mix(mix(this.#loraSeed, this.step), o.micro ?? 0)
+      : undefined;
     const a = this.#activations(b);
     const buffers = [...Object.values(a), ...Object.values(a.csr)].flat()
       .filter((v) => v instanceof GPUBuffer);
@@ -670,6 +704,7 @@ export class TrainableLlama {
             this.#checkpointLayers,
             this.#headTokens(T),
             this.#lora?.spec.rank ?? 0,
+            (this.#lora?.spec.dropout ?? 0) > 0,
           ),
         ).map((
           [name, [floats, count]],
@@ -731,17 +766,20 @@ export class TrainableLlama {
   #loraOf(a: Activations, l: number, group: FusedGroup) {
     const lora = this.#lora;
     if (!lora) return [];
-    return lora.sites.filter((s) => s.layer === l && s.group === group).map((site) => {
+    const seed = this.#dropoutSeed;
+    return lora.sites.flatMap((site, i) => {
+      if (site.layer !== l || site.group !== group) return [];
       const { a: A, b: B } = peftNames(site);
-      return loraSteps(
+      return [loraSteps(
         this.#train,
         site,
         { a: this.#params.get(A)!, b: this.#params.get(B)! },
         lora.spec.rank,
         lora.scale,
         a.tokens,
-        { t: a.loraT!, dt: a.loraDt! },
-      );
+        { t: a.loraT!, dt: a.loraDt!, xd: a.loraX, dxd: a.loraDx },
+        seed === undefined ? undefined : { p: lora.spec.dropout!, seed: mix(seed, i) },
+      )];
     });
   }
 

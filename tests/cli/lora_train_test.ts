@@ -162,13 +162,19 @@ Deno.test("train --adapter INIT_DIR continues a PEFT adapter with its own r, alp
   const name = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";
   assert(after.get(name)!.some((v, i) => v !== before.get(name)![i]), "the adapter trained");
   const cases: [string[], RegExp][] = [
-    [["--lora", "4", "--lora-dropout", "0.1"], /--lora-dropout is "0.1": only 0 is supported yet/],
-    [["--adapter", start, "--lora", "4"], /--adapter gives r, lora_alpha and target_modules/],
+    [
+      ["--lora", "4", "--lora-dropout", "1"],
+      /--lora-dropout is "1": expected a number from 0 to 0.99/,
+    ],
+    [
+      ["--adapter", start, "--lora", "4"],
+      /--adapter gives r, lora_alpha, lora_dropout and target_modules/,
+    ],
     [
       ["--lora", "4", "--lora-targets", "q_proj,lm_head"],
       /--lora-targets is "q_proj,lm_head": expected a comma-separated list/,
     ],
-    [["--lora-alpha", "4"], /--lora-alpha and --lora-targets need --lora R/],
+    [["--lora-alpha", "4"], /--lora-alpha, --lora-dropout and --lora-targets need --lora R/],
     [["--weights", "q4"], /--weights packs a frozen base: it needs --lora R or --adapter DIR/],
   ];
   for (const [flags, message] of cases) {

@@ -6,7 +6,7 @@
 import { readBuffer, uploadArray } from "../../src/gpu/buffers.ts";
 import { TrainOps } from "../../src/gpu/train_ops.ts";
 import type { Step } from "../../src/gpu/train_ops.ts";
-import { assertRelClose } from "../_assert.ts";
+import { assert, assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, testGpu } from "../_gpu.ts";
 import { randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
@@ -156,6 +156,34 @@ Deno.test("gemm with element offsets and a scale: a column slice of a wider C ge
     }
   }
   assertRelClose(got!, want, 1e-6, "C");
+});
+
+Deno.test("dropout keeps each value by the hash of (seed, index), scaled by 1/(1 − p); the same seed replays the same mask, another draws another", async () => {
+  const ctx = await context();
+  const rng = seeded(33);
+  const n = 5000;
+  const x = randomArray(rng, n, 1);
+  const pcg = (v: number) => {
+    const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+    const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+    return ((word >>> 22) ^ word) >>> 0;
+  };
+  const masks: boolean[][] = [];
+  for (const [p, seed] of [[0.3, 7], [0.3, 8], [0.05, 7]] as const) {
+    const out = f32Buffer(ctx.gpu, new Float32Array(n).fill(1));
+    const step = ctx.train.dropout(f32Buffer(ctx.gpu, x), out, { n, p, seed, accumulate: true });
+    const [got] = await run(ctx, 1, [step], [[out, n]]);
+    const drop = Math.floor(p * 2 ** 32);
+    const scale = Math.fround(1 / (1 - p));
+    const want = x.map((v, i) =>
+      1 + ((pcg((pcg(seed) ^ i) >>> 0) >= drop) ? Math.fround(v * scale) : 0)
+    );
+    assertRelClose(got!, want, 1e-6, `p ${p}, seed ${seed}`);
+    masks.push([...got!].map((v) => v !== 1));
+    const kept = want.filter((v, i) => v !== 1 || x[i] === 0).length / n;
+    assert(Math.abs(kept - (1 - p)) < 0.03, `kept ${kept} of the values at p ${p}`);
+  }
+  assert(masks[0]!.some((k, i) => k !== masks[1]![i]), "another seed, another mask");
 });
 
 Deno.test("attention_train and its gradients: packed causal rows, grouped heads, against finite differences", async () => {

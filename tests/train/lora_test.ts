@@ -186,3 +186,84 @@ function goldenSteps(
   };
   return { batches: batches as PackedBatch[], settings };
 }
+
+Deno.test("LoRA dropout: training draws masks from the seed and the step (the same run twice: the same adapters), evaluation draws none", async () => {
+  const adapter = "tiny-bf16-tied-all";
+  const dir = `${FIXTURES}adapters/${adapter}`;
+  const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
+  const fixture = `${FIXTURES}${golden.model}`;
+  const init = readTensors(`${dir}/adapter_model.safetensors`);
+  const config = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
+  const spec = (dropout: number) => ({
+    rank: config.r,
+    alpha: config.lora_alpha,
+    rslora: false,
+    targets: config.target_modules as LoraTarget[],
+    dropout,
+  });
+  const { gpu } = await testGpu();
+  const runs = [];
+  for (const dropout of [0.3, 0.3, 0]) {
+    const { model } = loadTrainable(gpu, fixture, { lora: { spec: spec(dropout), init, seed: 5 } });
+    const { batches, settings } = goldenSteps(fixture, golden, model.config.vocabSize);
+    const evaluation = await model.lossSum(batches[0]!);
+    const losses = [];
+    for (let s = 0; s < 3; s++) {
+      losses.push((await model.trainStep([batches[s % 2]!], settings)).loss);
+    }
+    runs.push({ evaluation, losses, after: await model.tensors() });
+    model.destroy();
+  }
+  const [a, b, none] = runs;
+  assertEquals(a!.evaluation, none!.evaluation, "evaluation draws no dropout");
+  assertEquals(a!.losses, b!.losses, "the same seed, the same masks");
+  for (const [name, t] of a!.after) assertEquals([...b!.after.get(name)!], [...t], name);
+  assert(a!.losses[0] !== none!.losses[0], "dropout changes the training loss");
+});
+
+Deno.test("LoRA dropout's gradient is the gradient of the loss it trains on (central differences, the masks replayed)", async () => {
+  const adapter = "tiny-bf16-tied-all";
+  const dir = `${FIXTURES}adapters/${adapter}`;
+  const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
+  const fixture = `${FIXTURES}${golden.model}`;
+  const init = readTensors(`${dir}/adapter_model.safetensors`);
+  const config = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
+  const spec = {
+    rank: config.r,
+    alpha: config.lora_alpha,
+    rslora: false,
+    targets: config.target_modules as LoraTarget[],
+    dropout: 0.4,
+  };
+  const { gpu } = await testGpu();
+  const lossWith = async (name: string, i: number, delta: number) => {
+    const tensors = new Map(init);
+    const t = Float32Array.from(init.get(name)!);
+    t[i]! += delta;
+    tensors.set(name, t);
+    const { model } = loadTrainable(gpu, fixture, { lora: { spec, init: tensors, seed: 9 } });
+    const { batches } = goldenSteps(fixture, golden, model.config.vocabSize);
+    const r = await model.accumulate([batches[0]!]); // step 0, micro-batch 0: one set of masks
+    const grads = await model.tensors("gradients");
+    model.destroy();
+    return { loss: r.loss, grad: grads.get(name)![i]! };
+  };
+  for (
+    const [name, i] of [
+      ["base_model.model.model.layers.1.mlp.down_proj.lora_A.weight", 17],
+      ["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", 5],
+    ] as const
+  ) {
+    const h = 1e-2;
+    const [{ grad }, up, down] = [
+      await lossWith(name, i, 0),
+      await lossWith(name, i, h),
+      await lossWith(name, i, -h),
+    ];
+    const numeric = (up.loss - down.loss) / (2 * h);
+    assert(
+      Math.abs(numeric - grad) <= 0.05 * Math.abs(grad) + 1e-3,
+      `${name}[${i}]: analytic ${grad}, numeric ${numeric}`,
+    );
+  }
+});
