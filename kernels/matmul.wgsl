@@ -11,6 +11,8 @@
 //             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 // Dispatch: ceil(ceil(tokens / 8) * ceil(rows / 8) / WG) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
+// Input (kernels/inputs/): x as stored, or RMS-normalised on the way in (each invocation sums its
+// tokens' squares from the x it loads anyway).
 // Precision: f32 multiply-accumulate.
 
 /** Tokens per invocation. */
@@ -33,13 +35,14 @@ fn block_dot(
   }
 }
 
-/** Stores acc[token][row] for tokens t0.. and rows r0.. of this call. */
-fn store_block(acc: array<vec4<f32>, TOKENS>, t0: u32, r0: u32) {
+/** Stores acc[token][row] times the token's x_scale for tokens t0.. and rows r0.. of this call. */
+fn store_block(acc: array<vec4<f32>, TOKENS>, t0: u32, r0: u32, sq: array<f32, TOKENS>) {
   for (var j = 0u; j < TOKENS; j++) {
     let t = t0 + j;
+    let scale = x_scale(sq[j]);
     for (var r = 0u; r < 4u; r++) {
       if (t < frame.tokens && r0 + r < params.rows) {
-        store_y(t, r0 + r, acc[j][r]);
+        store_y(t, r0 + r, acc[j][r] * scale);
       }
     }
   }
@@ -63,11 +66,14 @@ fn main(at: Invocation) {
   }
   var lo: array<vec4<f32>, TOKENS>; // [token][row 0–3]
   var hi: array<vec4<f32>, TOKENS>; // [token][row 4–7]
+  var sq: array<f32, TOKENS>; // each token's sum of squares, for a normalised input
   for (var c = 0u; c < chunks; c++) {
-    // Each token's x chunk is loaded once and serves the 8 rows; each row's chunk, the 4 tokens.
+    // Each token's x chunk is loaded once and serves the 8 rows; each row's chunk, the 8 tokens.
     var x: array<Chunk, TOKENS>;
     for (var j = 0u; j < TOKENS; j++) {
-      x[j] = Chunk(x_at(t0 + j, 2u * c), x_at(t0 + j, 2u * c + 1u));
+      let raw = x_chunk(t0 + j, c);
+      sq[j] += chunk_squares(raw);
+      x[j] = weighted(raw, c);
     }
     let c0 = chunk_weights(w[0] + c);
     let c1 = chunk_weights(w[1] + c);
@@ -80,6 +86,6 @@ fn main(at: Invocation) {
     let c7 = chunk_weights(w[7] + c);
     block_dot(&hi, c4, c5, c6, c7, &x);
   }
-  store_block(lo, t0, r0);
-  store_block(hi, t0, r0 + 4u);
+  store_block(lo, t0, r0, sq);
+  store_block(hi, t0, r0 + 4u, sq);
 }

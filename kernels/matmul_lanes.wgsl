@@ -12,6 +12,8 @@
 //             chunk_weights reads it 8 elements at a time; stride % 8 == 0, zero padded
 // Dispatch: ceil(tokens / (8 · WG)) · ceil(rows / ROWS) workgroups, folded into (x, y) with
 // x ≤ 65535; WG threads each.
+// Input (kernels/inputs/): x as stored, or RMS-normalised on the way in (each lane sums its
+// tokens' squares from the x it loads anyway).
 // Precision: f32 multiply-accumulate, 32 columns at a time.
 
 /** Tokens per lane, and chunks (of 8 columns) per block. */
@@ -42,11 +44,16 @@ fn main(at: Invocation) {
   let chunks = params.stride / 8u;
   let last = params.rows - 1u;
   var acc: array<array<vec4<f32>, 2>, ROWS>; // [row][token / 4][token % 4]
+  var sq: array<f32, TOKENS>; // each token's sum of squares, for a normalised input
   for (var c = 0u; c < chunks; c += CHUNKS) {
     var xs: array<array<vec4<f32>, 2u * CHUNKS>, TOKENS>;
     for (var j = 0u; j < TOKENS; j++) {
-      for (var v = 0u; v < 2u * CHUNKS; v++) {
-        xs[j][v] = x_at(t0 + j * WG, 2u * c + v);
+      for (var i = 0u; i < CHUNKS; i++) {
+        let raw = x_chunk(t0 + j * WG, c + i); // zero past the row's end
+        sq[j] += chunk_squares(raw);
+        let xc = weighted(raw, c + i);
+        xs[j][2u * i] = xc.a;
+        xs[j][2u * i + 1u] = xc.b;
       }
     }
     for (var r = 0u; r < ROWS; r++) {
@@ -62,11 +69,15 @@ fn main(at: Invocation) {
       acc[r][1] += vec4<f32>(block_dot(w, xs[4]), block_dot(w, xs[5]), block_dot(w, xs[6]), block_dot(w, xs[7]));
     }
   }
+  var scale: array<f32, TOKENS>;
+  for (var j = 0u; j < TOKENS; j++) {
+    scale[j] = x_scale(sq[j]);
+  }
   for (var r = 0u; r < ROWS; r++) {
     for (var j = 0u; j < TOKENS; j++) {
       let t = t0 + j * WG;
       if (t < frame.tokens && r0 + r < params.rows) {
-        store_y(t, r0 + r, acc[r][j / 4u][j % 4u]);
+        store_y(t, r0 + r, acc[r][j / 4u][j % 4u] * scale[j]);
       }
     }
   }

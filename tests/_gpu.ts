@@ -21,6 +21,13 @@ export function f32Buffer(gpu: Gpu, data: ArrayLike<number>, label = "in"): GPUB
   return uploadArray(gpu.device, Float32Array.from(data), label);
 }
 
+/** A norm weight as the linear ops read it: f32, zero padded to a multiple of 4. */
+export function normBuffer(gpu: Gpu, g: ArrayLike<number>): GPUBuffer {
+  const padded = new Float32Array(Math.ceil(g.length / 4) * 4);
+  padded.set(g);
+  return f32Buffer(gpu, padded, "norm");
+}
+
 /** Records launches in one pass with the given frame, submits, and reads n f32 from `out`. */
 export async function runLaunches(
   ctx: { gpu: Gpu; ops: Ops },

@@ -1,13 +1,15 @@
 // shared/matmul_x: what the prefill matmuls share: their parameters, X (f32 [tokens, cols], read
-// 4 values at a time, zero past cols or past the last token) and Y.
+// 4 values at a time, zero past cols or past the last token, through the input part,
+// kernels/inputs/) and Y.
 // Bindings (group 0):
-//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+//   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32,
+//             eps: f32 (an rmsnorm input's) }
 //   2 x:      storage, read        array<vec4<f32>>  [tokens, cols] read as vec4 (one load per 4 values when
 //             cols % 4 == 0, the X_ALIGNED override; element by element otherwise)
 //   4 y:      storage, read_write  array<f32>  [tokens, y_stride]; Y += X·Wᵀ when accumulate == 1
 // Precision: exact loads.
 
-struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32 }
+struct Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32, eps: f32 }
 
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
@@ -37,6 +39,24 @@ fn x_at(t: u32, v: u32) -> vec4<f32> {
     select(0.0, x_elem(base + 2u), k + 2u < params.cols),
     select(0.0, x_elem(base + 3u), k + 3u < params.cols),
   );
+}
+
+/** X[t, 8c..8c+7] as stored (zero past cols or past the last token). */
+fn x_chunk(t: u32, c: u32) -> Chunk {
+  return Chunk(x_at(t, 2u * c), x_at(t, 2u * c + 1u));
+}
+
+/**
+ * The sum of a chunk's squares, added to a token's sum 8 at a time (as the matvecs add them, so a
+ * row's sum is the same bits in every kernel).
+ */
+fn chunk_squares(x: Chunk) -> f32 {
+  return dot(x.a, x.a) + dot(x.b, x.b);
+}
+
+/** Chunk c of x times the input's weights. */
+fn weighted(x: Chunk, c: u32) -> Chunk {
+  return Chunk(x.a * x_weight(2u * c), x.b * x_weight(2u * c + 1u));
 }
 
 /** Y[t, first_row + r] = v, or += v when accumulating. */

@@ -1,5 +1,5 @@
-// shared/matvec_x: what both decode matvecs (matvec, matvec_rows) share: loading a group of x,
-// the dots of 8 rows with it, and storing rows' results.
+// shared/matvec_x: what both decode matvecs (matvec, matvec_rows) share: loading a group of x
+// (through the input part, kernels/inputs/), the dots of 8 rows with it, and storing rows' results.
 // Bindings (group 0): those of the matvec bodies (params, x, y).
 // Precision: f32 multiply-accumulate.
 
@@ -9,14 +9,23 @@ struct Rows8 {
   hi: vec4<f32>,
 }
 
-/** DOT_GROUP elements of x from element DOT_GROUP · g, those at or past cols zeroed when masked. */
-fn load_x(g: u32, masked: bool) -> array<vec4<f32>, DOT_GROUP / 4u> {
+/**
+ * DOT_GROUP elements of x from element DOT_GROUP · g, those at or past cols zeroed when masked,
+ * times the input's weights; their squares are added to `squares` 8 at a time (the matmuls'
+ * order, so a row's sum is the same bits in every kernel).
+ */
+fn load_x(g: u32, masked: bool, squares: ptr<function, f32>) -> array<vec4<f32>, DOT_GROUP / 4u> {
   var out: array<vec4<f32>, DOT_GROUP / 4u>;
   for (var i = 0u; i < DOT_GROUP / 4u; i++) {
     let v = x[(DOT_GROUP / 4u) * g + i];
     let first = DOT_GROUP * g + 4u * i;
     let keep = vec4<u32>(first, first + 1u, first + 2u, first + 3u) < vec4<u32>(params.cols);
     out[i] = select(v, select(vec4<f32>(0.0), v, keep), masked);
+  }
+  for (var i = 0u; i < DOT_GROUP / 4u; i += 2u) {
+    *squares += dot(out[i], out[i]) + dot(out[i + 1u], out[i + 1u]);
+    out[i] *= x_weight((DOT_GROUP / 4u) * g + i);
+    out[i + 1u] *= x_weight((DOT_GROUP / 4u) * g + i + 1u);
   }
   return out;
 }
@@ -31,11 +40,14 @@ fn add_rows8(acc: Rows8, xg: ptr<function, XGroup>, r0: u32, last: u32, g: u32) 
                        group_dot(min(r0 + 6u, last), g, s, xg), group_dot(min(r0 + 7u, last), g, s, xg)));
 }
 
-/** Stores the first n (≤ 8) sums as rows r0.. of this call: y = v, or y += v when accumulating. */
-fn store_rows8(v: Rows8, r0: u32, n: u32) {
+/**
+ * Stores the first n (≤ 8) sums times `scale` (the input's x_scale) as rows r0.. of this call:
+ * y = v, or y += v when accumulating.
+ */
+fn store_rows8(v: Rows8, r0: u32, n: u32, scale: f32) {
   for (var j = 0u; j < min(n, 8u); j++) {
     let o = params.first_row + r0 + j;
-    let s = select(v.hi[j % 4u], v.lo[j % 4u], j < 4u);
+    let s = select(v.hi[j % 4u], v.lo[j % 4u], j < 4u) * scale;
     y[o] = select(s, y[o] + s, params.accumulate == 1u);
   }
 }

@@ -2,9 +2,10 @@
  * The only importer of `kernels/*.wgsl`: every kernel's source, embedded in the module graph (and
  * so in `deno compile` binaries), with the kinds of its bindings in order. A kernel is composed of
  * parts: the shared prelude (`kernels/shared/`), then for an op that reads a matrix the parts of
- * the matrix's format (`kernels/formats/`: its bindings and how its elements are read), then the
+ * the matrix's format (`kernels/formats/`: its bindings and how its elements are read), for a
+ * linear op its input (`kernels/inputs/`: x as stored, or RMS-normalised on the way in), then the
  * op's own parts, its body last. Plain concatenation of valid WGSL with a fixed function contract;
- * no text macros. One table, {@linkcode OPS}, says which formats each op is built for.
+ * no text macros. One table, {@linkcode OPS}, says which formats (and inputs) each op is built for.
  * @module
  */
 import prelude from "../../kernels/shared/prelude.wgsl" with { type: "text" };
@@ -12,6 +13,8 @@ import elementwise from "../../kernels/shared/elementwise.wgsl" with { type: "te
 import reduce from "../../kernels/shared/reduce.wgsl" with { type: "text" };
 import matvecX from "../../kernels/shared/matvec_x.wgsl" with { type: "text" };
 import plainX from "../../kernels/formats/plain_x.wgsl" with { type: "text" };
+import inputPlain from "../../kernels/inputs/plain.wgsl" with { type: "text" };
+import inputRmsnorm from "../../kernels/inputs/rmsnorm.wgsl" with { type: "text" };
 import formatF32 from "../../kernels/formats/f32.wgsl" with { type: "text" };
 import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
 import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
@@ -66,6 +69,8 @@ import squareSum from "../../kernels/square_sum.wgsl" with { type: "text" };
 
 /** Kind of one binding: uniform, read-only storage, or read-write storage. */
 export type BindingKind = "uniform" | "read" | "write";
+/** Binding i's kind at index i; null where a kernel has no binding i (a format without scales). */
+export type Bindings = (BindingKind | null)[];
 
 const U = "uniform";
 const R = "read";
@@ -84,6 +89,19 @@ const FORMATS = {
 /** A stored matrix's format. */
 export type Format = keyof typeof FORMATS;
 
+/**
+ * How a linear op takes its x: as stored, or normalised on the way in (RMSNorm folded into the
+ * product, its weight at binding 6, after a quantized format's scales at 5).
+ */
+const INPUTS = {
+  plain: { parts: [inputPlain], bindings: [] },
+  rmsnorm: { parts: [inputRmsnorm], bindings: [R] },
+} as const satisfies Record<string, { parts: string[]; bindings: BindingKind[] }>;
+const INPUT_BINDING = 6;
+
+/** A linear op's input. */
+export type Input = keyof typeof INPUTS;
+
 const ALL: Format[] = ["f32", "f16", "bf16", "q8", "q5", "q4"];
 /** The formats weights are uploaded in: the sources the quantizers and the converter read. */
 const FLOATS: Format[] = ["f32", "f16", "bf16"];
@@ -100,14 +118,16 @@ interface Op {
   bindings: BindingKind[];
   /** The matrix formats it is built for; none: it reads no matrix. */
   formats?: Format[];
+  /** A linear op: built for each input (kernels/inputs/). */
+  inputs?: true;
 }
 
 /** Every op. */
 export const OPS = {
-  matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL },
-  matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL },
-  matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL },
-  matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL },
+  matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL, inputs: true },
+  matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL, inputs: true },
+  matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL, inputs: true },
+  matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL, inputs: true },
   embedding: { parts: [elementwise, embedding], bindings: LINEAR, formats: ALL },
   dequantize: { parts: [elementwise, dequantize], bindings: LINEAR, formats: ALL },
   convertBf16: {
@@ -170,17 +190,19 @@ export const OPS = {
 /** An op's name. */
 export type OpName = keyof typeof OPS;
 
-/** One compiled unit: an op, in a format when it reads a matrix. */
+/** One compiled unit: an op, in a format when it reads a matrix, with an input when linear. */
 export interface Kernel {
-  /** `op` or `op.format`. */
+  /** `op`, `op.format` or `op.format.input` (an input other than plain). */
   name: string;
   source: string;
-  /** Binding i's kind at index i. */
-  bindings: BindingKind[];
+  bindings: Bindings;
 }
 
-/** The kernel of `op` reading its matrix in `format` (none for an op without a matrix). */
-export function kernel(op: OpName, format?: Format): Kernel {
+/**
+ * The kernel of `op` reading its matrix in `format` (none for an op without a matrix), taking x
+ * as `input` says (linear ops only).
+ */
+export function kernel(op: OpName, format?: Format, input?: Input): Kernel {
   const spec: Op = OPS[op];
   if (
     (format === undefined) !== (spec.formats === undefined) ||
@@ -188,18 +210,28 @@ export function kernel(op: OpName, format?: Format): Kernel {
   ) {
     throw new Error(`no ${op} kernel for format ${format ?? "(none)"}`);
   }
+  if (input && !spec.inputs) throw new Error(`${op} takes no input part`);
   const parts = format ? FORMATS[format] : { parts: [], bindings: [] };
+  const bindings: Bindings = [...spec.bindings, ...parts.bindings];
+  const taken = spec.inputs ? INPUTS[input ?? "plain"] : { parts: [], bindings: [] };
+  if (taken.bindings.length) {
+    while (bindings.length < INPUT_BINDING) bindings.push(null);
+    bindings.push(...taken.bindings);
+  }
   return {
-    name: format ? `${op}.${format}` : op,
-    source: [prelude, ...parts.parts, ...spec.parts].join("\n"),
-    bindings: [...spec.bindings, ...parts.bindings],
+    name: [op, format, input === "plain" ? undefined : input].filter(Boolean).join("."),
+    source: [prelude, ...parts.parts, ...taken.parts, ...spec.parts].join("\n"),
+    bindings,
   };
 }
 
-/** Every kernel that can be built: each op in each of its formats. */
+/** Every kernel that can be built: each op in each of its formats (and inputs). */
 export function allKernels(): Kernel[] {
   return (Object.keys(OPS) as OpName[]).flatMap((op) => {
-    const formats: readonly Format[] | undefined = (OPS[op] as Op).formats;
-    return formats ? formats.map((f) => kernel(op, f)) : [kernel(op)];
+    const spec: Op = OPS[op];
+    const inputs = spec.inputs ? Object.keys(INPUTS) as Input[] : [undefined];
+    return spec.formats
+      ? spec.formats.flatMap((f) => inputs.map((i) => kernel(op, f, i)))
+      : [kernel(op)];
   });
 }

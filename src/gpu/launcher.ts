@@ -44,21 +44,23 @@ export class Launcher {
     this.#gpu.device.queue.writeBuffer(this.frame, 0, Uint32Array.of(tokens));
   }
 
-  /** A bind group for `kernel` over [frame, ...resources]; returns a recorder for n workgroups. */
+  /**
+   * A bind group for `kernel` over [frame, ...resources] (null where the kernel has no binding);
+   * returns a recorder for n workgroups.
+   */
   launch(
     kernel: Kernel,
     wg: number | undefined,
-    resources: Bindable[],
+    resources: (Bindable | null)[],
     constants: Record<string, number> = {},
   ): Dispatch {
     const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
     const bindGroup = this.#gpu.device.createBindGroup({
       label: kernel.name,
       layout,
-      entries: [this.frame, ...resources].map((r, binding) => ({
-        binding,
-        resource: r instanceof GPUBuffer ? { buffer: r } : r,
-      })),
+      entries: [this.frame, ...resources].flatMap((r, binding) =>
+        r === null ? [] : [{ binding, resource: r instanceof GPUBuffer ? { buffer: r } : r }]
+      ),
     });
     const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;
     /** `rows`: an explicit second dimension (the kernel reads it); else large counts are folded. */
@@ -87,17 +89,19 @@ export class Launcher {
       }
       const layout = device.createBindGroupLayout({
         label: kernel.name,
-        entries: kernel.bindings.map((kind, binding) => ({
-          binding,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: {
-            type: kind === "uniform"
-              ? "uniform"
-              : kind === "read"
-              ? "read-only-storage"
-              : "storage",
-          },
-        })),
+        entries: kernel.bindings.flatMap((kind, binding) =>
+          kind === null ? [] : [{
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer: {
+              type: kind === "uniform"
+                ? "uniform" as const
+                : kind === "read"
+                ? "read-only-storage" as const
+                : "storage" as const,
+            },
+          }]
+        ),
       });
       const module = device.createShaderModule({ label: kernel.name, code: kernel.source });
       const pipeline = device.createComputePipeline({

@@ -130,14 +130,22 @@ export class Ops {
   /**
    * y (+)= x·Wᵀ: x f32 [tokens, cols], W [rows, cols] in its stored type, y f32 [tokens, rows].
    * One token uses the matvec kernel, more the matmul (on software adapters, from 32 tokens,
-   * matmul_lanes).
+   * matmul_lanes). With `norm`, x is RMS-normalised on the way in (y = rmsnorm(x)·g·Wᵀ, g the
+   * norm's weight f32 [cols] padded to a multiple of 4): the norm costs no launch of its own.
    */
-  linear(x: GPUBuffer, w: GpuMatrix, y: GPUBuffer, options: { accumulate?: boolean } = {}): Launch {
+  linear(
+    x: GPUBuffer,
+    w: GpuMatrix,
+    y: GPUBuffer,
+    options: { accumulate?: boolean; norm?: { weight: GPUBuffer; eps: number } } = {},
+  ): Launch {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
     const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
     const aligned = { X_ALIGNED: w.cols % 4 === 0 ? 1 : 0 };
+    const { norm } = options;
+    const input = norm ? "rmsnorm" : "plain";
     const parts = w.parts.map((p) => {
       const params = this.#k.uniform([
         p.rows,
@@ -146,19 +154,24 @@ export class Ops {
         p.firstRow,
         w.rows,
         options.accumulate ? 1 : 0,
+        { f32: norm?.eps ?? 0 },
       ]);
-      // Quantized matrices bring their group scales as binding 5.
-      const resources = p.scales ? [params, x, p.buffer, y, p.scales] : [params, x, p.buffer, y];
+      // Quantized matrices bring their group scales as binding 5, a norm its weight as 6.
+      const resources = norm
+        ? [params, x, p.buffer, y, p.scales ?? null, norm.weight]
+        : p.scales
+        ? [params, x, p.buffer, y, p.scales]
+        : [params, x, p.buffer, y];
       return {
         rows: p.rows,
         matvec: rowsOwned
-          ? this.#k.launch(kernel("matvecRows", w.type), wg, resources, {
+          ? this.#k.launch(kernel("matvecRows", w.type, input), wg, resources, {
             ROWS_OWNED: ROWS_OWNED[w.type],
           })
-          : this.#k.launch(kernel("matvec", w.type), wg, resources),
-        matmul: this.#k.launch(kernel("matmul", w.type), mmWg, resources, aligned),
+          : this.#k.launch(kernel("matvec", w.type, input), wg, resources),
+        matmul: this.#k.launch(kernel("matmul", w.type, input), mmWg, resources, aligned),
         lanes: rowsOwned
-          ? this.#k.launch(kernel("matmulLanes", w.type), LANES_WG, resources, aligned)
+          ? this.#k.launch(kernel("matmulLanes", w.type, input), LANES_WG, resources, aligned)
           : undefined,
       };
     });

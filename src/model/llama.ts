@@ -157,26 +157,23 @@ export class Llama {
     allLogits: boolean,
     sampleRows: number,
   ): void {
-    const { embed, layers, finalNorm, finalNormLast, lmHead } = this.#net.launches;
+    const { embed, layers, finalNormLast, lmHead, lmHeadLast } = this.#net.launches;
     const run = (launch: Launch, rows = T) => record(launch, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
-      run(l.inputNorm); //          xn = rmsnorm(x) · w                         [T, D]
-      run(l.qkv); //                q | k | v = xn·[Wq; Wk; Wv]ᵀ                [T, (H + 2·Hkv)·Hd]
+      run(l.qkv); //                q | k | v = rmsnorm(x)·[Wq; Wk; Wv]ᵀ (input norm folded in)  [T, (H + 2·Hkv)·Hd]
       run(l.ropeKvWrite); //        rotate q, k by position; cache[slot, pos] = k, v  [slots, ctx, Hkv·Hd]
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
-      run(l.postNorm); //           xn = rmsnorm(x) · w                         [T, D]
-      run(l.gateUp); //             gate | up = xn·[Wg; Wu]ᵀ                    [T, 2F]
+      run(l.gateUp); //             gate | up = rmsnorm(x)·[Wg; Wu]ᵀ (post-attention norm folded in)  [T, 2F]
       run(l.siluMul); //            h = silu(gate) · up                         [T, F]
       run(l.downAdd); //            x += h·Wdᵀ                                  [T, D]
     }
-    if (allLogits) {
-      run(finalNorm); //            xn = rmsnorm(x) · w                         [T, D]
-      run(lmHead); //               logits = xn·Wlmᵀ                            [T, V]
+    if (allLogits || T === 1) {
+      run(lmHead); //               logits = rmsnorm(x)·Wlmᵀ (final norm folded in)  [T, V]
     } else {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
-      run(lmHead, 1); //            logits = xn[0]·Wlmᵀ                         [1, V]
+      run(lmHeadLast, 1); //        logits = xn[0]·Wlmᵀ                         [1, V]
     }
     if (sampleRows) run(this.#net.launches.sample, sampleRows); // ids, seq = next token of each row
     if (sampleRows && this.#logprobSlots.size) run(this.#net.logprobs.decode, sampleRows);

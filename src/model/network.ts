@@ -35,12 +35,10 @@ export interface LoadOptions {
 
 /** The launches of one decoder layer, in forward order. */
 export interface LayerLaunches {
-  inputNorm: Launch;
   qkv: Launch;
   ropeKvWrite: Launch;
   attention: Launch;
   oAdd: Launch;
-  postNorm: Launch;
   gateUp: Launch;
   siluMul: Launch;
   downAdd: Launch;
@@ -69,9 +67,9 @@ export interface Network {
   readonly launches: {
     embed: Launch;
     layers: LayerLaunches[];
-    finalNorm: Launch;
     finalNormLast: Launch;
     lmHead: Launch;
+    lmHeadLast: Launch;
     sample: Launch;
   };
   readonly sampler: {
@@ -150,7 +148,7 @@ export async function buildNetwork(
   const ids = storageBuffer(device, chunk * 4, "ids"); // u32 [C]
   const seq = storageBuffer(device, chunk * 8, "seq"); // u32 [C, 2]: (slot, position) per token
   const x = scratch(chunk * D, "x"); // residual stream [C, D]
-  const xn = scratch(chunk * D, "xn"); // normed [C, D]
+  const xn = scratch(D, "xn"); // the last token's normed row [1, D] (prefill's lm_head input)
   const qkvRow = qDim + 2 * kvDim;
   const qkv = scratch(chunk * qkvRow, "qkv"); // [C, H·Hd + 2·Hkv·Hd]: q | k | v per token
   const att = scratch(chunk * qDim, "att"); // [C, H·Hd]
@@ -168,8 +166,7 @@ export async function buildNetwork(
     const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
     caches.push({ k: kCache, v: vCache });
     return {
-      inputNorm: ops.rmsnorm(x, lw.inputLayernorm, xn, { dim: D, eps }),
-      qkv: ops.linear(xn, lw.qkvProj, qkv),
+      qkv: ops.linear(x, lw.qkvProj, qkv, { norm: { weight: lw.inputLayernorm, eps } }),
       ropeKvWrite: ops.ropeKvWrite(qkv, cosBuffer, sinBuffer, seq, { k: kCache, v: vCache }, {
         ...heads,
         row: qkvRow,
@@ -183,8 +180,9 @@ export async function buildNetwork(
         rows: slots,
       }),
       oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
-      postNorm: ops.rmsnorm(x, lw.postAttentionLayernorm, xn, { dim: D, eps }),
-      gateUp: ops.linear(xn, lw.gateUpProj, gateUp),
+      gateUp: ops.linear(x, lw.gateUpProj, gateUp, {
+        norm: { weight: lw.postAttentionLayernorm, eps },
+      }),
       siluMul: ops.siluMul(gateUp, h, { width: F }),
       downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
     };
@@ -213,9 +211,9 @@ export async function buildNetwork(
   const launches = {
     embed: ops.embedding(ids, w.embedTokens, x),
     layers,
-    finalNorm: ops.rmsnorm(x, w.norm, xn, { dim: D, eps }),
     finalNormLast: ops.rmsnorm(x, w.norm, xn, { dim: D, eps, lastOnly: true }),
-    lmHead: ops.linear(xn, w.lmHead, logits),
+    lmHead: ops.linear(x, w.lmHead, logits, { norm: { weight: w.norm, eps } }),
+    lmHeadLast: ops.linear(xn, w.lmHead, logits),
     sample: sampler.launch,
   };
   // Weight bytes each launch reads in one decode step, summed over the layers (for profiles).

@@ -22,7 +22,7 @@ import { type MatrixFormat, packing, vocabularyFormats } from "./quantization.ts
 
 /** One decoder layer's weights. Matrices are [out, in] as HF stores them. */
 export interface LayerWeights {
-  readonly inputLayernorm: GPUBuffer; // f32 [D]
+  readonly inputLayernorm: GPUBuffer; // f32 [D] (zero padded to a multiple of 4, as every norm)
   readonly qkvProj: GpuMatrix; // [H·Hd + 2·Hkv·Hd, D]: q_proj, k_proj, v_proj stacked by rows
   readonly oProj: GpuMatrix; // [D, H·Hd]
   readonly postAttentionLayernorm: GPUBuffer; // f32 [D]
@@ -125,9 +125,13 @@ export async function uploadWeights(
     ts.forEach(advance);
     return m;
   };
+  /** A norm's weight in f32, zero padded to a multiple of 4 (read as vec4 where a product folds it). */
   const vector = (name: string): GPUBuffer => {
     const t = get(name);
-    const b = uploadArray(gpu.device, toF32(store.finiteBytes(t), t.dtype), name);
+    const values = toF32(store.finiteBytes(t), t.dtype);
+    const padded = new Float32Array(Math.ceil(values.length / 4) * 4);
+    padded.set(values);
+    const b = uploadArray(gpu.device, padded, name);
     advance(t);
     return b;
   };

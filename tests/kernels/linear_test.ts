@@ -1,6 +1,6 @@
 import { ELEMENT_BYTES, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
-import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
+import { f32Buffer, nanBuffer, normBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
@@ -123,3 +123,52 @@ Deno.test("linear matvec over more than 65535 workgroups folds its dispatch into
     y.destroy();
   }
 });
+
+for (const type of TYPES) {
+  Deno.test(`linear (${type}) with an RMSNorm input equals rmsnorm, then the product (whole and split matrices)`, async () => {
+    const { gpu } = await testGpu();
+    const rng = seeded(17);
+    const eps = 1e-5;
+    for (const [tokens, rows, cols] of SHAPES) {
+      for (const parts of [1, 3]) {
+        for (const ctx of strategies(gpu)) {
+          const w = encode(type, randomArray(rng, rows * cols));
+          const x = randomArray(rng, tokens * cols, 2);
+          const g = randomArray(rng, cols, 2);
+          const stride = Math.ceil(cols / 8) * 8;
+          const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
+            type,
+            rows,
+            cols,
+            maxBindingBytes: parts === 1
+              ? ctx.gpu.limits.maxStorageBufferBindingSize
+              : Math.ceil(rows / parts) * stride * ELEMENT_BYTES[type],
+            label: "w",
+          });
+          const y0 = randomArray(rng, tokens * rows);
+          const y = uploadArray(ctx.gpu.device, Float32Array.from(y0), "y");
+          const launch = ctx.ops.linear(f32Buffer(ctx.gpu, x), matrix, y, {
+            accumulate: parts > 1,
+            norm: { weight: normBuffer(ctx.gpu, g), eps },
+          });
+          const got = await runLaunches(
+            ctx,
+            { start: 0, tokens },
+            [[launch, tokens]],
+            y,
+            tokens * rows,
+          );
+          const normed = ref.rmsnorm(x, g, tokens, cols, eps);
+          const expected = ref.linear(normed, w.values, tokens, rows, cols)
+            .map((v, i) => parts > 1 ? v + y0[i]! : v);
+          assertRelClose(
+            got,
+            expected,
+            RTOL,
+            `${type} [${tokens},${rows},${cols}] ${matrix.parts.length} parts ${ctx.name}`,
+          );
+        }
+      }
+    }
+  });
+}

@@ -7,7 +7,7 @@ import {
 } from "../../src/gpu/buffers.ts";
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { Ops } from "../../src/gpu/ops.ts";
-import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
+import { f32Buffer, nanBuffer, normBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, gaussianArray, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
 
@@ -135,6 +135,44 @@ for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
       }
     });
   }
+
+  Deno.test(`linear (${format}) with an RMSNorm input equals rmsnorm, then the product over the dequantized weights`, async () => {
+    const ctx = await testGpu();
+    const rng = seeded(35);
+    const eps = 1e-6;
+    for (const [tokens, rows, cols] of LINEAR_SHAPES) {
+      const w = encode("bf16", randomArray(rng, rows! * cols!));
+      const m = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
+        type: "bf16",
+        cols: cols!,
+        maxBindingBytes: 1 << 27,
+        label: "w",
+        pack: { format, part: ctx.ops.packer(format, "bf16") },
+      });
+      const x = randomArray(rng, tokens! * cols!, 2);
+      const g = randomArray(rng, cols!, 2);
+      const expected = ref.linear(
+        ref.rmsnorm(x, g, tokens!, cols!, eps),
+        (await dequantized(ctx.gpu.device, m)).values,
+        tokens!,
+        rows!,
+        cols!,
+      );
+      for (const run of strategies(ctx.gpu)) {
+        const y = nanBuffer(ctx.gpu, tokens! * rows!);
+        const norm = { weight: normBuffer(ctx.gpu, g), eps };
+        const launch = run.ops.linear(f32Buffer(ctx.gpu, x), m, y, { norm });
+        const got = await runLaunches(
+          run,
+          { start: 0, tokens: tokens! },
+          [[launch, tokens!]],
+          y,
+          tokens! * rows!,
+        );
+        assertRelClose(got, expected, RTOL, `${format} [${tokens},${rows},${cols}] ${run.name}`);
+      }
+    }
+  });
 
   Deno.test(`linear (${format}) equals the CPU reference over the dequantized weights`, async () => {
     const ctx = await testGpu();
