@@ -35,15 +35,14 @@ fn block_dot(
   }
 }
 
-/** Stores acc[token][row] times the token's x_scale for tokens t0.. and rows r0.. of this call. */
-fn store_block(acc: array<vec4<f32>, TOKENS>, t0: u32, r0: u32, sq: array<f32, TOKENS>) {
+/** Stores the 8 rows' sums of tokens t0.., each times its x_scale, through the output. */
+fn store_block(lo: array<vec4<f32>, TOKENS>, hi: array<vec4<f32>, TOKENS>, t0: u32, r0: u32, sq: array<f32, TOKENS>) {
+  let n = min(8u, params.rows - r0);
   for (var j = 0u; j < TOKENS; j++) {
     let t = t0 + j;
-    let scale = x_scale(sq[j]);
-    for (var r = 0u; r < 4u; r++) {
-      if (t < frame.tokens && r0 + r < params.rows) {
-        store_y(t, r0 + r, acc[j][r] * scale);
-      }
+    if (t < frame.tokens) {
+      let scale = x_scale(sq[j]);
+      store_unit(t, r0, lo[j] * scale, hi[j] * scale, n);
     }
   }
 }
@@ -86,6 +85,5 @@ fn main(at: Invocation) {
     let c7 = chunk_weights(w[7] + c);
     block_dot(&hi, c4, c5, c6, c7, &x);
   }
-  store_block(lo, t0, r0, sq);
-  store_block(hi, t0, r0 + 4u, sq);
+  store_block(lo, hi, t0, r0, sq);
 }

@@ -73,11 +73,16 @@ fn main(at: Invocation) {
   for (var j = 0u; j < TOKENS; j++) {
     scale[j] = x_scale(sq[j]);
   }
-  for (var r = 0u; r < ROWS; r++) {
+  for (var r = 0u; r < ROWS && r0 + r < params.rows; r += 8u) {
+    let n = min(8u, params.rows - r0 - r);
     for (var j = 0u; j < TOKENS; j++) {
       let t = t0 + j * WG;
-      if (t < frame.tokens && r0 + r < params.rows) {
-        store_y(t, r0 + r, acc[r][j / 4u][j % 4u] * scale[j]);
+      if (t < frame.tokens) {
+        let h = j / 4u;
+        let k = j % 4u;
+        let lo = vec4<f32>(acc[r][h][k], acc[r + 1u][h][k], acc[r + 2u][h][k], acc[r + 3u][h][k]);
+        let hi = vec4<f32>(acc[r + 4u][h][k], acc[r + 5u][h][k], acc[r + 6u][h][k], acc[r + 7u][h][k]);
+        store_unit(t, r0 + r, lo * scale[j], hi * scale[j], n);
       }
     }
   }

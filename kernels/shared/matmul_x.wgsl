@@ -1,6 +1,6 @@
 // shared/matmul_x: what the prefill matmuls share: their parameters, X (f32 [tokens, cols], read
 // 4 values at a time, zero past cols or past the last token, through the input part,
-// kernels/inputs/) and Y.
+// kernels/inputs/) and Y (written through the output part, kernels/outputs/).
 // Bindings (group 0):
 //   1 params: uniform Params { rows: u32, cols: u32, stride: u32, first_row: u32, y_stride: u32, accumulate: u32,
 //             eps: f32 (an rmsnorm input's) }
@@ -57,10 +57,4 @@ fn chunk_squares(x: Chunk) -> f32 {
 /** Chunk c of x times the input's weights. */
 fn weighted(x: Chunk, c: u32) -> Chunk {
   return Chunk(x.a * x_weight(2u * c), x.b * x_weight(2u * c + 1u));
-}
-
-/** Y[t, first_row + r] = v, or += v when accumulating. */
-fn store_y(t: u32, r: u32, v: f32) {
-  let o = t * params.y_stride + params.first_row + r;
-  y[o] = select(v, y[o] + v, params.accumulate == 1u);
 }

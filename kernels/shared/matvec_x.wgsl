@@ -40,14 +40,7 @@ fn add_rows8(acc: Rows8, xg: ptr<function, XGroup>, r0: u32, last: u32, g: u32) 
                        group_dot(min(r0 + 6u, last), g, s, xg), group_dot(min(r0 + 7u, last), g, s, xg)));
 }
 
-/**
- * Stores the first n (≤ 8) sums times `scale` (the input's x_scale) as rows r0.. of this call:
- * y = v, or y += v when accumulating.
- */
+/** Stores the first n (≤ 8) sums times `scale` (the input's x_scale) as rows r0.. (the output's). */
 fn store_rows8(v: Rows8, r0: u32, n: u32, scale: f32) {
-  for (var j = 0u; j < min(n, 8u); j++) {
-    let o = params.first_row + r0 + j;
-    let s = select(v.hi[j % 4u], v.lo[j % 4u], j < 4u) * scale;
-    y[o] = select(s, y[o] + s, params.accumulate == 1u);
-  }
+  store_unit(0u, r0, v.lo * scale, v.hi * scale, n);
 }

@@ -234,15 +234,23 @@ export async function uploadMatrix(
     label: string;
     /** Pack each uploaded part (staged in the uploader's reusable buffer) with this. */
     pack?: { format: PackFormat; part: PartPacker };
+    /**
+     * Take the blocks' rows in turn, this many at a time (each block zero padded to a multiple
+     * of it; blocks of equal rows), instead of stacking them; parts then split between whole
+     * turns. E.g. 4 for gate|up: rows g0..g3, u0..u3, g4..g7, u4..u7, …
+     */
+    interleave?: number;
   },
 ): Promise<GpuMatrix> {
-  const { type, cols, maxBindingBytes, label, pack } = shape;
+  const { type, cols, maxBindingBytes, label, pack, interleave } = shape;
   const size = ELEMENT_BYTES[type];
   const rowBytes = cols * size;
-  const sources = Array.isArray(blocks) ? blocks : [blocks];
+  let sources = Array.isArray(blocks) ? blocks : [blocks];
   if (sources.some((b) => b.length % rowBytes !== 0)) {
     throw new Error(`${label}: a block is not whole rows of ${cols}`);
   }
+  const turn = interleave ? interleave * sources.length : 1; // parts hold whole turns
+  if (interleave) sources = interleaved(sources, interleave, rowBytes, label);
   const rows = sources.reduce((a, b) => a + b.length / rowBytes, 0);
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
@@ -250,10 +258,10 @@ export async function uploadMatrix(
   const align = pack && pack.format !== "bf16" ? QUANT_BYTES[pack.format].align : ROW_ALIGN;
   const stride = Math.ceil(cols / align) * align;
   const partBytes = pack ? Math.min(maxBindingBytes, uploader.stagingBytes) : maxBindingBytes;
-  const perPart = Math.floor(partBytes / (stride * size));
+  const perPart = Math.floor(partBytes / (stride * size * turn)) * turn;
   if (perPart < 1) {
     throw new Error(
-      `${label}: a row of ${stride * size} bytes exceeds the part size ${partBytes}`,
+      `${label}: ${turn} row(s) of ${stride * size} bytes exceed the part size ${partBytes}`,
     );
   }
   const parts: MatrixPart[] = [];
@@ -286,6 +294,29 @@ export async function uploadMatrix(
     } else parts.push({ buffer, firstRow, rows: n });
   }
   return { type: pack ? pack.format : type, rows, cols, stride, parts };
+}
+
+/** Views of `blocks`' rows taken in turn, `n` at a time, each block zero padded to a multiple of n. */
+function interleaved(
+  blocks: Uint8Array<ArrayBuffer>[],
+  n: number,
+  rowBytes: number,
+  label: string,
+): Uint8Array<ArrayBuffer>[] {
+  const rows = blocks[0]!.length / rowBytes;
+  if (blocks.some((b) => b.length !== rows * rowBytes)) {
+    throw new Error(`${label}: interleaved blocks must have equal rows`);
+  }
+  const zeros = new Uint8Array(n * rowBytes);
+  const views: Uint8Array<ArrayBuffer>[] = [];
+  for (let first = 0; first < rows; first += n) {
+    const last = Math.min(rows, first + n);
+    for (const b of blocks) {
+      views.push(b.subarray(first * rowBytes, last * rowBytes));
+      if (last - first < n) views.push(zeros.subarray(0, (n - (last - first)) * rowBytes));
+    }
+  }
+  return views;
 }
 
 function padRows(

@@ -15,6 +15,8 @@ import matvecX from "../../kernels/shared/matvec_x.wgsl" with { type: "text" };
 import plainX from "../../kernels/formats/plain_x.wgsl" with { type: "text" };
 import inputPlain from "../../kernels/inputs/plain.wgsl" with { type: "text" };
 import inputRmsnorm from "../../kernels/inputs/rmsnorm.wgsl" with { type: "text" };
+import outputPlain from "../../kernels/outputs/plain.wgsl" with { type: "text" };
+import outputSiluMul from "../../kernels/outputs/silu_mul.wgsl" with { type: "text" };
 import formatF32 from "../../kernels/formats/f32.wgsl" with { type: "text" };
 import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
 import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
@@ -102,6 +104,21 @@ const INPUT_BINDING = 6;
 /** A linear op's input. */
 export type Input = keyof typeof INPUTS;
 
+/** How a linear op stores its results: as rows of y, or SwiGLU of interleaved gate|up rows. */
+const OUTPUTS = {
+  plain: { parts: [outputPlain] },
+  siluMul: { parts: [outputSiluMul] },
+} as const satisfies Record<string, { parts: string[] }>;
+
+/** A linear op's output. */
+export type Output = keyof typeof OUTPUTS;
+
+/** How a linear op takes x and stores y (plain when not given). */
+export interface LinearIo {
+  input?: Input;
+  output?: Output;
+}
+
 const ALL: Format[] = ["f32", "f16", "bf16", "q8", "q5", "q4"];
 /** The formats weights are uploaded in: the sources the quantizers and the converter read. */
 const FLOATS: Format[] = ["f32", "f16", "bf16"];
@@ -118,16 +135,16 @@ interface Op {
   bindings: BindingKind[];
   /** The matrix formats it is built for; none: it reads no matrix. */
   formats?: Format[];
-  /** A linear op: built for each input (kernels/inputs/). */
-  inputs?: true;
+  /** A linear op: built for each input and output (kernels/inputs/, kernels/outputs/). */
+  linear?: true;
 }
 
 /** Every op. */
 export const OPS = {
-  matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL, inputs: true },
-  matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL, inputs: true },
-  matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL, inputs: true },
-  matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL, inputs: true },
+  matvec: { parts: [matvecX, matvec], bindings: LINEAR, formats: ALL, linear: true },
+  matvecRows: { parts: [matvecX, matvecRows], bindings: LINEAR, formats: ALL, linear: true },
+  matmul: { parts: [matmulX, matmul], bindings: LINEAR, formats: ALL, linear: true },
+  matmulLanes: { parts: [matmulX, matmulLanes], bindings: LINEAR, formats: ALL, linear: true },
   embedding: { parts: [elementwise, embedding], bindings: LINEAR, formats: ALL },
   dequantize: { parts: [elementwise, dequantize], bindings: LINEAR, formats: ALL },
   convertBf16: {
@@ -190,9 +207,9 @@ export const OPS = {
 /** An op's name. */
 export type OpName = keyof typeof OPS;
 
-/** One compiled unit: an op, in a format when it reads a matrix, with an input when linear. */
+/** One compiled unit: an op, in a format when it reads a matrix, with its input and output when linear. */
 export interface Kernel {
-  /** `op`, `op.format` or `op.format.input` (an input other than plain). */
+  /** `op`, `op.format`, then a linear op's input and output other than plain. */
   name: string;
   source: string;
   bindings: Bindings;
@@ -200,9 +217,9 @@ export interface Kernel {
 
 /**
  * The kernel of `op` reading its matrix in `format` (none for an op without a matrix), taking x
- * as `input` says (linear ops only).
+ * and storing y as `io` says (linear ops only).
  */
-export function kernel(op: OpName, format?: Format, input?: Input): Kernel {
+export function kernel(op: OpName, format?: Format, io: LinearIo = {}): Kernel {
   const spec: Op = OPS[op];
   if (
     (format === undefined) !== (spec.formats === undefined) ||
@@ -210,28 +227,34 @@ export function kernel(op: OpName, format?: Format, input?: Input): Kernel {
   ) {
     throw new Error(`no ${op} kernel for format ${format ?? "(none)"}`);
   }
-  if (input && !spec.inputs) throw new Error(`${op} takes no input part`);
+  if ((io.input || io.output) && !spec.linear) throw new Error(`${op} takes no input or output`);
   const parts = format ? FORMATS[format] : { parts: [], bindings: [] };
   const bindings: Bindings = [...spec.bindings, ...parts.bindings];
-  const taken = spec.inputs ? INPUTS[input ?? "plain"] : { parts: [], bindings: [] };
-  if (taken.bindings.length) {
+  const input = io.input ?? "plain";
+  const output = io.output ?? "plain";
+  const linear = spec.linear ? [...INPUTS[input].parts, ...OUTPUTS[output].parts] : [];
+  if (spec.linear && INPUTS[input].bindings.length) {
     while (bindings.length < INPUT_BINDING) bindings.push(null);
-    bindings.push(...taken.bindings);
+    bindings.push(...INPUTS[input].bindings);
   }
+  const suffixes = spec.linear ? [input, output].filter((p) => p !== "plain") : [];
   return {
-    name: [op, format, input === "plain" ? undefined : input].filter(Boolean).join("."),
-    source: [prelude, ...parts.parts, ...taken.parts, ...spec.parts].join("\n"),
+    name: [op, format, ...suffixes].filter(Boolean).join("."),
+    source: [prelude, ...parts.parts, ...linear, ...spec.parts].join("\n"),
     bindings,
   };
 }
 
-/** Every kernel that can be built: each op in each of its formats (and inputs). */
+/** Every kernel that can be built: each op in each of its formats (and inputs and outputs). */
 export function allKernels(): Kernel[] {
+  const ios: LinearIo[] = (Object.keys(INPUTS) as Input[]).flatMap((input) =>
+    (Object.keys(OUTPUTS) as Output[]).map((output) => ({ input, output }))
+  );
   return (Object.keys(OPS) as OpName[]).flatMap((op) => {
     const spec: Op = OPS[op];
-    const inputs = spec.inputs ? Object.keys(INPUTS) as Input[] : [undefined];
+    const variants = spec.linear ? ios : [{}];
     return spec.formats
-      ? spec.formats.flatMap((f) => inputs.map((i) => kernel(op, f, i)))
+      ? spec.formats.flatMap((f) => variants.map((io) => kernel(op, f, io)))
       : [kernel(op)];
   });
 }

@@ -132,27 +132,46 @@ export class Ops {
    * One token uses the matvec kernel, more the matmul (on software adapters, from 32 tokens,
    * matmul_lanes). With `norm`, x is RMS-normalised on the way in (y = rmsnorm(x)·g·Wᵀ, g the
    * norm's weight f32 [cols] padded to a multiple of 4): the norm costs no launch of its own.
+   * With `siluMul`, W is gate|up interleaved in runs of 4 rows ({@linkcode uploadMatrix}'s
+   * `interleave`) and y is h = silu(gate) · up [tokens, width]: the activation is stored in place
+   * of the product.
    */
   linear(
     x: GPUBuffer,
     w: GpuMatrix,
     y: GPUBuffer,
-    options: { accumulate?: boolean; norm?: { weight: GPUBuffer; eps: number } } = {},
+    options: {
+      accumulate?: boolean;
+      norm?: { weight: GPUBuffer; eps: number };
+      siluMul?: { width: number };
+    } = {},
   ): Launch {
+    const { siluMul } = options;
+    if (
+      siluMul && (options.accumulate || w.rows % 8 !== 0 || 2 * siluMul.width > w.rows ||
+        w.parts.some((p) => p.firstRow % 8 !== 0))
+    ) {
+      throw new Error(
+        "linear: silu·mul takes interleaved gate|up rows in units of 8, not accumulated",
+      );
+    }
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
     const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
     const aligned = { X_ALIGNED: w.cols % 4 === 0 ? 1 : 0 };
     const { norm } = options;
-    const input = norm ? "rmsnorm" : "plain";
+    const io = {
+      input: norm ? "rmsnorm" : "plain",
+      output: siluMul ? "siluMul" : "plain",
+    } as const;
     const parts = w.parts.map((p) => {
       const params = this.#k.uniform([
         p.rows,
         w.cols,
         w.stride,
         p.firstRow,
-        w.rows,
+        siluMul ? siluMul.width : w.rows,
         options.accumulate ? 1 : 0,
         { f32: norm?.eps ?? 0 },
       ]);
@@ -165,13 +184,13 @@ export class Ops {
       return {
         rows: p.rows,
         matvec: rowsOwned
-          ? this.#k.launch(kernel("matvecRows", w.type, input), wg, resources, {
+          ? this.#k.launch(kernel("matvecRows", w.type, io), wg, resources, {
             ROWS_OWNED: ROWS_OWNED[w.type],
           })
-          : this.#k.launch(kernel("matvec", w.type, input), wg, resources),
-        matmul: this.#k.launch(kernel("matmul", w.type, input), mmWg, resources, aligned),
+          : this.#k.launch(kernel("matvec", w.type, io), wg, resources),
+        matmul: this.#k.launch(kernel("matmul", w.type, io), mmWg, resources, aligned),
         lanes: rowsOwned
-          ? this.#k.launch(kernel("matmulLanes", w.type, input), LANES_WG, resources, aligned)
+          ? this.#k.launch(kernel("matmulLanes", w.type, io), LANES_WG, resources, aligned)
           : undefined,
       };
     });

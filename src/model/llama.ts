@@ -161,16 +161,15 @@ export class Llama {
     const run = (launch: Launch, rows = T) => record(launch, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
-      run(l.qkv); //                q | k | v = rmsnorm(x)·[Wq; Wk; Wv]ᵀ (input norm folded in)  [T, (H + 2·Hkv)·Hd]
+      run(l.qkv); //                q | k | v = rmsnorm(x)·[Wq; Wk; Wv]ᵀ        [T, (H + 2·Hkv)·Hd]
       run(l.ropeKvWrite); //        rotate q, k by position; cache[slot, pos] = k, v  [slots, ctx, Hkv·Hd]
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
-      run(l.gateUp); //             gate | up = rmsnorm(x)·[Wg; Wu]ᵀ (post-attention norm folded in)  [T, 2F]
-      run(l.siluMul); //            h = silu(gate) · up                         [T, F]
+      run(l.gateUp); //             h = silu(xn·Wgᵀ) · (xn·Wuᵀ), xn = rmsnorm(x)  [T, F]
       run(l.downAdd); //            x += h·Wdᵀ                                  [T, D]
     }
     if (allLogits || T === 1) {
-      run(lmHead); //               logits = rmsnorm(x)·Wlmᵀ (final norm folded in)  [T, V]
+      run(lmHead); //               logits = rmsnorm(x)·Wlmᵀ                    [T, V]
     } else {
       run(finalNormLast); //        xn[0] = rmsnorm(x[T-1]) · w                 [1, D]
       run(lmHeadLast, 1); //        logits = xn[0]·Wlmᵀ                         [1, V]

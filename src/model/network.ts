@@ -40,7 +40,6 @@ export interface LayerLaunches {
   attention: Launch;
   oAdd: Launch;
   gateUp: Launch;
-  siluMul: Launch;
   downAdd: Launch;
 }
 
@@ -152,7 +151,6 @@ export async function buildNetwork(
   const qkvRow = qDim + 2 * kvDim;
   const qkv = scratch(chunk * qkvRow, "qkv"); // [C, H·Hd + 2·Hkv·Hd]: q | k | v per token
   const att = scratch(chunk * qDim, "att"); // [C, H·Hd]
-  const gateUp = scratch(chunk * 2 * F, "gate_up"); // [C, 2F]: gate | up per token
   const h = scratch(chunk * F, "h"); // [C, F]
   const logits = scratch(logitRows * V, "logits"); // [logitRows, V]
   const { cos, sin } = ropeTables(c, ctx);
@@ -180,10 +178,10 @@ export async function buildNetwork(
         rows: slots,
       }),
       oAdd: ops.linear(att, lw.oProj, x, { accumulate: true }),
-      gateUp: ops.linear(x, lw.gateUpProj, gateUp, {
+      gateUp: ops.linear(x, lw.gateUpProj, h, {
         norm: { weight: lw.postAttentionLayernorm, eps },
+        siluMul: { width: F },
       }),
-      siluMul: ops.siluMul(gateUp, h, { width: F }),
       downAdd: ops.linear(h, lw.downProj, x, { accumulate: true }),
     };
   });

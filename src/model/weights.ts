@@ -26,7 +26,8 @@ export interface LayerWeights {
   readonly qkvProj: GpuMatrix; // [H·Hd + 2·Hkv·Hd, D]: q_proj, k_proj, v_proj stacked by rows
   readonly oProj: GpuMatrix; // [D, H·Hd]
   readonly postAttentionLayernorm: GPUBuffer; // f32 [D]
-  readonly gateUpProj: GpuMatrix; // [2·F, D]: gate_proj, up_proj stacked by rows
+  /** [2·⌈F/4⌉·4, D]: gate_proj and up_proj rows in turn, 4 at a time (for the silu·mul output). */
+  readonly gateUpProj: GpuMatrix;
   readonly downProj: GpuMatrix; // [D, F]
 }
 
@@ -41,6 +42,8 @@ export interface LlamaWeights {
 }
 
 const ELEMENT: Record<DType, ElementType> = { F32: "f32", F16: "f16", BF16: "bf16" };
+/** gate_proj and up_proj rows alternate 4 at a time (kernels/outputs/silu_mul.wgsl). */
+const GATE_UP_TURN = 4;
 
 /** Reports progress of an upload in bytes. */
 export type UploadProgress = (done: number, total: number) => void;
@@ -82,10 +85,14 @@ export async function uploadWeights(
   const maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
   const uploader = new Uploader(gpu.device);
 
-  /** One matrix, or several with the same dtype and width stacked by rows (one launch for all). */
+  /**
+   * One matrix, or several with the same dtype and width stacked by rows (one launch for all), or
+   * taken in turn `interleave` rows at a time.
+   */
   const matrix = async (
     names: string[],
     format: MatrixFormat | undefined = pack?.format,
+    interleave?: number,
   ): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
@@ -104,6 +111,7 @@ export async function uploadWeights(
         maxBindingBytes,
         label: names.join("+"),
         pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, "f32") },
+        interleave,
       });
       ts.forEach(advance);
       return m;
@@ -121,6 +129,7 @@ export async function uploadWeights(
       maxBindingBytes,
       label: names.join("+"),
       pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, type) },
+      interleave,
     });
     ts.forEach(advance);
     return m;
@@ -149,7 +158,11 @@ export async function uploadWeights(
       ]),
       oProj: await matrix([`${p}self_attn.o_proj.weight`]),
       postAttentionLayernorm: vector(`${p}post_attention_layernorm.weight`),
-      gateUpProj: await matrix([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]),
+      gateUpProj: await matrix(
+        [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`],
+        pack?.format,
+        GATE_UP_TURN,
+      ),
       downProj: await matrix([`${p}mlp.down_proj.weight`]),
     });
   }

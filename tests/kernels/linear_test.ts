@@ -1,4 +1,11 @@
-import { ELEMENT_BYTES, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
+import {
+  ELEMENT_BYTES,
+  type PackFormat,
+  QUANT_BYTES,
+  uploadArray,
+  Uploader,
+  uploadMatrix,
+} from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, normBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
@@ -172,3 +179,90 @@ for (const type of TYPES) {
     }
   });
 }
+
+Deno.test("linear with a silu·mul output over gate|up rows interleaved 4 at a time stores silu(gate)·up (every format, whole and split, with and without a norm)", async () => {
+  const { gpu } = await testGpu();
+  const rng = seeded(19);
+  const eps = 1e-5;
+  const formats = ["f32", "f16", "bf16", "q8", "q5", "q4"] as const;
+  // [tokens, width (F), cols]: F not a multiple of 4 pads each half; 40 tokens take matmul_lanes.
+  const shapes: [number, number, number][] = [[1, 6, 17], [1, 37, 64], [5, 13, 72], [40, 37, 64]];
+  for (const format of formats) {
+    for (const [tokens, width, cols] of shapes) {
+      for (const split of [false, true]) {
+        for (const ctx of strategies(gpu)) {
+          const type = format === "f32" || format === "f16" ? format : "bf16";
+          const gate = encode(type, randomArray(rng, width * cols));
+          const up = encode(type, randomArray(rng, width * cols));
+          const packed = format !== type;
+          const packer = (f: string) => ctx.ops.packer(f as PackFormat, type);
+          const rows = 8 * Math.ceil(width / 4); // both halves padded to a multiple of 4
+          const align = packed ? QUANT_BYTES[format as "q8"].align : 8;
+          const stride = Math.ceil(cols / align) * align;
+          const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), [gate.bytes, up.bytes], {
+            type,
+            cols,
+            // Split: parts of 9 rows' room, which must round down to whole turns of 8.
+            maxBindingBytes: split ? 9 * stride * ELEMENT_BYTES[type] : 1 << 27,
+            label: "gate+up",
+            interleave: 4,
+            ...(packed ? { pack: { format: format as PackFormat, part: packer(format) } } : {}),
+          });
+          if (split !== matrix.parts.length > 1) throw new Error(`${matrix.parts.length} parts`);
+          const xs = randomArray(rng, tokens * cols, 2);
+          const x = f32Buffer(ctx.gpu, xs);
+          for (
+            const norm of [undefined, { weight: normBuffer(ctx.gpu, randomArray(rng, cols)), eps }]
+          ) {
+            // The unfused product (tested above) gives the interleaved gate|up rows.
+            const product = nanBuffer(ctx.gpu, tokens * rows);
+            const plain = ctx.ops.linear(x, matrix, product, { norm });
+            const y = await runLaunches(
+              ctx,
+              { start: 0, tokens },
+              [[plain, tokens]],
+              product,
+              tokens * rows,
+            );
+            const expected = new Float64Array(tokens * width);
+            for (let t = 0; t < tokens; t++) {
+              for (let f = 0; f < width; f++) {
+                const at = t * rows + 8 * (f >> 2) + (f & 3);
+                const g = y[at]!;
+                expected[t * width + f] = g / (1 + Math.exp(-g)) * y[at + 4]!;
+              }
+            }
+            if (!packed && !norm) {
+              // Row 8u + i is gate row 4u + i, row 8u + 4 + i its up row.
+              const interleaved = new Float64Array(tokens * rows);
+              const g = ref.linear(xs, gate.values, tokens, width, cols);
+              const u = ref.linear(xs, up.values, tokens, width, cols);
+              for (let t = 0; t < tokens; t++) {
+                for (let f = 0; f < width; f++) {
+                  interleaved[t * rows + 8 * (f >> 2) + (f & 3)] = g[t * width + f]!;
+                  interleaved[t * rows + 8 * (f >> 2) + 4 + (f & 3)] = u[t * width + f]!;
+                }
+              }
+              assertRelClose(y, interleaved, RTOL, `${format} interleaved rows`);
+            }
+            const h = nanBuffer(ctx.gpu, tokens * width);
+            const fused = ctx.ops.linear(x, matrix, h, { norm, siluMul: { width } });
+            const got = await runLaunches(
+              ctx,
+              { start: 0, tokens },
+              [[fused, tokens]],
+              h,
+              tokens * width,
+            );
+            assertRelClose(
+              got,
+              expected,
+              RTOL,
+              `${format} [${tokens},${width},${cols}] ${matrix.parts.length} parts, norm ${!!norm}, ${ctx.name}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
