@@ -234,23 +234,17 @@ export async function uploadMatrix(
     label: string;
     /** Pack each uploaded part (staged in the uploader's reusable buffer) with this. */
     pack?: { format: PackFormat; part: PartPacker };
-    /**
-     * Take the blocks' rows in turn, this many at a time (each block zero padded to a multiple
-     * of it; blocks of equal rows), instead of stacking them; parts then split between whole
-     * turns. E.g. 4 for gate|up: rows g0..g3, u0..u3, g4..g7, u4..u7, …
-     */
-    interleave?: number;
+    /** Parts hold whole multiples of this many rows (e.g. units a kernel's output reads together). */
+    turn?: number;
   },
 ): Promise<GpuMatrix> {
-  const { type, cols, maxBindingBytes, label, pack, interleave } = shape;
+  const { type, cols, maxBindingBytes, label, pack, turn = 1 } = shape;
   const size = ELEMENT_BYTES[type];
   const rowBytes = cols * size;
-  let sources = Array.isArray(blocks) ? blocks : [blocks];
+  const sources = Array.isArray(blocks) ? blocks : [blocks];
   if (sources.some((b) => b.length % rowBytes !== 0)) {
     throw new Error(`${label}: a block is not whole rows of ${cols}`);
   }
-  const turn = interleave ? interleave * sources.length : 1; // parts hold whole turns
-  if (interleave) sources = interleaved(sources, interleave, rowBytes, label);
   const rows = sources.reduce((a, b) => a + b.length / rowBytes, 0);
   if (shape.rows !== undefined && shape.rows !== rows) {
     throw new Error(`${label}: ${rows} rows given, ${shape.rows} expected`);
@@ -296,16 +290,19 @@ export async function uploadMatrix(
   return { type: pack ? pack.format : type, rows, cols, stride, parts };
 }
 
-/** Views of `blocks`' rows taken in turn, `n` at a time, each block zero padded to a multiple of n. */
-function interleaved(
+/**
+ * Views of `blocks`' rows taken in turn, `n` at a time, each block zero padded to a multiple of n
+ * (blocks of equal rows): for [A, B] and 4, rows A0..A3, B0..B3, A4..A7, B4..B7, … — so a kernel's
+ * 8-row unit holds rows of both that belong together.
+ */
+export function inTurns(
   blocks: Uint8Array<ArrayBuffer>[],
   n: number,
   rowBytes: number,
-  label: string,
 ): Uint8Array<ArrayBuffer>[] {
   const rows = blocks[0]!.length / rowBytes;
   if (blocks.some((b) => b.length !== rows * rowBytes)) {
-    throw new Error(`${label}: interleaved blocks must have equal rows`);
+    throw new Error("inTurns: blocks of unequal rows");
   }
   const zeros = new Uint8Array(n * rowBytes);
   const views: Uint8Array<ArrayBuffer>[] = [];

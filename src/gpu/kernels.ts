@@ -17,6 +17,7 @@ import inputPlain from "../../kernels/inputs/plain.wgsl" with { type: "text" };
 import inputRmsnorm from "../../kernels/inputs/rmsnorm.wgsl" with { type: "text" };
 import outputPlain from "../../kernels/outputs/plain.wgsl" with { type: "text" };
 import outputSiluMul from "../../kernels/outputs/silu_mul.wgsl" with { type: "text" };
+import outputRopeKv from "../../kernels/outputs/rope_kv.wgsl" with { type: "text" };
 import formatF32 from "../../kernels/formats/f32.wgsl" with { type: "text" };
 import formatF16 from "../../kernels/formats/f16.wgsl" with { type: "text" };
 import formatBf16 from "../../kernels/formats/bf16.wgsl" with { type: "text" };
@@ -104,11 +105,16 @@ const INPUT_BINDING = 6;
 /** A linear op's input. */
 export type Input = keyof typeof INPUTS;
 
-/** How a linear op stores its results: as rows of y, or SwiGLU of interleaved gate|up rows. */
+/**
+ * How a linear op stores its results: as rows of y, SwiGLU of gate|up rows in turns, or q rotated
+ * in place and k, v rotated into the KV cache (its bindings from 7).
+ */
 const OUTPUTS = {
-  plain: { parts: [outputPlain] },
-  siluMul: { parts: [outputSiluMul] },
-} as const satisfies Record<string, { parts: string[] }>;
+  plain: { parts: [outputPlain], bindings: [] },
+  siluMul: { parts: [outputSiluMul], bindings: [] },
+  ropeKv: { parts: [outputRopeKv], bindings: [U, R, R, R, W, W] },
+} as const satisfies Record<string, { parts: string[]; bindings: BindingKind[] }>;
+const OUTPUT_BINDING = 7;
 
 /** A linear op's output. */
 export type Output = keyof typeof OUTPUTS;
@@ -233,9 +239,16 @@ export function kernel(op: OpName, format?: Format, io: LinearIo = {}): Kernel {
   const input = io.input ?? "plain";
   const output = io.output ?? "plain";
   const linear = spec.linear ? [...INPUTS[input].parts, ...OUTPUTS[output].parts] : [];
-  if (spec.linear && INPUTS[input].bindings.length) {
-    while (bindings.length < INPUT_BINDING) bindings.push(null);
-    bindings.push(...INPUTS[input].bindings);
+  // An input's and an output's bindings have fixed numbers: null where a part before has none.
+  for (
+    const [first, more] of [[INPUT_BINDING, INPUTS[input]], [
+      OUTPUT_BINDING,
+      OUTPUTS[output],
+    ]] as const
+  ) {
+    if (!spec.linear || !more.bindings.length) continue;
+    while (bindings.length < first) bindings.push(null);
+    bindings.push(...more.bindings);
   }
   const suffixes = spec.linear ? [input, output].filter((p) => p !== "plain") : [];
   return {

@@ -21,6 +21,19 @@ import { kernel } from "./kernels.ts";
 import { Launcher, MAX_WIDTH } from "./launcher.ts";
 import type { SamplingParams } from "./sampling_params.ts";
 
+/** What the rope_kv output of the qkv product needs (kernels/outputs/rope_kv.wgsl). */
+export interface RopeKv {
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Positions per slot of the caches. */
+  context: number;
+  cos: GPUBuffer; // [context, headDim / 2]
+  sin: GPUBuffer; // [context, headDim / 2]
+  seq: GPUBuffer; // u32 [tokens, 2]: (slot, position)
+  caches: { k: GPUBuffer; v: GPUBuffer }; // [slots, context, kvHeads · headDim]
+}
+
 /** A prepared dispatch (or a few): records itself for `tokens` rows of input. */
 export interface Launch {
   /** `lastPosition` (the largest among the tokens) sizes launches that grow with the context. */
@@ -132,9 +145,12 @@ export class Ops {
    * One token uses the matvec kernel, more the matmul (on software adapters, from 32 tokens,
    * matmul_lanes). With `norm`, x is RMS-normalised on the way in (y = rmsnorm(x)·g·Wᵀ, g the
    * norm's weight f32 [cols] padded to a multiple of 4): the norm costs no launch of its own.
-   * With `siluMul`, W is gate|up interleaved in runs of 4 rows ({@linkcode uploadMatrix}'s
-   * `interleave`) and y is h = silu(gate) · up [tokens, width]: the activation is stored in place
-   * of the product.
+   * With `siluMul`, W is gate|up interleaved in runs of 4 rows (weights.ts
+   * `gateUpOrder`) and y is h = silu(gate) · up [tokens, width]: the activation is stored in place
+   * of the product. With `ropeKv`, W is q|k|v with each q and k head's halves in turns of 4
+   * (weights.ts `ropeOrder`), y is the qkv rows [tokens, rows] of which q is written, rotated by
+   * each token's position (from `seq`), and k (rotated) and v go to the caches
+   * [slots, context, kvHeads·headDim] (kernels/outputs/rope_kv.wgsl).
    */
   linear(
     x: GPUBuffer,
@@ -144,17 +160,31 @@ export class Ops {
       accumulate?: boolean;
       norm?: { weight: GPUBuffer; eps: number };
       siluMul?: { width: number };
+      ropeKv?: RopeKv;
     } = {},
   ): Launch {
-    const { siluMul } = options;
+    const { siluMul, ropeKv } = options;
     if (
-      siluMul && (options.accumulate || w.rows % 8 !== 0 || 2 * siluMul.width > w.rows ||
-        w.parts.some((p) => p.firstRow % 8 !== 0))
+      (siluMul || ropeKv) &&
+      (options.accumulate || w.rows % 8 !== 0 || w.parts.some((p) => p.firstRow % 8 !== 0))
     ) {
-      throw new Error(
-        "linear: silu·mul takes interleaved gate|up rows in units of 8, not accumulated",
-      );
+      throw new Error("linear: a fused output takes rows in units of 8, not accumulated");
     }
+    if (siluMul && 2 * siluMul.width > w.rows) throw new Error("linear: silu·mul past its rows");
+    if (
+      ropeKv &&
+      (ropeKv.headDim % 8 !== 0 || w.rows !== (ropeKv.qHeads + 2 * ropeKv.kvHeads) * ropeKv.headDim)
+    ) {
+      throw new Error("linear: rope_kv takes q|k|v rows of heads of a multiple of 8");
+    }
+    const rope = ropeKv && [
+      this.#k.uniform([ropeKv.qHeads, ropeKv.kvHeads, ropeKv.headDim, ropeKv.context]),
+      ropeKv.cos,
+      ropeKv.sin,
+      ropeKv.seq,
+      ropeKv.caches.k,
+      ropeKv.caches.v,
+    ];
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
@@ -163,7 +193,7 @@ export class Ops {
     const { norm } = options;
     const io = {
       input: norm ? "rmsnorm" : "plain",
-      output: siluMul ? "siluMul" : "plain",
+      output: siluMul ? "siluMul" : ropeKv ? "ropeKv" : "plain",
     } as const;
     const parts = w.parts.map((p) => {
       const params = this.#k.uniform([
@@ -175,12 +205,10 @@ export class Ops {
         options.accumulate ? 1 : 0,
         { f32: norm?.eps ?? 0 },
       ]);
-      // Quantized matrices bring their group scales as binding 5, a norm its weight as 6.
-      const resources = norm
-        ? [params, x, p.buffer, y, p.scales ?? null, norm.weight]
-        : p.scales
-        ? [params, x, p.buffer, y, p.scales]
-        : [params, x, p.buffer, y];
+      // Quantized matrices bring their group scales as binding 5, a norm its weight as 6, an
+      // output its own from 7 (null: no such binding).
+      const resources = [params, x, p.buffer, y, p.scales ?? null, norm?.weight ?? null];
+      if (rope) resources.push(...rope);
       return {
         rows: p.rows,
         matvec: rowsOwned

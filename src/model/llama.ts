@@ -161,8 +161,9 @@ export class Llama {
     const run = (launch: Launch, rows = T) => record(launch, rows);
     run(embed); //                 x = E[ids]                                  [T, D]
     for (const l of layers) {
-      run(l.qkv); //                q | k | v = rmsnorm(x)·[Wq; Wk; Wv]ᵀ        [T, (H + 2·Hkv)·Hd]
-      run(l.ropeKvWrite); //        rotate q, k by position; cache[slot, pos] = k, v  [slots, ctx, Hkv·Hd]
+      run(l.qkv); //                q | k | v = rmsnorm(x)·[Wq; Wk; Wv]ᵀ, q and k rotated by
+      //                            position, cache[slot, pos] = k, v: in the product's store, or
+      if (l.ropeKvWrite) run(l.ropeKvWrite); // in a launch of their own
       run(l.attention); //          att = softmax(q·Kᵀ/√Hd, causal)·V (GQA)     [T, H·Hd]
       run(l.oAdd); //               x += att·Woᵀ                                [T, D]
       run(l.gateUp); //             h = silu(xn·Wgᵀ) · (xn·Wuᵀ), xn = rmsnorm(x)  [T, F]

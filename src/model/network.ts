@@ -36,7 +36,8 @@ export interface LoadOptions {
 /** The launches of one decoder layer, in forward order. */
 export interface LayerLaunches {
   qkv: Launch;
-  ropeKvWrite: Launch;
+  /** RoPE and the KV-cache write, where the qkv product cannot store them itself. */
+  ropeKvWrite?: Launch;
   attention: Launch;
   oAdd: Launch;
   gateUp: Launch;
@@ -118,7 +119,11 @@ export async function buildNetwork(
   }
   const { device } = gpu;
   const ops = new Ops(gpu);
+  // The qkv product rotates q and k and writes the caches itself where a head is whole 8-row units
+  // and the kernel may bind its 10 storage buffers; else a rope_kv_write launch follows it.
+  const ropeInQkv = c.headDim % 8 === 0 && gpu.limits.maxStorageBuffersPerShaderStage >= 10;
   const w = await uploadWeights(gpu, c, ckpt.weights, {
+    ropeOrder: ropeInQkv,
     onProgress: options.onProgress,
     pack: options.weights && { format: options.weights, ops },
     adapter: options.adapter === undefined ? undefined : openAdapter(options.adapter, c),
@@ -163,12 +168,20 @@ export async function buildNetwork(
     const kCache = scratch(slots * ctx * kvDim, `layer${l}.k_cache`); // [slots, ctx, Hkv·Hd]
     const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
     caches.push({ k: kCache, v: vCache });
+    const cache = { k: kCache, v: vCache };
+    const rope = { cos: cosBuffer, sin: sinBuffer, seq, caches: cache, context: ctx };
+    const norm = { weight: lw.inputLayernorm, eps };
     return {
-      qkv: ops.linear(x, lw.qkvProj, qkv, { norm: { weight: lw.inputLayernorm, eps } }),
-      ropeKvWrite: ops.ropeKvWrite(qkv, cosBuffer, sinBuffer, seq, { k: kCache, v: vCache }, {
-        ...heads,
-        row: qkvRow,
-        context: ctx,
+      qkv: ops.linear(x, lw.qkvProj, qkv, {
+        norm,
+        ...(ropeInQkv && { ropeKv: { ...heads, ...rope } }),
+      }),
+      ...(!ropeInQkv && {
+        ropeKvWrite: ops.ropeKvWrite(qkv, cosBuffer, sinBuffer, seq, cache, {
+          ...heads,
+          row: qkvRow,
+          context: ctx,
+        }),
       }),
       attention: ops.attention(qkv, kCache, vCache, att, seq, {
         ...heads,

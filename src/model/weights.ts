@@ -7,8 +7,10 @@
 import { InputError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import {
+  ELEMENT_BYTES,
   type ElementType,
   type GpuMatrix,
+  inTurns,
   type PackFormat,
   uploadArray,
   Uploader,
@@ -42,8 +44,37 @@ export interface LlamaWeights {
 }
 
 const ELEMENT: Record<DType, ElementType> = { F32: "f32", F16: "f16", BF16: "bf16" };
+
+/** Rearranges tensors' rows (as views): given each tensor's bytes and a row's bytes. */
+export type RowOrder = (
+  tensors: Uint8Array<ArrayBuffer>[],
+  rowBytes: number,
+) => Uint8Array<ArrayBuffer>[];
+/** Rows a product's output reads together (kernels/outputs/). */
+const UNIT = 8;
+
 /** gate_proj and up_proj rows alternate 4 at a time (kernels/outputs/silu_mul.wgsl). */
-const GATE_UP_TURN = 4;
+const gateUpOrder: RowOrder = (tensors, rowBytes) => inTurns(tensors, UNIT / 2, rowBytes);
+
+/**
+ * Each q and k head's rows j and j + headDim/2 (the pairs RoPE rotates together) alternate 4 at a
+ * time; v stays in order (kernels/outputs/rope_kv.wgsl). headDim % 8 == 0.
+ */
+export function ropeOrder(headDim: number): RowOrder {
+  return ([q, k, v], rowBytes) => {
+    const head = headDim * rowBytes;
+    const halves = (t: Uint8Array<ArrayBuffer>) =>
+      Array.from({ length: t.length / head }, (_, h) => {
+        const at = h * head;
+        return inTurns(
+          [t.subarray(at, at + head / 2), t.subarray(at + head / 2, at + head)],
+          UNIT / 2,
+          rowBytes,
+        );
+      }).flat();
+    return [...halves(q!), ...halves(k!), v!];
+  };
+}
 
 /** Reports progress of an upload in bytes. */
 export type UploadProgress = (done: number, total: number) => void;
@@ -59,6 +90,8 @@ export async function uploadWeights(
     pack?: { format: PackFormat; ops: Ops } | undefined;
     /** Merged into its targets (then uploaded as f32, or packed from f32). */
     adapter?: Adapter | undefined;
+    /** Rows of q_proj and k_proj ordered for the rope_kv output (`ropeOrder`). */
+    ropeOrder?: boolean;
   } = {},
 ): Promise<LlamaWeights> {
   const { onProgress, pack, adapter } = options;
@@ -86,13 +119,14 @@ export async function uploadWeights(
   const uploader = new Uploader(gpu.device);
 
   /**
-   * One matrix, or several with the same dtype and width stacked by rows (one launch for all), or
-   * taken in turn `interleave` rows at a time.
+   * One matrix, or several with the same dtype and width stacked by rows (one launch for all); an
+   * `order` rearranges the tensors' rows (views, given each tensor's bytes and a row's bytes) into
+   * units of 8 rows that a product's output reads together.
    */
   const matrix = async (
     names: string[],
     format: MatrixFormat | undefined = pack?.format,
-    interleave?: number,
+    order?: RowOrder,
   ): Promise<GpuMatrix> => {
     const ts = names.map(get);
     const dtypes = new Set(ts.map((t) => t.dtype));
@@ -105,13 +139,14 @@ export async function uploadWeights(
         return new Uint8Array(w.buffer);
       });
       const packAs = pack && format && packing(format, "F32");
-      const m = await uploadMatrix(uploader, merged, {
+      const cols = ts[0]!.shape[1]!;
+      const m = await uploadMatrix(uploader, order ? order(merged, cols * 4) : merged, {
         type: "f32",
         cols: ts[0]!.shape[1]!,
         maxBindingBytes,
         label: names.join("+"),
         pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, "f32") },
-        interleave,
+        turn: order ? UNIT : 1,
       });
       ts.forEach(advance);
       return m;
@@ -123,13 +158,15 @@ export async function uploadWeights(
     }
     const type = ELEMENT[ts[0]!.dtype];
     const packAs = pack && format && packing(format, ts[0]!.dtype);
-    const m = await uploadMatrix(uploader, ts.map((t) => store.finiteBytes(t)), {
+    const bytes = ts.map((t) => store.finiteBytes(t));
+    const rowBytes = ts[0]!.shape[1]! * ELEMENT_BYTES[type];
+    const m = await uploadMatrix(uploader, order ? order(bytes, rowBytes) : bytes, {
       type,
       cols: ts[0]!.shape[1]!,
       maxBindingBytes,
       label: names.join("+"),
       pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, type) },
-      interleave,
+      turn: order ? UNIT : 1,
     });
     ts.forEach(advance);
     return m;
@@ -151,17 +188,21 @@ export async function uploadWeights(
     const p = `model.layers.${l}.`;
     layers.push({
       inputLayernorm: vector(`${p}input_layernorm.weight`),
-      qkvProj: await matrix([
-        `${p}self_attn.q_proj.weight`,
-        `${p}self_attn.k_proj.weight`,
-        `${p}self_attn.v_proj.weight`,
-      ]),
+      qkvProj: await matrix(
+        [
+          `${p}self_attn.q_proj.weight`,
+          `${p}self_attn.k_proj.weight`,
+          `${p}self_attn.v_proj.weight`,
+        ],
+        pack?.format,
+        options.ropeOrder ? ropeOrder(config.headDim) : undefined,
+      ),
       oProj: await matrix([`${p}self_attn.o_proj.weight`]),
       postAttentionLayernorm: vector(`${p}post_attention_layernorm.weight`),
       gateUpProj: await matrix(
         [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`],
         pack?.format,
-        GATE_UP_TURN,
+        gateUpOrder,
       ),
       downProj: await matrix([`${p}mlp.down_proj.weight`]),
     });

@@ -1,5 +1,6 @@
 import {
   ELEMENT_BYTES,
+  inTurns,
   type PackFormat,
   QUANT_BYTES,
   uploadArray,
@@ -7,6 +8,9 @@ import {
   uploadMatrix,
 } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
+import { readBuffer } from "../../src/gpu/buffers.ts";
+import type { Launch } from "../../src/gpu/ops.ts";
+import { ropeOrder } from "../../src/model/weights.ts";
 import { f32Buffer, nanBuffer, normBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
@@ -180,7 +184,7 @@ for (const type of TYPES) {
   });
 }
 
-Deno.test("linear with a silu·mul output over gate|up rows interleaved 4 at a time stores silu(gate)·up (every format, whole and split, with and without a norm)", async () => {
+Deno.test("linear with a silu·mul output over gate|up rows in turns of 4 stores silu(gate)·up (every format, whole and split, with and without a norm)", async () => {
   const { gpu } = await testGpu();
   const rng = seeded(19);
   const eps = 1e-5;
@@ -195,19 +199,24 @@ Deno.test("linear with a silu·mul output over gate|up rows interleaved 4 at a t
           const gate = encode(type, randomArray(rng, width * cols));
           const up = encode(type, randomArray(rng, width * cols));
           const packed = format !== type;
+          const rowBytes = cols * ELEMENT_BYTES[type];
           const packer = (f: string) => ctx.ops.packer(f as PackFormat, type);
           const rows = 8 * Math.ceil(width / 4); // both halves padded to a multiple of 4
           const align = packed ? QUANT_BYTES[format as "q8"].align : 8;
           const stride = Math.ceil(cols / align) * align;
-          const matrix = await uploadMatrix(new Uploader(ctx.gpu.device), [gate.bytes, up.bytes], {
-            type,
-            cols,
-            // Split: parts of 9 rows' room, which must round down to whole turns of 8.
-            maxBindingBytes: split ? 9 * stride * ELEMENT_BYTES[type] : 1 << 27,
-            label: "gate+up",
-            interleave: 4,
-            ...(packed ? { pack: { format: format as PackFormat, part: packer(format) } } : {}),
-          });
+          const matrix = await uploadMatrix(
+            new Uploader(ctx.gpu.device),
+            inTurns([gate.bytes, up.bytes], 4, rowBytes),
+            {
+              type,
+              cols,
+              // Split: parts of 9 rows' room, which must round down to whole turns of 8.
+              maxBindingBytes: split ? 9 * stride * ELEMENT_BYTES[type] : 1 << 27,
+              label: "gate+up",
+              turn: 8,
+              ...(packed ? { pack: { format: format as PackFormat, part: packer(format) } } : {}),
+            },
+          );
           if (split !== matrix.parts.length > 1) throw new Error(`${matrix.parts.length} parts`);
           const xs = randomArray(rng, tokens * cols, 2);
           const x = f32Buffer(ctx.gpu, xs);
@@ -259,6 +268,102 @@ Deno.test("linear with a silu·mul output over gate|up rows interleaved 4 at a t
               expected,
               RTOL,
               `${format} [${tokens},${width},${cols}] ${matrix.parts.length} parts, norm ${!!norm}, ${ctx.name}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("linear with a rope_kv output over q|k|v rows in ropeOrder equals the product, then rope_kv_write (f32, q8; whole and split)", async () => {
+  const { gpu } = await testGpu();
+  const rng = seeded(23);
+  const [slots, context, cols, eps] = [2, 64, 24, 1e-5];
+  for (const [qHeads, kvHeads, headDim] of [[4, 2, 8], [2, 1, 16]] as const) {
+    const rows = (qHeads + 2 * kvHeads) * headDim;
+    const kvDim = kvHeads * headDim;
+    for (const format of ["f32", "q8"] as const) {
+      for (const tokens of [1, 5, 40]) {
+        for (const split of [false, true]) {
+          for (const ctx of strategies(gpu)) {
+            const w = encode("f32", randomArray(rng, rows * cols));
+            const tensors = [0, qHeads, qHeads + kvHeads, qHeads + 2 * kvHeads].map((h) =>
+              h * headDim * cols * 4
+            );
+            const [q, k, v] = [0, 1, 2].map((i) => w.bytes.subarray(tensors[i]!, tensors[i + 1]!));
+            const stride = format === "q8" ? 64 : 24;
+            const upload = (blocks: Uint8Array<ArrayBuffer>[]) =>
+              uploadMatrix(new Uploader(ctx.gpu.device), blocks, {
+                type: "f32",
+                cols,
+                maxBindingBytes: split ? 9 * stride * 4 : 1 << 27,
+                label: "qkv",
+                turn: 8,
+                ...(format === "q8"
+                  ? { pack: { format, part: ctx.ops.packer(format, "f32") } }
+                  : {}),
+              });
+            const natural = await upload([q!, k!, v!]);
+            const ordered = await upload(ropeOrder(headDim)([q!, k!, v!], cols * 4));
+            if (split !== ordered.parts.length > 1) throw new Error("expected a split");
+            const x = f32Buffer(ctx.gpu, randomArray(rng, tokens * cols, 2));
+            const norm = { weight: normBuffer(ctx.gpu, randomArray(rng, cols)), eps };
+            const cos = f32Buffer(ctx.gpu, randomArray(rng, context * headDim / 2));
+            const sin = f32Buffer(ctx.gpu, randomArray(rng, context * headDim / 2));
+            // Each token a distinct (slot, position).
+            const seqValues = Array.from({ length: tokens }, (_, t) => [t % slots, 3 + (t >> 1)]);
+            const seq = uploadArray(ctx.gpu.device, Uint32Array.from(seqValues.flat()), "seq");
+            const results = [];
+            for (const fused of [false, true]) {
+              const qkv = nanBuffer(ctx.gpu, tokens * rows);
+              const caches = {
+                k: nanBuffer(ctx.gpu, slots * context * kvDim),
+                v: nanBuffer(ctx.gpu, slots * context * kvDim),
+              };
+              const heads = { qHeads, kvHeads, headDim, context };
+              const launches: [Launch, number][] = fused
+                ? [[
+                  ctx.ops.linear(x, ordered, qkv, {
+                    norm,
+                    ropeKv: { ...heads, cos, sin, seq, caches },
+                  }),
+                  tokens,
+                ]]
+                : [
+                  [ctx.ops.linear(x, natural, qkv, { norm }), tokens],
+                  [
+                    ctx.ops.ropeKvWrite(qkv, cos, sin, seq, caches, { ...heads, row: rows }),
+                    tokens,
+                  ],
+                ];
+              const all = await runLaunches(
+                ctx,
+                { start: 0, tokens },
+                launches,
+                qkv,
+                tokens * rows,
+              );
+              const kAll = new Float32Array(
+                await readBuffer(ctx.gpu.device, caches.k, slots * context * kvDim * 4),
+              );
+              const vAll = new Float32Array(
+                await readBuffer(ctx.gpu.device, caches.v, slots * context * kvDim * 4),
+              );
+              // q of each token, then its cache rows.
+              const out: number[] = [];
+              seqValues.forEach(([slot, pos], t) => {
+                out.push(...all.subarray(t * rows, t * rows + qHeads * headDim));
+                const at = (slot! * context + pos!) * kvDim;
+                out.push(...kAll.subarray(at, at + kvDim), ...vAll.subarray(at, at + kvDim));
+              });
+              results.push(out);
+            }
+            assertRelClose(
+              results[1]!,
+              results[0]!,
+              RTOL,
+              `${format} heads ${qHeads}/${kvHeads}×${headDim}, ${tokens} tokens, ${ordered.parts.length} parts, ${ctx.name}`,
             );
           }
         }
