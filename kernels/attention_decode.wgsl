@@ -6,6 +6,8 @@
 //   m = max_j s_j,  l = Σ_j exp(s_j − m),  acc[d] = Σ_j exp(s_j − m) · V[j, g, d]
 // over keys j of the split with j ≤ the token's position, s_j = q[h]·K[j, g] · scale. Keys, values
 // and q are read as vec4 (head_dim % 4 == 0). Splits past a token's position return at once.
+// With the FINAL override (every token's keys in one split) it writes acc / l, the attention
+// output itself, to binding 5, and no attention_combine launch follows.
 // Bindings (group 0):
 //   0 frame:    the prelude's { tokens }  (per forward; unused)
 //   1 params:   uniform Params { q_heads: u32, kv_heads: u32, head_dim: u32, scale: f32, splits: u32,
@@ -15,6 +17,7 @@
 //   3 k_cache:  storage, read        array<vec4<f32>>  [slots, context, kv_heads, head_dim / 4]
 //   4 v_cache:  storage, read        array<vec4<f32>>  [slots, context, kv_heads, head_dim / 4]
 //   5 partial:  storage, read_write  array<f32>  [tokens, q_heads, splits, head_dim + 2]: acc, m, l
+//               (FINAL: the output [tokens, q_heads, head_dim])
 //   6 seq:     storage, read        array<vec2<u32>>  [tokens] (slot, position) per token
 // Dispatch: (kv_heads * A, tokens) workgroups, A = the most splits any token uses (split fastest);
 // WG threads each (override WG, a power of two ≤ 256); override GROUP = q_heads / kv_heads (a
@@ -44,6 +47,9 @@ const MAX_GROUP: u32 = 8u;
 var<workgroup> q_scaled: array<vec4<f32>, 256>; // [G, head_dim / 4], G · head_dim ≤ 1024
 var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)
 var<workgroup> m_of: array<f32, 8>; // per query head of the group
+var<workgroup> l_of: array<f32, 8>; // per query head of the group
+/** When every token's keys fit one split: write the normalised output, no combine to follow. */
+override FINAL: bool = false;
 
 @compute @workgroup_size(WG)
 fn main(at: Invocation) {
@@ -97,6 +103,19 @@ fn main(at: Invocation) {
     }
   }
   workgroupBarrier();
+  for (var j = lid; j < group; j += WG) {
+    var l = 0.0;
+    for (var i = 0u; i < n; i++) {
+      l += p[j * params.split + i];
+    }
+    l_of[j] = l;
+    if (!FINAL) {
+      let out = ((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + hd;
+      partial[out] = m_of[j];
+      partial[out + 1u] = l;
+    }
+  }
+  workgroupBarrier();
   for (var d = lid; d < hd4; d += WG) {
     var acc = array<vec4<f32>, 8>();
     for (var i = 0u; i < n; i++) {
@@ -106,20 +125,14 @@ fn main(at: Invocation) {
       }
     }
     for (var j = 0u; j < group; j++) {
-      let out = ((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + 4u * d;
-      partial[out] = acc[j].x;
-      partial[out + 1u] = acc[j].y;
-      partial[out + 2u] = acc[j].z;
-      partial[out + 3u] = acc[j].w;
+      // FINAL: the attention output [tokens, q_heads, head_dim] (as attention_combine of one split).
+      let out = select(((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + 4u * d,
+                       (r * params.q_heads + h0 + j) * hd + 4u * d, FINAL);
+      let v = select(acc[j], acc[j] / l_of[j], FINAL);
+      partial[out] = v.x;
+      partial[out + 1u] = v.y;
+      partial[out + 2u] = v.z;
+      partial[out + 3u] = v.w;
     }
-  }
-  for (var j = lid; j < group; j += WG) {
-    var l = 0.0;
-    for (var i = 0u; i < n; i++) {
-      l += p[j * params.split + i];
-    }
-    let out = ((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + hd;
-    partial[out] = m_of[j];
-    partial[out + 1u] = l;
   }
 }

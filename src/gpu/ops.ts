@@ -327,19 +327,26 @@ export class Ops {
       options.rows * options.qHeads * splits * (options.headDim + 2) * 4,
       "attention.partial",
     );
-    const decode = this.#k.launch(
-      kernel("attentionDecode"),
-      this.#gpu.workgroups.attention,
-      [
-        this.#k.uniform([qHeads, kvHeads, headDim, scale, splits, split, qRow, context]),
-        q,
-        kCache,
-        vCache,
-        partial,
-        seq,
-      ],
-      { GROUP: grouped ? group : 1 }, // a constant group: its loops unroll, sums stay in registers
-    );
+    const decodeParams = this.#k.uniform([
+      qHeads,
+      kvHeads,
+      headDim,
+      scale,
+      splits,
+      split,
+      qRow,
+      context,
+    ]);
+    // A constant group: its loops unroll, sums stay in registers. FINAL: one split, no combine.
+    const decodeInto = (into: GPUBuffer, final: boolean) =>
+      this.#k.launch(
+        kernel("attentionDecode"),
+        this.#gpu.workgroups.attention,
+        [decodeParams, q, kCache, vCache, into, seq],
+        { GROUP: grouped ? group : 1, FINAL: final ? 1 : 0 },
+      );
+    const decode = decodeInto(partial, false);
+    const decodeFinal = decodeInto(out, true);
     // Prompt chunks: the flash-attention kernel, where its register arrays hold a head (≤ 128).
     const tiled = options.headDim % 4 === 0 && options.headDim <= 128 && group <= PREFILL_WG;
     const perBlock = Math.floor(PREFILL_WG / group); // tokens per workgroup
@@ -367,7 +374,9 @@ export class Ops {
       record: (pass, t, lastPosition = options.context - 1) => {
         if (t > options.rows && prefill) return prefill(pass, Math.ceil(t / perBlock), kvHeads);
         if (t > options.rows || !grouped) return whole(pass, t * options.qHeads);
-        decode(pass, options.kvHeads * Math.min(splits, Math.floor(lastPosition / split) + 1), t);
+        const used = Math.min(splits, Math.floor(lastPosition / split) + 1);
+        if (used === 1) return decodeFinal(pass, options.kvHeads, t);
+        decode(pass, options.kvHeads * used, t);
         combine(pass, t * options.qHeads);
       },
     };
