@@ -6,7 +6,7 @@
  */
 import { Llama } from "../../src/model/llama.ts";
 import { openCheckpoint } from "../../src/model/checkpoint.ts";
-import { assertRelClose } from "../_assert.ts";
+import { assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 import { randomArray, seeded } from "../_random.ts";
 import * as ref from "../_reference.ts";
@@ -161,6 +161,9 @@ for (const [name, shape] of SHAPES) {
       got.set(await model.logits(ids.slice(30, 35), 30), 30 * VOCAB);
       for (let t = 35; t < ids.length; t++) got.set(await model.logits([ids[t]!], t), t * VOCAB);
       assertRelClose(got, expected, 1e-4, name);
+      // A decode step at a short context: 5 dispatches per layer (6 with RoPE in its own launch),
+      // then embedding, lm_head and sampling's two.
+      assertEquals(model.launchesPerStep(1, 0), LAYERS * (shape.headDim % 8 ? 6 : 5) + 4);
     } finally {
       model.dispose();
       Deno.removeSync(dir, { recursive: true });
