@@ -265,6 +265,7 @@ export async function uploadMatrix(
     const buffer = pack
       ? uploader.staging(n * stride * size)
       : storageBuffer(uploader.device, n * stride * size, partLabel);
+    const writes = new GatheredWrites(uploader, buffer);
     let blockStart = 0; // first row of the current block in the stacked matrix
     for (const block of sources) {
       const blockRows = block.length / rowBytes;
@@ -273,10 +274,11 @@ export async function uploadMatrix(
       if (from < to) {
         const src = block.subarray((from - blockStart) * rowBytes, (to - blockStart) * rowBytes);
         const padded = stride === cols ? src : padRows(src, to - from, rowBytes, stride * size);
-        await uploader.write(buffer, (from - firstRow) * stride * size, padded);
+        await writes.write((from - firstRow) * stride * size, padded);
       }
       blockStart += blockRows;
     }
+    await writes.flush();
     if (pack) {
       // Every row of the part was written, padding included, so the reused staging buffer holds
       // exactly this part.
@@ -288,6 +290,45 @@ export async function uploadMatrix(
     } else parts.push({ buffer, firstRow, rows: n });
   }
   return { type: pack ? pack.format : type, rows, cols, stride, parts };
+}
+
+/** Bytes {@linkcode GatheredWrites} collects before writing. */
+const GATHER_BYTES = 4 << 20;
+
+/**
+ * Consecutive writes into one buffer, gathered on the host and written a few MiB at a time: a
+ * matrix uploaded in turns of 4 rows is thousands of small views, and each write costs more than
+ * its bytes. A large view is written as it is (no copy).
+ */
+class GatheredWrites {
+  #at = 0;
+  #chunks: Uint8Array<ArrayBuffer>[] = [];
+  #bytes = 0;
+
+  constructor(readonly uploader: Uploader, readonly buffer: GPUBuffer) {}
+
+  async write(offset: number, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    if (this.#bytes && this.#at + this.#bytes !== offset) await this.flush();
+    if (!this.#bytes) this.#at = offset;
+    this.#chunks.push(bytes);
+    this.#bytes += bytes.length;
+    if (this.#bytes >= GATHER_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#bytes) return;
+    let one = this.#chunks[0]!;
+    if (this.#chunks.length > 1) {
+      one = new Uint8Array(this.#bytes);
+      let at = 0;
+      for (const c of this.#chunks) {
+        one.set(c, at);
+        at += c.length;
+      }
+    }
+    await this.uploader.write(this.buffer, this.#at, one);
+    [this.#chunks, this.#bytes] = [[], 0];
+  }
 }
 
 /**
