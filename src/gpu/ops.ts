@@ -188,7 +188,9 @@ export class Ops {
     const wg = this.#gpu.workgroups.matvec;
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
-    const matvecRows = rowsOwned ? ROWS_OWNED[w.type] * wg : ROWS_PER_MATVEC; // per workgroup
+    // A normed input loads the norm's weight beside x: 16 rows per invocation amortise both.
+    const owned = options.norm ? 16 : ROWS_OWNED[w.type];
+    const matvecRows = rowsOwned ? owned * wg : ROWS_PER_MATVEC; // per workgroup
     const aligned = { X_ALIGNED: w.cols % 4 === 0 ? 1 : 0 };
     const { norm } = options;
     const io = {
@@ -213,7 +215,7 @@ export class Ops {
         rows: p.rows,
         matvec: rowsOwned
           ? this.#k.launch(kernel("matvecRows", w.type, io), wg, resources, {
-            ROWS_OWNED: ROWS_OWNED[w.type],
+            ROWS_OWNED: owned,
           })
           : this.#k.launch(kernel("matvec", w.type, io), wg, resources),
         matmul: this.#k.launch(kernel("matmul", w.type, io), mmWg, resources, aligned),
