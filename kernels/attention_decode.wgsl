@@ -6,6 +6,9 @@
 //   m = max_j s_j,  l = Σ_j exp(s_j − m),  acc[d] = Σ_j exp(s_j − m) · V[j, g, d]
 // over keys j of the split with j ≤ the token's position, s_j = q[h]·K[j, g] · scale. Keys, values
 // and q are read as vec4 (head_dim % 4 == 0). Splits past a token's position return at once.
+// Every pass over the split's keys is shared by the threads: the max and the sum by WG / G
+// threads per head, acc by WG / (head_dim / 4) threads per column where head_dim is narrow (their
+// sums meet in workgroup memory), so no thread walks a long split alone.
 // With the FINAL override (every token's keys in one split) it writes acc / l, the attention
 // output itself, to binding 5, and no attention_combine launch follows.
 // Bindings (group 0):
@@ -48,6 +51,7 @@ var<workgroup> q_scaled: array<vec4<f32>, 256>; // [G, head_dim / 4], G · head_
 var<workgroup> p: array<f32, 2048>; // [G, split]: scores, then exp(score − m)
 var<workgroup> m_of: array<f32, 8>; // per query head of the group
 var<workgroup> l_of: array<f32, 8>; // per query head of the group
+var<workgroup> red: array<f32, 256>; // [G, WG / G]: per-thread maxima, then sums
 /** When every token's keys fit one split: write the normalised output, no combine to follow. */
 override FINAL: bool = false;
 
@@ -89,24 +93,41 @@ fn main(at: Invocation) {
     }
   }
   workgroupBarrier();
+  // Each head's max over the split: `lanes` threads per head each take every lanes-th key, then
+  // the head's first thread reduces their `lanes` values (no key is walked by one thread alone).
+  let lanes = max(1u, WG / group);
+  for (var e = lid; e < group * lanes; e += WG) {
+    let j = e / lanes;
+    var m = LOWEST;
+    for (var i = e % lanes; i < n; i += lanes) {
+      m = max(m, p[j * params.split + i]);
+    }
+    red[e] = m;
+  }
+  workgroupBarrier();
   for (var j = lid; j < group; j += WG) {
     var m = LOWEST;
-    for (var i = 0u; i < n; i++) {
-      m = max(m, p[j * params.split + i]);
+    for (var t = 0u; t < lanes; t++) {
+      m = max(m, red[j * lanes + t]);
     }
     m_of[j] = m;
   }
   workgroupBarrier();
-  for (var i = lid; i < n; i += WG) {
-    for (var j = 0u; j < group; j++) {
-      p[j * params.split + i] = exp(p[j * params.split + i] - m_of[j]);
+  for (var e = lid; e < group * lanes; e += WG) {
+    let j = e / lanes;
+    var l = 0.0;
+    for (var i = e % lanes; i < n; i += lanes) {
+      let x = exp(p[j * params.split + i] - m_of[j]);
+      p[j * params.split + i] = x;
+      l += x;
     }
+    red[e] = l;
   }
   workgroupBarrier();
   for (var j = lid; j < group; j += WG) {
     var l = 0.0;
-    for (var i = 0u; i < n; i++) {
-      l += p[j * params.split + i];
+    for (var t = 0u; t < lanes; t++) {
+      l += red[j * lanes + t];
     }
     l_of[j] = l;
     if (!FINAL) {
@@ -116,23 +137,67 @@ fn main(at: Invocation) {
     }
   }
   workgroupBarrier();
-  for (var d = lid; d < hd4; d += WG) {
-    var acc = array<vec4<f32>, 8>();
-    for (var i = 0u; i < n; i++) {
-      let v = v_cache[(slot_row + first + i) * kv_stride + kv_off + d];
+  // acc[j][d] = Σ_i p[j][i] · V[i, d]. Where head_dim / 4 < WG, `key_lanes` threads share each d,
+  // each taking every key_lanes-th key; lanes past the first leave their sums in p (free by then)
+  // for the first to add.
+  let key_lanes = max(1u, min(WG / hd4, 1u + 512u / (group * hd4)));
+  let d0 = lid % hd4;
+  let kl = lid / hd4;
+  if (key_lanes == 1u) {
+    for (var d = lid; d < hd4; d += WG) {
+      var acc = array<vec4<f32>, 8>();
+      for (var i = 0u; i < n; i++) {
+        let v = v_cache[(slot_row + first + i) * kv_stride + kv_off + d];
+        for (var j = 0u; j < group; j++) {
+          acc[j] += p[j * params.split + i] * v;
+        }
+      }
+      store_acc(r, h0, split, d, acc);
+    }
+    return;
+  }
+  var acc = array<vec4<f32>, 8>();
+  if (kl < key_lanes) {
+    for (var i = kl; i < n; i += key_lanes) {
+      let v = v_cache[(slot_row + first + i) * kv_stride + kv_off + d0];
       for (var j = 0u; j < group; j++) {
         acc[j] += p[j * params.split + i] * v;
       }
     }
+  }
+  workgroupBarrier();
+  if (kl > 0u && kl < key_lanes) {
     for (var j = 0u; j < group; j++) {
-      // FINAL: the attention output [tokens, q_heads, head_dim] (as attention_combine of one split).
-      let out = select(((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + 4u * d,
-                       (r * params.q_heads + h0 + j) * hd + 4u * d, FINAL);
-      let v = select(acc[j], acc[j] / l_of[j], FINAL);
-      partial[out] = v.x;
-      partial[out + 1u] = v.y;
-      partial[out + 2u] = v.z;
-      partial[out + 3u] = v.w;
+      let at4 = 4u * (((kl - 1u) * group + j) * hd4 + d0);
+      p[at4] = acc[j].x;
+      p[at4 + 1u] = acc[j].y;
+      p[at4 + 2u] = acc[j].z;
+      p[at4 + 3u] = acc[j].w;
     }
+  }
+  workgroupBarrier();
+  if (kl == 0u) {
+    for (var t = 1u; t < key_lanes; t++) {
+      for (var j = 0u; j < group; j++) {
+        let at4 = 4u * (((t - 1u) * group + j) * hd4 + d0);
+        acc[j] += vec4(p[at4], p[at4 + 1u], p[at4 + 2u], p[at4 + 3u]);
+      }
+    }
+    store_acc(r, h0, split, d0, acc);
+  }
+}
+
+/** Writes the group's acc[j] (columns 4d..4d+3): a split's partial, or with FINAL acc / l itself. */
+fn store_acc(r: u32, h0: u32, split: u32, d: u32, acc: array<vec4<f32>, 8>) {
+  let hd = params.head_dim;
+  for (var j = 0u; j < GROUP; j++) {
+    // FINAL: the attention output [tokens, q_heads, head_dim] (as attention_combine of one split).
+    let out = select(((r * params.q_heads + h0 + j) * params.splits + split) * (hd + 2u) + 4u * d,
+                     (r * params.q_heads + h0 + j) * hd + 4u * d, FINAL);
+    let v = select(acc[j], acc[j] / l_of[j], FINAL);
+    partial[out] = v.x;
+    partial[out + 1u] = v.y;
+    partial[out + 2u] = v.z;
+    partial[out + 3u] = v.w;
   }
 }

@@ -7,10 +7,11 @@
 // greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
 // its token); candidates ≤ CAP: exactly, over the candidates alone (every kept token is one);
 // more: exact thresholds by bitwise search over the order-preserving u32 keys of the whole
-// vocabulary (the slow path; nothing is sorted anywhere). The pick at position P = p + 1 becomes
-// that sequence's next input on the GPU: ids[r] = pick, seq[r] = (s, P), ring[s, P % ring_len] =
-// pick for the host to collect, and its seen bit is set. Joined after shared/sampling.wgsl and
-// shared/reduce.wgsl.
+// vocabulary (the slow path; nothing is sorted anywhere). With SCAN (the vocabulary is one slice
+// and every row greedy) it finds the row's statistics itself: sampling is then this one launch.
+// The pick at position P = p + 1 becomes that sequence's next input on the GPU: ids[r] = pick,
+// seq[r] = (s, P), ring[s, P % ring_len] = pick for the host to collect, and its seen bit is set.
+// Joined after shared/sampling.wgsl, shared/reduce.wgsl and shared/slice_stats.wgsl.
 // Bindings (group 0): 0 frame, 1–9 as shared/sampling.
 // Dispatch: R workgroups of WG threads (a power of two ≤ 256).
 // Precision: f32 scores and probabilities (exp relative to the maximum).
@@ -20,6 +21,8 @@ var<workgroup> cand_s: array<f32, 512>;
 var<workgroup> cand_k: array<u32, 512>; // kept by top-k
 var<workgroup> cand_kept: array<u32, 512>; // kept by every processor
 var<workgroup> chosen: atomic<u32>;
+/** The vocabulary is one slice and every row is greedy: find the statistics here, no scan launched. */
+override SCAN: bool = false;
 var<workgroup> uniform_word: u32;
 
 /** A value computed by thread 0, uniform for the workgroup. */
@@ -207,7 +210,12 @@ fn draw_exact(row: Row, st: Stats, u: f32, lid: u32) -> u32 {
 fn main(at: Invocation) {
   let lid = at.lid;
   let row = load_row(at.wid.x, at.groups.x, lid);
-  let st = row_stats(row.r);
+  var st: Stats;
+  if (SCAN) {
+    st = slice_stats(row, 0u, params.vocab, lid);
+  } else {
+    st = row_stats(row.r);
+  }
   var id = st.argmax;
   if (row.cfg.greedy != 1u) {
     let u = f32(pcg(pcg(row.cfg.seed) ^ row.position) >> 8u) / 16777216.0;

@@ -84,9 +84,11 @@ export async function openGpu(): Promise<Gpu> {
     limits: device.limits,
     software,
     // On lavapipe each workgroup runs as a CPU loop; narrow groups beat wide ones by 4–8× (matvec:
-    // invocations that each own 8 rows, see Ops).
+    // invocations that each own 8 rows, see Ops). Decode attention takes as many keys per workgroup
+    // as its scores fit (2048 / group): a launch costs ~50 µs there, so one split (no combine
+    // launch) beats spreading the keys over more workgroups than there are cores.
     workgroups: software
-      ? { matvec: 8, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 256, sample: 256 }
+      ? { matvec: 8, reduce: 16, elementwise: 64, attention: 8, attentionSplit: 2048, sample: 256 }
       : {
         matvec: 128,
         reduce: 128,

@@ -47,7 +47,10 @@ const CASES: [string, Partial<SamplingParams>, "constrained"?][] = [
   }, "constrained"],
 ];
 
-/** Vocabularies: random scores, scores with many ties, and Llama 3's size (fewer draws). */
+/**
+ * Vocabularies: random scores, scores with many ties, and Llama 3's size (fewer draws). One of
+ * 1000 is one slice: greedy picks there in a single launch that scans the row itself.
+ */
 const VOCABS: { vocab: number; ties?: boolean; positions: number; cases?: string[] }[] = [
   { vocab: 1000, positions: 30 },
   { vocab: 4099, positions: 30 },
@@ -64,6 +67,7 @@ const VOCABS: { vocab: number; ties?: boolean; positions: number; cases?: string
       "plain softmax, constrained",
     ],
   },
+  { vocab: 1000, ties: true, positions: 30 },
 ];
 
 Deno.test("sample kernel draws exactly the CPU reference's token for each processor", async () => {

@@ -1,4 +1,6 @@
 import { readBuffer, uploadArray, Uploader, uploadMatrix } from "../../src/gpu/buffers.ts";
+import type { Gpu } from "../../src/gpu/device.ts";
+import { Ops } from "../../src/gpu/ops.ts";
 import { assert, assertEquals, assertRelClose } from "../_assert.ts";
 import { f32Buffer, nanBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";
 import { encode, randomArray, seeded, toBf16 } from "../_random.ts";
@@ -203,10 +205,20 @@ Deno.test("rope_kv_write rotates q in place and writes the rotated k and v to ea
 });
 
 Deno.test("rope_kv_write + attention: causal grouped-query attention over the cache", async () => {
-  const ctx = await testGpu();
+  const ctx0 = await testGpu();
+  // The adapter's own workgroup sizes, and a GPU's (64 threads, 256-key splits) on any adapter:
+  // decode attention's key lanes, split counts and combine differ between them.
+  const wide = { ...ctx0.gpu.workgroups, attention: 64, attentionSplit: 256 };
+  for (const ctx of [ctx0, { gpu: ctx0.gpu, ops: new Ops({ ...ctx0.gpu, workgroups: wide }) }]) {
+    await attentionCases(ctx);
+  }
+});
+
+async function attentionCases(ctx: { gpu: Gpu; ops: Ops }) {
   const rng = seeded(9);
   // [tokens, start, heads, kvHeads, hd]: decode at long context, prefill with GQA, odd sizes, hd 256.
-  // Decode (1 token) splits the context in 256-key slices: 1, 2 and 3 of them, some empty.
+  // Decode (1 token) splits the context in slices of 256 keys (GPU sizes): 1, 2 and 3 of them,
+  // some empty; of 2048 / group keys (software): 1 or 2.
   const cases: [number, number, number, number, number][] = [
     [1, 0, 1, 1, 8],
     [5, 0, 4, 2, 16],
@@ -282,7 +294,7 @@ Deno.test("rope_kv_write + attention: causal grouped-query attention over the ca
       `attention T=${tokens} start=${start} H=${heads}/${kvHeads} hd=${hd}`,
     );
   }
-});
+}
 
 Deno.test("silu_mul computes silu(gate)·up from packed rows, extreme gates included", async () => {
   const ctx = await testGpu();
