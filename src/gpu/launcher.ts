@@ -46,7 +46,9 @@ export class Launcher {
 
   /**
    * A bind group for `kernel` over [frame, ...resources] (null where the kernel has no binding);
-   * returns a recorder for n workgroups.
+   * returns a recorder for n workgroups. The pipeline is compiled when first recorded, not here: a
+   * load prepares every launch, and kernels a run never uses (a prompt length's strategy,
+   * sampling's drawing passes, log-probabilities) cost no compile (~10–110 ms each on lavapipe).
    */
   launch(
     kernel: Kernel,
@@ -54,18 +56,26 @@ export class Launcher {
     resources: (Bindable | null)[],
     constants: Record<string, number> = {},
   ): Dispatch {
-    const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
-    const bindGroup = this.#gpu.device.createBindGroup({
-      label: kernel.name,
-      layout,
-      entries: [this.frame, ...resources].flatMap((r, binding) =>
-        r === null ? [] : [{ binding, resource: r instanceof GPUBuffer ? { buffer: r } : r }]
-      ),
-    });
+    if (wg !== undefined && (wg > MAX_WIDTH || (wg & (wg - 1)) !== 0)) {
+      throw new Error(`workgroup size ${wg} must be a power of two ≤ ${MAX_WIDTH}`);
+    }
+    let bound: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup } | undefined;
+    const bind = () => {
+      const { pipeline, layout } = this.#pipeline(kernel, wg, constants);
+      const bindGroup = this.#gpu.device.createBindGroup({
+        label: kernel.name,
+        layout,
+        entries: [this.frame, ...resources].flatMap((r, binding) =>
+          r === null ? [] : [{ binding, resource: r instanceof GPUBuffer ? { buffer: r } : r }]
+        ),
+      });
+      return { pipeline, bindGroup };
+    };
     const maxX = this.#gpu.limits.maxComputeWorkgroupsPerDimension;
     /** `rows`: an explicit second dimension (the kernel reads it); else large counts are folded. */
     return (pass: GPUComputePassEncoder, workgroups: number, rows?: number) => {
       if (workgroups === 0) return;
+      const { pipeline, bindGroup } = bound ??= bind();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
       if (rows !== undefined) pass.dispatchWorkgroups(workgroups, rows);
@@ -84,9 +94,6 @@ export class Launcher {
     let compiled = this.#pipelines.get(key);
     if (!compiled) {
       const { device } = this.#gpu;
-      if (wg !== undefined && (wg > MAX_WIDTH || (wg & (wg - 1)) !== 0)) {
-        throw new Error(`workgroup size ${wg} must be a power of two ≤ ${MAX_WIDTH}`);
-      }
       const layout = device.createBindGroupLayout({
         label: kernel.name,
         entries: kernel.bindings.flatMap((kind, binding) =>
