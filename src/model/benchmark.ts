@@ -79,11 +79,16 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
       `loaded ${(loaded.weightBytes / 1e9).toFixed(2)} GB in ${loaded.loadSeconds.toFixed(2)} s`,
     );
     model.setSampling(GREEDY);
-    // Compile and warm every pipeline: a decode step and a prompt chunk (software adapters compile
-    // a kernel at its first dispatch, which would otherwise land in the first prefill's time).
+    // Compile and warm every pipeline the timings use: a decode step, and a pass of each length
+    // the prompts are cut into, generating and scoring (a kernel compiles at its first dispatch,
+    // which would otherwise land in the first timing of its length).
     await model.step([1], 0);
-    const warmChunk = Math.min(model.prefillChunk, Math.max(0, ...prefills));
-    if (warmChunk > 1) await model.step(prompt(warmChunk), 0);
+    const chunk = model.prefillChunk;
+    for (const t of new Set(prefills.flatMap((n) => [Math.min(n, chunk), n % chunk]))) {
+      if (t < 2) continue;
+      await model.step(prompt(t), 0);
+      await model.crossEntropy(prompt(t), new Array(t).fill(IGNORE_INDEX));
+    }
 
     /** Times each kernel of one pass of `tokens` tokens and logs them, slowest first. */
     const logProfile = async (what: string, tokens: number) => {
@@ -145,6 +150,9 @@ export async function runBenchmark(dir: string, options: BenchmarkOptions) {
     /** Seconds per decode step at `ctx` cached tokens, drawing as `sampling` says. */
     const timeDecode = async (ctx: number, sampling: SamplingParams) => {
       model.setSampling(sampling);
+      model.reset();
+      model.assumeCached(ctx + steps); // warm at the last length too (a combine once keys split)
+      await model.step([1]);
       model.reset();
       model.assumeCached(ctx);
       let id = await model.step([1]); // warm at this length
