@@ -7,11 +7,11 @@
 // greedy, or no processor on: from the slices' statistics (a draw picks its slice, then
 // its token); candidates ≤ CAP: exactly, over the candidates alone (every kept token is one);
 // more: exact thresholds by bitwise search over the order-preserving u32 keys of the whole
-// vocabulary (the slow path; nothing is sorted anywhere). With SCAN (the vocabulary is one slice
-// and every row greedy) it finds the row's statistics itself: sampling is then this one launch.
+// vocabulary (the slow path; nothing is sorted anywhere). With SCAN (the vocabulary is one slice)
+// it runs those passes itself over the slice: sampling is then this one launch.
 // The pick at position P = p + 1 becomes that sequence's next input on the GPU: ids[r] = pick,
 // seq[r] = (s, P), ring[s, P % ring_len] = pick for the host to collect, and its seen bit is set.
-// Joined after shared/sampling.wgsl, shared/reduce.wgsl and shared/slice_stats.wgsl.
+// Joined after shared/sampling.wgsl, shared/reduce.wgsl and shared/slice_{stats,bins,gather}.wgsl.
 // Bindings (group 0): 0 frame, 1–9 as shared/sampling.
 // Dispatch: R workgroups of WG threads (a power of two ≤ 256).
 // Precision: f32 scores and probabilities (exp relative to the maximum).
@@ -21,7 +21,7 @@ var<workgroup> cand_s: array<f32, 512>;
 var<workgroup> cand_k: array<u32, 512>; // kept by top-k
 var<workgroup> cand_kept: array<u32, 512>; // kept by every processor
 var<workgroup> chosen: atomic<u32>;
-/** The vocabulary is one slice and every row is greedy: find the statistics here, no scan launched. */
+/** The vocabulary is one slice: run the scan, bins and gather passes here, none launched. */
 override SCAN: bool = false;
 var<workgroup> uniform_word: u32;
 
@@ -212,7 +212,15 @@ fn main(at: Invocation) {
   let row = load_row(at.wid.x, at.groups.x, lid);
   var st: Stats;
   if (SCAN) {
+    // The three earlier passes, by this workgroup over the one slice; storageBarrier makes each
+    // pass's counts and candidates visible to the next.
     st = slice_stats(row, 0u, params.vocab, lid);
+    if (row.cfg.greedy != 1u && filters_on(row)) {
+      slice_bins(row, st, 0u, params.vocab, lid);
+      storageBarrier();
+      slice_gather(row, st, 0u, params.vocab, lid);
+      storageBarrier();
+    }
   } else {
     st = row_stats(row.r);
   }

@@ -53,6 +53,8 @@ import sampleBins from "../../kernels/sample_bins.wgsl" with { type: "text" };
 import sampleGather from "../../kernels/sample_gather.wgsl" with { type: "text" };
 import sampling from "../../kernels/shared/sampling.wgsl" with { type: "text" };
 import sliceStats from "../../kernels/shared/slice_stats.wgsl" with { type: "text" };
+import sliceBins from "../../kernels/shared/slice_bins.wgsl" with { type: "text" };
+import sliceGather from "../../kernels/shared/slice_gather.wgsl" with { type: "text" };
 import logprobs from "../../kernels/logprobs.wgsl" with { type: "text" };
 import logsumexp from "../../kernels/shared/logsumexp.wgsl" with { type: "text" };
 import attentionRows from "../../kernels/shared/attention_rows.wgsl" with { type: "text" };
@@ -179,9 +181,12 @@ export const OPS = {
   attentionCombine: { parts: [attentionCombine], bindings: [U, U, R, W, R] },
   siluMul: { parts: [elementwise, siluMul], bindings: [U, U, R, W] },
   sampleScan: { parts: [sampling, sliceStats, sampleScan], bindings: SAMPLE },
-  sampleBins: { parts: [sampling, sampleBins], bindings: SAMPLE },
-  sampleGather: { parts: [sampling, sampleGather], bindings: SAMPLE },
-  sample: { parts: [sampling, reduce, sliceStats, sample], bindings: SAMPLE },
+  sampleBins: { parts: [sampling, sliceBins, sampleBins], bindings: SAMPLE },
+  sampleGather: { parts: [sampling, sliceGather, sampleGather], bindings: SAMPLE },
+  sample: {
+    parts: [sampling, reduce, sliceStats, sliceBins, sliceGather, sample],
+    bindings: SAMPLE,
+  },
   crossEntropy: { parts: [logsumexp, crossEntropy], bindings: [U, U, R, R, W] },
   logprobs: { parts: [logsumexp, logprobs], bindings: [U, U, R, R, R, R, W] },
   sumInto: { parts: [reduce, sumInto], bindings: [U, R, W] },

@@ -414,8 +414,8 @@ export class Ops {
    * each row's sequence (slot, position) comes from `seq`; the pick is recorded in `ring`, written
    * to `ids` and `seq` as that sequence's next input, and marked in its `seen` bits. Four passes:
    * statistics per slice of the vocabulary, bin counts, candidates, the pick (greedy: the first
-   * and the last; greedy over a one-slice vocabulary: the pick alone). Settings are per slot: the
-   * returned `set` writes one slot's.
+   * and the last; a one-slice vocabulary: the pick alone, which runs the others). Settings are per
+   * slot: the returned `set` writes one slot's.
    */
   sample(
     logits: GPUBuffer,
@@ -452,12 +452,12 @@ export class Ops {
     const pickScanning = this.#k.launch(kernel("sample"), this.#gpu.workgroups.sample, all, {
       SCAN: 1,
     });
-    // While every slot is greedy, the two passes that only drawing needs are not even launched,
-    // and where the vocabulary is one slice the pick scans it itself: one launch.
+    // Where the vocabulary is one slice the pick runs the earlier passes itself: one launch.
+    // While every slot is greedy, the two passes that only drawing needs are not even launched.
     const greedy = new Array<boolean>(state.slots).fill(true);
     const launch: Launch = {
       record: (pass, rows) => {
-        if (slices === 1 && greedy.every(Boolean)) return pickScanning(pass, rows);
+        if (slices === 1) return pickScanning(pass, rows);
         scan(pass, slices, rows);
         if (!greedy.every(Boolean)) {
           bins(pass, slices, rows);
