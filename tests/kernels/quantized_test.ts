@@ -136,9 +136,9 @@ for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
     });
   }
 
-  Deno.test(`linear (${format}) with an RMSNorm input equals rmsnorm, then the product over the dequantized weights`, async () => {
+  Deno.test(`linear (${format}) equals the CPU reference over the dequantized weights, plain and with an RMSNorm input`, async () => {
     const ctx = await testGpu();
-    const rng = seeded(35);
+    const rng = seeded(33);
     const eps = 1e-6;
     for (const [tokens, rows, cols] of LINEAR_SHAPES) {
       const w = encode("bf16", randomArray(rng, rows! * cols!));
@@ -151,60 +151,33 @@ for (const format of ["q8", "q5", "q4"] as QuantFormat[]) {
       });
       const x = randomArray(rng, tokens! * cols!, 2);
       const g = randomArray(rng, cols!, 2);
-      const expected = ref.linear(
+      const values = (await dequantized(ctx.gpu.device, m)).values;
+      const expected = ref.linear(x, values, tokens!, rows!, cols!);
+      const normed = ref.linear(
         ref.rmsnorm(x, g, tokens!, cols!, eps),
-        (await dequantized(ctx.gpu.device, m)).values,
+        values,
         tokens!,
         rows!,
         cols!,
       );
       for (const run of strategies(ctx.gpu)) {
-        const y = nanBuffer(ctx.gpu, tokens! * rows!);
-        const norm = { weight: normBuffer(ctx.gpu, g), eps };
-        const launch = run.ops.linear(f32Buffer(ctx.gpu, x), m, y, { norm });
-        const got = await runLaunches(
-          run,
-          { start: 0, tokens: tokens! },
-          [[launch, tokens!]],
-          y,
-          tokens! * rows!,
-        );
-        assertRelClose(got, expected, RTOL, `${format} [${tokens},${rows},${cols}] ${run.name}`);
-      }
-    }
-  });
-
-  Deno.test(`linear (${format}) equals the CPU reference over the dequantized weights`, async () => {
-    const ctx = await testGpu();
-    const rng = seeded(33);
-    for (const [tokens, rows, cols] of LINEAR_SHAPES) {
-      const w = encode("bf16", randomArray(rng, rows! * cols!));
-      const m = await uploadMatrix(new Uploader(ctx.gpu.device), w.bytes, {
-        type: "bf16",
-        cols: cols!,
-        maxBindingBytes: 1 << 27,
-        label: "w",
-        pack: { format, part: ctx.ops.packer(format, "bf16") },
-      });
-      const x = randomArray(rng, tokens! * cols!, 2);
-      const expected = ref.linear(
-        x,
-        (await dequantized(ctx.gpu.device, m)).values,
-        tokens!,
-        rows!,
-        cols!,
-      );
-      for (const run of strategies(ctx.gpu)) {
-        const y = nanBuffer(ctx.gpu, tokens! * rows!);
-        const launch = run.ops.linear(f32Buffer(ctx.gpu, x), m, y);
-        const got = await runLaunches(
-          run,
-          { start: 0, tokens: tokens! },
-          [[launch, tokens!]],
-          y,
-          tokens! * rows!,
-        );
-        assertRelClose(got, expected, RTOL, `${format} [${tokens},${rows},${cols}] ${run.name}`);
+        for (const norm of [undefined, { weight: normBuffer(ctx.gpu, g), eps }]) {
+          const y = nanBuffer(ctx.gpu, tokens! * rows!);
+          const launch = run.ops.linear(f32Buffer(ctx.gpu, x), m, y, { norm });
+          const got = await runLaunches(
+            run,
+            { start: 0, tokens: tokens! },
+            [[launch, tokens!]],
+            y,
+            tokens! * rows!,
+          );
+          assertRelClose(
+            got,
+            norm ? normed : expected,
+            RTOL,
+            `${format} [${tokens},${rows},${cols}] ${run.name}${norm ? " rmsnorm" : ""}`,
+          );
+        }
       }
       // Quantization stays close to the original weights (≈ half a step per weight).
       assertRelClose(
