@@ -187,24 +187,33 @@ function goldenSteps(
   return { batches: batches as PackedBatch[], settings };
 }
 
-Deno.test("LoRA dropout: training draws masks from the seed and the step (the same run twice: the same adapters), evaluation draws none", async () => {
-  const adapter = "tiny-bf16-tied-all";
-  const dir = `${FIXTURES}adapters/${adapter}`;
+/** The dropout tests' adapter (all seven targets on tiny-bf16-tied) and its golden run, with a dropout rate. */
+function dropoutCase(dropout: number) {
+  const dir = `${FIXTURES}adapters/tiny-bf16-tied-all`;
   const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
-  const fixture = `${FIXTURES}${golden.model}`;
-  const init = readTensors(`${dir}/adapter_model.safetensors`);
   const config = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
-  const spec = (dropout: number) => ({
-    rank: config.r,
-    alpha: config.lora_alpha,
-    rslora: false,
-    targets: config.target_modules as LoraTarget[],
-    dropout,
-  });
+  return {
+    golden,
+    fixture: `${FIXTURES}${golden.model}`,
+    init: readTensors(`${dir}/adapter_model.safetensors`),
+    spec: {
+      rank: config.r,
+      alpha: config.lora_alpha,
+      rslora: false,
+      targets: config.target_modules as LoraTarget[],
+      dropout,
+    },
+  };
+}
+
+Deno.test("LoRA dropout: training draws masks from the seed and the step (the same run twice: the same adapters), evaluation draws none", async () => {
+  const { golden, fixture, init, spec } = dropoutCase(0.3);
   const { gpu } = await testGpu();
   const runs = [];
   for (const dropout of [0.3, 0.3, 0]) {
-    const { model } = loadTrainable(gpu, fixture, { lora: { spec: spec(dropout), init, seed: 5 } });
+    const { model } = loadTrainable(gpu, fixture, {
+      lora: { spec: { ...spec, dropout }, init, seed: 5 },
+    });
     const { batches, settings } = goldenSteps(fixture, golden, model.config.vocabSize);
     const evaluation = await model.lossSum(batches[0]!);
     const losses = [];
@@ -222,19 +231,7 @@ Deno.test("LoRA dropout: training draws masks from the seed and the step (the sa
 });
 
 Deno.test("LoRA dropout's gradient is the gradient of the loss it trains on (central differences, the masks replayed)", async () => {
-  const adapter = "tiny-bf16-tied-all";
-  const dir = `${FIXTURES}adapters/${adapter}`;
-  const golden = JSON.parse(Deno.readTextFileSync(`${dir}/training/training.json`));
-  const fixture = `${FIXTURES}${golden.model}`;
-  const init = readTensors(`${dir}/adapter_model.safetensors`);
-  const config = JSON.parse(Deno.readTextFileSync(`${dir}/adapter_config.json`));
-  const spec = {
-    rank: config.r,
-    alpha: config.lora_alpha,
-    rslora: false,
-    targets: config.target_modules as LoraTarget[],
-    dropout: 0.4,
-  };
+  const { golden, fixture, init, spec } = dropoutCase(0.4);
   const { gpu } = await testGpu();
   const lossWith = async (name: string, i: number, delta: number) => {
     const tensors = new Map(init);
