@@ -3,6 +3,7 @@
  * by rows when they exceed one storage binding.
  * @module
  */
+import { uncaughtError } from "./device.ts";
 
 /** How matrix elements are stored on the GPU (bf16 and f16 packed two per u32). */
 export type ElementType = "f32" | "f16" | "bf16";
@@ -122,6 +123,8 @@ export async function readBuffer(
   await staging.mapAsync(GPUMapMode.READ);
   const out = staging.getMappedRange().slice(0, bytes);
   staging.destroy();
+  const failure = uncaughtError(device);
+  if (failure) throw new Error(`GPU error: ${failure.message.split("\n")[0]}`);
   return out;
 }
 

@@ -47,6 +47,18 @@ export interface Gpu {
   readonly workgroups: WorkgroupSizes;
 }
 
+/**
+ * The first GPU error no error scope caught, per device: a kernel that failed to compile (they
+ * compile at their first dispatch), a bad command. WebGPU reports it nowhere else, and the work
+ * after it is void, so `readBuffer` throws it rather than return that work.
+ */
+const failures = new WeakMap<GPUDevice, GPUError>();
+
+/** The device's first uncaught GPU error, if any. */
+export function uncaughtError(device: GPUDevice): GPUError | undefined {
+  return failures.get(device);
+}
+
 /** Opens the default adapter's device, or explains how to get one. */
 export async function openGpu(): Promise<Gpu> {
   // Mesa's window-system probe complains on stderr when XDG_RUNTIME_DIR is unset. We draw no
@@ -73,6 +85,9 @@ export async function openGpu(): Promise<Gpu> {
     requiredLimits,
     requiredFeatures,
     label: "wgllama",
+  });
+  device.addEventListener("uncapturederror", (e) => {
+    if (!failures.has(device)) failures.set(device, (e as GPUUncapturedErrorEvent).error);
   });
   const info = adapter.info;
   const software = info.isFallbackAdapter ||

@@ -49,6 +49,7 @@ export class Launcher {
    * returns a recorder for n workgroups. The pipeline is compiled when first recorded, not here: a
    * load prepares every launch, and kernels a run never uses (a prompt length's strategy,
    * sampling's drawing passes, log-probabilities) cost no compile (~10–110 ms each on lavapipe).
+   * One that fails to compile is reported by the next read (`readBuffer`, device.ts `uncaughtError`).
    */
   launch(
     kernel: Kernel,

@@ -163,7 +163,7 @@ export class Ops {
       ropeKv?: RopeKv;
     } = {},
   ): Launch {
-    const { siluMul, ropeKv } = options;
+    const { norm, siluMul, ropeKv } = options;
     if (
       (siluMul || ropeKv) &&
       (options.accumulate || w.rows % 8 !== 0 || w.parts.some((p) => p.firstRow % 8 !== 0))
@@ -189,10 +189,9 @@ export class Ops {
     const mmWg = this.#gpu.workgroups.elementwise;
     const rowsOwned = this.#decode === "rows";
     // A normed input loads the norm's weight beside x: 16 rows per invocation amortise both.
-    const owned = options.norm ? 16 : ROWS_OWNED[w.type];
+    const owned = norm ? 16 : ROWS_OWNED[w.type];
     const matvecRows = rowsOwned ? owned * wg : ROWS_PER_MATVEC; // per workgroup
     const aligned = { X_ALIGNED: w.cols % 4 === 0 ? 1 : 0 };
-    const { norm } = options;
     const io = {
       input: norm ? "rmsnorm" : "plain",
       output: siluMul ? "siluMul" : ropeKv ? "ropeKv" : "plain",

@@ -167,8 +167,8 @@ export async function buildNetwork(
   const layers = w.layers.map((lw, l): LayerLaunches => {
     const kCache = scratch(slots * ctx * kvDim, `layer${l}.k_cache`); // [slots, ctx, Hkv·Hd]
     const vCache = scratch(slots * ctx * kvDim, `layer${l}.v_cache`); // [slots, ctx, Hkv·Hd]
-    caches.push({ k: kCache, v: vCache });
     const cache = { k: kCache, v: vCache };
+    caches.push(cache);
     const rope = { cos: cosBuffer, sin: sinBuffer, seq, caches: cache, context: ctx };
     const norm = { weight: lw.inputLayernorm, eps };
     return {

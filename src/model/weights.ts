@@ -129,6 +129,7 @@ export async function uploadWeights(
     order?: RowOrder,
   ): Promise<GpuMatrix> => {
     const ts = names.map(get);
+    const cols = ts[0]!.shape[1]!;
     const dtypes = new Set(ts.map((t) => t.dtype));
     if (adapter && names.some((n) => adapter.delta(n))) {
       // W + s·B·A in f32, as PEFT computes it: each tensor of the group widened, deltas added.
@@ -139,10 +140,9 @@ export async function uploadWeights(
         return new Uint8Array(w.buffer);
       });
       const packAs = pack && format && packing(format, "F32");
-      const cols = ts[0]!.shape[1]!;
       const m = await uploadMatrix(uploader, order ? order(merged, cols * 4) : merged, {
         type: "f32",
-        cols: ts[0]!.shape[1]!,
+        cols,
         maxBindingBytes,
         label: names.join("+"),
         pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, "f32") },
@@ -159,15 +159,18 @@ export async function uploadWeights(
     const type = ELEMENT[ts[0]!.dtype];
     const packAs = pack && format && packing(format, ts[0]!.dtype);
     const bytes = ts.map((t) => store.finiteBytes(t));
-    const rowBytes = ts[0]!.shape[1]! * ELEMENT_BYTES[type];
-    const m = await uploadMatrix(uploader, order ? order(bytes, rowBytes) : bytes, {
-      type,
-      cols: ts[0]!.shape[1]!,
-      maxBindingBytes,
-      label: names.join("+"),
-      pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, type) },
-      turn: order ? UNIT : 1,
-    });
+    const m = await uploadMatrix(
+      uploader,
+      order ? order(bytes, cols * ELEMENT_BYTES[type]) : bytes,
+      {
+        type,
+        cols,
+        maxBindingBytes,
+        label: names.join("+"),
+        pack: packAs && { format: packAs, part: pack!.ops.packer(packAs, type) },
+        turn: order ? UNIT : 1,
+      },
+    );
     ts.forEach(advance);
     return m;
   };

@@ -1,3 +1,5 @@
+import { readBuffer, uploadArray } from "../../src/gpu/buffers.ts";
+import { openGpu } from "../../src/gpu/device.ts";
 import { allKernels } from "../../src/gpu/kernels.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
@@ -43,5 +45,33 @@ Deno.test("every kernels/ file is documented and used; every kernel compiles wit
     const module = gpu.device.createShaderModule({ code: kernel.source, label: kernel.name });
     const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
     assertEquals(errors.map((m) => m.message), [], `${kernel.name} compilation errors`);
+  }
+});
+
+Deno.test("a kernel that fails at its first dispatch voids the next read: readBuffer throws, one line", async () => {
+  // A device of its own: the failure stays with the device that had it.
+  const gpu = await openGpu();
+  try {
+    const out = uploadArray(gpu.device, new Float32Array([1]), "out");
+    await readBuffer(gpu.device, out, 4); // a healthy device reads
+    // A pipeline over an invalid shader (as a kernel compiled lazily could be), dispatched.
+    const module = gpu.device.createShaderModule({
+      code: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
+    });
+    const pipeline = gpu.device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+    });
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    gpu.device.queue.submit([encoder.finish()]);
+    const error = await readBuffer(gpu.device, out, 4).then(() => undefined, (e: Error) => e);
+    assert(error?.message.startsWith("GPU error: "), String(error));
+    assert(!error!.message.includes("\n"), error!.message);
+  } finally {
+    gpu.device.destroy();
   }
 });

@@ -3,12 +3,12 @@ import {
   inTurns,
   type PackFormat,
   QUANT_BYTES,
+  readBuffer,
   uploadArray,
   Uploader,
   uploadMatrix,
 } from "../../src/gpu/buffers.ts";
 import { assertRelClose } from "../_assert.ts";
-import { readBuffer } from "../../src/gpu/buffers.ts";
 import type { Launch } from "../../src/gpu/ops.ts";
 import { ropeOrder } from "../../src/model/weights.ts";
 import { f32Buffer, nanBuffer, normBuffer, runLaunches, strategies, testGpu } from "../_gpu.ts";

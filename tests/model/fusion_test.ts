@@ -2,10 +2,12 @@
  * The fused decode launches (norm in the product, RoPE and the cache write in the qkv product's
  * store, SiLU·mul in gate|up's) against a CPU forward written from the HF maths, on random models
  * whose shapes take each path: head_dim a multiple of 8 (RoPE fused) or not (RoPE in its own
- * launch), intermediate sizes that are not a multiple of 4 (gate|up padded).
+ * launch), intermediate sizes that are or are not a multiple of 4 (gate|up padded).
  */
 import { Llama } from "../../src/model/llama.ts";
 import { openCheckpoint } from "../../src/model/checkpoint.ts";
+import { parseLlamaConfig } from "../../src/model/config.ts";
+import { expectedTensors } from "../../src/model/tensors.ts";
 import { assertEquals, assertRelClose } from "../_assert.ts";
 import { testGpu } from "../_gpu.ts";
 import { randomArray, seeded } from "../_random.ts";
@@ -25,60 +27,41 @@ const [VOCAB, LAYERS, EPS, THETA] = [40, 2, 1e-5, 10000];
 /** A random f32 model folder of `shape`, and its weights by name. */
 function randomModel(s: Shape, seed: number) {
   const rng = seeded(seed);
-  const shapes: Record<string, number[]> = {
-    "model.embed_tokens.weight": [VOCAB, s.hidden],
-    "model.norm.weight": [s.hidden],
-    "lm_head.weight": [VOCAB, s.hidden],
+  const config = {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_act: "silu",
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: LAYERS,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    head_dim: s.headDim,
+    vocab_size: VOCAB,
+    rms_norm_eps: EPS,
+    rope_theta: THETA,
+    max_position_embeddings: 64,
+    tie_word_embeddings: false,
+    torch_dtype: "float32",
   };
-  for (let l = 0; l < LAYERS; l++) {
-    const p = `model.layers.${l}.`;
-    Object.assign(shapes, {
-      [`${p}input_layernorm.weight`]: [s.hidden],
-      [`${p}self_attn.q_proj.weight`]: [s.heads * s.headDim, s.hidden],
-      [`${p}self_attn.k_proj.weight`]: [s.kvHeads * s.headDim, s.hidden],
-      [`${p}self_attn.v_proj.weight`]: [s.kvHeads * s.headDim, s.hidden],
-      [`${p}self_attn.o_proj.weight`]: [s.hidden, s.heads * s.headDim],
-      [`${p}post_attention_layernorm.weight`]: [s.hidden],
-      [`${p}mlp.gate_proj.weight`]: [s.intermediate, s.hidden],
-      [`${p}mlp.up_proj.weight`]: [s.intermediate, s.hidden],
-      [`${p}mlp.down_proj.weight`]: [s.hidden, s.intermediate],
-    });
-  }
-  const weights = new Map(
-    Object.entries(shapes).map(([name, shape]) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      // Norm weights near 1, matrices scaled so activations stay O(1).
-      const values = shape.length === 1
-        ? randomArray(rng, n, 0.5).map((v) => 1 + v)
-        : randomArray(rng, n, 1 / Math.sqrt(shape[1]!));
-      return [name, values];
-    }),
-  );
+  const expected = expectedTensors(parseLlamaConfig(config));
+  const weights = new Map(expected.map(({ name, shape }) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // Norm weights near 1, matrices scaled so activations stay O(1).
+    const values = shape.length === 1
+      ? randomArray(rng, n, 0.5).map((v) => 1 + v)
+      : randomArray(rng, n, 1 / Math.sqrt(shape[1]!));
+    return [name, values];
+  }));
   const tensors = Object.fromEntries(
-    [...weights].map(([name, v]) => [name, {
+    expected.map(({ name, shape }) => [name, {
       dtype: "F32",
-      shape: shapes[name]!,
-      data: f32Bytes(v),
+      shape: [...shape],
+      data: f32Bytes(weights.get(name)!),
     }]),
   );
   const dir = tempFolder({
-    "config.json": {
-      architectures: ["LlamaForCausalLM"],
-      model_type: "llama",
-      hidden_act: "silu",
-      hidden_size: s.hidden,
-      intermediate_size: s.intermediate,
-      num_hidden_layers: LAYERS,
-      num_attention_heads: s.heads,
-      num_key_value_heads: s.kvHeads,
-      head_dim: s.headDim,
-      vocab_size: VOCAB,
-      rms_norm_eps: EPS,
-      rope_theta: THETA,
-      max_position_embeddings: 64,
-      tie_word_embeddings: false,
-      torch_dtype: "float32",
-    },
+    "config.json": config,
     "model.safetensors": encodeSafetensors(tensors),
   });
   return { dir, weights };
